@@ -1,0 +1,182 @@
+"""``tokenway --config config.yaml``: the proxy's command line (and ``tokenway emulator``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from tokenway.proxy.config import ConfigError, ProxyConfig, load_config, parse_config
+from tokenway.proxy.models import StartupError
+from tokenway.proxy.serve import ServeOptions, bind_socket, fail, is_loopback, run_workers
+
+log = logging.getLogger("tokenway")
+
+DEMO_MODELS = {
+    "llama-3.1-8b-instruct": "inference/meta-llama/llama-3.1-8b-instruct/fp-16",
+    "llama-3.2-3b-instruct": "inference/meta-llama/llama-3.2-3b-instruct/fp-16",
+    "mistral-nemo-12b-instruct": "inference/mistralai/mistral-nemo-12b-instruct/fp-8",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        from tokenway.emulator.__main__ import main as emulator_main
+
+        return emulator_main(argv[1:])
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.demo:
+        return _run_demo(args)
+    if not args.config:
+        return fail("pass --config config.yaml (or --demo for an offline demo)")
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        return fail(str(err))
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    _apply_environment(config.environment_variables)
+    return _run(args, config, demo_note=None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tokenway", description="OpenAI-compatible LLM proxy")
+    p.add_argument("--config", "-c", help="LiteLLM-style config.yaml")
+    p.add_argument("--host", default=os.environ.get("HOST"), help="default 0.0.0.0 (env HOST)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4000")))
+    p.add_argument("--workers", "--num_workers", type=int, default=1, dest="workers")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--demo", action="store_true", help="serve in front of the bundled emulator")
+    p.add_argument(
+        "--insecure-no-master-key",
+        action="store_true",
+        help="allow binding a non-loopback address without a master key (anyone can call)",
+    )
+    p.add_argument("--shutdown-timeout", type=float, default=30.0)
+    return p
+
+
+def _apply_environment(variables: Mapping[str, str]) -> None:
+    for name, value in variables.items():
+        os.environ.setdefault(name, value)
+
+
+def _run(args: argparse.Namespace, config: ProxyConfig, demo_note: str | None) -> int:
+    host = args.host or ("0.0.0.0" if config.master_key else "127.0.0.1")
+    if not config.master_key and not is_loopback(host) and not args.insecure_no_master_key:
+        return fail(
+            f"refusing to listen on {host} without a master key: anyone could use it. "
+            "Set general_settings.master_key (or LITELLM_MASTER_KEY), bind 127.0.0.1, "
+            "or pass --insecure-no-master-key."
+        )
+    try:
+        sock = bind_socket(host, args.port)
+    except OSError as err:
+        return fail(f"cannot listen on {host}:{args.port}: {err.strerror or err}")
+    port = sock.getsockname()[1]
+    options = ServeOptions(host, port, max(1, args.workers), args.shutdown_timeout)
+    try:
+        _check_routes(config)
+    except StartupError as err:
+        return fail(str(err))
+
+    def announce() -> None:
+        _banner(config, options, demo_note)
+
+    if options.workers == 1:
+        return _serve_one(config, sock, options, announce)
+    announce()
+    return run_workers(options, sock, lambda: _serve_one(config, sock, options, None))
+
+
+def _check_routes(config: ProxyConfig) -> None:
+    from tokenway.proxy.app import create_app
+
+    create_app(config)  # resolves every deployment; raises StartupError with the fix
+
+
+def _serve_one(
+    config: ProxyConfig,
+    sock: socket.socket,
+    options: ServeOptions,
+    announce: Callable[[], None] | None,
+) -> int:
+    from tokenway.http.server import install_uvloop
+    from tokenway.proxy.app import create_app
+    from tokenway.proxy.serve import serve_app
+
+    install_uvloop()
+
+    async def go() -> int:
+        app = create_app(config)
+        return await serve_app(app, sock, options, announce)
+
+    return asyncio.run(go())
+
+
+def _banner(config: ProxyConfig, options: ServeOptions, demo_note: str | None) -> None:
+    lines = [f"RUNNING on http://{options.host}:{options.port}"]
+    if demo_note:
+        lines.insert(0, demo_note)
+    lines.append("models: " + ", ".join(config.model_names()))
+    if not config.master_key:
+        lines.append("no master key: open to local clients only (any bearer token is accepted)")
+    if options.workers > 1:
+        lines.append(f"{options.workers} worker processes")
+    print("\n".join(lines), flush=True)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    """The proxy in front of an in-process Inference.net emulator: no key, no network."""
+    from tokenway.emulator import Emulator, EmulatorConfig
+    from tokenway.http.server import install_uvloop
+    from tokenway.proxy.app import create_app
+    from tokenway.proxy.serve import serve_app
+
+    host = args.host or "127.0.0.1"
+    if not is_loopback(host) and not args.insecure_no_master_key:
+        return fail("--demo listens on loopback only; drop --host or pass --insecure-no-master-key")
+    try:
+        sock = bind_socket(host, args.port)
+    except OSError as err:
+        return fail(f"cannot listen on {host}:{args.port}: {err.strerror or err}")
+    options = ServeOptions(host, sock.getsockname()[1], 1, args.shutdown_timeout)
+    install_uvloop()
+
+    async def go() -> int:
+        key = "demo-" + secrets.token_hex(8)
+        emulator = Emulator(EmulatorConfig(api_keys=(key,)))
+        await emulator.start("127.0.0.1", 0)
+        config = demo_config(emulator.base_url, key)
+        note = (
+            "DEMO MODE: answers come from the bundled Inference.net emulator at "
+            f"{emulator.base_url} (a testing tool, not the real API; no API key needed)"
+        )
+        app = create_app(config)
+        return await serve_app(
+            app, sock, options, lambda: _banner(config, options, note), emulator.stop
+        )
+
+    return asyncio.run(go())
+
+
+def demo_config(api_base: str, api_key: str) -> ProxyConfig:
+    entries = [
+        {
+            "model_name": alias,
+            "litellm_params": {"model": model, "api_base": api_base, "api_key": api_key},
+        }
+        for alias, model in DEMO_MODELS.items()
+    ]
+    return parse_config({"model_list": entries}, env={}, source="<demo>")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

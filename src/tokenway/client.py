@@ -1,0 +1,276 @@
+"""The SDK's engine: one ``Client`` holds connection pools, pacers, the catalog and defaults.
+
+A call is prepared without I/O (``tokenway.request``), paced per (provider, key),
+sent, and retried while that can still help and the call's deadline allows. The sync
+path uses ``SyncHTTPClient``; the async path one ``AsyncHTTPClient`` per event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from tokenway.catalog import Catalog, ModelInfo, cost_of
+from tokenway.errors import Timeout, TokenwayError
+from tokenway.http.aclient import AsyncHTTPClient
+from tokenway.http.errors import HTTPError
+from tokenway.http.sclient import SyncHTTPClient
+from tokenway.limits.bucket import AsyncPacer, Pacer
+from tokenway.request import PreparedCall, prepare_call
+from tokenway.retry import Backoff, is_retryable
+from tokenway.streaming import AsyncStream, Stream, _StreamState
+from tokenway.transport_errors import map_http_error
+from tokenway.types import ChatCompletion
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_NUM_RETRIES = 2
+
+
+class _Deadline:
+    __slots__ = ("_end", "total")
+
+    def __init__(self, total: float) -> None:
+        self.total = total
+        self._end = time.monotonic() + total
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    def expired_error(self, call: PreparedCall) -> Timeout:
+        return Timeout(
+            f"{call.model}: no complete answer within timeout={self.total:g}s (retries included)",
+            llm_provider=call.deployment.spec.name,
+            model=call.model,
+        )
+
+
+class Client:
+    """Defaults and shared resources for many calls. Safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        num_retries: int = DEFAULT_NUM_RETRIES,
+        timeout: float = DEFAULT_TIMEOUT,
+        drop_params: bool = False,
+        catalog: Catalog | None = None,
+        rpm: Mapping[str, int] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.num_retries = num_retries
+        self.timeout = timeout
+        self.drop_params = drop_params
+        self.catalog = catalog if catalog is not None else Catalog()
+        self.rpm_overrides = dict(rpm or {})
+        self.backoff = backoff or Backoff()
+        self._lock = threading.Lock()
+        self._sync_http: SyncHTTPClient | None = None
+        self._async_http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncHTTPClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pacers: dict[tuple[str, str | None, str], Pacer] = {}
+        self._async_pacers: dict[tuple[str, str | None, str], AsyncPacer] = {}
+
+    # ---- public API -------------------------------------------------------------------
+
+    def completion(self, model: str, messages: Any, **params: Any) -> ChatCompletion | Stream:
+        call = self.prepare(model, messages, params)
+        deadline = _Deadline(call.timeout or self.timeout)
+        return self._with_retries(call, deadline, lambda: self._attempt(call, deadline))
+
+    async def acompletion(
+        self, model: str, messages: Any, **params: Any
+    ) -> ChatCompletion | AsyncStream:
+        call = self.prepare(model, messages, params)
+        deadline = _Deadline(call.timeout or self.timeout)
+        return await self._awith_retries(call, deadline, lambda: self._aattempt(call, deadline))
+
+    def prepare(self, model: str, messages: Any, params: Mapping[str, Any]) -> PreparedCall:
+        return prepare_call(
+            model,
+            messages,
+            params,
+            catalog=self.catalog,
+            drop_params=self.drop_params,
+            env=os.environ,
+        )
+
+    def register_model(self, model: str, info: ModelInfo | Mapping[str, Any]) -> None:
+        self.catalog.register(model, info)
+
+    def close(self) -> None:
+        if self._sync_http is not None:
+            self._sync_http.close()
+
+    async def aclose(self) -> None:
+        client = self._async_http.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    # ---- retries ----------------------------------------------------------------------
+
+    def _with_retries(self, call: PreparedCall, deadline: _Deadline, attempt: Callable[[], T]) -> T:
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except TokenwayError as error:
+                delay = self._retry_delay(call, deadline, tries, error)
+                tries += 1
+                time.sleep(delay)
+
+    async def _awith_retries(
+        self, call: PreparedCall, deadline: _Deadline, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        tries = 0
+        while True:
+            try:
+                return await attempt()
+            except TokenwayError as error:
+                delay = self._retry_delay(call, deadline, tries, error)
+                tries += 1
+                await asyncio.sleep(delay)
+
+    def _retry_delay(
+        self, call: PreparedCall, deadline: _Deadline, tries: int, error: TokenwayError
+    ) -> float:
+        """Seconds to wait before the next try; re-raises ``error`` when there is none."""
+        retries = call.num_retries if call.num_retries is not None else self.num_retries
+        if tries >= retries or not is_retryable(error):
+            raise error
+        delay = self.backoff.delay(tries, error)
+        if delay >= deadline.remaining():
+            raise error
+        return delay
+
+    # ---- one sync attempt -------------------------------------------------------------
+
+    def _attempt(self, call: PreparedCall, deadline: _Deadline) -> ChatCompletion | Stream:
+        self._pacer(call)
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.expired_error(call)
+        req = call.request
+        try:
+            response = self._http().request(
+                req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
+            )
+            if response.status >= 400 or not call.stream:
+                body = self._read_all(response, call, deadline)
+                return self._finish(call, response.status, response.headers, body)
+        except HTTPError as exc:
+            raise map_http_error(exc, call) from exc
+        stream = Stream(_StreamState(call, call.provider.stream_decoder()), response)
+        stream.prime()
+        return stream
+
+    @staticmethod
+    def _read_all(response: Any, call: PreparedCall, deadline: _Deadline) -> bytes:
+        pieces = []
+        with response:
+            for piece in response.iter_bytes():
+                pieces.append(piece)
+                if deadline.remaining() <= 0:
+                    raise deadline.expired_error(call)
+        return b"".join(pieces)
+
+    def _http(self) -> SyncHTTPClient:
+        if self._sync_http is None:
+            with self._lock:
+                if self._sync_http is None:
+                    self._sync_http = SyncHTTPClient()
+        return self._sync_http
+
+    def _pacer(self, call: PreparedCall) -> None:
+        rpm = self._rpm(call)
+        if rpm:
+            key = _pacer_key(call)
+            pacer = self._pacers.get(key)
+            if pacer is None:
+                with self._lock:
+                    pacer = self._pacers.setdefault(key, Pacer(rpm))
+            pacer.wait()
+
+    # ---- one async attempt ------------------------------------------------------------
+
+    async def _aattempt(
+        self, call: PreparedCall, deadline: _Deadline
+    ) -> ChatCompletion | AsyncStream:
+        await self._apacer(call)
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.expired_error(call)
+        try:
+            async with asyncio.timeout(remaining):
+                return await self._asend(call, remaining)
+        except TimeoutError:
+            raise deadline.expired_error(call) from None
+        except HTTPError as exc:
+            raise map_http_error(exc, call) from exc
+
+    async def _asend(self, call: PreparedCall, remaining: float) -> ChatCompletion | AsyncStream:
+        req = call.request
+        response = await self._ahttp().request(
+            req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
+        )
+        if response.status >= 400 or not call.stream:
+            async with response:
+                body = await response.read()
+            return self._finish(call, response.status, response.headers, body)
+        state = _StreamState(call, call.provider.stream_decoder())
+        stream = AsyncStream(state, response, idle_timeout=call.timeout or self.timeout)
+        await stream.prime()
+        return stream
+
+    def _ahttp(self) -> AsyncHTTPClient:
+        loop = asyncio.get_running_loop()
+        client = self._async_http.get(loop)
+        if client is None:
+            client = self._async_http[loop] = AsyncHTTPClient()
+        return client
+
+    async def _apacer(self, call: PreparedCall) -> None:
+        rpm = self._rpm(call)
+        if rpm:
+            key = _pacer_key(call)
+            pacer = self._async_pacers.get(key)
+            if pacer is None:
+                pacer = self._async_pacers.setdefault(key, AsyncPacer(rpm))
+            await pacer.wait()
+
+    # ---- shared -----------------------------------------------------------------------
+
+    def _rpm(self, call: PreparedCall) -> int | None:
+        if call.rpm is not None:
+            return call.rpm
+        spec = call.deployment.spec
+        return self.rpm_overrides.get(spec.name, spec.default_rpm)
+
+    @staticmethod
+    def _finish(
+        call: PreparedCall, status: int, headers: Mapping[str, str], body: bytes
+    ) -> ChatCompletion:
+        response = call.provider.parse_response(status, headers, body)
+        usage = response.usage
+        if usage is not None:
+            response.cost = cost_of(
+                call.info,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                call.input_cost_per_token,
+                call.output_cost_per_token,
+            )
+        response.response_headers = dict(headers)
+        return response
+
+
+def _pacer_key(call: PreparedCall) -> tuple[str, str | None, str]:
+    d = call.deployment
+    return (d.spec.name, d.api_key, d.api_base)

@@ -1,0 +1,111 @@
+"""`python -m tokenway.emulator`: serve the emulator until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from tokenway.http.server import install_uvloop
+
+from .config import ERROR_BODY_STYLES, ERROR_STYLES, EmulatorConfig, FaultConfig
+from .server import Emulator
+
+_KEY_ENV = "INFERENCE_API_KEY"
+_BANNER = "Inference.net emulator (a testing tool, not the real API) listening on {url}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    keys = tuple(args.api_key or ([os.environ[_KEY_ENV]] if os.environ.get(_KEY_ENV) else []))
+    if not keys:
+        print(
+            "error: the emulator needs an API key to accept. Pass --api-key KEY "
+            f"(repeatable) or set {_KEY_ENV}.",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        config = _config(args, keys)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    install_uvloop()
+    try:
+        asyncio.run(_serve(config, args.host, args.port))
+    except OSError as exc:  # the port is taken, the host is not ours, ...
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
+    emulator = Emulator(config)
+    await emulator.start(host, port)
+    print(_BANNER.format(url=emulator.base_url), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await emulator.stop()
+
+
+def _config(args: argparse.Namespace, keys: tuple[str, ...]) -> EmulatorConfig:
+    faults = FaultConfig(
+        latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms,
+        error_rate=args.error_rate,
+        error_status=args.error_status,
+        error_body=args.error_body,
+        fail_first_n=args.fail_first_n,
+        chunk_delay_ms=args.chunk_delay_ms,
+        seed=args.seed,
+    )
+    return EmulatorConfig(
+        api_keys=keys,
+        out_of_credit_keys=tuple(args.out_of_credit_key or ()),
+        rpm=args.rpm,
+        error_style=args.error_style,
+        include_pricing=args.include_pricing,
+        max_output_tokens=args.max_output_tokens,
+        faults=faults,
+        allow_fault_header=args.allow_fault_header,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tokenway.emulator",
+        description="Serve a local emulator of Inference.net's OpenAI-compatible API "
+        "(a testing tool, not the real API).",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=9000, help="0 picks a free port")
+    add("--api-key", action="append", help=f"a key to accept (repeatable; default ${_KEY_ENV})")
+    add("--out-of-credit-key", action="append", help="a key answered with 402 (repeatable)")
+    add("--rpm", type=int, default=500, help="requests per minute per key")
+    add("--error-style", choices=ERROR_STYLES, default="openai")
+    add("--include-pricing", action="store_true", help="context and prices in /v1/models")
+    add("--max-output-tokens", type=int, default=None, help="reject larger max_tokens")
+    add("--latency-ms", type=int, default=0)
+    add("--latency-jitter-ms", type=int, default=0)
+    add("--error-rate", type=float, default=0.0, help="probability of an injected error")
+    add("--error-status", type=int, default=500)
+    add("--error-body", choices=ERROR_BODY_STYLES, default="json")
+    add("--fail-first-n", type=int, default=0)
+    add("--chunk-delay-ms", type=int, default=0)
+    add("--seed", type=int, default=0, help="seed of the fault draws")
+    add("--allow-fault-header", action="store_true", help="honour x-emulator-fault headers")
+    add("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,460 @@
+"""The per-connection HTTP/1.1 protocol behind :mod:`tokenway.http.server` (internal).
+
+One ``HttpProtocol`` per TCP connection. ``httptools`` parses the bytes; every complete
+request is queued and one runner task per connection answers the queue strictly in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+if TYPE_CHECKING:
+    from tokenway.http.server import ServerState
+
+logger = logging.getLogger("tokenway.http")
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_LINGER = 2.0  # seconds a connection is kept draining input after a fatal 400/413
+_BIG_BODY = 64 * 1024  # bodies above this get their own write (not copied into the head)
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request. ``disconnected`` is shared by the requests of a connection and
+    set when that connection closes or fails."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    client: tuple[str, int] | None
+    disconnected: asyncio.Event
+
+
+@dataclass(slots=True)
+class Response:
+    """A handler's answer. Handlers must not set content-length, transfer-encoding,
+    connection or date: the server writes those itself."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+ErrorResponder = Callable[[int, str], Response]
+
+
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if not 100 <= status <= 599:
+            raise ValueError(f"invalid HTTP status {status!r}")
+        status = int(status)
+        try:
+            phrase = HTTPStatus(status).phrase.encode()
+        except ValueError:
+            phrase = b""
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, phrase)
+    return line
+
+
+class _Abort(Exception):
+    """Raised inside a parser callback to stop parsing; ``HttpProtocol._fatal`` says why."""
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_client",
+        "_closed",
+        "_closing",
+        "_continue_pending",
+        "_disconnected",
+        "_drain_waiter",
+        "_fatal",
+        "_headers",
+        "_last_active",
+        "_loop",
+        "_parser",
+        "_queue",
+        "_reading_paused",
+        "_state",
+        "_streaming",
+        "_task",
+        "_timer",
+        "_transport",
+        "_url",
+        "_write_paused",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self._state = state
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport = None  # type: ignore[assignment]
+        self._parser = httptools.HttpRequestParser(self)
+        self._client: tuple[str, int] | None = None
+        self._disconnected = asyncio.Event()
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._queue: deque[tuple[Request, bool, bool]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._fatal: tuple[int, str] | None = None
+        self._closed = self._closing = self._streaming = self._continue_pending = False
+        self._write_paused = self._reading_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._last_active = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._client = (str(peer[0]), int(peer[1]))
+        if self._state.shutting_down:
+            transport.close()
+            return
+        self._state.connections.add(self)
+        self._timer = self._loop.call_later(self._state.keepalive_timeout, self._on_timer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._disconnected.set()
+        state = self._state
+        state.connections.discard(self)
+        if not state.connections and state.shutting_down:
+            state.all_closed.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+        if self._streaming and self._task is not None:
+            self._task.cancel()  # stop the stream even while it awaits upstream
+
+    def data_received(self, data: bytes) -> None:
+        if self._fatal is not None or self._closing:
+            return  # answered 400/413 or closing after this answer: discard the input
+        self._last_active = self._loop.time()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._closing = True  # no upgrades: answer what was parsed, then close
+            self._pause_reading()
+        except httptools.HttpParserError:
+            logger.debug("bad request from %s", self._client, exc_info=True)
+            if self._fatal is None:
+                self._fatal = (400, "Invalid HTTP request.")
+            self._pause_reading()
+            if self._task is None:
+                self._send_fatal()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._maybe_resume_reading()
+
+    # -- httptools callbacks ---------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        headers = self._headers
+        if key in headers:
+            headers[key] = f"{headers[key]}, {value.decode('latin-1')}"
+        else:
+            headers[key] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        headers = self._headers
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._state.max_body_size:
+            self._fatal = (413, "Request body too large.")
+            raise _Abort
+        expect = headers.get("expect")
+        if expect is not None and expect.lower() == "100-continue" and self._http11():
+            if self._task is None:
+                self._transport.write(_CONTINUE)
+            else:
+                self._continue_pending = True
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._state.max_body_size:
+            self._fatal = (413, "Request body too large.")
+            raise _Abort
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        url = self._url
+        if url[:1] == b"/" or url == b"*":
+            path, _, query = url.partition(b"?")
+        else:  # absolute-form (a proxy request)
+            parsed = httptools.parse_url(url)
+            path, query = parsed.path or b"/", parsed.query or b""
+        parts = self._body
+        body = b"".join(parts)
+        parts.clear()
+        parser = self._parser
+        request = Request(
+            parser.get_method().decode("ascii"),
+            path.decode("latin-1"),
+            query.decode("latin-1"),
+            self._headers,
+            body,
+            self._client,
+            self._disconnected,
+        )
+        http11 = self._http11()
+        self._continue_pending = False  # the body came without waiting for a 100
+        self._queue.append((request, parser.should_keep_alive(), http11))
+        if self._task is None:
+            self._task = self._loop.create_task(self._run())
+        else:
+            self._pause_reading()  # a request is waiting: read no further until it is served
+
+    def _http11(self) -> bool:
+        return bool(self._parser.get_http_version() != "1.0")
+
+    # -- serving -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        queue = self._queue
+        try:
+            while queue:
+                request, keep_alive, http11 = queue.popleft()
+                if not queue and self._reading_paused:
+                    self._maybe_resume_reading()
+                if not await self._respond(request, keep_alive, http11):
+                    return
+                if self._write_paused:
+                    await self._drain()
+        except Exception:  # a bug (e.g. an error_responder's bad Response): drop the line
+            logger.exception("connection failed")
+            self._transport.abort()
+            return
+        finally:
+            self._task = None
+            self._last_active = self._loop.time()
+        if self._closed:
+            return
+        if self._fatal is not None:
+            self._send_fatal()
+        elif self._closing or self._state.shutting_down:
+            self._transport.close()
+        elif self._continue_pending:
+            self._continue_pending = False
+            self._transport.write(_CONTINUE)
+
+    async def _respond(self, request: Request, keep_alive: bool, http11: bool) -> bool:
+        """Answer one request; return whether the connection stays open."""
+        state = self._state
+        state.in_flight += 1
+        try:
+            response: Response | None = None
+            try:
+                response = await state.handler(request)
+                head = self._head(response, keep_alive, http11)
+                if response.stream is None:
+                    data, big_body = self._frame(response, head, request.method == "HEAD")
+            except Exception:
+                logger.exception("handler failed for %s %s", request.method, request.path)
+                if response is not None and response.stream is not None:
+                    await _aclose(response.stream)
+                response = state.error_response(500, "Internal server error.")
+                head = self._head(response, keep_alive, http11)
+                data, big_body = self._frame(response, head, False)
+            if self._closed:
+                if response.stream is not None:
+                    await _aclose(response.stream)
+                return False
+            if response.stream is not None:
+                return await self._send_stream(request, response.stream, head, keep_alive, http11)
+            self._transport.write(data)
+            if big_body:
+                self._transport.write(big_body)
+        finally:
+            state.in_flight -= 1
+        return self._keep_open(keep_alive)
+
+    def _keep_open(self, keep_alive: bool) -> bool:
+        if keep_alive and not self._closing and not self._state.shutting_down:
+            return True
+        self._transport.close()
+        return False
+
+    def _head(self, response: Response, keep_alive: bool, http11: bool) -> list[bytes]:
+        """The response head minus its framing line (content-length or chunked)."""
+        if keep_alive and (self._closing or self._state.shutting_down):
+            keep_alive = False
+        if response.stream is not None and not http11:
+            keep_alive = False  # HTTP/1.0 has no chunked encoding: the close ends the body
+        if keep_alive:
+            connection = b"" if http11 else b"connection: keep-alive\r\n"
+        else:
+            connection = b"connection: close\r\n"
+        head = [_status_line(response.status), self._state.static_head, connection]
+        if response.headers:
+            lines = "".join([f"{name}: {value}\r\n" for name, value in response.headers])
+            head.append(lines.encode("latin-1"))
+        return head
+
+    @staticmethod
+    def _frame(response: Response, head: list[bytes], is_head: bool) -> tuple[bytes, bytes]:
+        """The bytes to write: head and (small) body joined, plus a big body kept apart."""
+        body = response.body
+        status = response.status
+        if status in _NO_BODY_STATUSES or status < 200:
+            head.append(b"\r\n")
+            return b"".join(head), b""
+        head.append(b"content-length: %d\r\n\r\n" % len(body))
+        if is_head or not body:
+            return b"".join(head), b""
+        if len(body) > _BIG_BODY:
+            return b"".join(head), bytes(body)  # (bytes() of bytes is no copy)
+        head.append(body)
+        return b"".join(head), b""
+
+    async def _send_stream(
+        self,
+        request: Request,
+        stream: AsyncIterator[bytes],
+        head: list[bytes],
+        keep_alive: bool,
+        http11: bool,
+    ) -> bool:
+        transport = self._transport
+        head.append(b"transfer-encoding: chunked\r\n\r\n" if http11 else b"\r\n")
+        transport.write(b"".join(head))
+        if request.method == "HEAD":
+            await _aclose(stream)
+            return self._keep_open(keep_alive and http11)
+        self._streaming = True
+        try:
+            async for chunk in stream:
+                if self._closed:
+                    return False
+                if chunk:
+                    transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if http11 else chunk)
+                    if self._write_paused:
+                        await self._drain()
+        except asyncio.CancelledError:
+            transport.close()  # the client went away (or shutdown gave up)
+            return False
+        except Exception:
+            logger.exception("response stream failed for %s %s", request.method, request.path)
+            transport.close()  # no terminating chunk: the client sees a truncated body
+            return False
+        finally:
+            self._streaming = False
+            await _aclose(stream)
+        if self._closed:
+            return False
+        if http11:
+            transport.write(b"0\r\n\r\n")
+        return self._keep_open(keep_alive and http11)
+
+    async def _drain(self) -> None:
+        waiter = self._loop.create_future()
+        self._drain_waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._drain_waiter = None
+
+    def _send_fatal(self) -> None:
+        """Answer a 400/413, then close gracefully: stop sending, drain input, close."""
+        assert self._fatal is not None
+        status, message = self._fatal
+        response = self._state.error_response(status, message)
+        data, big_body = self._frame(response, self._head(response, False, True), False)
+        transport = self._transport
+        transport.write(data + big_body)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._resume_reading()
+        self._loop.call_later(_LINGER, transport.close)
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and not self._closed:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _maybe_resume_reading(self) -> None:
+        if not (self._queue or self._write_paused or self._closing or self._fatal is not None):
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and not self._closed:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        timeout = self._state.keepalive_timeout
+        if self._task is None:
+            idle = self._loop.time() - self._last_active
+            if idle >= timeout:
+                self._transport.close()
+                return
+            timeout -= idle
+        self._timer = self._loop.call_later(timeout, self._on_timer)
+
+    def close_if_idle(self) -> None:
+        """For shutdown: close now when idle, else after the response in progress."""
+        self._closing = True
+        if self._task is None:
+            self._transport.close()
+
+    def abort(self) -> asyncio.Task[None] | None:
+        """For shutdown's deadline: drop the connection and cancel its handler."""
+        task = self._task
+        if task is not None:
+            task.cancel()
+        self._transport.abort()
+        return task
+
+
+async def _aclose(stream: AsyncIterator[bytes]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            logger.exception("closing a response stream failed")

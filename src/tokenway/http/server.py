@@ -1,0 +1,208 @@
+"""A small, fast HTTP/1.1 server core: asyncio + httptools (+ uvloop when installed).
+
+No ASGI and no framework: a handler is ``async def handler(request: Request) -> Response``.
+The server owns the framing — ``content-length`` (or chunked encoding for a ``stream``),
+``date``, ``connection`` — so handlers must not set those headers themselves.
+
+* HTTP/1.1 keep-alive (HTTP/1.0 only with ``Connection: keep-alive``); pipelined
+  requests are answered strictly in order, one at a time per connection.
+* ``Expect: 100-continue`` is honoured; bodies over ``max_body_size`` get a 413,
+  malformed requests a 400 and a crashing handler a 500, all from ``error_responder``.
+* Streams are written chunk by chunk with backpressure; a client that goes away sets
+  ``request.disconnected`` and closes the stream's async generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import time
+from email.utils import formatdate
+
+import orjson
+
+from tokenway.http._protocol import (
+    ErrorResponder,
+    Handler,
+    HttpProtocol,
+    Request,
+    Response,
+)
+
+__all__ = [
+    "ErrorResponder",
+    "HTTPServer",
+    "Handler",
+    "Request",
+    "Response",
+    "default_error_responder",
+    "install_uvloop",
+]
+
+logger = logging.getLogger("tokenway.http")
+
+
+def default_error_responder(status: int, message: str) -> Response:
+    """An OpenAI-style JSON error envelope."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    error = {"message": message, "type": kind, "param": None, "code": None}
+    body = orjson.dumps({"error": error})
+    return Response(status, [("content-type", "application/json")], body)
+
+
+def install_uvloop() -> bool:
+    """Use uvloop's event loop policy if uvloop is importable; return whether it was."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+class ServerState:
+    """Configuration and shared mutable state of one server, read by its connections."""
+
+    __slots__ = (
+        "all_closed",
+        "clock",
+        "connections",
+        "error_responder",
+        "handler",
+        "in_flight",
+        "keepalive_timeout",
+        "max_body_size",
+        "server_line",
+        "shutting_down",
+        "static_head",
+    )
+
+    def __init__(
+        self,
+        handler: Handler,
+        error_responder: ErrorResponder,
+        max_body_size: int,
+        keepalive_timeout: float,
+        server_header: str | None,
+    ) -> None:
+        self.handler = handler
+        self.error_responder = error_responder
+        self.max_body_size = max_body_size
+        self.keepalive_timeout = keepalive_timeout
+        self.server_line = f"server: {server_header}\r\n".encode() if server_header else b""
+        self.connections: set[HttpProtocol] = set()
+        self.in_flight = 0
+        self.shutting_down = False
+        self.all_closed = asyncio.Event()
+        self.clock: asyncio.TimerHandle | None = None
+        self.static_head = b""  # the cached "date: ...\r\n" (+ "server: ...\r\n") lines
+        self.render_date()
+
+    def render_date(self) -> None:
+        date = formatdate(usegmt=True).encode()
+        self.static_head = b"date: %s\r\n%s" % (date, self.server_line)
+
+    def start_clock(self) -> None:
+        """Re-render the date at every whole second until ``stop_clock``."""
+        self.render_date()
+        loop = asyncio.get_running_loop()
+        self.clock = loop.call_later(1.0005 - time.time() % 1.0, self.start_clock)
+
+    def stop_clock(self) -> None:
+        if self.clock is not None:
+            self.clock.cancel()
+            self.clock = None
+
+    def error_response(self, status: int, message: str) -> Response:
+        try:
+            return self.error_responder(status, message)
+        except Exception:
+            logger.exception("error_responder failed")
+            return default_error_responder(status, message)
+
+
+class HTTPServer:
+    """An HTTP/1.1 server calling ``handler`` for every request; see the module docstring."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        error_responder: ErrorResponder | None = None,
+        max_body_size: int = 8 * 1024 * 1024,
+        keepalive_timeout: float = 5.0,
+        server_header: str | None = None,
+    ) -> None:
+        self._state = ServerState(
+            handler,
+            error_responder or default_error_responder,
+            max_body_size,
+            keepalive_timeout,
+            server_header,
+        )
+        self._server: asyncio.AbstractServer | None = None
+        self._port = 0
+        self._shutdown_task: asyncio.Task[None] | None = None
+
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        backlog: int = 2048,
+    ) -> None:
+        """Bind (or adopt ``sock``) and start accepting connections."""
+        if self._server is not None:
+            raise RuntimeError("HTTPServer already started")
+        loop = asyncio.get_running_loop()
+        factory = functools.partial(HttpProtocol, self._state)
+        if sock is not None:
+            server = await loop.create_server(factory, sock=sock, backlog=backlog)
+        else:
+            server = await loop.create_server(
+                factory, host, port, backlog=backlog, reuse_address=True
+            )
+        self._server = server
+        sockets = server.sockets
+        self._port = sockets[0].getsockname()[1] if sockets else 0
+        self._state.start_clock()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one picked when started with ``port=0``)."""
+        return self._port
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled right now, streams still being sent included."""
+        return self._state.in_flight
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting, close idle connections, let in-flight requests finish for up to
+        ``timeout`` seconds, then close whatever remains. Safe to call more than once."""
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.ensure_future(self._shutdown(timeout))
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self, timeout: float) -> None:
+        state = self._state
+        state.shutting_down = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(state.connections):
+            conn.close_if_idle()
+        if state.connections:
+            try:
+                await asyncio.wait_for(state.all_closed.wait(), timeout)
+            except TimeoutError:
+                tasks = [t for c in list(state.connections) if (t := c.abort()) is not None]
+                if tasks:
+                    await asyncio.wait(tasks, timeout=1.0)
+        state.stop_clock()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)

@@ -1,0 +1,1 @@
+"""Rate limits: strategies (token bucket) over storage (memory now; Redis for many nodes)."""

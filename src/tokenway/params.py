@@ -1,0 +1,208 @@
+"""OpenAI chat-completion parameters: checked before anything reaches the network.
+
+``validate_chat_body`` is shared by the SDK and the proxy, so both reject the same
+mistakes with the same message, naming the parameter at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tokenway.errors import BadRequestError
+
+MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
+RESPONSE_FORMAT_TYPES = frozenset({"text", "json_object", "json_schema"})
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# name -> (low, high) for the numeric knobs; None = unbounded on that side.
+_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    # name: (min, max, integer?)
+    "temperature": (0.0, 2.0, False),
+    "top_p": (0.0, 1.0, False),
+    "frequency_penalty": (-2.0, 2.0, False),
+    "presence_penalty": (-2.0, 2.0, False),
+    "n": (1, None, True),
+    "max_tokens": (1, None, True),
+    "max_completion_tokens": (1, None, True),
+    "seed": (None, None, True),
+    "top_logprobs": (0, 20, True),
+}
+
+
+def bad_param(param: str, message: str) -> BadRequestError:
+    return BadRequestError(message, param=param, code="invalid_value")
+
+
+def validate_chat_body(body: Mapping[str, Any]) -> None:
+    """Raise ``BadRequestError`` naming the first parameter that is missing or wrong."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_param("model", "'model' is required and must be a non-empty string")
+    validate_messages(body.get("messages"))
+    for name, (low, high, integer) in _RANGES.items():
+        value = body.get(name)
+        if value is not None:
+            _check_number(name, value, low, high, integer)
+    for name, check in _OTHER_CHECKS.items():
+        value = body.get(name)
+        if value is not None:
+            check(value, body)
+
+
+def validate_messages(messages: Any) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise bad_param("messages", "'messages' must be a non-empty array of message objects")
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise bad_param(where, f"{where} must be an object with 'role' and 'content'")
+        role = message.get("role")
+        if role not in MESSAGE_ROLES:
+            roles = ", ".join(sorted(MESSAGE_ROLES))
+            raise bad_param(f"{where}.role", f"{where}.role must be one of: {roles}; got {role!r}")
+        content = message.get("content")
+        if content is None:
+            if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
+                continue
+            raise bad_param(f"{where}.content", f"{where}.content is required for role {role!r}")
+        if not isinstance(content, str | list):
+            raise bad_param(f"{where}.content", f"{where}.content must be a string or an array")
+        if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+            raise bad_param(f"{where}.tool_call_id", f"{where} (role 'tool') needs 'tool_call_id'")
+
+
+def _check_number(
+    name: str, value: Any, low: float | None, high: float | None, integer: bool
+) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an integer" if integer else "a number"
+        raise bad_param(name, f"'{name}' must be {kind}; got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            span = f">= {low}"
+        elif low is None:
+            span = f"<= {high}"
+        else:
+            span = f"between {low} and {high}"
+        raise bad_param(name, f"'{name}' must be {span}; got {value!r}")
+
+
+def _check_stop(value: Any, _body: Mapping[str, Any]) -> None:
+    if isinstance(value, str):
+        return
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value) or len(value) > 4:
+        raise bad_param("stop", "'stop' must be a string or an array of up to 4 strings")
+
+
+def _check_tools(value: Any, _body: Mapping[str, Any]) -> None:
+    if not isinstance(value, list):
+        raise bad_param("tools", "'tools' must be an array of tool objects")
+    for i, tool in enumerate(value):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            raise bad_param(where, f'{where} must be {{"type": "function", "function": {{...}}}}')
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise bad_param(f"{where}.function", f"{where}.function must be an object")
+        name = function.get("name")
+        if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+            raise bad_param(
+                f"{where}.function.name",
+                f"{where}.function.name must be 1-64 letters, digits, '_' or '-'; got {name!r}",
+            )
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise bad_param(
+                f"{where}.function.parameters",
+                f"{where}.function.parameters must be a JSON Schema object",
+            )
+
+
+def _check_tool_choice(value: Any, body: Mapping[str, Any]) -> None:
+    if isinstance(value, str):
+        if value not in TOOL_CHOICE_MODES:
+            raise bad_param(
+                "tool_choice",
+                f"'tool_choice' must be none, auto, required or an object; got {value!r}",
+            )
+        if value == "required" and not body.get("tools"):
+            raise bad_param("tool_choice", "'tool_choice' is 'required' but no 'tools' were given")
+        return
+    function = value.get("function") if isinstance(value, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise bad_param(
+            "tool_choice",
+            '\'tool_choice\' object must be {"type": "function", "function": {"name": ...}}',
+        )
+    names = {
+        t.get("function", {}).get("name") for t in body.get("tools") or () if isinstance(t, dict)
+    }
+    if function["name"] not in names:
+        raise bad_param(
+            "tool_choice", f"'tool_choice' names {function['name']!r}, which is not in 'tools'"
+        )
+
+
+def _check_response_format(value: Any, _body: Mapping[str, Any]) -> None:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in RESPONSE_FORMAT_TYPES:
+        raise bad_param(
+            "response_format", "'response_format.type' must be text, json_object or json_schema"
+        )
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise bad_param(
+                "response_format.json_schema",
+                "'response_format.json_schema' must be an object with 'name' and 'schema'",
+            )
+        if not isinstance(spec.get("schema", {}), dict):
+            raise bad_param(
+                "response_format.json_schema.schema", "'schema' must be a JSON Schema object"
+            )
+
+
+def _check_stream_options(value: Any, body: Mapping[str, Any]) -> None:
+    if not isinstance(value, dict):
+        raise bad_param("stream_options", "'stream_options' must be an object")
+    if not body.get("stream"):
+        raise bad_param("stream_options", "'stream_options' is only allowed when 'stream' is true")
+
+
+def _check_bool(name: str) -> Callable[[Any, Mapping[str, Any]], None]:
+    def check(value: Any, _body: Mapping[str, Any]) -> None:
+        if not isinstance(value, bool):
+            raise bad_param(name, f"'{name}' must be true or false; got {value!r}")
+
+    return check
+
+
+def _check_string(name: str) -> Callable[[Any, Mapping[str, Any]], None]:
+    def check(value: Any, _body: Mapping[str, Any]) -> None:
+        if not isinstance(value, str):
+            raise bad_param(name, f"'{name}' must be a string")
+
+    return check
+
+
+def _check_metadata(value: Any, _body: Mapping[str, Any]) -> None:
+    if not isinstance(value, dict):
+        raise bad_param("metadata", "'metadata' must be an object")
+
+
+_OTHER_CHECKS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
+    "stream": _check_bool("stream"),
+    "stop": _check_stop,
+    "tools": _check_tools,
+    "tool_choice": _check_tool_choice,
+    "response_format": _check_response_format,
+    "stream_options": _check_stream_options,
+    "user": _check_string("user"),
+    "metadata": _check_metadata,
+    "parallel_tool_calls": _check_bool("parallel_tool_calls"),
+    "logprobs": _check_bool("logprobs"),
+}

@@ -1,0 +1,137 @@
+"""The proxy application: ``create_app(config)`` → an object the HTTP server calls.
+
+Routing is a dict lookup on (method, path); every error leaves as the OpenAI envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import orjson
+
+from tokenway.catalog import Catalog
+from tokenway.errors import NotFoundError, TokenwayError
+from tokenway.http.aclient import AsyncHTTPClient
+from tokenway.http.server import Request, Response
+from tokenway.proxy.auth import Authenticator
+from tokenway.proxy.chat import CallContext, ChatCompletions
+from tokenway.proxy.config import ProxyConfig
+from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
+from tokenway.proxy.models import ModelTable, build_routes
+from tokenway.proxy.openapi import openapi_document
+from tokenway.proxy.spend import SpendRecorder
+
+log = logging.getLogger("tokenway.proxy")
+
+Route = Callable[[Request, CallContext], Awaitable[Response]]
+
+
+class ProxyApp:
+    def __init__(
+        self,
+        config: ProxyConfig,
+        *,
+        env: Mapping[str, str] | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        env = os.environ if env is None else env
+        self.config = config
+        self.started = int(time.time())
+        self.models = ModelTable(
+            build_routes(config.deployments, env, catalog or Catalog(), config.request_timeout)
+        )
+        self.auth = Authenticator(config.master_key)
+        self.spend = SpendRecorder()
+        self.http = AsyncHTTPClient()
+        self.chat = ChatCompletions(self.models, self.http, self.spend)
+        self.ready = False
+        self._private: dict[tuple[str, str], Route] = {
+            ("POST", "/v1/chat/completions"): self.chat,
+            ("POST", "/chat/completions"): self.chat,
+            ("GET", "/v1/models"): self._list_models,
+            ("GET", "/models"): self._list_models,
+        }
+        self._public: dict[tuple[str, str], Callable[[], Response]] = {
+            ("GET", "/health/liveliness"): _alive,
+            ("GET", "/health/liveness"): _alive,
+            ("GET", "/health/readiness"): self._readiness,
+            ("GET", "/openapi.json"): self._openapi,
+        }
+        self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
+
+    async def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or os.urandom(12).hex()
+        key = (request.method, request.path)
+        public = self._public.get(key)
+        if public is not None:
+            return public()
+        try:
+            principal = self.auth.authenticate(request.headers)
+            route = self._private.get(key) or self._model_route(request)
+            ctx = CallContext(request_id, started, principal.key_hash)
+            return await route(request, ctx)
+        except TokenwayError as error:
+            return error_response(error, request_id)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _model_route(self, request: Request) -> Route:
+        if request.method == "GET" and request.path.startswith(("/v1/models/", "/models/")):
+            return self._get_model
+        known_path = any(path == request.path for _, path in (*self._private, *self._public))
+        if known_path:
+            raise _MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        raise NotFoundError(f"no route {request.method} {request.path}", code="route_not_found")
+
+    async def _list_models(self, request: Request, ctx: CallContext) -> Response:
+        data = [self._model_entry(alias) for alias in self.models.aliases()]
+        body = orjson.dumps({"object": "list", "data": data})
+        return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
+
+    async def _get_model(self, request: Request, ctx: CallContext) -> Response:
+        alias = request.path.split("/models/", 1)[1]
+        self.models.pick(alias)  # 404 listing the served aliases when unknown
+        body = orjson.dumps(self._model_entry(alias))
+        return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
+
+    def _model_entry(self, alias: str) -> dict[str, object]:
+        return {"id": alias, "object": "model", "created": self.started, "owned_by": "tokenway"}
+
+    def _readiness(self) -> Response:
+        status = 200 if self.ready else 503
+        body = orjson.dumps(
+            {"status": "ready" if self.ready else "starting", "models": len(self.models.aliases())}
+        )
+        return Response(status, list(JSON_HEADERS), body)
+
+    def _openapi(self) -> Response:
+        return Response(200, list(JSON_HEADERS), self._openapi_body)
+
+
+class _MethodNotAllowed(TokenwayError):
+    status_code = 405
+    error_type = "invalid_request_error"
+
+
+def _alive() -> Response:
+    return Response(200, list(JSON_HEADERS), b'{"status":"healthy"}')
+
+
+def protocol_error(status: int, message: str) -> Response:
+    """For the server's own errors (malformed HTTP, body too large, a crashed handler)."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    if status == 413:
+        message = f"{message}; the body is larger than this proxy accepts"
+    return Response(status, list(JSON_HEADERS), envelope(message, kind))
+
+
+def create_app(config: ProxyConfig, *, env: Mapping[str, str] | None = None) -> ProxyApp:
+    return ProxyApp(config, env=env)
+
+
+__all__ = ["ProxyApp", "create_app", "protocol_error"]

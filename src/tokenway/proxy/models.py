@@ -1,0 +1,120 @@
+"""The served models: public aliases → upstream routes, resolved once at start.
+
+Everything a request needs about its upstream (URL, headers, prices, the bytes of the
+model name to rewrite) is computed here, so the hot path only looks it up.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from tokenway.catalog import Catalog, ModelInfo, cost_of
+from tokenway.errors import NotFoundError
+from tokenway.providers.base import Deployment, Provider
+from tokenway.providers.registry import get_provider
+from tokenway.proxy.config import DeploymentConfig
+
+DEFAULT_TIMEOUT = 600.0
+
+
+class StartupError(Exception):
+    """The proxy cannot serve this configuration; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    alias: str
+    model: str  # provider/upstream-id as configured
+    upstream_model: str
+    provider: Provider
+    url: str
+    headers: list[tuple[str, str]]
+    stream_headers: list[tuple[str, str]]
+    timeout: float
+    info: ModelInfo | None
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    # exact JSON forms of "model" in upstream chunks, and their replacement
+    model_fields: tuple[bytes, bytes]
+    alias_field: bytes
+
+    def cost(self, usage: Mapping[str, object]) -> float | None:
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens")
+        return cost_of(
+            self.info,
+            prompt if isinstance(prompt, int) else 0,
+            completion if isinstance(completion, int) else 0,
+            self.input_cost_per_token,
+            self.output_cost_per_token,
+        )
+
+
+class ModelTable:
+    def __init__(self, routes: list[Route]) -> None:
+        self._groups: dict[str, list[Route]] = {}
+        for route in routes:
+            self._groups.setdefault(route.alias, []).append(route)
+
+    def pick(self, alias: str) -> Route:
+        group = self._groups.get(alias)
+        if group is None:
+            served = ", ".join(self._groups) or "none"
+            raise NotFoundError(
+                f"model '{alias}' is not served here; served models: {served}",
+                param="model",
+                code="model_not_found",
+            )
+        return group[0] if len(group) == 1 else random.choice(group)
+
+    def aliases(self) -> list[str]:
+        return list(self._groups)
+
+
+def build_routes(
+    deployments: tuple[DeploymentConfig, ...],
+    env: Mapping[str, str],
+    catalog: Catalog,
+    default_timeout: float | None,
+) -> list[Route]:
+    return [_route(d, env, catalog, default_timeout) for d in deployments]
+
+
+def _route(
+    cfg: DeploymentConfig, env: Mapping[str, str], catalog: Catalog, default_timeout: float | None
+) -> Route:
+    spec = cfg.provider
+    api_base = cfg.api_base or (env.get(spec.api_base_env) if spec.api_base_env else None)
+    api_base = api_base or spec.api_base
+    if not api_base:
+        raise StartupError(f"model '{cfg.model_name}': provider '{spec.name}' needs api_base")
+    api_key = cfg.api_key or (env.get(spec.api_key_env) if spec.api_key_env else None)
+    if not api_key and spec.key_required:
+        raise StartupError(
+            f"model '{cfg.model_name}': no API key; set api_key in its litellm_params "
+            f"or export {spec.api_key_env}"
+        )
+    provider = get_provider(spec)
+    deployment = Deployment(spec, cfg.upstream_model, api_base, api_key)
+    plain = provider.build_request({}, deployment)
+    streamed = provider.build_request({"stream": True}, deployment)
+    quoted = orjson.dumps(cfg.upstream_model)
+    return Route(
+        alias=cfg.model_name,
+        model=cfg.model,
+        upstream_model=cfg.upstream_model,
+        provider=provider,
+        url=plain.url,
+        headers=plain.headers,
+        stream_headers=streamed.headers,
+        timeout=cfg.timeout or default_timeout or DEFAULT_TIMEOUT,
+        info=catalog.get(cfg.model),
+        input_cost_per_token=cfg.input_cost_per_token,
+        output_cost_per_token=cfg.output_cost_per_token,
+        model_fields=(b'"model":' + quoted, b'"model": ' + quoted),
+        alias_field=b'"model":' + orjson.dumps(cfg.model_name),
+    )

@@ -1,0 +1,130 @@
+"""Relaying an upstream SSE stream to the client, frame by frame.
+
+Frames are forwarded as bytes; only a frame that can carry usage or an error is
+decoded. The relay holds the response until the first content frame, so a failure
+before it can still be answered as an ordinary HTTP error; after that, a failure ends
+the stream with an explicit error frame, never with a clean end that looks like success.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import orjson
+
+from tokenway.errors import APIConnectionError, Timeout, TokenwayError
+from tokenway.http.aclient import AsyncResponse
+from tokenway.http.errors import HTTPError, ReadTimeout
+from tokenway.proxy.errors import envelope
+from tokenway.proxy.models import Route
+from tokenway.sse import SSEDecoder
+
+log = logging.getLogger("tokenway.proxy")
+
+_DONE = b"data: [DONE]\n\n"
+
+
+class StreamRelay:
+    def __init__(
+        self,
+        route: Route,
+        response: AsyncResponse,
+        wants_usage: bool,
+        on_end: Callable[[Mapping[str, Any] | None], None],
+    ) -> None:
+        self._route = route
+        self._response = response
+        self._pieces = response.iter_bytes(route.timeout)
+        self._wants_usage = wants_usage
+        self._on_end = on_end
+        self._sse = SSEDecoder()
+        self._usage: Mapping[str, Any] | None = None
+        self._done = False
+        self._ended = False
+
+    async def prime(self) -> bytes:
+        """Read until the first frame; raise ``TokenwayError`` if the upstream fails first."""
+        try:
+            while True:
+                frames = await self._next_frames()
+                if frames or self._done:
+                    return frames
+        except BaseException:
+            await self._close()
+            raise
+
+    async def frames(self, first: bytes) -> AsyncIterator[bytes]:
+        try:
+            yield first
+            while not self._done:
+                try:
+                    frames = await self._next_frames()
+                except TokenwayError as error:
+                    yield self._error_frame(error)
+                    return
+                if frames:
+                    yield frames
+        finally:
+            await self._close()
+
+    async def _next_frames(self) -> bytes:
+        try:
+            piece = await anext(self._pieces, None)
+        except ReadTimeout:
+            raise Timeout(f"the upstream for model '{self._route.alias}' stalled") from None
+        except HTTPError as exc:
+            log.warning("upstream stream for %s broke: %s", self._route.alias, exc)
+            raise APIConnectionError(
+                f"the upstream stream for model '{self._route.alias}' broke off",
+                code="stream_incomplete",
+            ) from None
+        if piece is None:
+            if not self._done:
+                raise APIConnectionError(
+                    f"the upstream stream for model '{self._route.alias}' ended unfinished",
+                    code="stream_incomplete",
+                )
+            return b""
+        return self._relay(piece)
+
+    def _relay(self, piece: bytes) -> bytes:
+        out = []
+        fields, alias = self._route.model_fields, self._route.alias_field
+        for event in self._sse.feed(piece):
+            data = event.data
+            if data == b"[DONE]":
+                self._done = True
+                out.append(_DONE)
+                break
+            if event.event == "error" or data.startswith(b'{"error"'):
+                raise self._route.provider.map_error(500, {}, data)
+            has_usage = b'"usage":{' in data or b'"usage": {' in data
+            if has_usage and not self._take_usage(data):
+                continue
+            out.append(
+                b"data: " + data.replace(fields[0], alias).replace(fields[1], alias) + b"\n\n"
+            )
+        return b"".join(out)
+
+    def _take_usage(self, data: bytes) -> bool:
+        """Record usage from this frame; False when the frame is ours alone, not the client's."""
+        chunk = orjson.loads(data)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = usage
+        return self._wants_usage or bool(chunk.get("choices"))
+
+    def _error_frame(self, error: TokenwayError) -> bytes:
+        log.warning(
+            "stream for %s failed after content began: %s", self._route.alias, error.message
+        )
+        return b"data: " + envelope(error.message, error.error_type, None, error.code) + b"\n\n"
+
+    async def _close(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        await self._response.aclose()
+        self._on_end(self._usage)

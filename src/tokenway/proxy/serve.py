@@ -1,0 +1,108 @@
+"""Running the proxy: bind, serve, drain on SIGTERM, exit 0; several worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tokenway.http.server import HTTPServer
+from tokenway.proxy.app import ProxyApp, protocol_error
+
+log = logging.getLogger("tokenway.proxy")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str
+    port: int
+    workers: int = 1
+    shutdown_timeout: float = 30.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_app(
+    app: ProxyApp,
+    sock: socket.socket,
+    options: ServeOptions,
+    announce: Callable[[], None] | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT, then let in-flight work finish (bounded) and return 0."""
+    server = HTTPServer(
+        app, error_responder=protocol_error, max_body_size=app.config.max_request_body_bytes
+    )
+    await server.start(sock=sock)
+    app.ready = True
+    if announce is not None:
+        announce()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining %d in-flight request(s)", server.in_flight)
+    app.ready = False
+    await server.shutdown(options.shutdown_timeout)
+    await app.aclose()
+    if on_stop is not None:
+        await on_stop()
+    return 0
+
+
+def run_workers(options: ServeOptions, sock: socket.socket, run_one: Callable[[], int]) -> int:
+    """Fork ``options.workers`` processes that share ``sock``; forward SIGTERM; reap them."""
+    children: list[int] = []
+    for _ in range(options.workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                code = run_one()
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status))
+    return worst
+
+
+def fail(message: str) -> int:
+    print(f"tokenway: {message}", file=sys.stderr)
+    return 2

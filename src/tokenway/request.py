@@ -1,0 +1,205 @@
+"""From a ``completion()`` call to bytes for the upstream, without any I/O.
+
+Everything that can be wrong with a call is found here, before the network: an unknown
+provider, a missing key or base URL, a bad parameter, an unsupported one, a prompt that
+clearly overflows the model's context window.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from tokenway.catalog import Catalog, ModelInfo
+from tokenway.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ContextWindowExceededError,
+    UnsupportedParamsError,
+)
+from tokenway.params import validate_chat_body
+from tokenway.providers.base import Deployment, Provider, ProviderSpec, UpstreamRequest
+from tokenway.providers.registry import get_provider, split_model
+from tokenway.tokens import prompt_floor
+
+
+class CompletionParams(TypedDict, total=False):
+    """Everything ``completion()`` takes besides ``model``, ``messages`` and ``stream``."""
+
+    temperature: float
+    top_p: float
+    max_tokens: int
+    max_completion_tokens: int
+    frequency_penalty: float
+    presence_penalty: float
+    stop: str | list[str]
+    n: int
+    tools: list[dict[str, Any]]
+    tool_choice: str | dict[str, Any]
+    response_format: dict[str, Any]
+    seed: int
+    user: str
+    logprobs: bool
+    top_logprobs: int
+    parallel_tool_calls: bool
+    logit_bias: dict[str, float]
+    metadata: dict[str, Any]
+    stream_options: dict[str, Any]
+    # tokenway's own knobs: never sent upstream
+    timeout: float
+    api_key: str
+    api_base: str
+    num_retries: int
+    drop_params: bool
+    extra_headers: dict[str, str]
+    extra_body: dict[str, Any]
+    input_cost_per_token: float
+    output_cost_per_token: float
+    rpm: int
+
+
+CONTROL_PARAMS = frozenset(
+    {
+        "timeout", "api_key", "api_base", "base_url", "num_retries", "drop_params",
+        "extra_headers", "extra_body", "input_cost_per_token", "output_cost_per_token", "rpm",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    model: str  # as the caller wrote it, provider prefix included
+    provider: Provider
+    deployment: Deployment
+    request: UpstreamRequest
+    stream: bool
+    caller_wants_usage: bool
+    info: ModelInfo | None
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    timeout: float | None
+    num_retries: int | None
+    rpm: int | None
+
+
+def prepare_call(
+    model: str,
+    messages: Any,
+    params: Mapping[str, Any],
+    *,
+    catalog: Catalog,
+    drop_params: bool,
+    env: Mapping[str, str] = os.environ,
+) -> PreparedCall:
+    spec, upstream_model = split_model(model)
+    deployment = Deployment(
+        spec=spec,
+        model=upstream_model,
+        api_base=_api_base(spec, params, env),
+        api_key=_api_key(spec, params, env),
+        extra_headers=params.get("extra_headers") or {},
+    )
+    body = _body(upstream_model, messages, params, spec, params.get("drop_params", drop_params))
+    info = catalog.get(model)
+    if info is not None:
+        check_context_window(model, info, body)
+    caller_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    if body.get("stream"):
+        # Always ask for usage so streamed calls get a cost; the extra chunk is hidden
+        # from a caller who did not ask for it.
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    provider = get_provider(spec)
+    return PreparedCall(
+        model=model,
+        provider=provider,
+        deployment=deployment,
+        request=provider.build_request(body, deployment),
+        stream=bool(body.get("stream")),
+        caller_wants_usage=caller_wants_usage,
+        info=info,
+        input_cost_per_token=params.get("input_cost_per_token"),
+        output_cost_per_token=params.get("output_cost_per_token"),
+        timeout=params.get("timeout"),
+        num_retries=params.get("num_retries"),
+        rpm=params.get("rpm"),
+    )
+
+
+def check_context_window(model: str, info: ModelInfo, body: Mapping[str, Any]) -> None:
+    window = info.context_window
+    if window is None:
+        return
+    prompt = prompt_floor(body["messages"], body.get("tools"))
+    completion = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+    if prompt + completion > window:
+        raise ContextWindowExceededError(
+            f"{model} has a context window of {window} tokens, but this request needs at least "
+            f"{prompt + completion} ({prompt} in the messages, {completion} for the completion). "
+            "Shorten the messages or lower max_tokens.",
+            param="messages",
+            code="context_length_exceeded",
+            model=model,
+        )
+
+
+def _api_base(spec: ProviderSpec, params: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    base = params.get("api_base") or params.get("base_url")
+    if not base and spec.api_base_env:
+        base = env.get(spec.api_base_env)
+    base = base or spec.api_base
+    if not base:
+        via = f" or set {spec.api_base_env}" if spec.api_base_env else ""
+        raise BadRequestError(
+            f"provider '{spec.name}' needs a base URL: pass api_base='http://host:port/v1'{via}",
+            param="api_base",
+        )
+    if not base.startswith(("http://", "https://")):
+        raise BadRequestError(f"api_base must be an http(s) URL; got {base!r}", param="api_base")
+    return str(base)
+
+
+def _api_key(spec: ProviderSpec, params: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    key = params.get("api_key") or (env.get(spec.api_key_env) if spec.api_key_env else None)
+    if not key and spec.key_required:
+        raise AuthenticationError(
+            f"no API key for provider '{spec.name}': set {spec.api_key_env} or pass api_key=... "
+            f"{spec.key_hint}".rstrip(),
+            llm_provider=spec.name,
+        )
+    return str(key) if key else None
+
+
+def _body(
+    upstream_model: str,
+    messages: Any,
+    params: Mapping[str, Any],
+    spec: ProviderSpec,
+    drop_params: bool,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": upstream_model, "messages": messages}
+    unsupported = []
+    for name, value in params.items():
+        if value is None or name in CONTROL_PARAMS:
+            continue
+        if name != "stream" and name not in spec.supported_params:
+            unsupported.append(name)
+            continue
+        body[name] = value
+    if "max_completion_tokens" in body and "max_tokens" not in body:
+        # Inference.net documents max_tokens only.
+        body["max_tokens"] = body.pop("max_completion_tokens")
+    if unsupported and not drop_params:
+        names = ", ".join(sorted(unsupported))
+        raise UnsupportedParamsError(
+            f"provider '{spec.name}' does not support: {names}. "
+            "Remove them, or pass drop_params=True to drop them.",
+            param=sorted(unsupported)[0],
+            code="unsupported_parameter",
+        )
+    validate_chat_body(body)
+    extra = params.get("extra_body")
+    if extra:
+        body.update(extra)
+    return body

@@ -1,0 +1,249 @@
+"""Streamed answers: chunk iterators that account for usage and close their connection.
+
+A ``Stream`` (sync) or ``AsyncStream`` owns one upstream response. Iterating yields
+``ChatCompletionChunk`` objects as they arrive; when the caller stops early, ``close()``
+(also run by ``with``/``async with`` and when the object is dropped) closes the
+connection, which cancels the upstream request.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Protocol
+
+from tokenway.catalog import cost_of
+from tokenway.errors import TokenwayError
+from tokenway.http.errors import HTTPError
+from tokenway.providers.base import StreamDecoder
+from tokenway.request import PreparedCall
+from tokenway.transport_errors import map_http_error
+from tokenway.types import ChatCompletion, ChatCompletionChunk, Usage
+
+__all__ = ["AsyncStream", "Stream", "stream_chunk_builder"]
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class _StreamState:
+    """What sync and async streams share: buffered chunks, usage, cost, the decoder."""
+
+    def __init__(self, call: PreparedCall, decoder: StreamDecoder) -> None:
+        self.call = call
+        self.decoder = decoder
+        self.pending: deque[ChatCompletionChunk] = deque()
+        self.usage: Usage | None = None
+        self.cost: float | None = None
+        self.finished = False
+
+    def accept(self, chunks: Iterable[ChatCompletionChunk]) -> None:
+        for chunk in chunks:
+            usage = chunk.usage
+            if usage is not None:
+                self.usage = usage
+                chunk.cost = self.cost = cost_of(
+                    self.call.info,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    self.call.input_cost_per_token,
+                    self.call.output_cost_per_token,
+                )
+                if not self.call.caller_wants_usage and not chunk.get("choices"):
+                    continue  # the usage chunk tokenway asked for, not the caller
+            self.pending.append(chunk)
+
+    def end_of_input(self) -> None:
+        self.accept(self.decoder.close())
+        self.finished = True
+
+
+class Stream:
+    """A sync iterator of chunks. ``usage`` and ``cost`` are set once the stream ends."""
+
+    def __init__(self, state: _StreamState, response: Any) -> None:
+        self._state = state
+        self._response = response
+        self._pieces: Iterator[bytes] = response.iter_bytes()
+        self._closed = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._state.usage
+
+    @property
+    def cost(self) -> float | None:
+        return self._state.cost
+
+    def prime(self) -> None:
+        """Read until the first chunk, so failures before any content can still be retried."""
+        while not self._state.pending and not self._state.finished:
+            self._read_more()
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> ChatCompletionChunk:
+        state = self._state
+        while not state.pending:
+            if state.finished or self._closed:
+                self.close()
+                raise StopIteration
+            self._read_more()
+        return state.pending.popleft()
+
+    def _read_more(self) -> None:
+        try:
+            piece = next(self._pieces, None)
+            if piece is None:
+                self._state.end_of_input()
+            else:
+                self._state.accept(self._state.decoder.feed(piece))
+        except HTTPError as exc:
+            self.close()
+            raise map_http_error(exc, self._state.call) from exc
+        except TokenwayError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._response.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class AsyncStream:
+    """An async iterator of chunks. ``usage`` and ``cost`` are set once the stream ends.
+
+    Dropped without ``aclose()``, its response closes the connection when collected.
+    """
+
+    def __init__(self, state: _StreamState, response: Any, idle_timeout: float | None) -> None:
+        self._state = state
+        self._response = response
+        self._pieces: AsyncIterator[bytes] = response.iter_bytes(idle_timeout)
+        self._closed = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._state.usage
+
+    @property
+    def cost(self) -> float | None:
+        return self._state.cost
+
+    async def prime(self) -> None:
+        while not self._state.pending and not self._state.finished:
+            await self._read_more()
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        state = self._state
+        while not state.pending:
+            if state.finished or self._closed:
+                await self.aclose()
+                raise StopAsyncIteration
+            await self._read_more()
+        return state.pending.popleft()
+
+    async def _read_more(self) -> None:
+        try:
+            piece = await anext(self._pieces, None)
+            if piece is None:
+                self._state.end_of_input()
+            else:
+                self._state.accept(self._state.decoder.feed(piece))
+        except HTTPError as exc:
+            await self.aclose()
+            raise map_http_error(exc, self._state.call) from exc
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._response.aclose()
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def stream_chunk_builder(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletion:
+    """Rebuild the full response from streamed chunks (content, tool calls, usage, cost)."""
+    head: dict[str, Any] = {}
+    choices: dict[int, dict[str, Any]] = {}
+    cost = None
+    for chunk in chunks:
+        data = chunk.model_dump()
+        for key in ("id", "created", "model", "system_fingerprint"):
+            if data.get(key) is not None:
+                head.setdefault(key, data[key])
+        if data.get("usage"):
+            head["usage"] = data["usage"]
+            cost = chunk.cost
+        for choice in data.get("choices") or ():
+            _merge_choice(choices.setdefault(choice.get("index", 0), _empty_choice(choice)), choice)
+    for choice in choices.values():
+        if not choice["message"].get("tool_calls"):
+            choice["message"].pop("tool_calls", None)
+    body = {
+        **head,
+        "object": "chat.completion",
+        "choices": [choices[i] for i in sorted(choices)],
+    }
+    return ChatCompletion(body, cost=cost)
+
+
+def _empty_choice(choice: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": []}
+    return {
+        "index": choice.get("index", 0),
+        "message": message,
+        "finish_reason": None,
+        "logprobs": None,
+    }
+
+
+def _merge_choice(into: dict[str, Any], choice: dict[str, Any]) -> None:
+    delta = choice.get("delta") or {}
+    message = into["message"]
+    if delta.get("content"):
+        message["content"] = (message["content"] or "") + delta["content"]
+    for call in delta.get("tool_calls") or ():
+        index = call.get("index", 0)
+        calls = message["tool_calls"]
+        while len(calls) <= index:
+            calls.append(
+                {"id": None, "type": "function", "function": {"name": None, "arguments": ""}}
+            )
+        target = calls[index]
+        if call.get("id"):
+            target["id"] = call["id"]
+        function = call.get("function") or {}
+        if function.get("name"):
+            target["function"]["name"] = function["name"]
+        target["function"]["arguments"] += function.get("arguments") or ""
+    if choice.get("finish_reason"):
+        into["finish_reason"] = choice["finish_reason"]

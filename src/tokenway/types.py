@@ -1,0 +1,234 @@
+"""Response and chunk objects in the OpenAI shapes.
+
+Each object is a thin typed view over the JSON the upstream sent: attribute access for
+the fields a caller reads, ``model_dump()`` for a plain dict, and every field the
+upstream sent kept as is (unknown ones included), so nothing is lost or rewritten.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Choice",
+    "ChunkChoice",
+    "Delta",
+    "Function",
+    "Message",
+    "ToolCall",
+    "Usage",
+]
+
+
+class OpenAIObject:
+    """A read-mostly view over one JSON object."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        # Fields without a typed property (vendor extras) are still reachable.
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, OpenAIObject):
+            return bool(self._data == other._data)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def model_dump(self) -> dict[str, Any]:
+        """A deep copy of the object as plain dicts and lists."""
+        return copy.deepcopy(self._data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self._data.items())
+        return f"{type(self).__name__}({fields})"
+
+
+def _opt(cls: type[OpenAIObject], value: Any) -> Any:
+    return cls(value) if isinstance(value, dict) else None
+
+
+class Function(OpenAIObject):
+    __slots__ = ()
+
+    @property
+    def name(self) -> str | None:
+        return self._data.get("name")
+
+    @property
+    def arguments(self) -> str:
+        return self._data.get("arguments") or ""
+
+
+class ToolCall(OpenAIObject):
+    __slots__ = ()
+
+    @property
+    def id(self) -> str | None:
+        return self._data.get("id")
+
+    @property
+    def index(self) -> int | None:
+        return self._data.get("index")
+
+    @property
+    def type(self) -> str:
+        return self._data.get("type") or "function"
+
+    @property
+    def function(self) -> Function:
+        return Function(self._data.setdefault("function", {}))
+
+
+class _MessageLike(OpenAIObject):
+    __slots__ = ()
+
+    @property
+    def role(self) -> str | None:
+        return self._data.get("role")
+
+    @property
+    def content(self) -> str | None:
+        return self._data.get("content")
+
+    @property
+    def refusal(self) -> str | None:
+        return self._data.get("refusal")
+
+    @property
+    def tool_calls(self) -> list[ToolCall] | None:
+        calls = self._data.get("tool_calls")
+        return [ToolCall(c) for c in calls] if calls else None
+
+
+class Message(_MessageLike):
+    __slots__ = ()
+
+
+class Delta(_MessageLike):
+    __slots__ = ()
+
+
+class Usage(OpenAIObject):
+    __slots__ = ()
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self._data.get("prompt_tokens") or 0)
+
+    @property
+    def completion_tokens(self) -> int:
+        return int(self._data.get("completion_tokens") or 0)
+
+    @property
+    def total_tokens(self) -> int:
+        total = self._data.get("total_tokens")
+        return int(total) if total is not None else self.prompt_tokens + self.completion_tokens
+
+
+class _ChoiceBase(OpenAIObject):
+    __slots__ = ()
+
+    @property
+    def index(self) -> int:
+        return int(self._data.get("index") or 0)
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._data.get("finish_reason")
+
+    @property
+    def logprobs(self) -> Any:
+        return self._data.get("logprobs")
+
+
+class Choice(_ChoiceBase):
+    __slots__ = ()
+
+    @property
+    def message(self) -> Message:
+        return Message(self._data.setdefault("message", {}))
+
+
+class ChunkChoice(_ChoiceBase):
+    __slots__ = ()
+
+    @property
+    def delta(self) -> Delta:
+        return Delta(self._data.setdefault("delta", {}))
+
+
+class _Completion(OpenAIObject):
+    """What a completion and a chunk share; ``cost`` is tokenway's, not the wire's."""
+
+    __slots__ = ("cost", "response_headers")
+
+    def __init__(self, data: dict[str, Any], cost: float | None = None) -> None:
+        super().__init__(data)
+        self.cost = cost
+        self.response_headers: dict[str, str] = {}
+
+    @property
+    def id(self) -> str:
+        return str(self._data.get("id", ""))
+
+    @property
+    def object(self) -> str:
+        return str(self._data.get("object", ""))
+
+    @property
+    def created(self) -> int:
+        return int(self._data.get("created") or 0)
+
+    @property
+    def model(self) -> str:
+        return str(self._data.get("model", ""))
+
+    @property
+    def system_fingerprint(self) -> str | None:
+        return self._data.get("system_fingerprint")
+
+    @property
+    def usage(self) -> Usage | None:
+        return _opt(Usage, self._data.get("usage"))  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, cost={self.cost!r})"
+
+
+class ChatCompletion(_Completion):
+    __slots__ = ()
+
+    @property
+    def choices(self) -> list[Choice]:
+        return [Choice(c) for c in self._data.get("choices") or ()]
+
+
+class ChatCompletionChunk(_Completion):
+    __slots__ = ()
+
+    @property
+    def choices(self) -> list[ChunkChoice]:
+        return [ChunkChoice(c) for c in self._data.get("choices") or ()]

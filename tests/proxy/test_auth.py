@@ -1,0 +1,47 @@
+import pytest
+
+from tokenway.errors import AuthenticationError
+from tokenway.proxy.auth import ANONYMOUS, Authenticator, Principal, bearer_token, hash_key
+
+
+def test_master_key_by_bearer_or_x_api_key() -> None:
+    auth = Authenticator("sk-master")
+    assert auth.authenticate({"authorization": "Bearer sk-master"}).kind == "master"
+    assert auth.authenticate({"authorization": "bearer  sk-master "}).kind == "master"
+    assert auth.authenticate({"x-api-key": "sk-master"}).kind == "master"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"authorization": "Bearer"},
+        {"authorization": "Basic sk-master"},
+        {"x-api-key": "sk-other"},
+    ],
+)
+def test_anything_else_is_refused_without_echoing_the_key(headers: dict[str, str]) -> None:
+    with pytest.raises(AuthenticationError) as info:
+        Authenticator("sk-master").authenticate(headers)
+    assert info.value.status_code == 401
+    assert "sk-" not in info.value.message
+
+
+def test_no_master_key_means_anonymous() -> None:
+    auth = Authenticator(None)
+    assert not auth.enabled
+    assert auth.authenticate({}) is ANONYMOUS
+
+
+def test_virtual_keys_plug_in_by_hash() -> None:
+    known = {hash_key("sk-virtual"): Principal("virtual", hash_key("sk-virtual"))}
+    auth = Authenticator("sk-master", lookup=known.get)
+    assert auth.authenticate({"authorization": "Bearer sk-virtual"}).kind == "virtual"
+    with pytest.raises(AuthenticationError):
+        auth.authenticate({"authorization": "Bearer sk-unknown"})
+
+
+def test_bearer_token_parsing() -> None:
+    assert bearer_token({"authorization": "Bearer abc"}) == "abc"
+    assert bearer_token({"authorization": "Token abc"}) is None
+    assert bearer_token({"x-api-key": ""}) is None

@@ -482,7 +482,8 @@ def start_proxy(target: str, config: Path, port: int, core: str, logs: Path) -> 
     return Proc(target, pinned(core, argv), logs / f"{target}.log", env)
 
 
-def scenarios(args: argparse.Namespace) -> list[Scenario]:
+def scenarios(args: argparse.Namespace, target: str = "tokenway") -> list[Scenario]:
+    paced = args.litellm_paced_connections if target == "litellm" else args.paced_connections
     out = [
         Scenario(f"plain_c{c}", f"non-streaming, {c} conn", False, False, c)
         for c in args.connections
@@ -501,10 +502,10 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
             Scenario(
                 "stream_paced",
                 f"streaming {args.chunks} chunks, 1 frame/{args.paced_interval_ms:g} ms, "
-                f"{args.paced_connections} conn",
+                f"{paced} conn",
                 True,
                 True,
-                args.paced_connections,
+                paced,
             )
         )
     return out
@@ -576,7 +577,7 @@ def run_target(
         target, command, statistics.median(readies), readies, rss_mb(proc.pid), notes=notes
     )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    for sc in scenarios(args):
+    for sc in scenarios(args, target):
         model = "m-paced" if sc.paced else "m"
         run = repeated(
             args,
@@ -615,13 +616,13 @@ def profile(args: argparse.Namespace, proc: Proc, url: str, key: str) -> dict[st
         if sc.key not in ("plain_c64", "stream_burst", "stream_paced"):
             continue
         raw = out_dir / f"tokenway-{sc.key}.txt"
-        seconds = max(3, round(args.duration))
+        seconds = max(5, round(args.duration))
         spy = subprocess.Popen(
             pinned(
                 args.load_core,
                 [
-                    *(pyspy, "record", "--pid", str(proc.pid), "--rate", "250"),
-                    *("--nonblocking", "--format", "raw", "--duration", str(seconds + 1)),
+                    *(pyspy, "record", "--pid", str(proc.pid), "--rate", str(args.profile_rate)),
+                    *("--format", "raw", "--duration", str(seconds + 1)),
                     *("-o", str(raw)),
                 ],
             ),
@@ -673,14 +674,16 @@ def summarize_profile(raw: Path, top: int = 20) -> str:
             names.append(f"{m['func']} ({short_path(m['file'])})" if m else frame.strip())
         if names:
             own[names[-1]] += n
-        for name in set(names[1:] if names[0].startswith("process ") else names):
+        for name in set(names):
             incl[name] += n
     if not total:
         return "no samples\n"
     lines = [f"{total} samples (idle excluded)", "", "| self % | function (file) |", "|---|---|"]
     lines += [f"| {100 * n / total:.1f} | {name} |" for name, n in own.most_common(top)]
+    # Frames on every stack (the entry point down to the event loop) say nothing.
+    inner = [(name, n) for name, n in incl.most_common() if n < total * 0.98]
     lines += ["", "| inclusive % | function (file) |", "|---|---|"]
-    lines += [f"| {100 * n / total:.1f} | {name} |" for name, n in incl.most_common(top)]
+    lines += [f"| {100 * n / total:.1f} | {name} |" for name, n in inner[:top]]
     return "\n".join(lines) + "\n"
 
 
@@ -809,9 +812,11 @@ def ratio_table(tw: TargetResult, ll: TargetResult) -> list[str]:
             continue
         unit = "streams/s" if run.scenario.stream else "req/s"
         ratio = run.rps / other.rps if other.rps else float("inf")
+        label = run.scenario.label
+        if other.scenario.connections != run.scenario.connections:
+            label += f" (LiteLLM: {other.scenario.connections} conn)"
         out.append(
-            f"| {run.scenario.label} | {unit} measured | {run.rps:,.0f} | {other.rps:,.0f} "
-            f"| {ratio:.1f}× |"
+            f"| {label} | {unit} measured | {run.rps:,.0f} | {other.rps:,.0f} | {ratio:.1f}× |"
         )
         if run.cpu_us and other.cpu_us:
             out.append(
@@ -855,6 +860,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--load-core", default="0")
     p.add_argument("--no-direct", action="store_true", help="skip the direct-to-mock baseline")
     p.add_argument("--profile-dir", help="also record py-spy profiles of tokenway here")
+    p.add_argument("--profile-rate", type=int, default=500, help="py-spy samples per second")
+    p.add_argument(
+        "--litellm-paced-connections",
+        type=int,
+        default=32,
+        help="connections for LiteLLM's paced streaming load (it needs seconds per stream)",
+    )
     p.add_argument("--json", help="write all numbers to this JSON file")
     p.add_argument("--markdown", help="write the report to this file too")
     args = p.parse_args(argv)

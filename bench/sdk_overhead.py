@@ -58,11 +58,21 @@ BAR = 1.0  # tokenway CPU / openai CPU
 # ---- the emulator process --------------------------------------------------------------
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec (Linux only)
-    with contextlib.suppress(Exception):
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM the child if this process dies (even KILLed)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not after the fork
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return hook
 
 
 @contextlib.contextmanager
@@ -73,7 +83,7 @@ def emulator(pin: bool) -> Iterator[tuple[str, list[str]]]:
     use_taskset = pin and shutil.which("taskset") is not None
     if use_taskset:
         cmd = ["taskset", "-c", str(EMULATOR_CORE), *cmd]
-    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    preexec = _die_with_parent_hook()
     with tempfile.TemporaryFile("w+") as errors:
         proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, preexec_fn=preexec

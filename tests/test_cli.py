@@ -154,3 +154,17 @@ def test_demo_mode_says_so_and_answers(env: dict[str, str]) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     assert "DEMO MODE" in banner and "emulator" in banner
+
+
+def test_emulator_subcommand_starts_the_emulator() -> None:
+    args = tokenway_cmd("emulator", "--port", "0", "--api-key", "k")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "Inference.net emulator" in line and "not the real API" in line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -47,11 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
     emulator = Emulator(config)
     await emulator.start(host, port)
-    print(_BANNER.format(url=emulator.base_url), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # Announced only once a signal can stop us cleanly.
+    print(_BANNER.format(url=emulator.base_url), flush=True)
     await stop.wait()
     await emulator.stop()
 

@@ -31,6 +31,8 @@ __all__ = ["AsyncHTTPClient", "AsyncResponse"]
 
 _HIGH_WATER = 256 * 1024  # pause reading when this much body is buffered unread
 _Waiter = asyncio.Future[None]
+_OWN_LENGTHS = frozenset(len(name) for name in OWN_HEADERS)
+_URL_CACHE_SIZE = 1024
 
 
 class _Stale(RemoteProtocolError):
@@ -150,17 +152,16 @@ class _Conn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        label = self.pool.label
         if not self.busy or self.complete:  # bytes nobody asked for: unusable connection
-            self._fail(RemoteProtocolError(f"unexpected data from {label}"))
+            self._fail(RemoteProtocolError(f"unexpected data from {self.pool.label}"))
             return
         self.got_bytes = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(RemoteProtocolError(f"unexpected protocol switch by {label}"))
+            self._fail(RemoteProtocolError(f"unexpected protocol switch by {self.pool.label}"))
         except httptools.HttpParserError as e:
-            self._fail(RemoteProtocolError(f"malformed response from {label}: {e}"))
+            self._fail(RemoteProtocolError(f"malformed response from {self.pool.label}: {e}"))
 
     def eof_received(self) -> bool | None:
         return False  # close the transport; connection_lost does the rest
@@ -428,9 +429,8 @@ def _build_request(
 ) -> bytes:
     lines: list[str] = []
     for name, value in headers:
-        lname = name.lower()
-        if lname in OWN_HEADERS:  # we send Host (unless overridden) and compute the length
-            if lname == "host":
+        if len(name) in _OWN_LENGTHS and name.lower() in OWN_HEADERS:
+            if len(name) == 4:  # Host: the caller's wins; the length we compute
                 host = value
             continue
         lines.append(f"{name}: {value}\r\n")
@@ -460,7 +460,7 @@ class AsyncHTTPClient:
         self._ssl_context = ssl_context
         self._idle_timeout = idle_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._origins: dict[str, tuple[_Pool, str]] = {}  # 'scheme://netloc' -> pool, Host
+        self._urls: dict[str, tuple[_Pool, str, str]] = {}  # url -> pool, Host, target
         self._pools: dict[tuple[str, str, int], _Pool] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
@@ -482,8 +482,7 @@ class AsyncHTTPClient:
         if loop is not self._loop:  # first use, or another loop: connections don't cross loops
             self._drop_pools()
             self._loop = loop
-        origin, target = split_url(url)
-        pool, host = self._origins.get(origin) or self._add_origin(origin)
+        pool, host, target = self._urls.get(url) or self._add_url(url)
         data = _build_request(method, target, host, headers, body)
         deadline = None if timeout is None else loop.time() + timeout
         skip_body = method == "HEAD"
@@ -508,9 +507,10 @@ class AsyncHTTPClient:
             conn.check()
             await conn.wait(deadline)
 
-    def _add_origin(self, origin: str) -> tuple[_Pool, str]:
+    def _add_url(self, url: str) -> tuple[_Pool, str, str]:
         if self._closed:
             raise ConnectError("the AsyncHTTPClient is closed")
+        origin, target = split_url(url)
         scheme, host, port, netloc = parse_origin(origin)
         key = (scheme, host.lower(), port)
         pool = self._pools.get(key)
@@ -519,7 +519,9 @@ class AsyncHTTPClient:
                 self._ssl_context = ssl.create_default_context()
             ctx = self._ssl_context if scheme == "https" else None
             pool = self._pools[key] = _Pool(self, host, port, ctx)
-        entry = self._origins[origin] = (pool, netloc)
+        entry = (pool, netloc, target)
+        if len(self._urls) < _URL_CACHE_SIZE:
+            self._urls[url] = entry
         return entry
 
     def _drop_pools(self) -> None:
@@ -528,7 +530,7 @@ class AsyncHTTPClient:
             self._sweep = None
         pools = list(self._pools.values())
         self._pools.clear()
-        self._origins.clear()
+        self._urls.clear()
         for pool in pools:
             with contextlib.suppress(RuntimeError):  # that loop may be closed already
                 pool.shutdown()

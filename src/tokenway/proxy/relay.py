@@ -43,17 +43,19 @@ class StreamRelay:
         self._usage: Mapping[str, Any] | None = None
         self._done = False
         self._ended = False
+        self._started = False  # a frame with content (not just the role) has been read
+        self._pending_error: TokenwayError | None = None
 
     async def prime(self) -> bytes:
-        """Read until the first frame; raise ``TokenwayError`` if the upstream fails first."""
+        """Read until the first content; raise ``TokenwayError`` if the upstream fails first."""
+        held = []
         try:
-            while True:
-                frames = await self._next_frames()
-                if frames or self._done:
-                    return frames
+            while not (self._started or self._done):
+                held.append(await self._next_frames())
         except BaseException:
             await self._close()
             raise
+        return b"".join(held)
 
     async def frames(self, first: bytes) -> AsyncIterator[bytes]:
         try:
@@ -70,6 +72,8 @@ class StreamRelay:
             await self._close()
 
     async def _next_frames(self) -> bytes:
+        if self._pending_error is not None:
+            raise self._pending_error
         try:
             piece = await anext(self._pieces, None)
         except ReadTimeout:
@@ -99,7 +103,13 @@ class StreamRelay:
                 out.append(_DONE)
                 break
             if event.event == "error" or data.startswith(b'{"error"'):
-                raise self._route.provider.map_error(500, {}, data)
+                error = self._route.provider.map_error(500, {}, data)
+                if not self._started:
+                    raise error
+                self._pending_error = error  # after the frames already read
+                break
+            if not self._started:
+                self._started = _has_content(data)
             has_usage = b'"usage":{' in data or b'"usage": {' in data
             if has_usage and not self._take_usage(data):
                 continue
@@ -128,3 +138,9 @@ class StreamRelay:
         self._ended = True
         await self._response.aclose()
         self._on_end(self._usage)
+
+
+def _has_content(frame: bytes) -> bool:
+    """More than the opening role delta: text, a tool call, or a finish."""
+    role_only = b'"content":""' in frame or b'"content":null' in frame
+    return not role_only or b'"tool_calls"' in frame or b'"finish_reason":"' in frame

@@ -57,14 +57,14 @@ async def serve_app(
     server = HTTPServer(
         app, error_responder=protocol_error, max_body_size=app.config.max_request_body_bytes
     )
-    await server.start(sock=sock)
-    app.ready = True
-    if announce is not None:
-        announce()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await server.start(sock=sock)
+    app.ready = True
+    if announce is not None:  # only once a signal can stop us cleanly
+        announce()
     await stop.wait()
     log.info("shutting down: draining %d in-flight request(s)", server.in_flight)
     app.ready = False

@@ -1,0 +1,108 @@
+"""The relay's framing rules, fed recorded upstream bytes split in awkward places."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokenway.catalog import Catalog
+from tokenway.errors import InternalServerError
+from tokenway.proxy.config import parse_config
+from tokenway.proxy.models import Route, build_routes
+from tokenway.proxy.relay import StreamRelay
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+HEAD = b'data: {"id":"c","model":"meta-llama/llama-3.1-8b-instruct/fp-16","choices":'
+ROLE = HEAD + b'[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
+TEXT = HEAD + b'[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+ERROR = b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n'
+
+
+class FakeResponse:
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.closed = False
+
+    async def _gen(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+
+    def iter_bytes(self, timeout: float | None = None) -> AsyncIterator[bytes]:
+        return self._gen()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def route() -> Route:
+    config = parse_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "fast",
+                    "litellm_params": {
+                        "model": "inference/meta-llama/llama-3.1-8b-instruct/fp-16",
+                        "api_key": "k",
+                        "api_base": "http://127.0.0.1:1/v1",
+                    },
+                }
+            ]
+        },
+        env={},
+    )
+    return build_routes(config.deployments, {}, Catalog(), None)[0]
+
+
+async def relay_all(
+    pieces: list[bytes], wants_usage: bool = False
+) -> tuple[bytes, list[Mapping[str, Any] | None], FakeResponse]:
+    response = FakeResponse(pieces)
+    ended: list[Mapping[str, Any] | None] = []
+    relay = StreamRelay(route(), response, wants_usage, ended.append)  # type: ignore[arg-type]
+    first = await relay.prime()
+    out = [frame async for frame in relay.frames(first)]
+    return b"".join(out), ended, response
+
+
+async def test_recorded_stream_split_byte_by_byte_keeps_frames_and_rewrites_model() -> None:
+    raw = (FIXTURES / "stream_tool_call.sse").read_bytes()
+    out, ended, response = await relay_all([raw[i : i + 1] for i in range(len(raw))])
+    frames = [f for f in out.decode().split("\n\n") if f]
+    assert frames[-1] == "data: [DONE]"
+    assert len(frames) == 5  # the usage chunk was tokenway's, not the client's
+    assert all('"model":"fast"' in f for f in frames[:-1])
+    assert ended == [{"prompt_tokens": 44, "completion_tokens": 16, "total_tokens": 60}]
+    assert response.closed
+
+
+async def test_usage_chunk_is_forwarded_when_asked() -> None:
+    raw = (FIXTURES / "stream_tool_call.sse").read_bytes()
+    out, _, _ = await relay_all([raw], wants_usage=True)
+    assert out.count(b'"usage":{') == 1
+
+
+async def test_error_before_content_is_raised_for_an_http_answer() -> None:
+    response = FakeResponse([ROLE + ERROR])
+    relay = StreamRelay(route(), response, False, lambda usage: None)  # type: ignore[arg-type]
+    with pytest.raises(InternalServerError, match="boom"):
+        await relay.prime()
+    assert response.closed
+
+
+async def test_error_after_content_in_the_same_read_keeps_the_content() -> None:
+    out, ended, _ = await relay_all([ROLE + TEXT + ERROR])
+    frames = [f for f in out.decode().split("\n\n") if f]
+    assert '"content":"Hi"' in frames[1]
+    assert json.loads(frames[-1].removeprefix("data: "))["error"]["message"].endswith("boom")
+    assert "[DONE]" not in out.decode()
+    assert ended == [None]
+
+
+async def test_cut_without_done_ends_with_an_error_frame() -> None:
+    out, _, _ = await relay_all([ROLE, TEXT])
+    last = json.loads(out.decode().split("\n\n")[-2].removeprefix("data: "))
+    assert last["error"]["code"] == "stream_incomplete"

@@ -18,12 +18,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import yaml
-
 from tokenway.errors import UnknownProviderError
 from tokenway.providers.base import ProviderSpec
 from tokenway.providers.registry import known_providers, split_model
 from tokenway.proxy import config_schema as schema
+from tokenway.proxy.config_yaml import read_yaml
 
 __all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "parse_config"]
 
@@ -93,7 +92,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read and validate a config file; ``env`` defaults to ``os.environ``."""
     source = os.fspath(path)
     report = schema.Report()
-    data = _read_yaml(Path(source), report)
+    data = read_yaml(Path(source), report)
     if data is schema.FAILED:
         raise ConfigError(source, report.problems)
     return _build(data, os.environ if env is None else env, source, report)
@@ -102,68 +101,6 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 def parse_config(data: object, env: Mapping[str, str], source: str = "<config>") -> ProxyConfig:
     """Validate an already-parsed config (the object ``yaml.safe_load`` returns)."""
     return _build(data, env, source, schema.Report())
-
-
-# --- reading YAML ------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reports duplicate keys, which YAML would silently collapse.
-
-    Two ``general_settings:`` blocks would otherwise drop the first one, master_key and all.
-    """
-
-    problems: list[str]
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            if key_node.value in seen:
-                line = key_node.start_mark.line + 1
-                self.problems.append(
-                    f"line {line}: duplicate key '{key_node.value}'; YAML keeps only the last "
-                    "one, so the earlier one would be silently ignored"
-                )
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_yaml(path: Path, report: schema.Report) -> object:
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        report.problem("file", "not found; pass the path of a LiteLLM-style config.yaml")
-        return schema.FAILED
-    except OSError as err:
-        report.problem("file", f"cannot be read ({err.strerror or type(err).__name__})")
-        return schema.FAILED
-    loader = _Loader(text)
-    loader.problems = []
-    try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        report.problem(_yaml_position(err), f"YAML syntax error: {_yaml_reason(err)}")
-        return schema.FAILED
-    except yaml.YAMLError:
-        report.problem("file", "is not valid YAML text (check that it is UTF-8)")
-        return schema.FAILED
-    finally:
-        loader.dispose()
-    report.problems.extend(loader.problems)
-    return data
-
-
-def _yaml_position(err: yaml.MarkedYAMLError) -> str:
-    mark = err.problem_mark or err.context_mark
-    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
-
-
-def _yaml_reason(err: yaml.MarkedYAMLError) -> str:
-    # Only the parser's own words: str(err) would quote the offending line, secrets included.
-    reason = err.problem or "cannot be parsed"
-    return f"{reason} ({err.context})" if err.context else reason
 
 
 # --- the whole file ----------------------------------------------------------------

@@ -6,7 +6,9 @@ Importing this package is cheap: the engine (HTTP clients, asyncio) loads on fir
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# `typing` costs most of this module's import time; annotations are strings anyway.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -90,6 +92,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from tokenway.api import (
         acompletion,
         completion,

@@ -102,6 +102,14 @@ def serve(handler: Handler) -> Server:
     return Server(handler)
 
 
+async def until(condition: Callable[[], object]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncHTTPClient]:
     c = AsyncHTTPClient(connect_timeout=1.0)
@@ -209,6 +217,14 @@ async def test_informational_response_skipped(client: AsyncHTTPClient) -> None:
     async with serve(keep_alive(b"HTTP/1.1 100 Continue\r\n\r\n" + ok())) as srv:
         r = await client.request("POST", srv.url, body=b"x", timeout=1)
         assert (r.status, await r.read(timeout=1)) == (200, b"hello")
+
+
+async def test_no_content_response_then_reuse(client: AsyncHTTPClient) -> None:
+    async with serve(keep_alive(b"HTTP/1.1 204 No Content\r\n\r\n")) as srv:
+        for _ in range(2):
+            r = await client.request("DELETE", srv.url, timeout=1)
+            assert (r.status, await r.read(timeout=1)) == (204, b"")
+    assert srv.conns == 1
 
 
 async def test_stale_keep_alive_retried_on_fresh_connection(client: AsyncHTTPClient) -> None:
@@ -319,7 +335,7 @@ async def test_streaming_is_incremental_and_idle_timeout(client: AsyncHTTPClient
 
     async with serve(handler) as srv:
         r = await client.request("POST", srv.url, body=b"{}")
-        pieces = r.iter_bytes(timeout=0.1)
+        pieces = r.iter_bytes(timeout=0.2)
         assert await anext(pieces) == b"piece 1"  # before the server sent piece 2
         go.set()
         assert await anext(pieces) == b"piece 2"
@@ -364,7 +380,7 @@ async def test_cancel_while_waiting_for_head_closes_connection() -> None:
 
     async with serve(handler) as srv:
         task = asyncio.create_task(client.request("GET", srv.url))
-        await asyncio.sleep(0.05)
+        await until(lambda: srv.requests)  # the request is out, the client awaits the head
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -383,7 +399,7 @@ async def test_cancel_while_reading_body_closes_connection(client: AsyncHTTPClie
     async with serve(handler) as srv:
         r = await client.request("GET", srv.url)
         task = asyncio.create_task(r.read())
-        await asyncio.sleep(0.05)
+        await until(lambda: r._conn is not None and r._conn.waiter is not None)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -429,7 +445,7 @@ async def test_waiter_cancelled_just_as_it_was_handed_a_connection(closes: bool)
     async with serve(keep_alive(ok(b"x", extra))) as srv:
         first = await client.request("GET", srv.url)
         waiting = asyncio.create_task(client.request("GET", srv.url))
-        await asyncio.sleep(0.02)
+        await until(lambda: any(pool.waiters for pool in client._pools.values()))
         assert await first.read() == b"x"  # hands the connection (or its slot) to `waiting`
         waiting.cancel()  # ... which is cancelled before it runs again
         with pytest.raises(asyncio.CancelledError):
@@ -469,6 +485,16 @@ async def test_idle_timeout_and_aclose_close_connections() -> None:
         await asyncio.wait_for(srv.eof.wait(), 1)
         with pytest.raises(ConnectError, match="closed"):
             await client2.request("GET", srv.url)
+    await client.aclose()
+
+
+async def test_expired_idle_connection_is_not_reused() -> None:
+    client = AsyncHTTPClient(idle_timeout=0.05)
+    async with serve(keep_alive()) as srv:
+        await (await client.request("GET", srv.url)).read()
+        time.sleep(0.1)  # block the loop: the sweep can't run before the next request
+        await (await client.request("GET", srv.url)).read()
+    assert srv.conns == 2
     await client.aclose()
 
 

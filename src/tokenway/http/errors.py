@@ -2,22 +2,29 @@
 
 Only these escape the clients: raw ``OSError``, ``ssl.SSLError`` and httptools parser
 errors are mapped onto them (the original is kept as ``__cause__`` where there is one).
-This module depends on nothing else in tokenway.
+This module depends on nothing else in tokenway; it also holds the few URL and header
+helpers both clients share, so that neither client imports the other (the proxy imports
+only the async one, and ``http.client`` costs ~20 ms of start-up).
 """
 
 from __future__ import annotations
 
-import socket
-import ssl
-
 __all__ = [
+    "BODY_METHODS",
+    "OWN_HEADERS",
     "ConnectError",
     "ConnectTimeout",
     "HTTPError",
     "ReadTimeout",
     "RemoteProtocolError",
     "connect_error",
+    "host_label",
+    "parse_origin",
+    "split_url",
 ]
+
+BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))  # always send Content-Length
+OWN_HEADERS = frozenset(("host", "content-length", "transfer-encoding"))  # we write these
 
 
 class HTTPError(Exception):
@@ -45,6 +52,9 @@ class RemoteProtocolError(HTTPError):
 
 def connect_error(e: OSError, host: str, label: str, limit: float) -> ConnectError:
     """Map an OSError raised while connecting to ``label`` (``host:port``) within ``limit`` s."""
+    import socket  # here: importing the error classes stays free of ssl
+    import ssl
+
     if isinstance(e, TimeoutError):
         return ConnectTimeout(f"timed out connecting to {label} after {max(limit, 0):.3g}s")
     if isinstance(e, ConnectionRefusedError):
@@ -54,3 +64,41 @@ def connect_error(e: OSError, host: str, label: str, limit: float) -> ConnectErr
     if isinstance(e, ssl.SSLError):
         return ConnectError(f"TLS handshake with {label} failed: {e}")
     return ConnectError(f"cannot connect to {label}: {e}")
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """'http://h:1/p?q#f' -> ('http://h:1', '/p?q')."""
+    start = url.find("://") + 3
+    if start < 4:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    end = len(url)
+    for sep in "/?#":
+        i = url.find(sep, start)
+        if 0 <= i < end:
+            end = i
+    target = url[end:]
+    if "#" in target:
+        target = target[: target.index("#")]
+    return url[:end], target if target.startswith("/") else "/" + target
+
+
+def parse_origin(origin: str) -> tuple[str, str, int, str]:
+    """'HTTP://[::1]:8080' -> ('http', '::1', 8080, '[::1]:8080')."""
+    scheme, _, netloc = origin.partition("://")
+    scheme = scheme.lower()
+    if scheme not in ("http", "https") or not netloc or "@" in netloc:
+        raise ValueError(f"unsupported URL origin {origin!r}")
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else rest
+    else:
+        host, _, port_text = netloc.partition(":")
+    default = 443 if scheme == "https" else 80
+    port = int(port_text) if port_text.isdigit() else -1 if port_text else default
+    if not host or not 0 < port < 65536:
+        raise ValueError(f"bad host or port in {origin!r}")
+    return scheme, host, port, netloc
+
+
+def host_label(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

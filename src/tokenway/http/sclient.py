@@ -1,68 +1,58 @@
 """Sync HTTP/1.1 client: ``http.client`` connections in a small thread-safe keep-alive pool.
 
-The blocking twin of :mod:`.aclient` (which also uses the URL helpers defined here).
+The blocking twin of :mod:`.aclient`.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import select
 import ssl
 import threading
 from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import BinaryIO, cast
 
-from .errors import HTTPError, ReadTimeout, RemoteProtocolError, connect_error
+from .errors import (
+    BODY_METHODS,
+    OWN_HEADERS,
+    ConnectError,
+    HTTPError,
+    ReadTimeout,
+    RemoteProtocolError,
+    connect_error,
+    host_label,
+    parse_origin,
+    split_url,
+)
 
 __all__ = ["SyncHTTPClient", "SyncResponse"]
 
-BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))  # always send Content-Length
-OWN_HEADERS = frozenset(("host", "content-length", "transfer-encoding"))  # we write these
 _PIECE = 64 * 1024
 _Key = tuple[str, str, int]
 _Conn = http.client.HTTPConnection
 
 
-def split_url(url: str) -> tuple[str, str]:
-    """'http://h:1/p?q#f' -> ('http://h:1', '/p?q')."""
-    start = url.find("://") + 3
-    if start < 4:
-        raise ValueError(f"not an absolute http(s) URL: {url!r}")
-    end = len(url)
-    for sep in "/?#":
-        i = url.find(sep, start)
-        if 0 <= i < end:
-            end = i
-    target = url[end:]
-    if "#" in target:
-        target = target[: target.index("#")]
-    return url[:end], target if target.startswith("/") else "/" + target
-
-
-def parse_origin(origin: str) -> tuple[str, str, int, str]:
-    """'HTTP://[::1]:8080' -> ('http', '::1', 8080, '[::1]:8080')."""
-    scheme, _, netloc = origin.partition("://")
-    scheme = scheme.lower()
-    if scheme not in ("http", "https") or not netloc or "@" in netloc:
-        raise ValueError(f"unsupported URL origin {origin!r}")
-    if netloc.startswith("["):
-        host, _, rest = netloc[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else rest
-    else:
-        host, _, port_text = netloc.partition(":")
-    default = 443 if scheme == "https" else 80
-    port = int(port_text) if port_text.isdigit() else -1 if port_text else default
-    if not host or not 0 < port < 65536:
-        raise ValueError(f"bad host or port in {origin!r}")
-    return scheme, host, port, netloc
-
-
-def host_label(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 class _Stale(RemoteProtocolError):
     """Closed before any response byte (or while sending): retried once if reused."""
+
+
+class _LineWatch:
+    """Wraps the response file while http.client reads the head: it takes EOF as the end."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self.fp = fp
+        self.truncated = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.fp.readline(limit)
+        if not line.endswith(b"\n") and (limit < 0 or len(line) < limit):
+            self.truncated = True
+        return line
+
+    def close(self) -> None:
+        self.fp.close()
 
 
 class _Response(http.client.HTTPResponse):
@@ -73,7 +63,15 @@ class _Response(http.client.HTTPResponse):
             raise _Stale(str(e)) from e
         if not first:
             raise _Stale("closed")
-        super().begin()
+        fp, watch = self.fp, _LineWatch(self.fp)
+        self.fp = wrapped = cast(io.BufferedReader, watch)
+        try:
+            super().begin()
+        finally:
+            if self.fp is wrapped:  # (http.client may have closed it)
+                self.fp = fp
+        if watch.truncated:
+            raise http.client.HTTPException("connection closed in the middle of the head")
 
 
 class _HTTPConnection(http.client.HTTPConnection):
@@ -133,7 +131,7 @@ class SyncHTTPClient:
         ``timeout`` is the socket timeout for connecting and for each read.
         """
         if self._closed:
-            raise HTTPError("the SyncHTTPClient is closed")
+            raise ConnectError("the SyncHTTPClient is closed")
         origin, target = split_url(url)
         scheme, host, port, netloc = parse_origin(origin)
         key = (scheme, host.lower(), port)
@@ -296,6 +294,8 @@ class SyncResponse:
     def iter_bytes(self) -> Iterator[bytes]:
         """Body pieces as they arrive (de-chunked), each from at most one socket read."""
         if self._conn is None:
+            if self._aborted:
+                raise RuntimeError("the response was closed before its body was read")
             return
         resp = self._resp
         try:

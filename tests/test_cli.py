@@ -18,23 +18,7 @@ from tests.conftest import EMULATOR_KEY
 
 from tokenway.emulator import Emulator, FaultConfig
 
-BRIEF_CONFIG = """\
-model_list:
-  - model_name: llama-3.1-8b-instruct
-    litellm_params:
-      model: inference/meta-llama/llama-3.1-8b-instruct/fp-16
-      api_key: os.environ/INFERENCE_API_KEY
-
-  - model_name: llama-3.2-3b-instruct
-    litellm_params:
-      model: inference/meta-llama/llama-3.2-3b-instruct/fp-16
-      api_key: os.environ/INFERENCE_API_KEY
-
-  - model_name: mistral-nemo-12b-instruct
-    litellm_params:
-      model: inference/mistralai/mistral-nemo-12b-instruct/fp-8
-      api_key: os.environ/INFERENCE_API_KEY
-"""
+BRIEF_CONFIG = (Path(__file__).parent / "fixtures" / "brief" / "config.yaml").read_text()
 MASTER = "sk-cli-test-master"
 
 

@@ -21,23 +21,7 @@ SECRET = "sk-inference-DO-NOT-LEAK-4f9a"
 MASTER = "sk-master-DO-NOT-LEAK-77c1"
 
 # The product brief's config.yaml, verbatim.
-BRIEF_CONFIG = """\
-model_list:
-  - model_name: llama-3.1-8b-instruct
-    litellm_params:
-      model: inference/meta-llama/llama-3.1-8b-instruct/fp-16
-      api_key: os.environ/INFERENCE_API_KEY
-
-  - model_name: llama-3.2-3b-instruct
-    litellm_params:
-      model: inference/meta-llama/llama-3.2-3b-instruct/fp-16
-      api_key: os.environ/INFERENCE_API_KEY
-
-  - model_name: mistral-nemo-12b-instruct
-    litellm_params:
-      model: inference/mistralai/mistral-nemo-12b-instruct/fp-8
-      api_key: os.environ/INFERENCE_API_KEY
-"""
+BRIEF_CONFIG = (Path(__file__).parent.parent / "fixtures" / "brief" / "config.yaml").read_text()
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,14 +9,6 @@ import pytest
 from tokenway.emulator import Emulator, EmulatorConfig, FaultConfig, run_emulator_in_thread
 
 EMULATOR_KEY = "emulator-test-key"
-
-
-def require_service(name: str, reason: str) -> None:
-    """Skip for a missing service, or fail when CI says every service must be there."""
-    message = f"{name} is not available: {reason}"
-    if os.environ.get("TOKENWAY_REQUIRE_SERVICES") == "1":
-        pytest.fail(message + " (TOKENWAY_REQUIRE_SERVICES=1)")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

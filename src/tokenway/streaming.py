@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from tokenway.catalog import cost_of
 from tokenway.errors import TokenwayError
@@ -22,10 +22,6 @@ from tokenway.transport_errors import map_http_error
 from tokenway.types import ChatCompletion, ChatCompletionChunk, Usage
 
 __all__ = ["AsyncStream", "Stream", "stream_chunk_builder"]
-
-
-class _Closable(Protocol):
-    def close(self) -> None: ...
 
 
 class _StreamState:
@@ -120,7 +116,8 @@ class Stream:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        if not getattr(self, "_closed", True):  # __init__ may not have finished
+            self.close()
 
 
 class AsyncStream:

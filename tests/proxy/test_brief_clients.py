@@ -112,7 +112,7 @@ def test_curl_non_streaming_and_streaming(proxy: RunningProxy) -> None:
 
 def test_brief_deepseek_fast_example_gets_a_clear_404(proxy: RunningProxy) -> None:
     # The brief's own example names a model its config does not define.
-    with pytest.raises(tokenway.NotFoundError, match="served models: llama-3.1-8b-instruct"):
+    with pytest.raises(tokenway.NotFoundError, match=r"served models: llama-3\.1-8b-instruct"):
         tokenway.completion(
             model="litellm_proxy/deepseek-fast",
             messages=[{"role": "user", "content": "What are the benefits of renewable energy?"}],

@@ -8,7 +8,7 @@ relayed frame by frame (``tokenway.proxy.relay``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +140,9 @@ class ChatCompletions:
         error = route.provider.map_error(response.status, response.headers, raw)
         return upstream_error(error, route, ctx.request_id)
 
-    def _on_stream_end(self, route: Route, ctx: CallContext) -> Any:
+    def _on_stream_end(
+        self, route: Route, ctx: CallContext
+    ) -> Callable[[Mapping[str, Any] | None], None]:
         def record(usage: Mapping[str, Any] | None) -> None:
             if usage is None:
                 self._spend.record_missing_usage()

@@ -152,3 +152,15 @@ def test_emulator_subcommand_starts_the_emulator() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_workers_share_the_port_and_stop_together(config_file: Path, env: dict[str, str]) -> None:
+    args = tokenway_cmd(
+        "--config", str(config_file), "--host", "127.0.0.1", "--port", "0", "--workers", "2"
+    )
+    with started(args, env) as (proc, url, _banner):
+        client = OpenAI(base_url=url, api_key=MASTER, max_retries=0)
+        for _ in range(4):
+            assert client.models.list().data
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0

@@ -65,9 +65,11 @@ def test_answer_carries_alias_and_headers(proxy: RunningProxy) -> None:
     assert float(headers["x-tokenway-response-cost"]) == pytest.approx(tokens * 0.03 / 1e6)
 
 
-def test_request_id_is_generated_when_absent(proxy: RunningProxy) -> None:
+def test_request_id_is_generated_when_absent_or_too_long(proxy: RunningProxy) -> None:
     _, headers, _ = call(proxy, "POST", "/chat/completions", CHAT)
     assert len(headers["x-request-id"]) >= 16
+    _, headers, _ = call(proxy, "POST", "/chat/completions", CHAT, {"x-request-id": "r" * 500})
+    assert 16 <= len(headers["x-request-id"]) <= 128
 
 
 @pytest.mark.parametrize(

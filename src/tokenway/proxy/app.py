@@ -28,6 +28,8 @@ log = logging.getLogger("tokenway.proxy")
 
 Route = Callable[[Request, CallContext], Awaitable[Response]]
 
+_MAX_REQUEST_ID = 128  # a longer client-sent x-request-id is replaced, not echoed
+
 
 class ProxyApp:
     def __init__(
@@ -64,7 +66,9 @@ class ProxyApp:
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or os.urandom(12).hex()
+        request_id = request.headers.get("x-request-id")
+        if not request_id or len(request_id) > _MAX_REQUEST_ID:
+            request_id = os.urandom(12).hex()
         key = (request.method, request.path)
         public = self._public.get(key)
         if public is not None:

@@ -46,6 +46,11 @@ class SSEDecoder:
                 events.append(event)
         return events
 
+    @property
+    def idle(self) -> bool:
+        """No partial event is buffered: the next byte starts a new event."""
+        return not self._buffer and not self._pending_cr
+
     def flush(self) -> list[SSEEvent]:
         """End of input: an unterminated last event still counts (as the OpenAI SDK does)."""
         block, self._buffer = self._buffer.strip(b"\n"), b""

@@ -106,3 +106,14 @@ async def test_cut_without_done_ends_with_an_error_frame() -> None:
     out, _, _ = await relay_all([ROLE, TEXT])
     last = json.loads(out.decode().split("\n\n")[-2].removeprefix("data: "))
     assert last["error"]["code"] == "stream_incomplete"
+
+
+async def test_whole_plain_frames_pass_through_with_the_alias_swapped() -> None:
+    usage = b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'
+    spaced = TEXT.replace(b'"model":', b'"model": ')
+    out, ended, _ = await relay_all([ROLE + TEXT, TEXT + spaced, usage + b"data: [DONE]\n\n"])
+    frames = [f for f in out.decode().split("\n\n") if f]
+    assert len(frames) == 5  # role, 3 x text, [DONE]; the usage frame is hidden
+    assert all('"model":"fast"' in f for f in frames[:-1])
+    assert "llama" not in out.decode()
+    assert ended == [{"prompt_tokens": 3, "completion_tokens": 2}]

@@ -94,8 +94,11 @@ class StreamRelay:
         return self._relay(piece)
 
     def _relay(self, piece: bytes) -> bytes:
-        out = []
         fields, alias = self._route.model_fields, self._route.alias_field
+        if self._started and self._sse.idle and piece.endswith(b"\n\n") and _plain(piece):
+            # Whole frames with nothing to decode: forward them as they are, alias swapped.
+            return piece.replace(fields[0], alias).replace(fields[1], alias)
+        out = []
         for event in self._sse.feed(piece):
             data = event.data
             if data == b"[DONE]":
@@ -110,7 +113,7 @@ class StreamRelay:
                 break
             if not self._started:
                 self._started = _has_content(data)
-            has_usage = b'"usage":{' in data or b'"usage": {' in data
+            has_usage = data.find(b'"usage":{') != -1 or data.find(b'"usage": {') != -1
             if has_usage and not self._take_usage(data):
                 continue
             out.append(
@@ -142,5 +145,22 @@ class StreamRelay:
 
 def _has_content(frame: bytes) -> bool:
     """More than the opening role delta: text, a tool call, or a finish."""
-    role_only = b'"content":""' in frame or b'"content":null' in frame
-    return not role_only or b'"tool_calls"' in frame or b'"finish_reason":"' in frame
+    role_only = frame.find(b'"content":""') != -1 or frame.find(b'"content":null') != -1
+    return (
+        not role_only or frame.find(b'"tool_calls"') != -1 or frame.find(b'"finish_reason":"') != -1
+    )
+
+
+def _plain(piece: bytes) -> bool:
+    """Frames that cannot carry usage, an error or the end: no need to decode them.
+
+    ``find`` rather than ``in``: on CPython 3.11 ``bytes in bytes`` first tries the
+    argument as an int and pays for a raised and cleared TypeError.
+    """
+    return (
+        piece.find(b"\r") == -1
+        and piece.find(b"error") == -1
+        and piece.find(b"[DONE]") == -1
+        and piece.find(b'"usage":{') == -1
+        and piece.find(b'"usage": {') == -1
+    )

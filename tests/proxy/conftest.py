@@ -15,6 +15,7 @@ from tokenway.emulator import Emulator, EmulatorConfig, FaultConfig, run_emulato
 from tokenway.http.server import HTTPServer
 from tokenway.proxy.app import ProxyApp, create_app, protocol_error
 from tokenway.proxy.config import ProxyConfig, parse_config
+from tokenway.retry import Backoff
 
 MASTER_KEY = "sk-test-master-key"
 UPSTREAM_KEY = "upstream-key"
@@ -37,7 +38,9 @@ class RunningProxy:
         return f"http://127.0.0.1:{self.port}"
 
 
-def proxy_config(api_base: str, master_key: str | None = MASTER_KEY, **general: Any) -> ProxyConfig:
+def proxy_config(
+    api_base: str, master_key: str | None = MASTER_KEY, num_retries: int = 0, **general: Any
+) -> ProxyConfig:
     entries = [
         {
             "model_name": alias,
@@ -46,17 +49,22 @@ def proxy_config(api_base: str, master_key: str | None = MASTER_KEY, **general: 
         for alias, model in BRIEF_MODELS.items()
     ]
     settings = {**general, **({"master_key": master_key} if master_key else {})}
-    return parse_config({"model_list": entries, "general_settings": settings}, env={})
+    data = {
+        "model_list": entries,
+        "general_settings": settings,
+        "litellm_settings": {"num_retries": num_retries},
+    }
+    return parse_config(data, env={})
 
 
 @contextmanager
-def running_proxy(config: ProxyConfig) -> Iterator[RunningProxy]:
+def running_proxy(config: ProxyConfig, backoff: Backoff | None = None) -> Iterator[RunningProxy]:
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
 
     async def start() -> None:
-        app = create_app(config, env={})
+        app = create_app(config, env={}, backoff=backoff)
         server = HTTPServer(
             app, error_responder=protocol_error, max_body_size=config.max_request_body_bytes
         )

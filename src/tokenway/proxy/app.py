@@ -23,6 +23,7 @@ from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.models import ModelTable, build_routes
 from tokenway.proxy.openapi import openapi_document
 from tokenway.proxy.spend import SpendRecorder
+from tokenway.retry import Backoff
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -38,6 +39,7 @@ class ProxyApp:
         *,
         env: Mapping[str, str] | None = None,
         catalog: Catalog | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         env = os.environ if env is None else env
         self.config = config
@@ -48,7 +50,7 @@ class ProxyApp:
         self.auth = Authenticator(config.master_key)
         self.spend = SpendRecorder()
         self.http = AsyncHTTPClient()
-        self.chat = ChatCompletions(self.models, self.http, self.spend)
+        self.chat = ChatCompletions(self.models, self.http, self.spend, config.num_retries, backoff)
         self.ready = False
         self._private: dict[tuple[str, str], Route] = {
             ("POST", "/v1/chat/completions"): self.chat,
@@ -134,8 +136,10 @@ def protocol_error(status: int, message: str) -> Response:
     return Response(status, list(JSON_HEADERS), envelope(message, kind))
 
 
-def create_app(config: ProxyConfig, *, env: Mapping[str, str] | None = None) -> ProxyApp:
-    return ProxyApp(config, env=env)
+def create_app(
+    config: ProxyConfig, *, env: Mapping[str, str] | None = None, backoff: Backoff | None = None
+) -> ProxyApp:
+    return ProxyApp(config, env=env, backoff=backoff)
 
 
 __all__ = ["ProxyApp", "create_app", "protocol_error"]

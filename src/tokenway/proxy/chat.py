@@ -7,22 +7,25 @@ relayed frame by frame (``tokenway.proxy.relay``).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from tokenway.errors import BadRequestError, TokenwayError
-from tokenway.http.aclient import AsyncHTTPClient, AsyncResponse
+from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
 from tokenway.params import validate_chat_body
-from tokenway.proxy.errors import JSON_HEADERS, SSE_HEADERS, upstream_error, upstream_failure
+from tokenway.proxy.errors import JSON_HEADERS, SSE_HEADERS, transport_error, upstream_error
 from tokenway.proxy.models import ModelTable, Route
 from tokenway.proxy.relay import StreamRelay
 from tokenway.proxy.spend import SpendEvent, SpendRecorder
+from tokenway.retry import Backoff, is_retryable
 
 # Fields a client could use to redirect the proxy or swap its credentials.
 _FORBIDDEN_FIELDS = (
@@ -50,11 +53,28 @@ class CallContext:
         return headers
 
 
+class _UpstreamFailed(Exception):
+    """The upstream failed before anything reached the client: retry it, or report it."""
+
+    def __init__(self, error: TokenwayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 class ChatCompletions:
-    def __init__(self, models: ModelTable, http: AsyncHTTPClient, spend: SpendRecorder) -> None:
+    def __init__(
+        self,
+        models: ModelTable,
+        http: AsyncHTTPClient,
+        spend: SpendRecorder,
+        num_retries: int = 0,
+        backoff: Backoff | None = None,
+    ) -> None:
         self._models = models
         self._http = http
         self._spend = spend
+        self._num_retries = num_retries
+        self._backoff = backoff or Backoff()
 
     async def __call__(self, request: Request, ctx: CallContext) -> Response:
         body = parse_body(request.body)
@@ -66,11 +86,34 @@ class ChatCompletions:
                     param=name,
                     code="forbidden_field",
                 )
-        route = self._models.pick(body["model"])
-        body["model"] = route.upstream_model
+        alias = body["model"]
+        route = self._models.pick(alias)
+        send: Callable[[Route, dict[str, Any], CallContext], Awaitable[Response]] = self._plain
         if body.get("stream"):
-            return await self._stream(route, body, ctx)
-        return await self._plain(route, body, ctx)
+            options = body.get("stream_options") or {}
+            # Usage is always asked for, so spend is known; the client gets it only if it asked.
+            body["stream_options"] = {**options, "include_usage": True}
+            send = functools.partial(self._stream, wants_usage=bool(options.get("include_usage")))
+        deadline = time.monotonic() + route.timeout
+        tries = 0
+        while True:
+            body["model"] = route.upstream_model
+            try:
+                return await send(route, body, ctx)
+            except _UpstreamFailed as failed:
+                delay = self._retry_delay(tries, failed.error, deadline - time.monotonic())
+                if delay is None:
+                    return upstream_error(failed.error, route, ctx.request_id)
+            tries += 1
+            await asyncio.sleep(delay)
+            route = self._models.pick(alias, avoid=route)
+
+    def _retry_delay(self, tries: int, error: TokenwayError, remaining: float) -> float | None:
+        """Seconds before the next try, or None to answer with ``error`` now."""
+        if tries >= self._num_retries or not is_retryable(error):
+            return None
+        delay = self._backoff.delay(tries, error)
+        return delay if delay < remaining else None
 
     async def _plain(self, route: Route, body: dict[str, Any], ctx: CallContext) -> Response:
         sent = time.perf_counter()
@@ -85,11 +128,10 @@ class ChatCompletions:
             async with response:
                 raw = await response.read(route.timeout)
         except HTTPError as exc:
-            return upstream_failure(exc, route, ctx.request_id)
+            raise _UpstreamFailed(transport_error(exc, route)) from None
         ctx.upstream_seconds = time.perf_counter() - sent
         if response.status >= 400:
-            error = route.provider.map_error(response.status, response.headers, raw)
-            return upstream_error(error, route, ctx.request_id)
+            raise _UpstreamFailed(route.provider.map_error(response.status, response.headers, raw))
         return self._answer(route, raw, ctx)
 
     def _answer(self, route: Route, raw: bytes, ctx: CallContext) -> Response:
@@ -97,19 +139,16 @@ class ChatCompletions:
             data = orjson.loads(raw)
             usage = data.get("usage") or {}
         except (orjson.JSONDecodeError, AttributeError):
-            error = route.provider.map_error(502, {}, raw)
-            return upstream_error(error, route, ctx.request_id)
+            raise _UpstreamFailed(route.provider.map_error(502, {}, raw)) from None
         data["model"] = route.alias
         cost = route.cost(usage) if usage else None
         self._record(route, ctx, usage, cost, stream=False)
         headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
         return Response(200, headers, orjson.dumps(data))
 
-    async def _stream(self, route: Route, body: dict[str, Any], ctx: CallContext) -> Response:
-        options = body.get("stream_options") or {}
-        wants_usage = bool(options.get("include_usage"))
-        # Usage is always asked for, so spend is known; the client gets it only if it asked.
-        body["stream_options"] = {**options, "include_usage": True}
+    async def _stream(
+        self, route: Route, body: dict[str, Any], ctx: CallContext, wants_usage: bool
+    ) -> Response:
         sent = time.perf_counter()
         try:
             response = await self._http.request(
@@ -120,25 +159,20 @@ class ChatCompletions:
                 timeout=route.timeout,
             )
             if response.status >= 400:
-                return await self._stream_refused(route, response, ctx)
+                async with response:
+                    raw = await response.read(route.timeout)
+                error = route.provider.map_error(response.status, response.headers, raw)
+                raise _UpstreamFailed(error)
         except HTTPError as exc:
-            return upstream_failure(exc, route, ctx.request_id)
+            raise _UpstreamFailed(transport_error(exc, route)) from None
         relay = StreamRelay(route, response, wants_usage, self._on_stream_end(route, ctx))
         try:
             first = await relay.prime()
-        except TokenwayError as error:  # failed before any content: a normal HTTP error
-            return upstream_error(error, route, ctx.request_id)
+        except TokenwayError as error:  # failed before any content: retry, or an HTTP error
+            raise _UpstreamFailed(error) from None
         ctx.upstream_seconds = time.perf_counter() - sent
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
         return Response(200, headers, stream=relay.frames(first))
-
-    async def _stream_refused(
-        self, route: Route, response: AsyncResponse, ctx: CallContext
-    ) -> Response:
-        async with response:
-            raw = await response.read(route.timeout)
-        error = route.provider.map_error(response.status, response.headers, raw)
-        return upstream_error(error, route, ctx.request_id)
 
     def _on_stream_end(
         self, route: Route, ctx: CallContext

@@ -70,13 +70,9 @@ def upstream_error(error: TokenwayError, route: Route, request_id: str) -> Respo
     return error_response(error, request_id, status)
 
 
-def upstream_failure(exc: HTTPError, route: Route, request_id: str) -> Response:
-    """No answer from the upstream at all: 502, or 504 for a timeout."""
+def transport_error(exc: HTTPError, route: Route) -> TokenwayError:
+    """No answer from the upstream at all: a timeout (504) or an unreachable upstream (502)."""
+    log.warning("upstream %s for %s failed: %s", route.url, route.alias, exc)
     if isinstance(exc, ConnectTimeout | ReadTimeout):
-        error: TokenwayError = Timeout(f"the upstream for model '{route.alias}' timed out")
-        status = 504
-    else:
-        log.warning("upstream %s for %s failed: %s", route.url, route.alias, exc)
-        error = APIConnectionError(f"the upstream for model '{route.alias}' is unreachable")
-        status = 502
-    return error_response(error, request_id, status)
+        return Timeout(f"the upstream for model '{route.alias}' timed out")
+    return APIConnectionError(f"the upstream for model '{route.alias}' is unreachable")

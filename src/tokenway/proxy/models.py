@@ -60,7 +60,8 @@ class ModelTable:
         for route in routes:
             self._groups.setdefault(route.alias, []).append(route)
 
-    def pick(self, alias: str) -> Route:
+    def pick(self, alias: str, avoid: Route | None = None) -> Route:
+        """A deployment of ``alias`` (random within its group; another one than ``avoid``)."""
         group = self._groups.get(alias)
         if group is None:
             served = ", ".join(self._groups) or "none"
@@ -69,7 +70,10 @@ class ModelTable:
                 param="model",
                 code="model_not_found",
             )
-        return group[0] if len(group) == 1 else random.choice(group)
+        if len(group) == 1:
+            return group[0]
+        others = [r for r in group if r is not avoid] if avoid is not None else group
+        return random.choice(others)
 
     def aliases(self) -> list[str]:
         return list(self._groups)

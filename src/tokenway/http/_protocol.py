@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
 import httptools
+
+from tokenway.http._framing import frame_response, status_line
+from tokenway.http._messages import Request, Response, aclose_stream
 
 if TYPE_CHECKING:
     from tokenway.http.server import ServerState
@@ -23,54 +24,6 @@ logger = logging.getLogger("tokenway.http")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LINGER = 2.0  # seconds a connection is kept draining input after a fatal 400/413
-_BIG_BODY = 64 * 1024  # bodies above this get their own write (not copied into the head)
-_NO_BODY_STATUSES = frozenset({204, 304})
-
-
-@dataclass(slots=True)
-class Request:
-    """One parsed request. ``disconnected`` is shared by the requests of a connection and
-    set when that connection closes or fails."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    client: tuple[str, int] | None
-    disconnected: asyncio.Event
-
-
-@dataclass(slots=True)
-class Response:
-    """A handler's answer. Handlers must not set content-length, transfer-encoding,
-    connection or date: the server writes those itself."""
-
-    status: int = 200
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-ErrorResponder = Callable[[int, str], Response]
-
-
-_STATUS_LINES: dict[int, bytes] = {}
-
-
-def _status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        if not 100 <= status <= 599:
-            raise ValueError(f"invalid HTTP status {status!r}")
-        status = int(status)
-        try:
-            phrase = HTTPStatus(status).phrase.encode()
-        except ValueError:
-            phrase = b""
-        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, phrase)
-    return line
 
 
 class _Abort(Exception):
@@ -288,17 +241,17 @@ class HttpProtocol(asyncio.Protocol):
                 response = await state.handler(request)
                 head = self._head(response, keep_alive, http11)
                 if response.stream is None:
-                    data, big_body = self._frame(response, head, request.method == "HEAD")
+                    data, big_body = frame_response(response, head, request.method == "HEAD")
             except Exception:
                 logger.exception("handler failed for %s %s", request.method, request.path)
                 if response is not None and response.stream is not None:
-                    await _aclose(response.stream)
+                    await aclose_stream(response.stream)
                 response = state.error_response(500, "Internal server error.")
                 head = self._head(response, keep_alive, http11)
-                data, big_body = self._frame(response, head, False)
+                data, big_body = frame_response(response, head, False)
             if self._closed:
                 if response.stream is not None:
-                    await _aclose(response.stream)
+                    await aclose_stream(response.stream)
                 return False
             if response.stream is not None:
                 return await self._send_stream(request, response.stream, head, keep_alive, http11)
@@ -325,27 +278,11 @@ class HttpProtocol(asyncio.Protocol):
             connection = b"" if http11 else b"connection: keep-alive\r\n"
         else:
             connection = b"connection: close\r\n"
-        head = [_status_line(response.status), self._state.static_head, connection]
+        head = [status_line(response.status), self._state.static_head, connection]
         if response.headers:
             lines = "".join([f"{name}: {value}\r\n" for name, value in response.headers])
             head.append(lines.encode("latin-1"))
         return head
-
-    @staticmethod
-    def _frame(response: Response, head: list[bytes], is_head: bool) -> tuple[bytes, bytes]:
-        """The bytes to write: head and (small) body joined, plus a big body kept apart."""
-        body = response.body
-        status = response.status
-        if status in _NO_BODY_STATUSES or status < 200:
-            head.append(b"\r\n")
-            return b"".join(head), b""
-        head.append(b"content-length: %d\r\n\r\n" % len(body))
-        if is_head or not body:
-            return b"".join(head), b""
-        if len(body) > _BIG_BODY:
-            return b"".join(head), bytes(body)  # (bytes() of bytes is no copy)
-        head.append(body)
-        return b"".join(head), b""
 
     async def _send_stream(
         self,
@@ -359,7 +296,7 @@ class HttpProtocol(asyncio.Protocol):
         head.append(b"transfer-encoding: chunked\r\n\r\n" if http11 else b"\r\n")
         transport.write(b"".join(head))
         if request.method == "HEAD":
-            await _aclose(stream)
+            await aclose_stream(stream)
             return self._keep_open(keep_alive and http11)
         self._streaming = True
         try:
@@ -379,7 +316,7 @@ class HttpProtocol(asyncio.Protocol):
             return False
         finally:
             self._streaming = False
-            await _aclose(stream)
+            await aclose_stream(stream)
         if self._closed:
             return False
         if http11:
@@ -399,7 +336,7 @@ class HttpProtocol(asyncio.Protocol):
         assert self._fatal is not None
         status, message = self._fatal
         response = self._state.error_response(status, message)
-        data, big_body = self._frame(response, self._head(response, False, True), False)
+        data, big_body = frame_response(response, self._head(response, False, True), False)
         transport = self._transport
         transport.write(data + big_body)
         if transport.can_write_eof():
@@ -449,12 +386,3 @@ class HttpProtocol(asyncio.Protocol):
             task.cancel()
         self._transport.abort()
         return task
-
-
-async def _aclose(stream: AsyncIterator[bytes]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:
-            logger.exception("closing a response stream failed")

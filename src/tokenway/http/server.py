@@ -24,13 +24,8 @@ from email.utils import formatdate
 
 import orjson
 
-from tokenway.http._protocol import (
-    ErrorResponder,
-    Handler,
-    HttpProtocol,
-    Request,
-    Response,
-)
+from tokenway.http._messages import ErrorResponder, Handler, Request, Response
+from tokenway.http._protocol import HttpProtocol
 
 __all__ = [
     "ErrorResponder",

@@ -6,22 +6,35 @@ error: it is reported once as "unknown key, ignored", because a misspelt key sil
 ignored is how a LiteLLM deployment once ended up unauthenticated
 (BerriAI/litellm-docs#1184).
 
-Each rule turns a raw YAML value into the typed value tokenway uses, or raises
-``ValueError`` with a message that says what is expected. Messages never repeat a
-string value: it may have come from an ``os.environ/`` reference and be a secret.
+The value rules themselves are in :mod:`tokenway.proxy.config_rules`.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tokenway.providers.base import OPENAI_CHAT_PARAMS
+from tokenway.proxy.config_rules import (
+    Rule,
+    boolean,
+    fallback_list,
+    http_url,
+    identifier,
+    mapping,
+    non_empty_string,
+    non_negative_int,
+    non_negative_number,
+    one_of,
+    port,
+    positive_int,
+    positive_number,
+    string,
+    string_list,
+    string_mapping,
+)
 
-Rule = Callable[[object], object]
 _T = TypeVar("_T")
 
 SECTION_NAMES: tuple[str, ...] = (
@@ -60,140 +73,6 @@ DEPLOYMENT_PARAM_KEYS: frozenset[str] = frozenset(
         "input_cost_per_token", "output_cost_per_token",
     }
 )  # fmt: skip
-
-
-# --- value rules -------------------------------------------------------------------
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, bool | int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _number(value: object, expected: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError(f"must be {expected} (got text that is not a number)") from None
-    else:
-        raise ValueError(f"must be {expected} (got {_describe(value)})")
-    if not math.isfinite(number):
-        raise ValueError(f"must be {expected} (got a value that is not finite)")
-    return number
-
-
-def _numeric(expected: str, accept: Callable[[float], bool], *, integer: bool = False) -> Rule:
-    """A rule for numbers; numbers written as strings ("500", "3e-08") are accepted too."""
-
-    def convert(value: object) -> float | int:
-        number = _number(value, expected)
-        if (integer and not number.is_integer()) or not accept(number):
-            shown = "a string, not shown" if isinstance(value, str) else f"{number:g}"
-            raise ValueError(f"must be {expected} (got {shown})")
-        return int(number) if integer else number
-
-    return convert
-
-
-positive_int = _numeric("a positive integer", lambda n: n > 0, integer=True)
-non_negative_int = _numeric("an integer of 0 or more", lambda n: n >= 0, integer=True)
-positive_number = _numeric("a number greater than 0", lambda n: n > 0)
-non_negative_number = _numeric("a number of 0 or more", lambda n: n >= 0)
-port = _numeric("a port number (1-65535)", lambda n: 1 <= n <= 65535, integer=True)
-
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-
-
-def boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"must be true or false (got {_describe(value)})")
-
-
-def string(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string (got {_describe(value)})")
-    return value
-
-
-def non_empty_string(value: object) -> str:
-    text = string(value)
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
-def identifier(value: object) -> str:
-    """A deployment id: YAML may read ``id: 1`` as a number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return non_empty_string(value)
-
-
-def http_url(value: object) -> str:
-    text = non_empty_string(value)
-    if not text.startswith(("http://", "https://")):
-        raise ValueError("must be an http:// or https:// URL")
-    return text
-
-
-def string_list(value: object) -> list[str]:
-    """A list of names; a single name is taken as a list of one."""
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(f"must be a list of names (got {_describe(value)})")
-    return list(value)
-
-
-def string_mapping(value: object) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ValueError(f"must be a mapping of names to strings (got {_describe(value)})")
-    return {str(k): v for k, v in value.items()}
-
-
-def mapping(value: object) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise ValueError(f"must be a mapping (got {_describe(value)})")
-    return {str(k): v for k, v in value.items()}
-
-
-def fallback_list(value: object) -> list[object]:
-    """``[{"alias": ["other", ...]}, ...]``; ``default_fallbacks`` is a plain list of names."""
-    if not isinstance(value, list):
-        raise ValueError(f"must be a list (got {_describe(value)})")
-    for item in value:
-        if isinstance(item, str):
-            continue
-        if not isinstance(item, dict) or not all(
-            isinstance(targets, str | list) for targets in item.values()
-        ):
-            raise ValueError("must be a list of {model_name: [fallback model_name, ...]} entries")
-    return list(value)
-
-
-def one_of(choices: tuple[str, ...]) -> Rule:
-    def convert(value: object) -> str:
-        if isinstance(value, str) and value in choices:
-            return value
-        close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ValueError(f"must be one of: {', '.join(choices)}{hint}")
-
-    return convert
 
 
 # --- sections ------------------------------------------------------------------------
@@ -370,6 +249,16 @@ class Report:
 
 
 # --- keys and values ---------------------------------------------------------------
+
+
+def section_mapping(path: str, value: object, report: Report) -> dict[str, Any]:
+    """A section's mapping; an absent or empty (null) section is an empty one."""
+    if value is None or value is FAILED:
+        return {}
+    if not isinstance(value, dict):
+        report.problem(path, "must be a mapping")
+        return {}
+    return {str(k): v for k, v in value.items()}
 
 
 def check_keys(

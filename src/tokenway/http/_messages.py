@@ -1,0 +1,48 @@
+"""Requests, responses and handler types of :mod:`tokenway.http.server` (internal)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+logger = logging.getLogger("tokenway.http")
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request. ``disconnected`` is shared by the requests of a connection and
+    set when that connection closes or fails."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    client: tuple[str, int] | None
+    disconnected: asyncio.Event
+
+
+@dataclass(slots=True)
+class Response:
+    """A handler's answer. Handlers must not set content-length, transfer-encoding,
+    connection or date: the server writes those itself."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+ErrorResponder = Callable[[int, str], Response]
+
+
+async def aclose_stream(stream: AsyncIterator[bytes]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            logger.exception("closing a response stream failed")

@@ -96,74 +96,87 @@ def target_table(args: argparse.Namespace, direct: TargetResult, res: TargetResu
     out = [f"### {res.name}", "", f"Started as `{res.command}`", ""]
     out.append("| load | metric | direct (mock) | proxy | bar | verdict |")
     out.append("|---|---|---|---|---|---|")
-    is_tw = res.name == "tokenway"
     for key, run in res.runs.items():
-        d = direct.runs.get(key)
-        sc = run.scenario
-        unit = "streams/s" if sc.stream else "req/s"
-        per = "stream" if sc.stream else "request"
-        bar_value = BARS["streams"] if sc.stream else BARS["rps"]
-        has_bar = (sc.stream and not sc.paced) or (not sc.stream and sc.connections > 1)
-        bar = f"≥ {bar_value:,.0f}" if has_bar else ""
-        ok = run.rps >= bar_value if has_bar and is_tw else None
-        spread = " / ".join(f"{r:,.0f}" for r in run.rps_all) if len(run.rps_all) > 1 else ""
+        out += _run_rows(args, direct, res, key, run)
+    out += _footer_rows(res)
+    return out
+
+
+def _run_rows(
+    args: argparse.Namespace, direct: TargetResult, res: TargetResult, key: str, run: Run
+) -> list[str]:
+    out: list[str] = []
+    is_tw = res.name == "tokenway"
+    d = direct.runs.get(key)
+    sc = run.scenario
+    unit = "streams/s" if sc.stream else "req/s"
+    per = "stream" if sc.stream else "request"
+    bar_value = BARS["streams"] if sc.stream else BARS["rps"]
+    has_bar = (sc.stream and not sc.paced) or (not sc.stream and sc.connections > 1)
+    bar = f"≥ {bar_value:,.0f}" if has_bar else ""
+    ok = run.rps >= bar_value if has_bar and is_tw else None
+    spread = " / ".join(f"{r:,.0f}" for r in run.rps_all) if len(run.rps_all) > 1 else ""
+    out.append(
+        f"| {sc.label} | {unit} measured"
+        + (f" (runs: {spread})" if spread else "")
+        + f" | {fmt(d and d.rps)} | {run.rps:,.0f} | {bar} | {verdict(ok)} |"
+    )
+    if run.cpu_us:
+        capacity = 1e6 / run.cpu_us
+        ok = capacity >= bar_value if has_bar and is_tw else None
         out.append(
-            f"| {sc.label} | {unit} measured"
-            + (f" (runs: {spread})" if spread else "")
-            + f" | {fmt(d and d.rps)} | {run.rps:,.0f} | {bar} | {verdict(ok)} |"
+            f"| | one-core capacity, 1e6 / CPU µs per {per} | | {capacity:,.0f} | {bar} "
+            f"| {verdict(ok)} |"
         )
-        if run.cpu_us:
-            capacity = 1e6 / run.cpu_us
-            ok = capacity >= bar_value if has_bar and is_tw else None
+    out.append(
+        f"| | p50 / p99 latency (ms) | {fmt(d and d.p50_ms, '.3f')} / "
+        f"{fmt(d and d.p99_ms, '.3f')} | {run.p50_ms:.3f} / {run.p99_ms:.3f} | | |"
+    )
+    if not sc.stream and sc.connections == 1 and d:
+        added = run.p50_ms - d.p50_ms
+        ok = added <= BARS["added_p50_ms"] if is_tw else None
+        out.append(
+            f"| | added p50 latency (ms) | | {added:.3f} | ≤ {BARS['added_p50_ms']} "
+            f"| {verdict(ok)} |"
+        )
+        x = direct.runs.get(CROSS_CORE)
+        if x is not None:
             out.append(
-                f"| | one-core capacity, 1e6 / CPU µs per {per} | | {capacity:,.0f} | {bar} "
-                f"| {verdict(ok)} |"
+                f"| | p50 with the mock on the proxy core; added vs it (ms) "
+                f"| {x.p50_ms:.3f} | {run.p50_ms - x.p50_ms:.3f} | | |"
             )
-        out.append(
-            f"| | p50 / p99 latency (ms) | {fmt(d and d.p50_ms, '.3f')} / "
-            f"{fmt(d and d.p99_ms, '.3f')} | {run.p50_ms:.3f} / {run.p99_ms:.3f} | | |"
-        )
-        if not sc.stream and sc.connections == 1 and d:
-            added = run.p50_ms - d.p50_ms
-            ok = added <= BARS["added_p50_ms"] if is_tw else None
+    cpu_bar = "" if sc.stream or sc.connections == 1 else f"≤ {BARS['cpu_us']:.0f}"
+    ok = run.cpu_us <= BARS["cpu_us"] if cpu_bar and is_tw and run.cpu_us is not None else None
+    out.append(
+        f"| | CPU µs per {per} (mock / proxy) | {fmt(d and d.cpu_us)} | {fmt(run.cpu_us)} "
+        f"| {cpu_bar} | {verdict(ok)} |"
+    )
+    if sc.stream and run.cpu_us is not None:
+        frames = args.chunks + 3  # + finish, usage, [DONE]
+        out.append(f"| | CPU µs per stream / {frames} frames | | {run.cpu_us / frames:,.1f} | | |")
+        plain = [r for r in res.runs.values() if not r.scenario.stream and r.cpu_us]
+        if plain:
+            base = max(plain, key=lambda r: r.scenario.connections)
+            marginal = (run.cpu_us - (base.cpu_us or 0)) / frames
             out.append(
-                f"| | added p50 latency (ms) | | {added:.3f} | ≤ {BARS['added_p50_ms']} "
-                f"| {verdict(ok)} |"
+                f"| | marginal CPU µs per frame, (stream − {base.scenario.label}) / "
+                f"{frames} | | {marginal:,.1f} | ≤ 15 (§3 budget) | |"
             )
-            x = direct.runs.get(CROSS_CORE)
-            if x is not None:
-                out.append(
-                    f"| | p50 with the mock on the proxy core; added vs it (ms) "
-                    f"| {x.p50_ms:.3f} | {run.p50_ms - x.p50_ms:.3f} | | |"
-                )
-        cpu_bar = "" if sc.stream or sc.connections == 1 else f"≤ {BARS['cpu_us']:.0f}"
-        ok = run.cpu_us <= BARS["cpu_us"] if cpu_bar and is_tw and run.cpu_us is not None else None
-        out.append(
-            f"| | CPU µs per {per} (mock / proxy) | {fmt(d and d.cpu_us)} | {fmt(run.cpu_us)} "
-            f"| {cpu_bar} | {verdict(ok)} |"
-        )
-        if sc.stream and run.cpu_us is not None:
-            frames = args.chunks + 3  # + finish, usage, [DONE]
-            out.append(
-                f"| | CPU µs per stream / {frames} frames | | {run.cpu_us / frames:,.1f} | | |"
-            )
-            plain = [r for r in res.runs.values() if not r.scenario.stream and r.cpu_us]
-            if plain:
-                base = max(plain, key=lambda r: r.scenario.connections)
-                marginal = (run.cpu_us - (base.cpu_us or 0)) / frames
-                out.append(
-                    f"| | marginal CPU µs per frame, (stream − {base.scenario.label}) / "
-                    f"{frames} | | {marginal:,.1f} | ≤ 15 (§3 budget) | |"
-                )
-        kernel = fmt(run.kernel_share and 100 * run.kernel_share, ".0f", "%")
-        out.append(
-            f"| | proxy busy / in kernel / errors | | {fmt(run.proxy_util, '.2f')} core / "
-            f"{kernel} / {run.errors} | | |"
-        )
-        out.append(
-            f"| | other machine load (not ours) | {fmt(d and d.foreign, '.2f')} core "
-            f"| {run.foreign:.2f} core | | |"
-        )
+    kernel = fmt(run.kernel_share and 100 * run.kernel_share, ".0f", "%")
+    out.append(
+        f"| | proxy busy / in kernel / errors | | {fmt(run.proxy_util, '.2f')} core / "
+        f"{kernel} / {run.errors} | | |"
+    )
+    out.append(
+        f"| | other machine load (not ours) | {fmt(d and d.foreign, '.2f')} core "
+        f"| {run.foreign:.2f} core | | |"
+    )
+    return out
+
+
+def _footer_rows(res: TargetResult) -> list[str]:
+    out: list[str] = []
+    is_tw = res.name == "tokenway"
     rss_ok = res.rss_idle_mb <= BARS["rss_mb"] if is_tw else None
     ready_ok = res.ready_s <= BARS["ready_s"] if is_tw else None
     out.append(

@@ -106,3 +106,15 @@ def test_deployment_config_is_hashable_for_use_as_a_key() -> None:
 
     assert {deployment: 1}[deployment] == 1
     assert isinstance(deployment, DeploymentConfig)
+
+
+def test_the_shipped_example_config_loads() -> None:
+    example = Path(__file__).parent.parent.parent / "config.example.yaml"
+    env = {"INFERENCE_API_KEY": "k", "TOKENWAY_MASTER_KEY": "sk-example-master-0123"}
+    config = load_config(example, env=env)
+    assert config.model_names() == [
+        "llama-3.1-8b-instruct",
+        "llama-3.2-3b-instruct",
+        "mistral-nemo-12b-instruct",
+    ]
+    assert config.master_key == "sk-example-master-0123" and not config.warnings

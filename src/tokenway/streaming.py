@@ -52,8 +52,12 @@ class _StreamState:
             self.pending.append(chunk)
 
     def end_of_input(self) -> None:
-        self.accept(self.decoder.close())
-        self.finished = True
+        """The upstream closed: take the last chunks, or finish (raising if it was cut)."""
+        chunks = self.decoder.close()
+        if chunks:
+            self.accept(chunks)  # the next end_of_input() checks for [DONE]
+        else:
+            self.finished = True
 
 
 class Stream:
@@ -105,6 +109,8 @@ class Stream:
             raise
 
     def close(self) -> None:
+        """Stop here: drop what is buffered and close the connection (cancels the upstream)."""
+        self._state.pending.clear()
         if not self._closed:
             self._closed = True
             self._response.close()
@@ -171,6 +177,7 @@ class AsyncStream:
             raise
 
     async def aclose(self) -> None:
+        self._state.pending.clear()
         if not self._closed:
             self._closed = True
             await self._response.aclose()

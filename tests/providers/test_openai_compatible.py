@@ -130,3 +130,23 @@ def test_error_frames_inside_a_stream_raise() -> None:
         provider.stream_decoder().feed(frame)
     with pytest.raises(RateLimitError, match="slow"):
         provider.stream_decoder().feed(b'data: {"error":{"message":"slow","code":429}}\n\n')
+
+
+def test_chunks_read_before_an_error_frame_are_delivered_first() -> None:
+    decoder = provider.stream_decoder()
+    good = b'data: {"id":"1","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+    frame = b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n'
+    chunks = decoder.feed(good + frame)
+    assert [c.choices[0].delta.content for c in chunks] == ["Hi"]
+    with pytest.raises(InternalServerError, match="boom"):
+        decoder.feed(b"")
+    with pytest.raises(InternalServerError, match="boom"):
+        decoder.close()
+
+
+def test_an_unterminated_last_chunk_is_delivered_before_the_cut_is_reported() -> None:
+    decoder = provider.stream_decoder()
+    assert decoder.feed(b'data: {"id":"1","choices":[]}') == []
+    assert len(decoder.close()) == 1
+    with pytest.raises(APIConnectionError, match="before \\[DONE\\]"):
+        decoder.close()

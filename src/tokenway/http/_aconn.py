@@ -13,19 +13,18 @@ if TYPE_CHECKING:
     from .aclient import AsyncHTTPClient
 
 from .errors import (
-    OWN_HEADERS,
     ConnectError,
     ConnectTimeout,
     HTTPError,
     ReadTimeout,
     RemoteProtocolError,
     connect_error,
+    decode_headers,
     host_label,
 )
 
 _HIGH_WATER = 256 * 1024  # pause reading when this much body is buffered unread
 _Waiter = asyncio.Future[None]
-_OWN_LENGTHS = frozenset(len(name) for name in OWN_HEADERS)
 _URL_CACHE_SIZE = 1024
 
 
@@ -191,14 +190,8 @@ class _Conn(asyncio.Protocol):
             self.informational = True
             self.raw_headers = []
             return
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in self.raw_headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            old = headers.get(name)
-            headers[name] = value if old is None else f"{old}, {value}"
         self.status = status
-        self.headers = headers
+        self.headers = decode_headers(self.raw_headers)
         self.head_done = True
         if self.skip_body:  # HEAD: no body whatever the headers say
             self.complete = self.parser_dirty = True

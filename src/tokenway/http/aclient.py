@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import cast
 
-from ._aconn import _OWN_LENGTHS, _URL_CACHE_SIZE, _Conn, _Pool, _Stale
+from ._aconn import _URL_CACHE_SIZE, _Conn, _Pool, _Stale
 from .errors import (
-    BODY_METHODS,
-    OWN_HEADERS,
     ConnectError,
     RemoteProtocolError,
+    build_request,
     parse_origin,
     split_url,
 )
@@ -92,26 +91,6 @@ class AsyncResponse:
                 self._conn.close()
 
 
-def _build_request(
-    method: str, target: str, host: str, headers: Iterable[tuple[str, str]], body: bytes
-) -> bytes:
-    lines: list[str] = []
-    for name, value in headers:
-        if len(name) in _OWN_LENGTHS and name.lower() in OWN_HEADERS:
-            if len(name) == 4:  # Host: the caller's wins; the length we compute
-                host = value
-            continue
-        lines.append(f"{name}: {value}\r\n")
-    if body or method in BODY_METHODS:
-        lines.append(f"Content-Length: {len(body)}\r\n")
-    head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n"
-    crlf = len(lines) + 3
-    if head.count("\n") != crlf or head.count("\r") != crlf or " " in target or " " in method:
-        raise ValueError("CR, LF or space in the method, URL or a header")
-    data = head.encode()
-    return data + body if body else data
-
-
 class AsyncHTTPClient:
     """HTTP/1.1 client with a per-(scheme, host, port) keep-alive pool, for one event loop."""
 
@@ -151,7 +130,7 @@ class AsyncHTTPClient:
             self._drop_pools()
             self._loop = loop
         pool, host, target = self._urls.get(url) or self._add_url(url)
-        data = _build_request(method, target, host, headers, body)
+        data = build_request(method, target, host, headers, body)
         deadline = None if timeout is None else loop.time() + timeout
         skip_body = method == "HEAD"
         conn = pool.take_idle() or await pool.acquire(deadline)

@@ -9,6 +9,8 @@ only the async one, and ``http.client`` costs ~20 ms of start-up).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "BODY_METHODS",
     "OWN_HEADERS",
@@ -17,7 +19,9 @@ __all__ = [
     "HTTPError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "build_request",
     "connect_error",
+    "decode_headers",
     "host_label",
     "parse_origin",
     "split_url",
@@ -25,6 +29,7 @@ __all__ = [
 
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))  # always send Content-Length
 OWN_HEADERS = frozenset(("host", "content-length", "transfer-encoding"))  # we write these
+_OWN_LENGTHS = frozenset(len(name) for name in OWN_HEADERS)
 
 
 class HTTPError(Exception):
@@ -102,3 +107,35 @@ def parse_origin(origin: str) -> tuple[str, str, int, str]:
 
 def host_label(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def build_request(
+    method: str, target: str, host: str, headers: Iterable[tuple[str, str]], body: bytes
+) -> bytes:
+    """The whole request, head and body, in one buffer (one write); ValueError on CR/LF."""
+    lines: list[str] = []
+    for name, value in headers:
+        if len(name) in _OWN_LENGTHS and name.lower() in OWN_HEADERS:
+            if len(name) == 4:  # Host: the caller's wins; the length we compute
+                host = value
+            continue
+        lines.append(f"{name}: {value}\r\n")
+    if body or method in BODY_METHODS:
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n"
+    crlf = len(lines) + 3
+    if head.count("\n") != crlf or head.count("\r") != crlf or " " in target or " " in method:
+        raise ValueError("CR, LF or space in the method, URL or a header")
+    data = head.encode()
+    return data + body if body else data
+
+
+def decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Parsed header fields -> {lower-cased name: value}, repeated ones joined with ", "."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        old = headers.get(name)
+        headers[name] = value if old is None else f"{old}, {value}"
+    return headers

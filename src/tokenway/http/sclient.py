@@ -1,27 +1,28 @@
-"""Sync HTTP/1.1 client: ``http.client`` connections in a small thread-safe keep-alive pool.
+"""Sync HTTP/1.1 client: blocking sockets + httptools in a small thread-safe keep-alive pool.
 
-The blocking twin of :mod:`.aclient`.
+The blocking twin of :mod:`.aclient`. Per request: one ``sendall`` (head and body in one
+buffer), then ``recv_into`` a buffer owned by the connection, fed to an
+``httptools.HttpResponseParser``, which parses the head and de-chunks the body in C.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
 import select
+import socket
 import ssl
 import threading
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import BinaryIO, cast
+
+import httptools
 
 from .errors import (
-    BODY_METHODS,
-    OWN_HEADERS,
     ConnectError,
-    HTTPError,
     ReadTimeout,
     RemoteProtocolError,
+    build_request,
     connect_error,
+    decode_headers,
     host_label,
     parse_origin,
     split_url,
@@ -29,75 +30,149 @@ from .errors import (
 
 __all__ = ["SyncHTTPClient", "SyncResponse"]
 
-_PIECE = 64 * 1024
+_PIECE = 64 * 1024  # the receive buffer: at most this much per socket read
 _Key = tuple[str, str, int]
-_Conn = http.client.HTTPConnection
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+_UNSET = -1.0  # a timeout no socket has: the first request sets its own
 
 
 class _Stale(RemoteProtocolError):
     """Closed before any response byte (or while sending): retried once if reused."""
 
 
-class _LineWatch:
-    """Wraps the response file while http.client reads the head: it takes EOF as the end."""
+class _Conn:
+    """One blocking connection, and the parse state of the response being read on it."""
 
-    def __init__(self, fp: BinaryIO) -> None:
-        self.fp = fp
-        self.truncated = False
+    __slots__ = (
+        "buf", "complete", "dirty", "got_bytes", "head_done", "headers", "informational",
+        "keep_alive", "label", "parser", "pieces", "poller", "raw_headers", "skip_body",
+        "sock", "status", "timeout",
+    )  # fmt: skip
 
-    def readline(self, limit: int = -1) -> bytes:
-        line = self.fp.readline(limit)
-        if not line.endswith(b"\n") and (limit < 0 or len(line) < limit):
-            self.truncated = True
-        return line
+    def __init__(self, sock: socket.socket, label: str) -> None:
+        self.sock, self.label = sock, label
+        self.timeout: float | None = _UNSET
+        self.buf = memoryview(bytearray(_PIECE))
+        self.parser = httptools.HttpResponseParser(self)
+        self.dirty = False  # a HEAD response left the parser expecting a body
+        self.poller: select.poll | None = None
+        if hasattr(select, "poll"):
+            self.poller = select.poll()
+            self.poller.register(sock, select.POLLIN)
+        self.skip_body = self.got_bytes = self.head_done = self.complete = False
+        self.keep_alive = self.informational = False
+        self.status = 0
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.headers: dict[str, str] = {}
+        self.pieces: list[bytes] = []
+
+    def exchange(self, data: bytes, skip_body: bool, timeout: float | None) -> None:
+        """Send the request; return once the response head (past any 1xx) arrived."""
+        if self.dirty:
+            self.parser = httptools.HttpResponseParser(self)
+            self.dirty = False
+        self.skip_body = skip_body
+        self.got_bytes = self.head_done = self.complete = self.keep_alive = False
+        self.raw_headers = []
+        self.pieces = []
+        try:
+            if timeout != self.timeout:
+                self.sock.settimeout(timeout)
+                self.timeout = timeout
+            self.sock.sendall(data)
+        except _GONE as e:
+            raise _Stale(str(e)) from e
+        except TimeoutError as e:
+            raise ReadTimeout(f"timed out sending the request to {self.label}") from e
+        except OSError as e:
+            msg = f"sending the request to {self.label} failed: {e!r}"
+            raise RemoteProtocolError(msg) from e
+        while not self.head_done:
+            self.fill()
+
+    def fill(self) -> None:
+        """One socket read, fed to the parser."""
+        try:
+            n = self.sock.recv_into(self.buf)
+        except TimeoutError as e:
+            raise ReadTimeout(f"timed out reading the response from {self.label}") from e
+        except OSError as e:
+            if not self.got_bytes and isinstance(e, _GONE):
+                raise _Stale(str(e)) from e
+            raise self._bad(repr(e)) from e
+        if not n:
+            self._at_eof()
+            return
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(self.buf[:n])
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
+            if not self.complete:
+                raise self._bad(repr(e)) from e
+            self.keep_alive = False  # bytes after the response: the connection is unusable
+
+    def _at_eof(self) -> None:
+        if not self.got_bytes:
+            raise _Stale("closed")
+        if not self.head_done:
+            raise self._bad("connection closed in the middle of the head")
+        headers = self.headers
+        if "content-length" in headers or "chunked" in headers.get("transfer-encoding", ""):
+            raise RemoteProtocolError(f"{self.label} closed the connection mid-body")
+        self.complete = True  # a read-until-close body: EOF is its end
+        self.keep_alive = False
+
+    def _bad(self, why: str) -> RemoteProtocolError:
+        return RemoteProtocolError(f"bad or incomplete response from {self.label}: {why}")
+
+    def take(self) -> bytes:
+        """The body bytes received and not yet taken."""
+        pieces = self.pieces
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        pieces.clear()
+        return data
+
+    def dropped(self) -> bool:
+        """An idle connection that is readable has been closed (or sent garbage)."""
+        if self.poller is not None:
+            return bool(self.poller.poll(0))
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def close(self) -> None:
-        self.fp.close()
+        self.keep_alive = False
+        self.sock.close()
 
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second response: refuse it
+            raise RemoteProtocolError("unexpected extra response")
 
-class _Response(http.client.HTTPResponse):
-    def begin(self) -> None:
-        try:  # one raw read: tells "no byte at all" from "closed mid-response"
-            first = self.fp.peek(1)
-        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as e:
-            raise _Stale(str(e)) from e
-        if not first:
-            raise _Stale("closed")
-        fp, watch = self.fp, _LineWatch(self.fp)
-        self.fp = wrapped = cast(io.BufferedReader, watch)
-        try:
-            super().begin()
-        finally:
-            if self.fp is wrapped:  # (http.client may have closed it)
-                self.fp = fp
-        if watch.truncated:
-            raise http.client.HTTPException("connection closed in the middle of the head")
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw_headers.append((name, value))
 
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # 1xx informational: skip, the real response follows
+            self.informational = True
+            self.raw_headers = []
+            return
+        self.status = status
+        self.headers = decode_headers(self.raw_headers)
+        self.head_done = True
+        if self.skip_body:  # HEAD: no body whatever the headers say
+            self.complete = self.dirty = True
+            self.keep_alive = self.parser.should_keep_alive()
 
-class _HTTPConnection(http.client.HTTPConnection):
-    response_class = _Response
+    def on_body(self, body: bytes) -> None:
+        if not self.skip_body:
+            self.pieces.append(body)
 
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    response_class = _Response
-
-
-def _dropped(conn: _Conn) -> bool:
-    """An idle connection that is readable has been closed (or sent garbage)."""
-    sock = conn.sock
-    if sock is None:
-        return True
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    return bool(select.select([sock], [], [], 0)[0])
-
-
-def _read_error(e: OSError | http.client.HTTPException, label: str) -> HTTPError:
-    if isinstance(e, TimeoutError):
-        return ReadTimeout(f"timed out reading the response from {label}")
-    return RemoteProtocolError(f"bad or incomplete response from {label}: {e!r}")
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+        elif self.head_done and not self.skip_body:
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive()
 
 
 class SyncHTTPClient:
@@ -134,26 +209,17 @@ class SyncHTTPClient:
             raise ConnectError("the SyncHTTPClient is closed")
         origin, target = split_url(url)
         scheme, host, port, netloc = parse_origin(origin)
+        data = build_request(method, target, netloc, headers, body)
         key = (scheme, host.lower(), port)
         label = host_label(host, port)
-        lines = [("Host", netloc)]
-        for name, value in headers:
-            lname = name.lower()
-            if lname in OWN_HEADERS:
-                if lname == "host":
-                    lines[0] = ("Host", value)
-                continue
-            lines.append((name, value))
-        if body or method in BODY_METHODS:
-            lines.append(("Content-Length", str(len(body))))
         conn = self._checkout(key)
         for attempt in (0, 1):
             reused = conn is not None
             if conn is None:
                 conn = self._connect(scheme, host, port, label, timeout)
             try:
-                resp = self._exchange(conn, method, target, lines, body, timeout, label)
-                return SyncResponse(self, key, conn, resp, label)
+                conn.exchange(data, method == "HEAD", timeout)
+                return SyncResponse(self, key, conn)
             except _Stale:
                 conn.close()
                 conn = None
@@ -165,53 +231,27 @@ class SyncHTTPClient:
                 raise
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _exchange(
-        conn: _Conn,
-        method: str,
-        target: str,
-        lines: list[tuple[str, str]],
-        body: bytes,
-        timeout: float | None,
-        label: str,
-    ) -> http.client.HTTPResponse:
-        try:
-            conn.sock.settimeout(timeout)
-            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-            for name, value in lines:
-                conn.putheader(name, value)
-            conn.endheaders(body or None)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as e:
-            raise _Stale(str(e)) from e
-        except TimeoutError as e:
-            raise ReadTimeout(f"timed out sending the request to {label}") from e
-        except OSError as e:
-            raise RemoteProtocolError(f"sending the request to {label} failed: {e!r}") from e
-        try:
-            return conn.getresponse()
-        except (OSError, http.client.HTTPException) as e:
-            raise _read_error(e, label) from e
-
     def _connect(
         self, scheme: str, host: str, port: int, label: str, timeout: float | None
     ) -> _Conn:
         limit = self._connect_timeout if timeout is None else min(self._connect_timeout, timeout)
-        conn: _Conn
-        if scheme == "https":
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            conn = _HTTPSConnection(host, port, timeout=limit, context=self._ssl_context)
-        else:
-            conn = _HTTPConnection(host, port, timeout=limit)
         try:
-            conn.connect()
+            sock = socket.create_connection((host, port), limit)
         except OSError as e:
-            conn.close()
+            raise connect_error(e, host, label, limit) from e
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                if self._ssl_context is None:
+                    self._ssl_context = ssl.create_default_context()
+                sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
+        except OSError as e:
+            sock.close()
             raise connect_error(e, host, label, limit) from e
         except BaseException:
-            conn.close()
+            sock.close()
             raise
-        return conn
+        return _Conn(sock, label)
 
     def _checkout(self, key: _Key) -> _Conn | None:
         while True:
@@ -220,7 +260,7 @@ class SyncHTTPClient:
                 if not idle:
                     return None
                 conn = idle.pop()
-            if not _dropped(conn):
+            if not conn.dropped():
                 return conn
             conn.close()
 
@@ -254,90 +294,73 @@ class SyncHTTPClient:
 class SyncResponse:
     """A response whose head has arrived; the body is read with read() or iter_bytes()."""
 
-    def __init__(
-        self,
-        client: SyncHTTPClient,
-        key: _Key,
-        conn: _Conn,
-        resp: http.client.HTTPResponse,
-        label: str,
-    ) -> None:
-        self.status: int = resp.status
-        headers: dict[str, str] = {}
-        for raw_name, value in resp.getheaders():
-            name = raw_name.lower()
-            old = headers.get(name)
-            headers[name] = value if old is None else f"{old}, {value}"
-        self.headers = headers
-        self._client, self._key, self._label = client, key, label
+    __slots__ = ("_aborted", "_client", "_conn", "_key", "headers", "status")
+
+    def __init__(self, client: SyncHTTPClient, key: _Key, conn: _Conn) -> None:
+        self.status: int = conn.status
+        self.headers: dict[str, str] = conn.headers
+        self._client, self._key = client, key
         self._conn: _Conn | None = conn
-        self._resp = resp
         self._aborted = False
+
+    def _live(self) -> _Conn | None:
+        if self._conn is None and self._aborted:
+            raise RuntimeError("the response was closed before its body was read")
+        return self._conn
 
     def read(self) -> bytes:
         """The rest of the body."""
-        if self._conn is None:
-            if self._aborted:
-                raise RuntimeError("the response was closed before its body was read")
+        conn = self._live()
+        if conn is None:
             return b""
         try:
-            data = self._resp.read()
-        except (OSError, http.client.HTTPException) as e:
-            self._abandon()
-            raise _read_error(e, self._label) from e
+            while not conn.complete:
+                conn.fill()
         except BaseException:
             self._abandon()
             raise
-        self._finish()
+        data = conn.take()
+        self._finish(conn)
         return data
 
     def iter_bytes(self) -> Iterator[bytes]:
         """Body pieces as they arrive (de-chunked), each from at most one socket read."""
-        if self._conn is None:
-            if self._aborted:
-                raise RuntimeError("the response was closed before its body was read")
+        conn = self._live()
+        if conn is None:
             return
-        resp = self._resp
         try:
-            while piece := resp.read1(_PIECE):
-                yield piece
-            if resp.length:  # read1 ends quietly on EOF before Content-Length was met
-                raise RemoteProtocolError(f"{self._label} closed the connection mid-body")
-            resp.read()  # let http.client see the end (marks the response closed)
-        except (OSError, http.client.HTTPException) as e:
-            self._abandon()
-            raise _read_error(e, self._label) from e
+            while True:
+                if conn.pieces:
+                    yield conn.take()
+                if conn.complete:
+                    break
+                conn.fill()
         except BaseException:  # incl. GeneratorExit: the consumer gave up on the stream
             self._abandon()
             raise
-        self._finish()
+        self._finish(conn)
 
-    def _finish(self) -> None:
-        conn = self._conn
-        if conn is not None:
-            self._conn = None
-            reusable = self._resp.isclosed() and not self._resp.will_close
-            if reusable and conn.sock is not None:
-                self._client._release(self._key, conn)
-            else:
-                self._resp.close()
-                conn.close()
+    def _finish(self, conn: _Conn) -> None:
+        self._conn = None
+        if conn.keep_alive:
+            self._client._release(self._key, conn)
+        else:
+            conn.close()
 
     def _abandon(self) -> None:
         conn = self._conn
         if conn is not None:
             self._conn = None
             self._aborted = True
-            self._resp.close()
             conn.close()
 
     def close(self) -> None:
         """Reuse the connection if the body was fully read, else close it."""
-        resp = self._resp
-        if self._conn is not None and resp.length == 0 and not resp.chunked:
-            resp.read()  # nothing left to read (HEAD, 204, drained): no I/O
-        if resp.isclosed():
-            self._finish()
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.complete and not conn.pieces:  # read to the end, or none (HEAD, 204)
+            self._finish(conn)
         else:
             self._abandon()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
 
@@ -94,18 +93,21 @@ class OpenAICompatibleProvider:
 class OpenAIStreamDecoder:
     """SSE bytes → chunks; error frames and streams cut before ``[DONE]`` raise."""
 
-    __slots__ = ("_done", "_provider", "_sse")
+    __slots__ = ("_done", "_pending", "_provider", "_sse")
 
     def __init__(self, provider: OpenAICompatibleProvider) -> None:
         self._provider = provider
         self._sse = SSEDecoder()
         self._done = False
+        self._pending: TokenwayError | None = None  # an error read after good chunks
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        return [c for e in self._sse.feed(data) if (c := self._chunk(e)) is not None]
+        return self._decode(self._sse.feed(data))
 
     def close(self) -> list[ChatCompletionChunk]:
-        chunks = [c for e in self._sse.flush() if (c := self._chunk(e)) is not None]
+        chunks = self._decode(self._sse.flush())
+        if chunks:
+            return chunks  # the caller gets these first; the next close() raises
         if not self._done:
             raise APIConnectionError(
                 f"{self._provider.spec.name} stream ended before [DONE]: the answer is incomplete",
@@ -116,6 +118,23 @@ class OpenAIStreamDecoder:
     @property
     def done(self) -> bool:
         return self._done
+
+    def _decode(self, events: list[SSEEvent]) -> list[ChatCompletionChunk]:
+        """Chunks of ``events``; an error frame after good chunks is raised on the next call."""
+        if self._pending is not None:
+            raise self._pending
+        chunks: list[ChatCompletionChunk] = []
+        for event in events:
+            try:
+                chunk = self._chunk(event)
+            except TokenwayError as error:
+                if not chunks:
+                    raise
+                self._pending = error
+                break
+            if chunk is not None:
+                chunks.append(chunk)
+        return chunks
 
     def _chunk(self, event: SSEEvent) -> ChatCompletionChunk | None:
         if self._done:
@@ -183,6 +202,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare: only for an HTTP-date retry-after
+
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time())
     except (TypeError, ValueError):

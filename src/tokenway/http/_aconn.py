@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from ._head import ResponseHead, StaleConnection
+
 if TYPE_CHECKING:
     from .aclient import AsyncHTTPClient
 
@@ -19,7 +21,6 @@ from .errors import (
     ReadTimeout,
     RemoteProtocolError,
     connect_error,
-    decode_headers,
     host_label,
 )
 
@@ -28,11 +29,7 @@ _Waiter = asyncio.Future[None]
 _URL_CACHE_SIZE = 1024
 
 
-class _Stale(RemoteProtocolError):
-    """Closed before any response byte: on a reused connection, retried once."""
-
-
-class _Conn(asyncio.Protocol):
+class _Conn(asyncio.Protocol, ResponseHead):
     """One connection; the state of its current request lives here too."""
 
     __slots__ = (
@@ -170,32 +167,16 @@ class _Conn(asyncio.Protocol):
             if self.head_done and exc is None and no_length:
                 self.complete = True  # a read-until-close body: EOF is its end
             elif not self.got_bytes:
-                self.exc = _Stale(f"{label} closed the connection without sending a response")
+                self.exc = StaleConnection(
+                    f"{label} closed the connection without sending a response"
+                )
             else:
                 why = f": {exc}" if exc is not None else ""
                 self.exc = RemoteProtocolError(f"{label} closed the connection mid-response{why}")
         self._wake()
 
     # -- httptools callbacks ---------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        if self.complete:  # a second response in one read: refuse it
-            raise RemoteProtocolError("unexpected extra response")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if status < 200:  # 1xx informational: skip, the real response follows
-            self.informational = True
-            self.raw_headers = []
-            return
-        self.status = status
-        self.headers = decode_headers(self.raw_headers)
-        self.head_done = True
-        if self.skip_body:  # HEAD: no body whatever the headers say
-            self.complete = self.parser_dirty = True
-            self.keep_alive = self.parser.should_keep_alive()
+    def head_ready(self) -> None:
         self._wake()
 
     def on_body(self, body: bytes) -> None:

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import cast
 
-from ._aconn import _URL_CACHE_SIZE, _Conn, _Pool, _Stale
+from ._aconn import _URL_CACHE_SIZE, _Conn, _Pool
+from ._head import StaleConnection
 from .errors import (
     ConnectError,
     RemoteProtocolError,
@@ -136,20 +137,20 @@ class AsyncHTTPClient:
         conn = pool.take_idle() or await pool.acquire(deadline)
         try:
             await self._exchange(conn, data, skip_body, deadline)
-        except _Stale as e:
+        except StaleConnection as e:
             if not conn.reused:
                 raise RemoteProtocolError(str(e)) from None
             conn = await pool.acquire(deadline)  # the stale keep-alive race: retry once
             try:
                 await self._exchange(conn, data, skip_body, deadline)
-            except _Stale as e2:
+            except StaleConnection as e2:
                 raise RemoteProtocolError(str(e2)) from None
         return AsyncResponse(conn)
 
     @staticmethod
     async def _exchange(conn: _Conn, data: bytes, skip_body: bool, deadline: float | None) -> None:
         if not conn.send(data, skip_body):
-            raise _Stale(f"connection to {conn.pool.label} was closed")
+            raise StaleConnection(f"connection to {conn.pool.label} was closed")
         while not conn.head_done:
             conn.check()
             await conn.wait(deadline)

@@ -16,13 +16,13 @@ from types import TracebackType
 
 import httptools
 
+from ._head import ResponseHead, StaleConnection
 from .errors import (
     ConnectError,
     ReadTimeout,
     RemoteProtocolError,
     build_request,
     connect_error,
-    decode_headers,
     host_label,
     parse_origin,
     split_url,
@@ -36,17 +36,13 @@ _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _UNSET = -1.0  # a timeout no socket has: the first request sets its own
 
 
-class _Stale(RemoteProtocolError):
-    """Closed before any response byte (or while sending): retried once if reused."""
-
-
-class _Conn:
+class _Conn(ResponseHead):
     """One blocking connection, and the parse state of the response being read on it."""
 
     __slots__ = (
-        "buf", "complete", "dirty", "got_bytes", "head_done", "headers", "informational",
-        "keep_alive", "label", "parser", "pieces", "poller", "raw_headers", "skip_body",
-        "sock", "status", "timeout",
+        "buf", "complete", "got_bytes", "head_done", "headers", "informational",
+        "keep_alive", "label", "parser", "parser_dirty", "pieces", "poller", "raw_headers",
+        "skip_body", "sock", "status", "timeout",
     )  # fmt: skip
 
     def __init__(self, sock: socket.socket, label: str) -> None:
@@ -54,7 +50,7 @@ class _Conn:
         self.timeout: float | None = _UNSET
         self.buf = memoryview(bytearray(_PIECE))
         self.parser = httptools.HttpResponseParser(self)
-        self.dirty = False  # a HEAD response left the parser expecting a body
+        self.parser_dirty = False
         self.poller: select.poll | None = None
         if hasattr(select, "poll"):
             self.poller = select.poll()
@@ -68,9 +64,9 @@ class _Conn:
 
     def exchange(self, data: bytes, skip_body: bool, timeout: float | None) -> None:
         """Send the request; return once the response head (past any 1xx) arrived."""
-        if self.dirty:
+        if self.parser_dirty:
             self.parser = httptools.HttpResponseParser(self)
-            self.dirty = False
+            self.parser_dirty = False
         self.skip_body = skip_body
         self.got_bytes = self.head_done = self.complete = self.keep_alive = False
         self.raw_headers = []
@@ -81,7 +77,7 @@ class _Conn:
                 self.timeout = timeout
             self.sock.sendall(data)
         except _GONE as e:
-            raise _Stale(str(e)) from e
+            raise StaleConnection(str(e)) from e
         except TimeoutError as e:
             raise ReadTimeout(f"timed out sending the request to {self.label}") from e
         except OSError as e:
@@ -98,7 +94,7 @@ class _Conn:
             raise ReadTimeout(f"timed out reading the response from {self.label}") from e
         except OSError as e:
             if not self.got_bytes and isinstance(e, _GONE):
-                raise _Stale(str(e)) from e
+                raise StaleConnection(str(e)) from e
             raise self._bad(repr(e)) from e
         if not n:
             self._at_eof()
@@ -113,7 +109,7 @@ class _Conn:
 
     def _at_eof(self) -> None:
         if not self.got_bytes:
-            raise _Stale("closed")
+            raise StaleConnection("closed")
         if not self.head_done:
             raise self._bad("connection closed in the middle of the head")
         headers = self.headers
@@ -143,26 +139,6 @@ class _Conn:
         self.sock.close()
 
     # -- httptools callbacks ---------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        if self.complete:  # a second response: refuse it
-            raise RemoteProtocolError("unexpected extra response")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if status < 200:  # 1xx informational: skip, the real response follows
-            self.informational = True
-            self.raw_headers = []
-            return
-        self.status = status
-        self.headers = decode_headers(self.raw_headers)
-        self.head_done = True
-        if self.skip_body:  # HEAD: no body whatever the headers say
-            self.complete = self.dirty = True
-            self.keep_alive = self.parser.should_keep_alive()
-
     def on_body(self, body: bytes) -> None:
         if not self.skip_body:
             self.pieces.append(body)
@@ -220,7 +196,7 @@ class SyncHTTPClient:
             try:
                 conn.exchange(data, method == "HEAD", timeout)
                 return SyncResponse(self, key, conn)
-            except _Stale:
+            except StaleConnection:
                 conn.close()
                 conn = None
                 if not reused or attempt:

@@ -176,7 +176,7 @@ class _Conn(asyncio.Protocol, ResponseHead):
         self._wake()
 
     # -- httptools callbacks ---------------------------------------------------------------
-    def head_ready(self) -> None:
+    def notify(self) -> None:
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -186,14 +186,6 @@ class _Conn(asyncio.Protocol, ResponseHead):
             if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
                 self.paused = True
                 self.transport.pause_reading()
-            self._wake()
-
-    def on_message_complete(self) -> None:
-        if self.informational:
-            self.informational = False
-        elif self.head_done and not self.skip_body:
-            self.complete = True
-            self.keep_alive = self.parser.should_keep_alive()
             self._wake()
 
 

@@ -30,8 +30,8 @@ class ResponseHead:
     keep_alive: bool
     parser_dirty: bool  # a HEAD response left the parser expecting a body
 
-    def head_ready(self) -> None:
-        """Called once status and headers of the final (non-1xx) response are known."""
+    def notify(self) -> None:
+        """Called when the final (non-1xx) response's head, and later its end, are read."""
 
     def on_message_begin(self) -> None:
         if self.complete:  # a second response in one read: refuse it
@@ -52,4 +52,12 @@ class ResponseHead:
         if self.skip_body:  # HEAD: no body whatever the headers say
             self.complete = self.parser_dirty = True
             self.keep_alive = self.parser.should_keep_alive()
-        self.head_ready()
+        self.notify()
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+        elif self.head_done and not self.skip_body:
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive()
+            self.notify()

@@ -143,13 +143,6 @@ class _Conn(ResponseHead):
         if not self.skip_body:
             self.pieces.append(body)
 
-    def on_message_complete(self) -> None:
-        if self.informational:
-            self.informational = False
-        elif self.head_done and not self.skip_body:
-            self.complete = True
-            self.keep_alive = self.parser.should_keep_alive()
-
 
 class SyncHTTPClient:
     """Thread-safe HTTP/1.1 client with per-(scheme, host, port) keep-alive pools."""

@@ -22,15 +22,12 @@ from tokenway.http.errors import HTTPError
 from tokenway.http.sclient import SyncHTTPClient
 from tokenway.limits.bucket import AsyncPacer, Pacer
 from tokenway.request import PreparedCall, prepare_call
-from tokenway.retry import Backoff, is_retryable
+from tokenway.retry import DEFAULT_NUM_RETRIES, DEFAULT_TIMEOUT, Backoff, retry_delay
 from tokenway.streaming import AsyncStream, Stream, _StreamState
 from tokenway.transport_errors import map_http_error
 from tokenway.types import ChatCompletion
 
 T = TypeVar("T")
-
-DEFAULT_TIMEOUT = 600.0
-DEFAULT_NUM_RETRIES = 2
 
 
 class _Deadline:
@@ -143,10 +140,8 @@ class Client:
     ) -> float:
         """Seconds to wait before the next try; re-raises ``error`` when there is none."""
         retries = call.num_retries if call.num_retries is not None else self.num_retries
-        if tries >= retries or not is_retryable(error):
-            raise error
-        delay = self.backoff.delay(tries, error)
-        if delay >= deadline.remaining():
+        delay = retry_delay(self.backoff, tries, retries, error, deadline.remaining())
+        if delay is None:
             raise error
         return delay
 

@@ -13,6 +13,9 @@ from tokenway.errors import (
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
+DEFAULT_NUM_RETRIES = 2  # as the openai SDK and LiteLLM's router
+DEFAULT_TIMEOUT = 600.0  # seconds for a whole call, retries included
+
 
 def is_retryable(error: TokenwayError) -> bool:
     """Only what can succeed on a second try: rate limits, 5xx, timeouts, lost connections."""
@@ -34,3 +37,13 @@ class Backoff:
         if error.retry_after is not None:
             return max(min(error.retry_after, self.max_retry_after), jitter)
         return jitter
+
+
+def retry_delay(
+    backoff: Backoff, tries: int, retries: int, error: TokenwayError, remaining: float
+) -> float | None:
+    """Seconds to wait before try ``tries + 1``; ``None`` when ``error`` is the answer."""
+    if tries >= retries or not is_retryable(error):
+        return None
+    delay = backoff.delay(tries, error)
+    return delay if delay < remaining else None

@@ -1,10 +1,8 @@
-"""Offline token estimates: nothing is downloaded, ever.
+"""An offline token floor: nothing is downloaded, ever.
 
-Two figures. ``estimate_tokens`` is a typical count (about four visible characters a
-token, as BPE tokenizers give for English), used where usage is missing. ``prompt_floor``
-is a deliberately low count, used to refuse a request before the network only when it
-*clearly* overflows the context window: real tokenizers rarely pack more than five
-visible characters into a token, and never two space-separated words.
+``prompt_floor`` is a deliberately low count, used to refuse a request before the network
+only when it *clearly* overflows the context window: real tokenizers rarely pack more
+than five visible characters into a token, and never two space-separated words.
 """
 
 from __future__ import annotations
@@ -18,10 +16,6 @@ _PER_PROMPT = 3
 
 def visible_chars(text: str) -> int:
     return len(text) - sum(text.count(ws) for ws in (" ", "\n", "\t", "\r"))
-
-
-def estimate_tokens(text: str) -> int:
-    return -(-visible_chars(text) // 4)
 
 
 def prompt_floor(messages: Iterable[Any], tools: Any = None) -> int:
@@ -38,15 +32,6 @@ def prompt_floor(messages: Iterable[Any], tools: Any = None) -> int:
 
 def _text_floor(text: str) -> int:
     return max(visible_chars(text) // 5, len(text.split()))
-
-
-def prompt_estimate(messages: Iterable[Any]) -> int:
-    total = _PER_PROMPT
-    for message in messages:
-        total += _PER_MESSAGE
-        if isinstance(message, dict):
-            total += sum(estimate_tokens(t) for t in _texts(message.get("content")))
-    return total
 
 
 def _texts(content: Any) -> list[str]:

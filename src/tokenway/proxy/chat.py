@@ -25,7 +25,7 @@ from tokenway.proxy.errors import JSON_HEADERS, SSE_HEADERS, transport_error, up
 from tokenway.proxy.models import ModelTable, Route
 from tokenway.proxy.relay import StreamRelay
 from tokenway.proxy.spend import SpendEvent, SpendRecorder
-from tokenway.retry import Backoff, is_retryable
+from tokenway.retry import Backoff, retry_delay
 
 # Fields a client could use to redirect the proxy or swap its credentials.
 _FORBIDDEN_FIELDS = (
@@ -101,19 +101,15 @@ class ChatCompletions:
             try:
                 return await send(route, body, ctx)
             except _UpstreamFailed as failed:
-                delay = self._retry_delay(tries, failed.error, deadline - time.monotonic())
+                remaining = deadline - time.monotonic()
+                delay = retry_delay(
+                    self._backoff, tries, self._num_retries, failed.error, remaining
+                )
                 if delay is None:
                     return upstream_error(failed.error, route, ctx.request_id)
             tries += 1
             await asyncio.sleep(delay)
             route = self._models.pick(alias, avoid=route)
-
-    def _retry_delay(self, tries: int, error: TokenwayError, remaining: float) -> float | None:
-        """Seconds before the next try, or None to answer with ``error`` now."""
-        if tries >= self._num_retries or not is_retryable(error):
-            return None
-        delay = self._backoff.delay(tries, error)
-        return delay if delay < remaining else None
 
     async def _plain(self, route: Route, body: dict[str, Any], ctx: CallContext) -> Response:
         sent = time.perf_counter()

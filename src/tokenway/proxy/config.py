@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 from tokenway.proxy import config_schema as schema
 from tokenway.proxy.config_deployments import DeploymentConfig, parse_deployments
 from tokenway.proxy.config_yaml import read_yaml
+from tokenway.retry import DEFAULT_NUM_RETRIES
 
 __all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "parse_config"]
 
 MIB = 1024 * 1024
 DEFAULT_MAX_REQUEST_BODY_BYTES = 8 * MIB
-DEFAULT_NUM_RETRIES = 2  # LiteLLM's DEFAULT_MAX_RETRIES
 ENV_REFERENCE = "os.environ/"
 
 _T = TypeVar("_T")

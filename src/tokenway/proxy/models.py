@@ -17,8 +17,7 @@ from tokenway.errors import NotFoundError
 from tokenway.providers.base import Deployment, Provider
 from tokenway.providers.registry import get_provider
 from tokenway.proxy.config import DeploymentConfig
-
-DEFAULT_TIMEOUT = 600.0
+from tokenway.retry import DEFAULT_TIMEOUT
 
 
 class StartupError(Exception):

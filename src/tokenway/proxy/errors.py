@@ -45,6 +45,9 @@ def error_response(
         headers.append(("x-request-id", request_id))
     if error.retry_after is not None:
         headers.append(("retry-after", str(max(1, round(error.retry_after)))))
+    extra = getattr(error, "headers", None)  # e.g. x-ratelimit-* of a key's own limits
+    if extra:
+        headers.extend(extra)
     body = orjson.dumps(error.to_dict())
     return Response(status or error.status_code, headers, body)
 

@@ -1,0 +1,182 @@
+"""The store seam: one async protocol for keys, users, teams and spend, two dialects.
+
+Records are plain dataclasses; times are UNIX epoch seconds (floats) in every dialect,
+so both stores behave alike and the proxy never converts. Keys are only ever stored
+as their SHA-256 hex digest (``tokenway.proxy.auth.hash_key``).
+
+``add_spend`` is idempotent by ``request_id``: replaying a spend journal after a crash
+inserts each row once and adds its cost to the key/user/team totals once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+GroupBy = Literal["key", "user", "team", "model"]
+
+
+class StoreError(Exception):
+    """The store cannot be reached or refused an operation (not a caller's mistake)."""
+
+
+class ConflictError(Exception):
+    """A record with this identity already exists (``what`` names the field)."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
+@dataclass(slots=True)
+class Limits:
+    """Budget and rate limits shared by keys, users and teams (``None`` = no limit)."""
+
+    max_budget: float | None = None
+    budget_duration: str | None = None  # "30s", "1h", "1d", "30d"
+    budget_reset_at: float | None = None  # when spend next returns to 0
+    spend: float = 0.0
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+
+
+@dataclass(slots=True)
+class KeyRecord:
+    key_hash: str
+    key_name: str  # a display form such as "sk-...wxyz"; never the key itself
+    key_alias: str | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    models: list[str] = field(default_factory=list)  # empty: every model the team allows
+    limits: Limits = field(default_factory=Limits)
+    expires_at: float | None = None
+    blocked: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class UserRecord:
+    user_id: str
+    user_email: str | None = None
+    user_role: str | None = None
+    team_id: str | None = None
+    models: list[str] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class TeamRecord:
+    team_id: str
+    team_alias: str | None = None
+    models: list[str] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    blocked: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    request_id: str
+    key_hash: str | None
+    user_id: str | None
+    team_id: str | None
+    model_alias: str
+    deployment: str | None  # the deployment id (model_info.id) that answered, if any
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None  # None when the price is unknown
+    latency_ms: float
+    status: int  # the HTTP status the client got (a stream cut short: 200 + error_code)
+    error_code: str | None
+    stream: bool
+    started_at: float
+    payload: str | None = None  # JSON of messages/response, only when the config asks
+
+
+@dataclass(frozen=True, slots=True)
+class SpendFilter:
+    key_hash: str | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    model_alias: str | None = None
+    start: float | None = None  # started_at >= start
+    end: float | None = None  # started_at < end
+
+
+@dataclass(frozen=True, slots=True)
+class SpendTotal:
+    day: str  # YYYY-MM-DD (UTC)
+    group: str | None  # the key hash, user id, team id or model alias
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+class Store(Protocol):
+    dialect: str  # "sqlite" or "postgresql"
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers now."""
+
+    # keys
+    async def create_key(self, key: KeyRecord) -> None: ...
+    async def get_key(self, key_hash: str) -> KeyRecord | None: ...
+    async def update_key(self, key_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        """Set top-level fields of the record (``limits`` fields by their own names)."""
+
+    async def rehash_key(self, old_hash: str, new_hash: str, key_name: str) -> KeyRecord | None: ...
+    async def delete_keys(self, key_hashes: Sequence[str]) -> int: ...
+    async def list_keys(
+        self,
+        *,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[KeyRecord]: ...
+
+    # users
+    async def create_user(self, user: UserRecord) -> None: ...
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None: ...
+    async def delete_users(self, user_ids: Sequence[str]) -> int: ...
+    async def list_users(self, *, offset: int = 0, limit: int = 100) -> list[UserRecord]: ...
+
+    # teams
+    async def create_team(self, team: TeamRecord) -> None: ...
+    async def get_team(self, team_id: str) -> TeamRecord | None: ...
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> TeamRecord | None: ...
+    async def delete_teams(self, team_ids: Sequence[str]) -> int: ...
+    async def list_teams(self, *, offset: int = 0, limit: int = 100) -> list[TeamRecord]: ...
+
+    # spend
+    async def add_spend(self, rows: Sequence[SpendRow]) -> int:
+        """Insert rows not yet stored (by request_id) and add their cost to the spend of
+        their key, user and team, all in one transaction; return how many were new."""
+
+    async def spend_logs(
+        self, where: SpendFilter, *, offset: int = 0, limit: int = 100
+    ) -> list[SpendRow]:
+        """Newest first."""
+
+    async def spend_totals(self, group_by: GroupBy, where: SpendFilter) -> list[SpendTotal]:
+        """Per UTC day and group, oldest day first."""
+
+    async def reset_budgets(self, now: float) -> int:
+        """Zero the spend of every key, user and team whose ``budget_reset_at`` <= now and
+        move it one ``budget_duration`` on (past ``now``); return how many were reset."""

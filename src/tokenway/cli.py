@@ -1,4 +1,4 @@
-"""``tokenway --config config.yaml``: the proxy's command line (and ``tokenway emulator``)."""
+"""``tokenway --config config.yaml``: the proxy's command line (plus ``emulator``, ``migrate``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tokenway.emulator.__main__ import main as emulator_main
 
         return emulator_main(argv[1:])
+    if argv[:1] == ["migrate"]:
+        from tokenway.store.migrate import main as migrate_main
+
+        return migrate_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.demo:

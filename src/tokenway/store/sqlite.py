@@ -1,0 +1,313 @@
+"""The embedded store: one SQLite file in WAL mode, driven by one worker thread.
+
+sqlite3 blocks, so every query runs on a single dedicated thread that owns the one
+connection; the event loop only awaits it. One connection also means one writer per
+process, and ``BEGIN IMMEDIATE`` plus ``busy_timeout`` let processes share the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tokenway.store import queries as q
+from tokenway.store.base import (
+    GroupBy,
+    KeyRecord,
+    SpendFilter,
+    SpendRow,
+    SpendTotal,
+    StoreError,
+    TeamRecord,
+    UserRecord,
+)
+from tokenway.store.migrate import Migration, apply_sqlite
+from tokenway.store.rows import (
+    KEYS,
+    TEAMS,
+    USERS,
+    Record,
+    RowLike,
+    Table,
+    changes_to_columns,
+    conflict,
+    key_from_row,
+    record_to_row,
+    spend_from_row,
+    spend_to_row,
+    team_from_row,
+    total_from_row,
+    user_from_row,
+)
+
+if TYPE_CHECKING:
+    import sqlite3
+
+T = TypeVar("T")
+R = TypeVar("R", KeyRecord, UserRecord, TeamRecord)
+DAY = "strftime('%Y-%m-%d', started_at, 'unixepoch')"
+
+
+class SQLiteStore:
+    dialect: str = "sqlite"
+    migrations_dialect = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.applied_migrations: list[Migration] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="tokenway-sqlite")
+        try:
+            self.applied_migrations = await self._in_thread(self._connect)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
+        executor.shutdown(wait=True)  # at once: the thread has nothing left to do
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchall())
+
+    # keys
+    async def create_key(self, key: KeyRecord) -> None:
+        await self._create(KEYS, key)
+
+    async def get_key(self, key_hash: str) -> KeyRecord | None:
+        return await self._get(KEYS, key_hash, key_from_row)
+
+    async def update_key(self, key_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
+        return await self._update(KEYS, key_hash, changes, key_from_row)
+
+    async def rehash_key(self, old_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
+        args = (new_hash, key_name, time.time(), old_hash)
+        return await self._run(_fetch_one, q.REHASH, args, key_from_row)
+
+    async def delete_keys(self, key_hashes: Sequence[str]) -> int:
+        return await self._delete(KEYS, key_hashes)
+
+    async def list_keys(
+        self,
+        *,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[KeyRecord]:
+        equals = {"user_id": user_id, "team_id": team_id}
+        return await self._list(KEYS, equals, offset, limit, key_from_row)
+
+    # users
+    async def create_user(self, user: UserRecord) -> None:
+        await self._create(USERS, user)
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        return await self._get(USERS, user_id, user_from_row)
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
+        return await self._update(USERS, user_id, changes, user_from_row)
+
+    async def delete_users(self, user_ids: Sequence[str]) -> int:
+        return await self._delete(USERS, user_ids)
+
+    async def list_users(self, *, offset: int = 0, limit: int = 100) -> list[UserRecord]:
+        return await self._list(USERS, {}, offset, limit, user_from_row)
+
+    # teams
+    async def create_team(self, team: TeamRecord) -> None:
+        await self._create(TEAMS, team)
+
+    async def get_team(self, team_id: str) -> TeamRecord | None:
+        return await self._get(TEAMS, team_id, team_from_row)
+
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> TeamRecord | None:
+        return await self._update(TEAMS, team_id, changes, team_from_row)
+
+    async def delete_teams(self, team_ids: Sequence[str]) -> int:
+        return await self._delete(TEAMS, team_ids)
+
+    async def list_teams(self, *, offset: int = 0, limit: int = 100) -> list[TeamRecord]:
+        return await self._list(TEAMS, {}, offset, limit, team_from_row)
+
+    # spend
+    async def add_spend(self, rows: Sequence[SpendRow]) -> int:
+        if not rows:
+            return 0
+        return await self._run(_add_spend, [(row, spend_to_row(row)) for row in rows])
+
+    async def spend_logs(
+        self, where: SpendFilter, *, offset: int = 0, limit: int = 100
+    ) -> list[SpendRow]:
+        q.check_page(offset, limit)
+        sql, args = q.spend_logs(where, offset, limit)
+        return await self._run(_fetch_all, sql, args, spend_from_row)
+
+    async def spend_totals(self, group_by: GroupBy, where: SpendFilter) -> list[SpendTotal]:
+        sql, args = q.spend_totals(group_by, where, DAY)
+        return q.sort_totals(await self._run(_fetch_all, sql, args, total_from_row))
+
+    async def reset_budgets(self, now: float) -> int:
+        return await self._run(_reset_budgets, now)
+
+    # plumbing: everything below runs on (or hands work to) the worker thread
+    async def _create(self, table: Table, record: Record) -> None:
+        row = record_to_row(table, record, time.time())
+        await self._run(lambda conn: conn.execute(q.insert(table), row).close())
+
+    async def _get(self, table: Table, record_id: str, make: Callable[[RowLike], R]) -> R | None:
+        return await self._run(_fetch_one, q.select_one(table), (record_id,), make)
+
+    async def _update(
+        self,
+        table: Table,
+        record_id: str,
+        changes: Mapping[str, Any],
+        make: Callable[[RowLike], R],
+    ) -> R | None:
+        columns = changes_to_columns(table, changes, time.time())
+        if not columns:
+            return await self._get(table, record_id, make)
+        sql, args = q.update(table, columns, record_id)
+        return await self._run(_fetch_one, sql, args, make)
+
+    async def _delete(self, table: Table, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        sql, args = q.delete(table, ids)
+        return await self._run(lambda conn: conn.execute(sql, args).rowcount)
+
+    async def _list(
+        self,
+        table: Table,
+        equals: dict[str, str | None],
+        offset: int,
+        limit: int,
+        make: Callable[[RowLike], R],
+    ) -> list[R]:
+        q.check_page(offset, limit)
+        sql, args = q.list_records(table, equals, offset, limit)
+        return await self._run(_fetch_all, sql, args, make)
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(connection, *args)`` on the worker thread."""
+        return await self._in_thread(lambda: work(self._connection(), *args))
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise StoreError("the SQLite store is not open: await store.open() first")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._guarded, call)
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        import sqlite3
+
+        try:
+            return call()
+        except sqlite3.IntegrityError as err:
+            raise _integrity_error(err) from err
+        except (sqlite3.Error, OSError) as err:  # OSError: its folder cannot be created
+            raise StoreError(f"SQLite database {self.path!r}: {err}") from err
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the SQLite store is closed: await store.open() first")
+        return self._conn
+
+    def _connect(self) -> list[Migration]:
+        import sqlite3
+
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        self._conn = conn
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        _enter_wal_mode(conn, time.monotonic() + self.busy_timeout)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return apply_sqlite(conn)
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _fetch_one(
+    conn: sqlite3.Connection, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+) -> T | None:
+    rows = conn.execute(sql, args).fetchall()  # fetch all: a RETURNING statement must finish
+    return make(rows[0]) if rows else None
+
+
+def _fetch_all(
+    conn: sqlite3.Connection, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+) -> list[T]:
+    return [make(row) for row in conn.execute(sql, args).fetchall()]
+
+
+def _add_spend(conn: sqlite3.Connection, rows: list[tuple[SpendRow, tuple[Any, ...]]]) -> int:
+    with _transaction(conn):
+        new = [row for row, values in rows if conn.execute(q.INSERT_SPEND, values).rowcount == 1]
+        for table, amounts in q.spend_increments(new):
+            conn.executemany(q.add_to_spend(table), amounts)
+    return len(new)
+
+
+def _reset_budgets(conn: sqlite3.Connection, now: float) -> int:
+    count = 0
+    with _transaction(conn):
+        for table in q.PRINCIPALS:
+            due = conn.execute(q.due_for_reset(table), (now,)).fetchall()
+            for args in q.reset_args(due, now):
+                count += conn.execute(q.reset_spend(table), args).rowcount
+    return count
+
+
+def _enter_wal_mode(conn: sqlite3.Connection, deadline: float) -> None:
+    # Switching a new file to WAL needs it to itself, and SQLite answers "locked" at once
+    # (without the busy handler) when another process is switching it too: retry.
+    import sqlite3
+
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _integrity_error(err: Exception) -> Exception:
+    # sqlite3 names the column: "UNIQUE constraint failed: keys.key_alias"
+    message = str(err)
+    if message.startswith("UNIQUE constraint failed: "):
+        table, _, column = message.rpartition(" ")[2].partition(".")
+        return conflict(table, column)
+    return StoreError(f"SQLite refused the change: {message}")

@@ -190,3 +190,14 @@ def error_for_status(status: int) -> type[TokenwayError]:
     if status >= 500:
         return InternalServerError
     return APIStatusError
+
+
+class BudgetExceededError(BadRequestError):
+    """A key's, user's or team's budget is spent. 400, not 429: retrying cannot help
+    before the budget window resets or an administrator raises ``max_budget``."""
+
+    error_type = "budget_exceeded"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("code", "budget_exceeded")
+        super().__init__(message, **kwargs)

@@ -42,3 +42,57 @@ def _texts(content: Any) -> list[str]:
             p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
         ]
     return []
+
+
+_ESTIMATE_PER_MESSAGE = 8
+_ESTIMATE_PER_IMAGE = 1_500  # a large high-detail image; images are priced per tile
+_WORDY = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ \t\n\r"
+
+
+def prompt_estimate(messages: Iterable[Any], tools: Any = None) -> int:
+    """An upper-ish count of the prompt's tokens, for budget reservations.
+
+    Letters and spaces count a token per three (English packs about four characters into
+    a token), every other ASCII character a token of its own (digits, punctuation and JSON
+    split finely, about two characters a token), and text with non-ASCII characters a
+    token per two bytes of UTF-8 (CJK runs about one token per three-byte character).
+    """
+    total = _PER_PROMPT
+    for message in messages:
+        total += _ESTIMATE_PER_MESSAGE
+        if not isinstance(message, dict):
+            continue
+        for name, value in message.items():
+            if name == "content":
+                total += _content_estimate(value)
+            elif name != "role" and value is not None:
+                total += _bytes_estimate(value if isinstance(value, str) else str(value))
+    if tools:
+        total += _bytes_estimate(str(tools))
+    return total
+
+
+def _content_estimate(content: Any) -> int:
+    if isinstance(content, str):
+        return _bytes_estimate(content)
+    total = 0
+    if isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text")
+            if isinstance(text, str):
+                total += _bytes_estimate(text)
+            elif part.get("type") in ("image_url", "input_image"):
+                total += _ESTIMATE_PER_IMAGE
+            else:
+                total += _bytes_estimate(str(part))
+    return total
+
+
+def _bytes_estimate(text: str) -> int:
+    if not text.isascii():
+        return len(text.encode()) // 2 + 1
+    raw = text.encode()
+    symbols = len(raw.translate(None, _WORDY))
+    return (len(raw) - symbols) // 3 + symbols + 1

@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
+from tests.proxy.key_helpers import add_key, open_sqlite
 
 from tokenway.errors import AuthenticationError
 from tokenway.proxy.auth import ANONYMOUS, Authenticator, Principal, bearer_token, hash_key
+from tokenway.proxy.keys import KeyCache
 
 
 def test_master_key_by_bearer_or_x_api_key() -> None:
@@ -45,3 +49,22 @@ def test_bearer_token_parsing() -> None:
     assert bearer_token({"authorization": "Bearer abc"}) == "abc"
     assert bearer_token({"authorization": "Token abc"}) is None
     assert bearer_token({"x-api-key": ""}) is None
+
+
+async def test_virtual_keys_resolve_through_the_key_cache(tmp_path: Path) -> None:
+    store = await open_sqlite(tmp_path / "keys.db")
+    try:
+        key_hash = await add_key(store, "sk-virtual", models=("a",))
+        auth = Authenticator("sk-master", keys=KeyCache(store))
+        pending = auth.authenticate({"authorization": "Bearer sk-virtual"})
+        assert pending.unresolved and pending.key_hash == key_hash
+        principal = await auth.resolve(pending)
+        assert principal.kind == "virtual" and not principal.unresolved
+        assert principal.key is not None and principal.key.models == {"a"}
+        master = await auth.authenticate_async({"authorization": "Bearer sk-master"})
+        assert master.kind == "master" and master.key is None
+        with pytest.raises(AuthenticationError) as info:
+            await auth.authenticate_async({"authorization": "Bearer sk-unknown"})
+        assert info.value.code == "invalid_api_key" and "sk-" not in info.value.message
+    finally:
+        await store.close()

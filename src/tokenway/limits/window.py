@@ -1,0 +1,264 @@
+"""Per-principal rate limits: requests per minute, tokens per minute, requests in flight.
+
+Counting is a ring of one-second buckets per principal and dimension. Precision: counts
+are exact per whole second, and a unit counted at second ``s`` leaves the window at
+``s + 61``, so the window always covers the last 60 to 61 seconds. A limit is therefore
+never exceeded in any 60-second span; a refused caller may wait up to one second longer
+than an exact sliding log would make it. Each call is O(1) amortised: clearing the
+buckets of the seconds that passed is bounded by the ring size and paid once per second.
+
+Callers pass the time (``now``, seconds) into every call, so tests inject their clock.
+``LimitStore`` is the seam: ``MemoryLimitStore`` serves one process; a shared store
+(Redis) implements the same two calls, ``acquire`` atomically for all quotas at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = [
+    "SPAN",
+    "LimitStore",
+    "MemoryLimitStore",
+    "Quota",
+    "RateState",
+    "SlidingWindow",
+]
+
+SPAN = 61  # buckets: this second and the 60 before it
+_UNLIMITED = 2**62
+
+Refusal = Literal["requests", "tokens", "parallel"]
+
+
+class SlidingWindow:
+    """Units (requests or tokens) counted in the last minute, in one-second buckets."""
+
+    __slots__ = ("_buckets", "_newest", "_next", "_slot", "_total")
+
+    def __init__(self) -> None:
+        self._buckets = [0] * SPAN
+        self._newest = 0  # the whole second of the newest bucket
+        self._next = 1.0  # when the newest bucket stops being the current one
+        self._slot = 0  # the newest bucket's index
+        self._total = 0
+
+    def count(self, now: float) -> int:
+        if now >= self._next:
+            self._advance(now)
+        return self._total
+
+    def add(self, now: float, amount: int) -> None:
+        # A clock that stepped back counts in the newest bucket, never in an expired one.
+        if now >= self._next:
+            self._advance(now)
+        self._buckets[self._slot] += amount
+        self._total += amount
+
+    def take_back(self, amount: int) -> None:
+        """Undo the last ``add`` (made in the same second)."""
+        self._buckets[self._slot] -= amount
+        self._total -= amount
+
+    def wait_for(self, now: float, excess: int) -> float:
+        """Seconds until at least ``excess`` of the counted units have left the window."""
+        if excess <= 0:
+            return 0.0
+        self.count(now)
+        freed = 0
+        for second in range(self._newest - SPAN + 1, self._newest + 1):
+            freed += self._buckets[second % SPAN]
+            if freed >= excess:
+                return max(0.0, second + SPAN - now)
+        return float(SPAN)
+
+    def until_empty(self, now: float) -> float:
+        """Seconds until every counted unit has left the window (0 when none is counted)."""
+        if self.count(now):
+            for second in range(self._newest, self._newest - SPAN, -1):
+                if self._buckets[second % SPAN]:
+                    return max(0.0, second + SPAN - now)
+        return 0.0
+
+    def _advance(self, now: float) -> None:
+        second = int(now)
+        gap = second - self._newest
+        buckets = self._buckets
+        if gap >= SPAN:
+            for i in range(SPAN):
+                buckets[i] = 0
+            self._total = 0
+        else:
+            for passed in range(self._newest + 1, second + 1):
+                i = passed % SPAN
+                self._total -= buckets[i]
+                buckets[i] = 0
+        self._newest = second
+        self._next = second + 1.0
+        self._slot = second % SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """One principal's rate limits (``None`` = no limit); built once per cached key."""
+
+    name: str  # unique per principal, e.g. "key:<hash>", "team:<id>"
+    label: str  # for messages, e.g. "key 'ci-bot'", "team 'ml'"
+    rpm: int | None = None
+    tpm: int | None = None
+    parallel: int | None = None
+
+
+@dataclass(slots=True)
+class RateState:
+    """An ``acquire``'s verdict, with the tightest limits for the x-ratelimit-* headers.
+
+    ``reset_*`` are seconds until that window is back to its full limit; ``retry_after``
+    (refusals only) is the seconds until the refused request would fit.
+    """
+
+    refused: Refusal | None = None
+    refused_by: Quota | None = None
+    retry_after: float = 0.0
+    limit_requests: int | None = None
+    remaining_requests: int = _UNLIMITED
+    reset_requests: float = 0.0
+    limit_tokens: int | None = None
+    remaining_tokens: int = _UNLIMITED
+    reset_tokens: float = 0.0
+
+    def _refuse(self, why: Refusal, quota: Quota, retry_after: float) -> None:
+        if self.refused is None:
+            self.refused, self.refused_by, self.retry_after = why, quota, retry_after
+
+
+class LimitStore(Protocol):
+    async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
+        """Check every quota and, only if all admit, count one request and one in flight."""
+
+    def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
+        """End a request ``acquire`` admitted: free its slot, count its tokens. Never
+        blocks; a networked store sends this in the background."""
+
+
+class _Counters:
+    """One principal's windows and in-flight count."""
+
+    __slots__ = ("in_flight", "requests", "tokens")
+
+    def __init__(self) -> None:
+        self.requests = SlidingWindow()
+        self.tokens = SlidingWindow()
+        self.in_flight = 0
+
+    def take(self, quota: Quota, state: RateState, now: float) -> bool:
+        """Count one request if ``quota`` admits it; note the tightest limits in ``state``."""
+        if quota.parallel is not None and self.in_flight >= quota.parallel:
+            state._refuse("parallel", quota, 1.0)
+            return False
+        rpm, tpm = quota.rpm, quota.tpm
+        if rpm is not None:
+            used = self.requests.count(now)
+            if used >= rpm:
+                state._refuse("requests", quota, self.requests.wait_for(now, used - rpm + 1))
+                return False
+            if rpm - used - 1 < state.remaining_requests:
+                state.limit_requests, state.remaining_requests = rpm, rpm - used - 1
+        if tpm is not None:
+            used = self.tokens.count(now)
+            if used >= tpm:
+                state._refuse("tokens", quota, self.tokens.wait_for(now, used - tpm + 1))
+                return False
+            if tpm - used < state.remaining_tokens:
+                state.limit_tokens, state.remaining_tokens = tpm, tpm - used
+                state.reset_tokens = self.tokens.until_empty(now)
+        if quota.parallel is not None:
+            self.in_flight += 1
+        if rpm is not None:
+            self.requests.add(now, 1)
+        return True
+
+    def give_back(self, quota: Quota) -> None:
+        """Undo a ``take`` of this same call: a later quota refused the request."""
+        if quota.parallel is not None:
+            self.in_flight -= 1
+        if quota.rpm is not None:
+            self.requests.take_back(1)
+
+    def note(self, quota: Quota, state: RateState, now: float) -> None:
+        """Only the header figures, for a refusal."""
+        if quota.rpm is not None:
+            used = self.requests.count(now)
+            if quota.rpm - used < state.remaining_requests:
+                state.limit_requests, state.remaining_requests = quota.rpm, quota.rpm - used
+                state.reset_requests = self.requests.until_empty(now)
+        if quota.tpm is not None:
+            used = self.tokens.count(now)
+            if quota.tpm - used < state.remaining_tokens:
+                state.limit_tokens, state.remaining_tokens = quota.tpm, quota.tpm - used
+                state.reset_tokens = self.tokens.until_empty(now)
+
+    def idle(self, now: float) -> bool:
+        return not self.in_flight and not self.requests.count(now) and not self.tokens.count(now)
+
+
+class MemoryLimitStore:
+    """Limits of one process. Counters of idle principals are dropped as the table grows."""
+
+    def __init__(self, sweep_above: int = 4096) -> None:
+        self._counters: dict[str, _Counters] = {}
+        self._sweep_above = sweep_above
+
+    async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
+        return self.acquire_now(quotas, now)
+
+    def acquire_now(self, quotas: Sequence[Quota], now: float) -> RateState:
+        """``acquire`` without the coroutine, for callers that know this store."""
+        counters = self._counters
+        if len(counters) > self._sweep_above:
+            self.sweep(now)
+        state = RateState()
+        for taken, quota in enumerate(quotas):
+            slot = counters.get(quota.name)
+            if slot is None:
+                slot = counters[quota.name] = _Counters()
+            if not slot.take(quota, state, now):
+                for earlier in quotas[:taken]:
+                    counters[earlier.name].give_back(earlier)
+                return self._refusal(quotas, state, now)
+        if state.limit_requests is not None:
+            # this request now sits in the newest bucket of every window it counted in
+            state.reset_requests = max(0.0, int(now) + SPAN - now)
+        return state
+
+    def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
+        for quota in quotas:
+            counters = self._counters.get(quota.name)
+            if counters is None:
+                continue
+            if quota.parallel is not None and counters.in_flight > 0:
+                counters.in_flight -= 1
+            if quota.tpm is not None and tokens > 0:
+                counters.tokens.add(now, tokens)
+
+    def _refusal(self, quotas: Sequence[Quota], refused: RateState, now: float) -> RateState:
+        state = RateState(refused.refused, refused.refused_by, refused.retry_after)
+        for quota in quotas:
+            counters = self._counters.get(quota.name)
+            if counters is not None:
+                counters.note(quota, state, now)
+        return state
+
+    def in_flight(self, name: str) -> int:
+        counters = self._counters.get(name)
+        return counters.in_flight if counters else 0
+
+    def sweep(self, now: float) -> int:
+        """Drop the counters of principals with nothing in flight or in their windows."""
+        idle = [name for name, counters in self._counters.items() if counters.idle(now)]
+        for name in idle:
+            del self._counters[name]
+        self._sweep_above = max(self._sweep_above, 2 * len(self._counters))
+        return len(idle)

@@ -1,0 +1,279 @@
+"""Per-request enforcement for virtual keys: expiry, blocks, models, budgets, rate limits.
+
+Checks run in a fixed order, so a client always learns the most fundamental problem first:
+expired (401) → blocked (401) → model not allowed (403) → budget spent (400
+``budget_exceeded``) → rpm/tpm/parallel (429 with Retry-After and x-ratelimit-*).
+
+Budgets are concurrency-safe: admission reserves the request's cost estimate on the key,
+its user and its team, and ``Admission.settle`` swaps it for the actual cost. A request
+that does not fit while others are in flight waits (up to ``budget_wait``) for one of them
+to settle; with nothing in flight, a request is admitted while spend < max_budget, so a
+budget is overrun by at most one request. Limits of a team cap its keys': both are
+checked. All budget state is this process's; the store's spend catches up on flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from tokenway.errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from tokenway.limits.window import LimitStore, MemoryLimitStore, Quota, RateState
+from tokenway.proxy.keys import Account, KeyContext
+from tokenway.tokens import prompt_estimate
+
+__all__ = ["Admission", "Gate", "LimitExceededError", "estimate_cost", "rate_headers"]
+
+Price = Callable[[int, int], float | None]
+
+_SLACK = 1e-9  # dollars: float sums of equal estimates must not refuse the last one
+_NO_QUOTAS: tuple[Quota, ...] = ()
+_NO_ACCOUNTS: tuple[Account, ...] = ()
+
+
+class LimitExceededError(RateLimitError):
+    """A key's, user's or team's own rpm/tpm/parallel limit: 429 with x-ratelimit-*."""
+
+    def __init__(self, message: str, headers: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers = headers
+
+
+class Admission:
+    """One admitted request's hold on budgets and limits, until ``settle``."""
+
+    __slots__ = ("_accounts", "_done", "_estimate", "_gate", "_quotas", "_rate")
+
+    def __init__(
+        self,
+        gate: Gate,
+        accounts: tuple[Account, ...],
+        estimate: float,
+        quotas: tuple[Quota, ...],
+        rate: RateState | None,
+    ) -> None:
+        self._gate = gate
+        self._accounts = accounts
+        self._estimate = estimate
+        self._quotas = quotas
+        self._rate = rate
+        self._done = False
+
+    def headers(self) -> list[tuple[str, str]]:
+        """x-ratelimit-* of the tightest limits, for the successful response."""
+        return rate_headers(self._rate) if self._rate is not None else []
+
+    def settle(self, cost: float | None, tokens: int) -> None:
+        """Record the actual cost and tokens; free the reservation and the parallel slot.
+
+        Call it once the outcome is known, from success, error or cancellation paths
+        alike: later calls do nothing. ``cost`` None (price unknown) spends nothing.
+        """
+        if self._done:
+            return
+        self._done = True
+        estimate = self._estimate
+        spent = cost if cost is not None and cost > 0 else 0.0
+        for account in self._accounts:
+            account.in_flight -= 1
+            account.reserved = account.reserved - estimate if account.in_flight else 0.0
+            account.unflushed += spent
+            if account.waiters:
+                account.wake()
+        if self._quotas:
+            self._gate.limits.release(self._quotas, tokens, self._gate.clock())
+
+
+class Gate:
+    def __init__(
+        self,
+        limits: LimitStore | None = None,
+        *,
+        budget_wait: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limits: LimitStore = limits if limits is not None else MemoryLimitStore()
+        self.clock = clock  # wall time: budget windows and expiry are epoch seconds
+        self._budget_wait = budget_wait
+
+    async def admit(
+        self, ctx: KeyContext, model_alias: str, estimate: float, now: float
+    ) -> Admission:
+        """Admit one request of ``ctx``'s key or raise the error the client should get."""
+        if ctx.unrestricted:
+            return Admission(self, _NO_ACCOUNTS, 0.0, _NO_QUOTAS, None)
+        _check_key(ctx, model_alias, now)
+        estimate = estimate if estimate > 0 else 0.0
+        accounts = ctx.accounts
+        blocker = _try_reserve(accounts, estimate, now)
+        if blocker is not None:
+            await self._wait_and_reserve(blocker, accounts, estimate)
+        rate = None
+        quotas = ctx.quotas
+        if quotas:
+            try:
+                rate = await self.limits.acquire(quotas, now)
+            except BaseException:
+                Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+                raise
+            if rate.refused is not None:
+                Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+                raise _rate_error(rate)
+        return Admission(self, accounts, estimate, quotas, rate)
+
+    async def _wait_and_reserve(
+        self, blocker: Account, accounts: tuple[Account, ...], estimate: float
+    ) -> None:
+        """Wait for in-flight requests to settle until the estimate fits (or is refused)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._budget_wait
+        waiting_on: Account | None = blocker
+        while waiting_on is not None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise _budget_busy(waiting_on)
+            waiter: asyncio.Future[None] = loop.create_future()
+            waiting_on.waiters.append(waiter)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, remaining)
+            waiting_on = _try_reserve(accounts, estimate, self.clock())
+
+
+def estimate_cost(body: Mapping[str, Any], price: Price, default_output: int = 4096) -> float:
+    """A cost no lower than the real one of a request that stops at its max tokens.
+
+    ``price(prompt_tokens, completion_tokens)`` is the route's price (None = unknown,
+    which reserves nothing). The output is ``max_completion_tokens`` or ``max_tokens``
+    (else ``default_output``, e.g. the model's output cap), times ``n`` choices.
+    """
+    messages = body.get("messages")
+    prompt = prompt_estimate(messages if isinstance(messages, list) else (), body.get("tools"))
+    output = body.get("max_completion_tokens") or body.get("max_tokens")
+    if not isinstance(output, int) or output <= 0:
+        output = default_output
+    choices = body.get("n")
+    if isinstance(choices, int) and choices > 1:
+        output *= choices
+    return price(prompt, output) or 0.0
+
+
+def rate_headers(state: RateState) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    if state.limit_requests is not None:
+        headers += (
+            ("x-ratelimit-limit-requests", str(state.limit_requests)),
+            ("x-ratelimit-remaining-requests", str(max(0, state.remaining_requests))),
+            ("x-ratelimit-reset-requests", f"{math.ceil(state.reset_requests)}s"),
+        )
+    if state.limit_tokens is not None:
+        headers += (
+            ("x-ratelimit-limit-tokens", str(state.limit_tokens)),
+            ("x-ratelimit-remaining-tokens", str(max(0, state.remaining_tokens))),
+            ("x-ratelimit-reset-tokens", f"{math.ceil(state.reset_tokens)}s"),
+        )
+    return headers
+
+
+def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:
+    expires_at = ctx.key.expires_at
+    if expires_at is not None and expires_at <= now:
+        raise AuthenticationError(
+            f"API key expired at {_iso(expires_at)}; ask your administrator for a new key",
+            code="key_expired",
+        )
+    for account in ctx.accounts:
+        if account.blocked:
+            whose = "API key" if account.kind == "key" else f"{account.label} of this API key"
+            raise AuthenticationError(
+                f"{whose} is blocked; ask your administrator to unblock it", code="key_blocked"
+            )
+    models = ctx.models
+    if models is not None and model_alias not in models:
+        allowed = ", ".join(sorted(models)) or "none"
+        raise PermissionDeniedError(
+            f"this API key may not use model '{model_alias}'; allowed models: {allowed}",
+            param="model",
+            code="model_not_allowed",
+        )
+
+
+def _try_reserve(accounts: tuple[Account, ...], estimate: float, now: float) -> Account | None:
+    """Reserve ``estimate`` on every account and return None, or return the account to
+    wait on; raise when a budget is spent and nothing in flight can change that."""
+    wait_on = None
+    for account in accounts:
+        budget = account.max_budget
+        if budget is None:
+            continue
+        account.roll(now)
+        committed = account.spend + account.unflushed
+        if committed >= budget - _SLACK:  # settling what is in flight can only add to it
+            raise _budget_exceeded(account, committed, budget)
+        if committed + account.reserved + estimate > budget + _SLACK and account.in_flight:
+            wait_on = wait_on or account
+    if wait_on is not None:
+        return wait_on
+    for account in accounts:
+        account.reserved += estimate
+        account.in_flight += 1
+    return None
+
+
+def _budget_exceeded(account: Account, spend: float, budget: float) -> BudgetExceededError:
+    if account.reset_at is not None:
+        when = f"the budget resets at {_iso(account.reset_at)}"
+    else:
+        when = "it does not reset; ask your administrator to raise max_budget"
+    return BudgetExceededError(
+        f"budget exceeded for {account.label}: spend ${spend:.6f} of max_budget "
+        f"${budget:.6f}; {when}"
+    )
+
+
+def _budget_busy(account: Account) -> LimitExceededError:
+    return LimitExceededError(
+        f"the remaining budget of {account.label} is held by {account.in_flight} requests "
+        "in flight; retry in a few seconds",
+        [],
+        code="budget_reserved",
+        retry_after=1.0,
+    )
+
+
+_RATE_MESSAGES = {
+    "requests": ("rpm_limit_exceeded", "{label} reached its limit of {limit} requests per minute"),
+    "tokens": ("tpm_limit_exceeded", "{label} reached its limit of {limit} tokens per minute"),
+    "parallel": (
+        "max_parallel_requests_exceeded",
+        "{label} has {limit} requests in flight, its max_parallel_requests",
+    ),
+}
+
+
+def _rate_error(state: RateState) -> LimitExceededError:
+    quota = state.refused_by
+    assert quota is not None and state.refused is not None
+    limit = {"requests": quota.rpm, "tokens": quota.tpm, "parallel": quota.parallel}
+    code, template = _RATE_MESSAGES[state.refused]
+    retry = max(1, math.ceil(state.retry_after))
+    message = template.format(label=quota.label, limit=limit[state.refused])
+    return LimitExceededError(
+        f"{message}; retry in {retry}s",
+        rate_headers(state),
+        code=code,
+        retry_after=float(retry),
+    )
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

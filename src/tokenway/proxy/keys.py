@@ -1,0 +1,364 @@
+"""Virtual keys in memory: the store is read on a miss and refreshed behind the traffic.
+
+A hit younger than ``refresh_after`` costs a dict lookup. An older hit is served at once
+while one background query per key refreshes it, so a key revoked on another instance
+stops working within ``refresh_after`` plus one query; a hit older than ``max_age`` (a key
+nobody used for a while) waits for that query, so stale state never outlives ~5 s. The
+instance that changes a key calls ``invalidate``/``forget`` and sees the change at once.
+
+Budget state lives in ``Account`` objects, one per key, user and team, shared by every
+key that points at them and kept across reloads: the gate reserves and settles on them.
+
+Store outage: a cached key keeps its last known state. An unknown key is refused with 503,
+or, with ``allow_on_store_outage``, admitted as an *unrestricted* key (no budget, limits
+or model list can be checked without its record) until the store answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tokenway.errors import ServiceUnavailableError
+from tokenway.limits.window import Quota
+from tokenway.store.base import (
+    KeyRecord,
+    Limits,
+    SpendRow,
+    Store,
+    StoreError,
+    TeamRecord,
+    UserRecord,
+)
+from tokenway.store.durations import parse_duration
+
+__all__ = ["Account", "KeyCache", "KeyContext"]
+
+log = logging.getLogger("tokenway.proxy.keys")
+
+_MAX_UNKNOWN = 10_000  # negative entries kept before expired ones are purged
+
+Fetched = tuple[KeyRecord, UserRecord | None, TeamRecord | None]
+
+
+class Account:
+    """The budget of one key, user or team on this instance.
+
+    ``spend`` is the store's figure (plus rows flushed since it was read); ``unflushed``
+    is cost settled here that the store has not got yet; ``reserved`` holds the estimates
+    of the ``in_flight`` requests. The gate owns the last three.
+    """
+
+    __slots__ = (
+        "blocked", "budget_duration", "id", "in_flight", "kind", "label", "max_budget",
+        "quota", "reserved", "reset_at", "spend", "unflushed", "waiters",
+    )  # fmt: skip
+
+    def __init__(self, kind: str, ident: str, label: str) -> None:
+        self.kind = kind  # "key", "user" or "team"
+        self.id = ident
+        self.label = label  # for messages: "key 'ci-bot'", "team 'ml'"
+        self.blocked = False
+        self.max_budget: float | None = None
+        self.budget_duration: str | None = None
+        self.reset_at: float | None = None
+        self.spend = 0.0
+        self.unflushed = 0.0
+        self.reserved = 0.0
+        self.in_flight = 0
+        self.waiters: list[asyncio.Future[None]] = []
+        self.quota: Quota | None = None
+
+    def load(self, limits: Limits, blocked: bool, *, raced: bool) -> None:
+        """Take the store's state. ``raced``: spend was flushed while it was being read,
+        so the read may predate rows already counted here; keep the larger figure."""
+        same_window = limits.budget_reset_at == self.reset_at
+        spend = max(limits.spend, self.spend) if raced and same_window else limits.spend
+        self.spend = spend
+        self.blocked = blocked
+        self.max_budget = limits.max_budget
+        self.budget_duration = limits.budget_duration
+        self.reset_at = limits.budget_reset_at
+        rates = (limits.rpm_limit, limits.tpm_limit, limits.max_parallel_requests)
+        has_rates = any(limit is not None for limit in rates)
+        self.quota = Quota(f"{self.kind}:{self.id}", self.label, *rates) if has_rates else None
+
+    def roll(self, now: float) -> None:
+        """Start the next budget window when this one ended (the store catches up later).
+        ``unflushed`` stays: the store adds those rows to its new window too."""
+        reset_at = self.reset_at
+        if reset_at is None or reset_at > now:
+            return
+        self.spend = 0.0
+        step = _duration(self.budget_duration)
+        if step is None:
+            self.reset_at = None
+            return
+        windows = (now - reset_at) // step + 1
+        self.reset_at = reset_at + windows * step
+
+    def wake(self) -> None:
+        """Let every admission waiting on this budget look again."""
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+@dataclass(slots=True, eq=False)
+class KeyContext:
+    """A resolved key: its records, the accounts it spends on, its precomputed limits."""
+
+    key: KeyRecord
+    user: UserRecord | None
+    team: TeamRecord | None
+    accounts: tuple[Account, ...]  # the key's, then its user's and team's when set
+    quotas: tuple[Quota, ...]  # the rate limits among them
+    models: frozenset[str] | None  # allowed aliases; None = every model
+    unrestricted: bool = False  # admitted unchecked during a store outage
+
+
+class _Entry:
+    __slots__ = ("ctx", "failing", "loaded_at", "next_try", "refreshing")
+
+    def __init__(self, ctx: KeyContext, loaded_at: float, failing: bool = False) -> None:
+        self.ctx = ctx
+        self.loaded_at = loaded_at
+        self.next_try = loaded_at
+        self.failing = failing  # the last refresh hit a store error
+        self.refreshing: asyncio.Task[None] | None = None
+
+
+class KeyCache:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        refresh_after: float = 2.0,
+        max_age: float = 4.0,
+        unknown_ttl: float = 1.0,
+        allow_on_store_outage: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._refresh_after = refresh_after
+        self._max_age = max(max_age, refresh_after)
+        self._unknown_ttl = unknown_ttl
+        self._allow_on_outage = allow_on_store_outage
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._unknown: dict[str, float] = {}  # key hash -> until when it is known unknown
+        self._loading: dict[str, asyncio.Task[KeyContext | None]] = {}
+        self._accounts: dict[str, Account] = {}  # "key:<hash>", "user:<id>", "team:<id>"
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._epoch = 0  # bumped by invalidate/forget: older reads must not be cached
+        self._flushes = 0  # bumped by add_flushed_spend: a read during one may be stale
+
+    async def resolve(self, key_hash: str) -> KeyContext | None:
+        """The key with its user and team, or ``None`` for an unknown key."""
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return await self._miss(key_hash)
+        age = self._clock() - entry.loaded_at
+        if age < self._refresh_after:
+            return entry.ctx
+        return await self._stale_hit(key_hash, entry, age)
+
+    def invalidate(self, key_hash: str) -> None:
+        """This instance changed or deleted the key: read it again on its next use."""
+        self._epoch += 1
+        self._entries.pop(key_hash, None)
+        self._unknown.pop(key_hash, None)
+        self._loading.pop(key_hash, None)
+
+    def forget(self, *, user_id: str | None = None, team_id: str | None = None) -> None:
+        """A user or team changed: read every key that points at it again."""
+        self._epoch += 1
+        for key_hash, entry in list(self._entries.items()):
+            key = entry.ctx.key
+            if (user_id and key.user_id == user_id) or (team_id and key.team_id == team_id):
+                del self._entries[key_hash]
+
+    def add_flushed_spend(self, rows: Iterable[SpendRow]) -> None:
+        """Rows the store just accepted: their cost moves from unflushed to spend."""
+        self._flushes += 1
+        accounts = self._accounts
+        for row in rows:
+            cost = row.cost
+            if not cost or cost < 0:
+                continue
+            for name in (
+                row.key_hash and f"key:{row.key_hash}",
+                row.user_id and f"user:{row.user_id}",
+                row.team_id and f"team:{row.team_id}",
+            ):
+                account = accounts.get(name) if name else None
+                if account is not None:
+                    account.spend += cost
+                    account.unflushed = max(0.0, account.unflushed - cost)
+
+    async def aclose(self) -> None:
+        """Stop background refreshes (at shutdown)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _miss(self, key_hash: str) -> KeyContext | None:
+        until = self._unknown.get(key_hash)
+        if until is not None:
+            if self._clock() < until:
+                return None
+            del self._unknown[key_hash]
+        task = self._loading.get(key_hash)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key_hash))
+            self._loading[key_hash] = task
+            task.add_done_callback(lambda done: self._loaded(key_hash, done))
+        # shield: a caller that goes away must not cancel the others' query
+        return await asyncio.shield(task)
+
+    def _loaded(self, key_hash: str, task: asyncio.Task[KeyContext | None]) -> None:
+        if self._loading.get(key_hash) is task:
+            del self._loading[key_hash]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone
+
+    async def _load(self, key_hash: str) -> KeyContext | None:
+        epoch, flushes = self._epoch, self._flushes
+        try:
+            fetched = await self._fetch(key_hash)
+        except StoreError as error:
+            return self._outage(key_hash, error)
+        if fetched is None:
+            if epoch == self._epoch:
+                self._remember_unknown(key_hash)
+            return None
+        ctx = self._build(fetched, raced=flushes != self._flushes)
+        if epoch == self._epoch:
+            self._entries[key_hash] = _Entry(ctx, self._clock())
+        return ctx
+
+    async def _stale_hit(self, key_hash: str, entry: _Entry, age: float) -> KeyContext | None:
+        refreshing = entry.refreshing
+        if refreshing is None and self._clock() >= entry.next_try:
+            refreshing = entry.refreshing = self._spawn(self._refresh(key_hash, entry))
+        if age < self._max_age or entry.failing or refreshing is None:
+            return entry.ctx
+        await asyncio.shield(refreshing)  # idle too long to trust: wait for the store
+        current = self._entries.get(key_hash)
+        return current.ctx if current is not None else await self._miss(key_hash)
+
+    async def _refresh(self, key_hash: str, entry: _Entry) -> None:
+        epoch, flushes = self._epoch, self._flushes
+        try:
+            fetched = await self._fetch(key_hash)
+        except Exception as error:  # a store error, or a record it cannot decode
+            log.warning("key refresh failed, serving cached key state: %r", error)
+            entry.failing = True
+            entry.next_try = self._clock() + self._refresh_after
+            return
+        finally:
+            entry.refreshing = None
+        if epoch != self._epoch or self._entries.get(key_hash) is not entry:
+            return  # invalidated meanwhile: the next use reads again
+        if fetched is None:  # deleted on another instance
+            del self._entries[key_hash]
+            self._drop_key_account(key_hash)
+            self._remember_unknown(key_hash)
+            return
+        ctx = self._build(fetched, raced=flushes != self._flushes)
+        self._entries[key_hash] = _Entry(ctx, self._clock())
+
+    async def _fetch(self, key_hash: str) -> Fetched | None:
+        key = await self._store.get_key(key_hash)
+        if key is None:
+            return None
+        user = await self._store.get_user(key.user_id) if key.user_id else None
+        team = await self._store.get_team(key.team_id) if key.team_id else None
+        return key, user, team
+
+    def _outage(self, key_hash: str, error: StoreError) -> KeyContext:
+        log.warning("key store unavailable for an uncached key: %s", error)
+        if not self._allow_on_outage:
+            raise ServiceUnavailableError(
+                "key store unavailable: this API key cannot be checked right now; "
+                "retry in a few seconds",
+                code="key_store_unavailable",
+                retry_after=1.0,
+            )
+        key = KeyRecord(key_hash=key_hash, key_name="unverified key")
+        ctx = KeyContext(key, None, None, (), (), None, unrestricted=True)
+        entry = _Entry(ctx, float("-inf"), failing=True)
+        entry.next_try = self._clock() + self._unknown_ttl
+        self._entries[key_hash] = entry  # served at once; the store is asked again soon
+        return ctx
+
+    def _build(self, fetched: Fetched, *, raced: bool) -> KeyContext:
+        key, user, team = fetched
+        label = f"key '{key.key_alias}'" if key.key_alias else f"key {key.key_name}"
+        accounts = [self._account("key", key.key_hash, label, key.limits, key.blocked, raced)]
+        if user is not None:
+            label = f"user '{user.user_id}'"
+            accounts.append(self._account("user", user.user_id, label, user.limits, False, raced))
+        if team is not None:
+            label = f"team '{team.team_alias or team.team_id}'"
+            accounts.append(
+                self._account("team", team.team_id, label, team.limits, team.blocked, raced)
+            )
+        quotas = tuple(account.quota for account in accounts if account.quota is not None)
+        return KeyContext(key, user, team, tuple(accounts), quotas, _allowed(key, team))
+
+    def _account(
+        self, kind: str, ident: str, label: str, limits: Limits, blocked: bool, raced: bool
+    ) -> Account:
+        name = f"{kind}:{ident}"
+        account = self._accounts.get(name)
+        if account is None:
+            account = self._accounts[name] = Account(kind, ident, label)
+        account.label = label
+        account.load(limits, blocked, raced=raced)
+        return account
+
+    def _drop_key_account(self, key_hash: str) -> None:
+        account = self._accounts.get(f"key:{key_hash}")
+        if account is not None and account.in_flight == 0:
+            del self._accounts[f"key:{key_hash}"]
+
+    def _remember_unknown(self, key_hash: str) -> None:
+        now = self._clock()
+        if len(self._unknown) >= _MAX_UNKNOWN:
+            expired = [h for h, until in self._unknown.items() if until <= now]
+            for stale in expired:
+                del self._unknown[stale]
+            if len(self._unknown) >= _MAX_UNKNOWN:
+                self._unknown.clear()
+        self._unknown[key_hash] = now + self._unknown_ttl
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+def _allowed(key: KeyRecord, team: TeamRecord | None) -> frozenset[str] | None:
+    """The key's models capped by its team's (an empty list means no restriction)."""
+    team_models = frozenset(team.models) if team is not None and team.models else None
+    if not key.models:
+        return team_models
+    own = frozenset(key.models)
+    return own & team_models if team_models is not None else own
+
+
+def _duration(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None

@@ -1,0 +1,299 @@
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from tests.proxy.key_helpers import Clock, add_key, add_team, add_user, open_sqlite, resolved
+
+from tokenway.errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    PermissionDeniedError,
+    TokenwayError,
+)
+from tokenway.proxy.errors import error_response
+from tokenway.proxy.gate import Gate, LimitExceededError, estimate_cost
+from tokenway.proxy.keys import KeyCache, KeyContext
+from tokenway.store.sqlite import SQLiteStore
+from tokenway.tokens import prompt_estimate
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = await open_sqlite(tmp_path / "keys.db")
+    yield opened
+    await opened.close()
+
+
+def fixed_gate() -> Gate:
+    return Gate(clock=lambda: NOW)
+
+
+async def key_ctx(store: SQLiteStore, secret: str = "sk-test-1234", **options: Any) -> KeyContext:
+    key_hash = await add_key(store, secret, **options)
+    return await resolved(KeyCache(store, clock=Clock()), key_hash)
+
+
+async def refusal(gate: Gate, ctx: KeyContext, model: str = "m", estimate: float = 0.0) -> Any:
+    with pytest.raises(TokenwayError) as info:
+        await gate.admit(ctx, model, estimate, NOW)
+    return info.value
+
+
+# --- who may call, in order: expired, blocked, model ---------------------------------------
+
+
+async def test_an_expired_key_says_when_it_expired(store: SQLiteStore) -> None:
+    ctx = await key_ctx(store, expires_at=NOW - 60, blocked=True, models=("x",))
+    error = await refusal(fixed_gate(), ctx)
+    assert isinstance(error, AuthenticationError) and error.status_code == 401
+    assert error.code == "key_expired"
+    assert "2027-01-15T07:59:00Z" in error.message
+
+
+async def test_a_blocked_key_or_team_is_refused(store: SQLiteStore) -> None:
+    error = await refusal(fixed_gate(), await key_ctx(store, blocked=True, models=("x",)))
+    assert (error.status_code, error.code) == (401, "key_blocked")
+    await add_team(store, "ml")
+    await store.update_team("ml", {"blocked": True})
+    error = await refusal(fixed_gate(), await key_ctx(store, "sk-team-key", team_id="ml"))
+    assert error.code == "key_blocked" and "team 'ml'" in error.message
+
+
+async def test_a_model_outside_the_key_and_team_lists_is_refused(store: SQLiteStore) -> None:
+    await add_team(store, "ml", models=("a", "b", "c"))
+    ctx = await key_ctx(store, team_id="ml", models=("c", "b", "z"))
+    error = await refusal(fixed_gate(), ctx, model="a")
+    assert isinstance(error, PermissionDeniedError) and error.status_code == 403
+    assert error.code == "model_not_allowed" and error.param == "model"
+    assert "allowed models: b, c" in error.message
+    await fixed_gate().admit(ctx, "b", 0.0, NOW)
+    team_only = await key_ctx(store, "sk-team-only", team_id="ml")
+    assert team_only.models == {"a", "b", "c"}
+    assert (await key_ctx(store, "sk-anything")).models is None
+
+
+# --- budgets -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("owner", ["key", "user", "team"])
+async def test_a_spent_budget_is_a_400_budget_exceeded(store: SQLiteStore, owner: str) -> None:
+    spent = {"max_budget": 5.0, "spend": 5.25, "budget_duration": "1d"}
+    spent["budget_reset_at"] = NOW + 3600
+    await add_team(store, "ml", **(spent if owner == "team" else {}))
+    await add_user(store, "ada", **(spent if owner == "user" else {}))
+    ctx = await key_ctx(store, team_id="ml", user_id="ada", **(spent if owner == "key" else {}))
+    error = await refusal(fixed_gate(), ctx, estimate=0.01)
+    assert isinstance(error, BudgetExceededError) and error.status_code == 400
+    body = error.to_dict()["error"]
+    assert (body["type"], body["code"]) == ("budget_exceeded", "budget_exceeded")
+    assert "$5.250000" in error.message and "max_budget $5.000000" in error.message
+    assert "resets at 2027-01-15T09:00:00Z" in error.message
+    assert {"key": "key 'sk-test-1234'", "user": "user 'ada'", "team": "team 'ml'"}[
+        owner
+    ] in error.message
+
+
+async def test_a_budget_window_that_ended_starts_again_at_zero(store: SQLiteStore) -> None:
+    ctx = await key_ctx(
+        store, max_budget=1.0, spend=3.0, budget_duration="1h", budget_reset_at=NOW - 10
+    )
+    admission = await fixed_gate().admit(ctx, "m", 0.5, NOW)
+    account = ctx.accounts[0]
+    assert account.spend == 0.0 and account.reset_at == NOW - 10 + 3600
+    admission.settle(0.5, 10)
+
+
+async def test_settled_cost_counts_before_the_store_has_it(store: SQLiteStore) -> None:
+    gate, ctx = fixed_gate(), await key_ctx(store, max_budget=1.0)
+    (await gate.admit(ctx, "m", 0.5, NOW)).settle(1.0, 10)
+    assert isinstance(await refusal(gate, ctx, estimate=0.5), BudgetExceededError)
+
+
+async def test_with_nothing_in_flight_one_request_may_overshoot(store: SQLiteStore) -> None:
+    gate, ctx = fixed_gate(), await key_ctx(store, max_budget=1.0)
+    first = await gate.admit(ctx, "m", 5.0, NOW)  # larger than the whole budget
+    second = asyncio.create_task(gate.admit(ctx, "m", 5.0, NOW))
+    await asyncio.sleep(0.01)
+    assert not second.done()  # waits: the first may still settle cheaply
+    first.settle(3.0, 10)
+    with pytest.raises(BudgetExceededError):
+        await second
+
+
+async def test_the_wait_for_in_flight_budget_is_bounded(store: SQLiteStore) -> None:
+    gate, ctx = Gate(budget_wait=0.05, clock=lambda: NOW), await key_ctx(store, max_budget=1.0)
+    first = await gate.admit(ctx, "m", 0.6, NOW)
+    error = await refusal(gate, ctx, estimate=0.6)
+    assert isinstance(error, LimitExceededError) and error.code == "budget_reserved"
+    assert error.retry_after == 1.0
+    first.settle(0.6, 1)
+
+
+@pytest.mark.parametrize("actual", [1.0, 0.6])
+async def test_200_concurrent_requests_spend_at_most_21_of_20(
+    store: SQLiteStore, actual: float
+) -> None:
+    await add_team(store, "ml", max_budget=1000.0)
+    estimate = 0.01
+    ctx = await key_ctx(store, team_id="ml", max_budget=20 * estimate)
+    gate, spent, accepted, refused = fixed_gate(), [], 0, 0
+
+    async def call() -> None:
+        nonlocal accepted, refused
+        try:
+            admission = await gate.admit(ctx, "m", estimate, NOW)
+        except BudgetExceededError:
+            refused += 1
+            return
+        accepted += 1
+        try:
+            await asyncio.sleep(0.002)
+        finally:
+            spent.append(estimate * actual)
+            admission.settle(estimate * actual, 100)
+
+    await asyncio.gather(*(call() for _ in range(200)))
+    assert accepted >= 20 and accepted + refused == 200
+    assert sum(spent) <= 21 * estimate + 1e-9
+    key_account, team_account = ctx.accounts
+    assert key_account.in_flight == 0 and key_account.reserved == 0.0
+    assert team_account.unflushed == pytest.approx(sum(spent))
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+async def test_rpm_refusal_is_a_429_with_retry_after_and_headers(store: SQLiteStore) -> None:
+    gate, ctx = fixed_gate(), await key_ctx(store, rpm_limit=2, tpm_limit=1000)
+    for _ in range(2):
+        (await gate.admit(ctx, "m", 0.0, NOW)).settle(None, 10)
+    error = await refusal(gate, ctx)
+    assert isinstance(error, LimitExceededError) and error.status_code == 429
+    assert error.code == "rpm_limit_exceeded" and error.retry_after == 61.0
+    headers = dict(error.headers)
+    assert headers["x-ratelimit-limit-requests"] == "2"
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["x-ratelimit-reset-requests"] == "61s"
+    assert headers["x-ratelimit-remaining-tokens"] == "980"
+    wire = error_response(error, "req-1")
+    assert ("retry-after", "61") in wire.headers
+    assert ("x-ratelimit-limit-requests", "2") in wire.headers
+    assert orjson.loads(wire.body)["error"]["type"] == "rate_limit_error"
+
+
+async def test_tpm_counts_settled_tokens(store: SQLiteStore) -> None:
+    gate, ctx = fixed_gate(), await key_ctx(store, tpm_limit=100)
+    (await gate.admit(ctx, "m", 0.0, NOW)).settle(0.0, 150)
+    error = await refusal(gate, ctx)
+    assert error.code == "tpm_limit_exceeded"
+    assert dict(error.headers)["x-ratelimit-limit-tokens"] == "100"
+
+
+async def test_max_parallel_requests_frees_slots_on_settle(store: SQLiteStore) -> None:
+    gate, ctx = fixed_gate(), await key_ctx(store, max_parallel_requests=1)
+    first = await gate.admit(ctx, "m", 0.0, NOW)
+    error = await refusal(gate, ctx)
+    assert error.code == "max_parallel_requests_exceeded" and error.retry_after == 1.0
+    first.settle(None, 0)
+    (await gate.admit(ctx, "m", 0.0, NOW)).settle(None, 0)
+
+
+async def test_a_team_limit_caps_its_keys(store: SQLiteStore) -> None:
+    await add_team(store, "ml", rpm_limit=1, max_budget=10.0)
+    gate, ctx = fixed_gate(), await key_ctx(store, team_id="ml", rpm_limit=100)
+    (await gate.admit(ctx, "m", 1.0, NOW)).settle(None, 0)
+    error = await refusal(gate, ctx, estimate=1.0)
+    assert error.code == "rpm_limit_exceeded" and "team 'ml'" in error.message
+    assert all(a.reserved == 0.0 and a.in_flight == 0 for a in ctx.accounts)  # given back
+
+
+async def test_a_budget_refusal_comes_before_a_rate_refusal(store: SQLiteStore) -> None:
+    ctx = await key_ctx(store, max_budget=1.0, spend=2.0, max_parallel_requests=0)
+    assert isinstance(await refusal(fixed_gate(), ctx), BudgetExceededError)
+
+
+async def test_admitted_responses_carry_the_tightest_limits(store: SQLiteStore) -> None:
+    await add_team(store, "ml", rpm_limit=3, tpm_limit=50_000)
+    gate, ctx = fixed_gate(), await key_ctx(store, team_id="ml", rpm_limit=100, tpm_limit=900)
+    admission = await gate.admit(ctx, "m", 0.0, NOW)
+    assert admission.headers() == [
+        ("x-ratelimit-limit-requests", "3"),
+        ("x-ratelimit-remaining-requests", "2"),
+        ("x-ratelimit-reset-requests", "61s"),
+        ("x-ratelimit-limit-tokens", "900"),
+        ("x-ratelimit-remaining-tokens", "900"),
+        ("x-ratelimit-reset-tokens", "0s"),
+    ]
+    admission.settle(None, 0)
+    no_limits = await gate.admit(await key_ctx(store, "sk-free"), "m", 0.0, NOW)
+    assert no_limits.headers() == []
+
+
+async def test_settle_is_idempotent_and_safe_on_cancellation(store: SQLiteStore) -> None:
+    gate, ctx = fixed_gate(), await key_ctx(store, max_budget=10.0, max_parallel_requests=1)
+
+    async def call() -> None:
+        admission = await gate.admit(ctx, "m", 1.0, NOW)
+        try:
+            await asyncio.sleep(10)
+        finally:
+            admission.settle(None, 0)
+            admission.settle(5.0, 100)  # a second call changes nothing
+
+    task = asyncio.create_task(call())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    account = ctx.accounts[0]
+    assert (account.in_flight, account.reserved, account.unflushed) == (0, 0.0, 0.0)
+    (await gate.admit(ctx, "m", 1.0, NOW)).settle(None, 0)  # the parallel slot is free
+
+
+async def test_an_unrestricted_key_is_admitted_unchecked() -> None:
+    from tokenway.store.base import KeyRecord
+
+    ctx = KeyContext(KeyRecord("h", "unverified key"), None, None, (), (), None, True)
+    admission = await fixed_gate().admit(ctx, "any", 100.0, NOW)
+    assert admission.headers() == []
+    admission.settle(1.0, 1)
+
+
+# --- the estimate --------------------------------------------------------------------------
+
+
+def linear_price(prompt: int, completion: int) -> float:
+    return prompt * 1e-6 + completion * 4e-6
+
+
+def test_estimate_uses_the_output_cap_and_choices() -> None:
+    messages = [{"role": "user", "content": "hello there"}]
+    prompt = prompt_estimate(messages)
+    capped = {"messages": messages, "max_completion_tokens": 100, "max_tokens": 9}
+    assert estimate_cost(capped, linear_price) == linear_price(prompt, 100)
+    legacy = {"messages": messages, "max_tokens": 50, "n": 3}
+    assert estimate_cost(legacy, linear_price) == linear_price(prompt, 150)
+    uncapped = {"messages": messages}
+    assert estimate_cost(uncapped, linear_price, default_output=2048) == linear_price(prompt, 2048)
+    assert estimate_cost(uncapped, lambda p, c: None) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "real_tokens"),
+    [
+        ("The quick brown fox jumps over the lazy dog. " * 40, 400),  # 10 tokens a sentence
+        ('{"id": 12345, "items": [1, 2, 3], "ok": true}\n' * 30, 750),  # JSON: ~25 a line
+        ("東京は日本の首都です。" * 30, 430),  # CJK: up to ~1.3 tokens a character
+    ],
+)
+def test_estimate_is_not_below_a_request_that_stops_at_max_tokens(
+    text: str, real_tokens: int
+) -> None:
+    body = {"messages": [{"role": "user", "content": text}], "max_tokens": 64}
+    real = linear_price(real_tokens + 8, 64)  # + message framing
+    assert estimate_cost(body, linear_price) >= real

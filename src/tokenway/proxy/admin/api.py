@@ -1,0 +1,51 @@
+"""``AdminAPI``: the management endpoints as a (method, path) → handler table.
+
+The app merges ``routes()`` into its own table and only calls these handlers for a
+caller holding the master key: nothing here checks who is calling. Handlers take the
+app's per-request context (anything with a ``request_id``) and always answer, with every
+failure in the OpenAI error envelope.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from tokenway.proxy.admin.context import AdminContext
+from tokenway.proxy.admin.keys import KeyRoutes
+from tokenway.proxy.admin.responses import Handler, guarded
+from tokenway.proxy.admin.spend import SpendRoutes
+from tokenway.proxy.admin.teams import TeamRoutes
+from tokenway.proxy.admin.users import UserRoutes
+from tokenway.store.base import Store
+
+
+class AdminAPI:
+    """Keys, users, teams and spend over ``store``.
+
+    ``served_models``: the aliases a key, user or team may be limited to.
+    ``on_key_change(key_hash)``: called after any change to a stored key (update, delete,
+    block, unblock, regenerate, or a change to its user or team) so the auth cache
+    drops that key at once.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        served_models: Sequence[str],
+        on_key_change: Callable[[str], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ctx = AdminContext(store, tuple(served_models), on_key_change, clock)
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        table: dict[tuple[str, str], Handler] = {}
+        for group in (
+            KeyRoutes(self._ctx),
+            UserRoutes(self._ctx),
+            TeamRoutes(self._ctx),
+            SpendRoutes(self._ctx),
+        ):
+            table.update({route: guarded(handler) for route, handler in group.routes().items()})
+        return table

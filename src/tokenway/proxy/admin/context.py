@@ -1,0 +1,97 @@
+"""What every management handler works with: the store, the served aliases, the clock,
+and the callback that tells the auth cache a key changed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tokenway.errors import BadRequestError
+from tokenway.proxy.admin.validation import LIMIT_FIELDS
+from tokenway.store.base import ConflictError, KeyRecord, Limits, Store, UserRecord
+from tokenway.store.durations import parse_duration
+
+log = logging.getLogger("tokenway.proxy.admin")
+
+_SCAN_BATCH = 500  # records per store call when a listing needs every row
+
+
+@dataclass(frozen=True, slots=True)
+class AdminContext:
+    store: Store
+    served_models: Sequence[str]
+    on_key_change: Callable[[str], None]
+    clock: Callable[[], float]
+
+    def now(self) -> float:
+        return self.clock()
+
+    def keys_changed(self, key_hashes: Iterable[str]) -> None:
+        """Tell the auth cache; the change is already stored, so a failing callback is
+        logged rather than turned into an error for a change that did happen."""
+        for key_hash in key_hashes:
+            try:
+                self.on_key_change(key_hash)
+            except Exception:
+                log.exception("on_key_change failed; the auth cache may keep a stale entry")
+
+    async def all_keys(
+        self, *, user_id: str | None = None, team_id: str | None = None
+    ) -> list[KeyRecord]:
+        """Every key (of a user or team): the store has no count or alias filter, so
+        listings that need a total or an alias read them all, in batches."""
+        found: list[KeyRecord] = []
+        while True:
+            batch = await self.store.list_keys(
+                user_id=user_id, team_id=team_id, offset=len(found), limit=_SCAN_BATCH
+            )
+            found.extend(batch)
+            if len(batch) < _SCAN_BATCH:
+                return found
+
+    async def all_users(self) -> list[UserRecord]:
+        found: list[UserRecord] = []
+        while True:
+            batch = await self.store.list_users(offset=len(found), limit=_SCAN_BATCH)
+            found.extend(batch)
+            if len(batch) < _SCAN_BATCH:
+                return found
+
+    async def require_team(self, team_id: str | None) -> None:
+        """A team a record points at must exist: a typo would silently drop its caps."""
+        if team_id is not None and await self.store.get_team(team_id) is None:
+            raise BadRequestError(
+                f"team '{team_id}' does not exist; create it first with POST /team/new",
+                param="team_id",
+                code="unknown_team",
+            )
+
+    async def ensure_user(self, user_id: str | None) -> None:
+        """A key may name a user that does not exist yet: it is created, empty, as LiteLLM
+        does, so scripts written for it keep working."""
+        if user_id is None or await self.store.get_user(user_id) is not None:
+            return
+        now = self.now()
+        with contextlib.suppress(ConflictError):  # created concurrently: fine
+            await self.store.create_user(UserRecord(user_id, created_at=now, updated_at=now))
+
+
+def store_changes(values: dict[str, Any], now: float) -> dict[str, Any]:
+    """Validated fields as the store's changes: a new ``budget_duration`` starts its first
+    window now (``budget_reset_at``), and clearing it stops the resets."""
+    changes = dict(values)
+    if "budget_duration" in values:
+        period = values["budget_duration"]
+        changes["budget_reset_at"] = None if period is None else now + parse_duration(period)
+    return changes
+
+
+def split_limits(changes: dict[str, Any]) -> tuple[dict[str, Any], Limits]:
+    """(record fields, ``Limits``) of a new record's changes."""
+    limit_names = (*LIMIT_FIELDS, "budget_reset_at")
+    limits = Limits(**{name: changes[name] for name in limit_names if name in changes})
+    rest = {name: value for name, value in changes.items() if name not in limit_names}
+    return rest, limits

@@ -1,0 +1,103 @@
+"""``/spend/logs`` and ``/global/spend/report``: what was spent, row by row and per day.
+
+Both answer with JSON arrays, as LiteLLM's do. Dates are ISO dates or datetimes in UTC;
+a bare ``end_date`` includes that whole day. ``/spend/logs`` pages with ``page``/``size``
+(newest first, 100 rows a page unless asked); the store keeps no count of rows, so the
+last page is the first one shorter than ``size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tokenway.http.server import Request, Response
+from tokenway.proxy.admin.context import AdminContext
+from tokenway.proxy.admin.responses import Call, Handler, json_response, spend_json
+from tokenway.proxy.admin.validation import (
+    PAGE_FIELDS,
+    Validator,
+    end_instant,
+    instant,
+    key_ref,
+    one_of,
+    page_of,
+    read_query,
+    text,
+    time_range,
+)
+from tokenway.store.base import GroupBy, SpendFilter, SpendTotal
+
+# group_by value -> (store grouping, list name in a day, an entry's id field)
+_GROUPS: dict[str, tuple[GroupBy, str, str]] = {
+    "key": ("key", "keys", "api_key"),
+    "api_key": ("key", "keys", "api_key"),  # LiteLLM's name
+    "user": ("user", "users", "user_id"),
+    "team": ("team", "teams", "team_id"),
+    "model": ("model", "models", "model"),
+}
+
+_FILTERS: dict[str, Validator] = {
+    "api_key": key_ref,  # a secret or a hash
+    "user_id": text,
+    "team_id": text,
+    "model": text,
+    "start_date": instant,
+    "end_date": end_instant,
+}
+
+
+class SpendRoutes:
+    def __init__(self, ctx: AdminContext) -> None:
+        self._ctx = ctx
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        return {
+            ("GET", "/spend/logs"): self.logs,
+            ("GET", "/global/spend/report"): self.report,
+        }
+
+    async def logs(self, request: Request, call: Call) -> Response:
+        query = read_query(request.query, {**_FILTERS, **PAGE_FIELDS})
+        page = page_of(query, default_size=100, max_size=1000)
+        rows = await self._ctx.store.spend_logs(_filter(query), offset=page.offset, limit=page.size)
+        return json_response([spend_json(row) for row in rows], call)
+
+    async def report(self, request: Request, call: Call) -> Response:
+        query = read_query(request.query, {**_FILTERS, "group_by": one_of(*_GROUPS)})
+        group_by, list_name, id_field = _GROUPS[query.get("group_by") or "team"]
+        totals = await self._ctx.store.spend_totals(group_by, _filter(query))
+        return json_response(_by_day(totals, list_name, id_field), call)
+
+
+def _filter(query: dict[str, Any]) -> SpendFilter:
+    start, end = time_range(query)
+    return SpendFilter(
+        key_hash=query.get("api_key"),
+        user_id=query.get("user_id"),
+        team_id=query.get("team_id"),
+        model_alias=query.get("model"),
+        start=start,
+        end=end,
+    )
+
+
+def _by_day(totals: Iterable[SpendTotal], list_name: str, id_field: str) -> list[dict[str, Any]]:
+    """Per UTC day (oldest first): each group's spend, requests and tokens."""
+    days: dict[str, list[dict[str, Any]]] = {}
+    for total in totals:
+        days.setdefault(total.day, []).append(
+            {
+                id_field: total.group,
+                "total_spend": total.cost,
+                "requests": total.requests,
+                "prompt_tokens": total.prompt_tokens,
+                "completion_tokens": total.completion_tokens,
+                "total_tokens": total.prompt_tokens + total.completion_tokens,
+            }
+        )
+    # LiteLLM writes a report day as the midnight it starts at.
+    return [
+        {"group_by_day": f"{day}T00:00:00+00:00", list_name: entries}
+        for day, entries in days.items()
+    ]

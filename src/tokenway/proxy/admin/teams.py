@@ -1,0 +1,123 @@
+"""``/team/*``: a team's budget, limits, models and block cap every key in it.
+
+So every team change drops the team's keys from the auth cache. Deleting a team deletes
+its keys (as LiteLLM does) and detaches its users, so no key keeps running uncapped.
+``/team/list`` answers with a JSON array, as LiteLLM's does.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from tokenway.errors import NotFoundError
+from tokenway.http.server import Request, Response
+from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
+from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json, team_json
+from tokenway.proxy.admin.validation import (
+    PAGE_FIELDS,
+    Validator,
+    count,
+    duration,
+    flag,
+    ids,
+    metadata,
+    model_aliases,
+    money,
+    page_of,
+    read_body,
+    read_query,
+    text,
+)
+from tokenway.store.base import TeamRecord
+
+
+def team_fields(served: list[str]) -> dict[str, Validator]:
+    return {
+        "team_id": text,
+        "team_alias": text,
+        "models": model_aliases(served),
+        "max_budget": money,
+        "budget_duration": duration,
+        "rpm_limit": count,
+        "tpm_limit": count,
+        "max_parallel_requests": count,
+        "metadata": metadata,
+        "blocked": flag,
+    }
+
+
+class TeamRoutes:
+    def __init__(self, ctx: AdminContext) -> None:
+        self._ctx = ctx
+        self._fields = team_fields(list(ctx.served_models))
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        return {
+            ("POST", "/team/new"): self.new,
+            ("GET", "/team/info"): self.info,
+            ("POST", "/team/update"): self.update,
+            ("POST", "/team/delete"): self.delete,
+            ("GET", "/team/list"): self.listing,
+        }
+
+    async def new(self, request: Request, call: Call) -> Response:
+        values = read_body(request.body, self._fields)
+        now = self._ctx.now()
+        fields, limits = split_limits(store_changes(values, now))
+        fields["team_id"] = fields.get("team_id") or str(uuid.uuid4())
+        team = TeamRecord(limits=limits, created_at=now, updated_at=now, **fields)
+        await self._ctx.store.create_team(team)
+        return json_response(team_json(team), call)
+
+    async def info(self, request: Request, call: Call) -> Response:
+        team_id = read_query(request.query, {"team_id": text}, required=("team_id",))["team_id"]
+        team = await self._ctx.store.get_team(team_id)
+        if team is None:
+            raise _not_found([team_id])
+        keys = await self._ctx.all_keys(team_id=team_id)
+        answer = {
+            "team_id": team_id,
+            "team_info": team_json(team),
+            "keys": [key_json(key) for key in keys],
+        }
+        return json_response(answer, call)
+
+    async def update(self, request: Request, call: Call) -> Response:
+        values = read_body(request.body, self._fields, required=("team_id",))
+        team_id = values.pop("team_id")
+        changes = store_changes(values, self._ctx.now())
+        store = self._ctx.store
+        team = await (store.update_team(team_id, changes) if changes else store.get_team(team_id))
+        if team is None:
+            raise _not_found([team_id])
+        self._ctx.keys_changed(key.key_hash for key in await self._ctx.all_keys(team_id=team_id))
+        return json_response(team_json(team), call)
+
+    async def delete(self, request: Request, call: Call) -> Response:
+        body = read_body(request.body, {"team_ids": ids}, required=("team_ids",))
+        team_ids = list(dict.fromkeys(body["team_ids"]))
+        missing = [tid for tid in team_ids if await self._ctx.store.get_team(tid) is None]
+        if missing:
+            raise _not_found(missing)
+        hashes = [k.key_hash for tid in team_ids for k in await self._ctx.all_keys(team_id=tid)]
+        if hashes:
+            await self._ctx.store.delete_keys(hashes)
+            self._ctx.keys_changed(hashes)
+        for user in await self._ctx.all_users():
+            if user.team_id in team_ids:
+                await self._ctx.store.update_user(user.user_id, {"team_id": None})
+        await self._ctx.store.delete_teams(team_ids)
+        return json_response({"deleted_teams": team_ids, "deleted_keys": hashes}, call)
+
+    async def listing(self, request: Request, call: Call) -> Response:
+        page = page_of(read_query(request.query, PAGE_FIELDS), default_size=100, max_size=1000)
+        teams = await self._ctx.store.list_teams(offset=page.offset, limit=page.size)
+        return json_response([team_json(team) for team in teams], call)
+
+
+def _not_found(team_ids: list[str]) -> NotFoundError:
+    return NotFoundError(
+        f"no such team: {', '.join(team_ids)}; list teams with GET /team/list",
+        param="team_id",
+        code="team_not_found",
+    )

@@ -1,0 +1,164 @@
+"""``/user/*``: users own keys and carry their own budget and limits.
+
+Like LiteLLM, ``/user/new`` also makes a key for the new user unless
+``"auto_create_key": false``; that key's secret is in the answer, once. Deleting a user
+deletes their keys, so none outlives its owner. A user update drops the user's keys from
+the auth cache, since the user's limits apply to every request those keys make.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+from tokenway.errors import NotFoundError
+from tokenway.http.server import Request, Response
+from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
+from tokenway.proxy.admin.keys import create_key
+from tokenway.proxy.admin.responses import (
+    Call,
+    Handler,
+    json_response,
+    key_json,
+    team_json,
+    user_json,
+)
+from tokenway.proxy.admin.validation import (
+    PAGE_FIELDS,
+    Validator,
+    count,
+    duration,
+    flag,
+    ids,
+    metadata,
+    model_aliases,
+    money,
+    one_of,
+    page_of,
+    read_body,
+    read_query,
+    text,
+)
+from tokenway.store.base import UserRecord
+
+# LiteLLM's role names; tokenway stores the role for compatibility and does not act on it.
+USER_ROLES = (
+    "proxy_admin",
+    "proxy_admin_viewer",
+    "internal_user",
+    "internal_user_viewer",
+    "team",
+    "customer",
+)
+
+
+def user_fields(served: list[str]) -> dict[str, Validator]:
+    return {
+        "user_id": text,
+        "user_email": text,
+        "user_role": one_of(*USER_ROLES),
+        "team_id": text,
+        "models": model_aliases(served),
+        "max_budget": money,
+        "budget_duration": duration,
+        "rpm_limit": count,
+        "tpm_limit": count,
+        "max_parallel_requests": count,
+        "metadata": metadata,
+    }
+
+
+class UserRoutes:
+    def __init__(self, ctx: AdminContext) -> None:
+        self._ctx = ctx
+        self._fields = user_fields(list(ctx.served_models))
+        self._new_fields = {**self._fields, "auto_create_key": flag}
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        return {
+            ("POST", "/user/new"): self.new,
+            ("GET", "/user/info"): self.info,
+            ("POST", "/user/update"): self.update,
+            ("POST", "/user/delete"): self.delete,
+            ("GET", "/user/list"): self.listing,
+        }
+
+    async def new(self, request: Request, call: Call) -> Response:
+        values = read_body(request.body, self._new_fields)
+        with_key = values.pop("auto_create_key", True)
+        await self._ctx.require_team(values.get("team_id"))
+        now = self._ctx.now()
+        fields, limits = split_limits(store_changes(values, now))
+        fields["user_id"] = fields.get("user_id") or str(uuid.uuid4())
+        user = UserRecord(limits=limits, created_at=now, updated_at=now, **fields)
+        await self._ctx.store.create_user(user)
+        answer = user_json(user)
+        if with_key:
+            key_values = {"user_id": user.user_id, "team_id": user.team_id, "models": user.models}
+            secret, key = await create_key(self._ctx, key_values)
+            answer.update(key=secret, token=key.key_hash, key_name=key.key_name)
+        return json_response(answer, call)
+
+    async def info(self, request: Request, call: Call) -> Response:
+        user_id = read_query(request.query, {"user_id": text}, required=("user_id",))["user_id"]
+        user = await self._get(user_id)
+        keys = await self._ctx.all_keys(user_id=user_id)
+        team = await self._ctx.store.get_team(user.team_id) if user.team_id else None
+        answer = {
+            "user_id": user_id,
+            "user_info": user_json(user),
+            "keys": [key_json(key) for key in keys],
+            "teams": [team_json(team)] if team else [],
+        }
+        return json_response(answer, call)
+
+    async def update(self, request: Request, call: Call) -> Response:
+        values = read_body(request.body, self._fields, required=("user_id",))
+        user_id = values.pop("user_id")
+        await self._ctx.require_team(values.get("team_id"))
+        changes = store_changes(values, self._ctx.now())
+        store = self._ctx.store
+        user = await (store.update_user(user_id, changes) if changes else store.get_user(user_id))
+        if user is None:
+            raise _not_found([user_id])
+        self._ctx.keys_changed(key.key_hash for key in await self._ctx.all_keys(user_id=user_id))
+        return json_response(user_json(user), call)
+
+    async def delete(self, request: Request, call: Call) -> Response:
+        body = read_body(request.body, {"user_ids": ids}, required=("user_ids",))
+        user_ids = list(dict.fromkeys(body["user_ids"]))
+        missing = [uid for uid in user_ids if await self._ctx.store.get_user(uid) is None]
+        if missing:
+            raise _not_found(missing)
+        hashes = [key.key_hash for uid in user_ids for key in await self._ctx.all_keys(user_id=uid)]
+        if hashes:
+            await self._ctx.store.delete_keys(hashes)
+            self._ctx.keys_changed(hashes)
+        await self._ctx.store.delete_users(user_ids)
+        return json_response({"deleted_users": user_ids, "deleted_keys": hashes}, call)
+
+    async def listing(self, request: Request, call: Call) -> Response:
+        page = page_of(read_query(request.query, PAGE_FIELDS), default_size=25, max_size=1000)
+        users = await self._ctx.all_users()
+        answer = {
+            "users": [user_json(u) for u in users[page.offset : page.offset + page.size]],
+            "total": len(users),
+            "page": page.number,
+            "page_size": page.size,
+            "total_pages": math.ceil(len(users) / page.size),
+        }
+        return json_response(answer, call)
+
+    async def _get(self, user_id: str) -> UserRecord:
+        user = await self._ctx.store.get_user(user_id)
+        if user is None:
+            raise _not_found([user_id])
+        return user
+
+
+def _not_found(user_ids: list[str]) -> NotFoundError:
+    return NotFoundError(
+        f"no such user: {', '.join(user_ids)}; list users with GET /user/list",
+        param="user_id",
+        code="user_not_found",
+    )

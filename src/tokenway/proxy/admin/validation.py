@@ -1,0 +1,253 @@
+"""Reading management requests: JSON bodies and query strings, checked field by field.
+
+Every field of every endpoint goes through a validator from this module, so a wrong
+type, a negative limit or a bad duration is a 400 that names the field (``param``), and
+a field the endpoint does not know is a 400 that names it, instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tokenway.errors import BadRequestError
+from tokenway.proxy.auth import hash_key
+from tokenway.proxy.chat import parse_body
+from tokenway.store.durations import parse_duration
+
+Validator = Callable[[str, Any], Any]
+
+LIMIT_FIELDS = (
+    "max_budget",
+    "budget_duration",
+    "rpm_limit",
+    "tpm_limit",
+    "max_parallel_requests",
+)
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def read_body(
+    raw: bytes, spec: Mapping[str, Validator], required: Collection[str] = ()
+) -> dict[str, Any]:
+    """The body's fields, each validated by ``spec``; unknown or missing ones are a 400."""
+    return read_fields(parse_body(raw), spec, required, where="body")
+
+
+def read_query(
+    query: str, spec: Mapping[str, Validator], required: Collection[str] = ()
+) -> dict[str, Any]:
+    """Query parameters (the last value wins), validated like body fields."""
+    return read_fields(dict(parse_qsl(query, keep_blank_values=True)), spec, required, "query")
+
+
+def read_fields(
+    given: Mapping[str, Any],
+    spec: Mapping[str, Validator],
+    required: Collection[str] = (),
+    where: str = "body",
+) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise BadRequestError(
+            f"unknown {where} field(s): {', '.join(unknown)}; accepted: {', '.join(sorted(spec))}",
+            param=unknown[0],
+            code="unknown_field",
+        )
+    for name in required:
+        if given.get(name) in (None, ""):
+            raise BadRequestError(f"'{name}' is required", param=name, code="missing_field")
+    return {name: spec[name](name, value) for name, value in given.items()}
+
+
+# -- validators: (field name, raw value) -> parsed value, or BadRequestError naming it ---
+
+
+def text(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(name, "a non-empty string")
+    return value
+
+
+def text_list(name: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _invalid(name, "a list of non-empty strings")
+    return value
+
+
+def money(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _invalid(name, "a number >= 0 (US dollars) or null for no limit")
+    return float(value)
+
+
+def count(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _invalid(name, "a whole number >= 0 or null for no limit")
+    return value
+
+
+def duration(name: str, value: Any) -> str | None:
+    """A duration such as "30s", "1h", "1d", "30d", kept as text (the store keeps text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            if parse_duration(value) > 0:
+                return value
+        except ValueError:
+            pass
+    raise _invalid(name, 'a duration such as "30s", "15m", "1h", "1d" or "30d"')
+
+
+def metadata(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _invalid(name, "a JSON object")
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):  # from a query string
+        return value.lower() == "true"
+    raise _invalid(name, "true or false")
+
+
+def key_ref(name: str, value: Any) -> str:
+    """A key named by its secret ("sk-…", hashed here) or by its hash: always the hash."""
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(name, "a key (its 'sk-…' secret or its hash)")
+    return value if _HASH.fullmatch(value) else hash_key(value)
+
+
+def key_refs(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise _invalid(name, "a non-empty list of keys (their 'sk-…' secrets or hashes)")
+    return [key_ref(name, item) for item in value]
+
+
+def ids(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise _invalid(name, "a non-empty list of ids")
+    return value
+
+
+def model_aliases(served: Sequence[str]) -> Validator:
+    """A list of model aliases, each one the proxy serves."""
+    served_set = set(served)
+
+    def check(name: str, value: Any) -> list[str]:
+        aliases = text_list(name, value)
+        unknown = [alias for alias in aliases if alias not in served_set]
+        if unknown:
+            raise BadRequestError(
+                f"'{name}' names model(s) this proxy does not serve: {', '.join(unknown)}; "
+                f"served: {', '.join(sorted(served_set)) or '(none)'}",
+                param=name,
+                code="unknown_model",
+            )
+        return aliases
+
+    return check
+
+
+def one_of(*choices: str) -> Validator:
+    def check(name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if value not in choices:
+            raise _invalid(name, f"one of {', '.join(choices)}")
+        return str(value)
+
+    return check
+
+
+def positive_int(name: str, value: Any) -> int:
+    """A page number or page size, from a query string or a body."""
+    number = value
+    if isinstance(value, str) and value.isdigit():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise _invalid(name, "a whole number >= 1")
+    return number
+
+
+def instant(name: str, value: Any) -> datetime:
+    """An ISO date ("2026-01-31", midnight UTC) or datetime (no zone = UTC)."""
+    if isinstance(value, str):
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+            parsed = datetime.fromisoformat(value.replace(" ", "+"))  # '+' arrives as ' '
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    raise _invalid(name, 'an ISO date ("2026-01-31") or datetime ("2026-01-31T12:00:00Z")')
+
+
+def end_instant(name: str, value: Any) -> datetime:
+    """Like ``instant``, but a bare date ends after that day, so the day is included."""
+    moment = instant(name, value)
+    return moment + timedelta(days=1) if len(value) == 10 else moment
+
+
+def time_range(values: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """``start_date``/``end_date`` (parsed by ``instant``/``end_instant``) as epoch seconds."""
+    start: datetime | None = values.get("start_date")
+    end: datetime | None = values.get("end_date")
+    if start is not None and end is not None and end <= start:
+        raise BadRequestError(
+            "'end_date' must come after 'start_date'", param="end_date", code="invalid_value"
+        )
+    return (
+        start.timestamp() if start is not None else None,
+        end.timestamp() if end is not None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    number: int  # from 1
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+
+PAGE_FIELDS: dict[str, Validator] = {
+    "page": positive_int,
+    "size": positive_int,
+    "page_size": positive_int,  # LiteLLM's name on /user/list
+}
+
+
+def page_of(values: Mapping[str, Any], default_size: int, max_size: int) -> Page:
+    size = values.get("size") or values.get("page_size") or default_size
+    if size > max_size:
+        raise BadRequestError(
+            f"page size {size} is too large; ask for at most {max_size}",
+            param="size",
+            code="invalid_value",
+        )
+    return Page(values.get("page", 1), size)
+
+
+def _invalid(name: str, expected: str) -> BadRequestError:
+    return BadRequestError(f"'{name}' must be {expected}", param=name, code="invalid_value")

@@ -12,6 +12,7 @@ performance issue::
     .venv/bin/python bench/proxy_bench.py --quick                # 3 s per run
     .venv/bin/python bench/proxy_bench.py --repeat 3 --wait-quiet 20   # on a shared machine
     .venv/bin/python bench/proxy_bench.py --profile-dir DIR      # + py-spy (and perf) profiles
+    .venv/bin/python bench/proxy_bench.py --deployments 4        # a group of 4 behind each alias
 
 Two streaming loads are run: "burst" (the mock writes a whole stream at once, so the proxy
 reads few pieces) and "paced" (one frame every ``--paced-interval-ms``, so every frame
@@ -87,7 +88,10 @@ def mock_port(proc: Proc, limit: float = 15.0) -> int:
     raise RuntimeError(f"{proc.name} did not start:\n{proc.tail()}")
 
 
-def proxy_config(target: str, mocks: Mocks, master_key: str) -> dict[str, Any]:
+def proxy_config(
+    target: str, mocks: Mocks, master_key: str, deployments: int = 1
+) -> dict[str, Any]:
+    """Each alias is a group of ``deployments`` deployments (all at its mock, own ids)."""
     prefix = "openai_compatible" if target == "tokenway" else "openai"
     bases = [("m", mocks.burst_port)]
     if mocks.paced_port is not None:
@@ -101,8 +105,10 @@ def proxy_config(target: str, mocks: Mocks, master_key: str) -> dict[str, Any]:
                     "api_base": f"http://127.0.0.1:{port}/v1",
                     "api_key": "x",
                 },
+                "model_info": {"id": f"{alias}-{i}"},
             }
             for alias, port in bases
+            for i in range(deployments)
         ],
         "general_settings": {"master_key": master_key},
     }
@@ -211,7 +217,9 @@ def run_target(
 ) -> TargetResult:
     master_key = "sk-bench-" + secrets.token_hex(24)
     config = logs / f"{target}-config.yaml"
-    config.write_text(json.dumps(proxy_config(target, mocks, master_key), indent=2))
+    config.write_text(
+        json.dumps(proxy_config(target, mocks, master_key, args.deployments), indent=2)
+    )
     readies = []
     for _ in range(args.starts - 1):  # extra cold starts, for the ready time only
         proc, _, ready = start_ready(target, args, config, logs)
@@ -268,6 +276,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--paced-interval-ms", type=float, default=1.0, help="0 skips the paced streaming load"
     )
     p.add_argument("--chunks", type=int, default=20)
+    p.add_argument(
+        "--deployments", type=int, default=1, help="deployments behind each alias (a group)"
+    )
     p.add_argument("--proxy-core", default="1")
     p.add_argument("--load-core", default="0")
     p.add_argument("--no-direct", action="store_true", help="skip the direct-to-mock baseline")

@@ -23,6 +23,7 @@ _EXPORTS = {
     "Stream": "tokenway.streaming",
     "AsyncStream": "tokenway.streaming",
     "Client": "tokenway.client",
+    "Router": "tokenway.router.sdk",
     "ModelInfo": "tokenway.catalog",
     "ChatCompletion": "tokenway.types",
     "ChatCompletionChunk": "tokenway.types",
@@ -62,6 +63,7 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Router",
     "ServiceUnavailableError",
     "Stream",
     "Timeout",
@@ -121,5 +123,6 @@ if TYPE_CHECKING:
         UnknownProviderError,
         UnsupportedParamsError,
     )
+    from tokenway.router.sdk import Router
     from tokenway.streaming import AsyncStream, Stream, stream_chunk_builder
     from tokenway.types import ChatCompletion, ChatCompletionChunk, Usage

@@ -20,7 +20,8 @@ from tokenway.proxy.auth import Authenticator
 from tokenway.proxy.chat import CallContext, ChatCompletions
 from tokenway.proxy.config import ProxyConfig
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
-from tokenway.proxy.models import ModelTable, build_routes
+from tokenway.proxy.health import HealthChecker
+from tokenway.proxy.models import ModelTable, build_router, build_routes
 from tokenway.proxy.openapi import openapi_document
 from tokenway.proxy.spend import SpendRecorder
 from tokenway.retry import Backoff
@@ -44,19 +45,27 @@ class ProxyApp:
         env = os.environ if env is None else env
         self.config = config
         self.started = int(time.time())
-        self.models = ModelTable(
-            build_routes(config.deployments, env, catalog or Catalog(), config.request_timeout)
-        )
+        routes = build_routes(config.deployments, env, catalog or Catalog(), config.request_timeout)
+        self.models = ModelTable(routes)
+        self.router = build_router(config, routes, backoff)
         self.auth = Authenticator(config.master_key)
         self.spend = SpendRecorder()
         self.http = AsyncHTTPClient()
-        self.chat = ChatCompletions(self.models, self.http, self.spend, config.num_retries, backoff)
+        self.chat = ChatCompletions(self.router, self.http, self.spend)
+        self.health = HealthChecker(
+            self.router,
+            routes,
+            self.http,
+            master_key=config.master_key,
+            general_settings=config.general_settings,
+        )
         self.ready = False
         self._private: dict[tuple[str, str], Route] = {
             ("POST", "/v1/chat/completions"): self.chat,
             ("POST", "/chat/completions"): self.chat,
             ("GET", "/v1/models"): self._list_models,
             ("GET", "/models"): self._list_models,
+            ("GET", "/health"): self.health,
         }
         self._public: dict[tuple[str, str], Callable[[], Response]] = {
             ("GET", "/health/liveliness"): _alive,
@@ -83,7 +92,12 @@ class ProxyApp:
         except TokenwayError as error:
             return error_response(error, request_id)
 
+    async def start(self) -> None:
+        """Start background work (health checks), in the serving event loop."""
+        self.health.start()
+
     async def aclose(self) -> None:
+        await self.health.stop()
         await self.http.aclose()
 
     def _model_route(self, request: Request) -> Route:
@@ -101,7 +115,7 @@ class ProxyApp:
 
     async def _get_model(self, request: Request, ctx: CallContext) -> Response:
         alias = request.path.split("/models/", 1)[1]
-        self.models.pick(alias)  # 404 listing the served aliases when unknown
+        self.models.group(alias)  # 404 listing the served aliases when unknown
         body = orjson.dumps(self._model_entry(alias))
         return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
 

@@ -1,13 +1,15 @@
 """``POST /v1/chat/completions``: the proxy's hot path.
 
-The body is parsed once and checked, the alias is swapped for the upstream id, and the
-bytes go out. A plain answer is parsed once (for usage and the alias); a stream is
-relayed frame by frame (``tokenway.proxy.relay``).
+The body is parsed once and checked; the router (``tokenway.router``) picks a deployment
+of the alias's group and runs the attempt, retrying and falling back as configured. An
+attempt swaps the alias for the upstream id and sends the bytes. A plain answer is parsed
+once (for usage and the alias); a stream is relayed frame by frame
+(``tokenway.proxy.relay``) and is held until its first content, so a failure before that
+is an ordinary attempt failure. Every answer says which group and deployment answered.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,11 +23,18 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
 from tokenway.params import validate_chat_body
-from tokenway.proxy.errors import JSON_HEADERS, SSE_HEADERS, transport_error, upstream_error
-from tokenway.proxy.models import ModelTable, Route
+from tokenway.proxy.errors import (
+    JSON_HEADERS,
+    SSE_HEADERS,
+    error_response,
+    transport_error,
+    upstream_error,
+)
+from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
 from tokenway.proxy.spend import SpendEvent, SpendRecorder
-from tokenway.retry import Backoff, retry_delay
+from tokenway.router import RouteTrace, RoutingEngine
+from tokenway.tokens import prompt_floor
 
 # Fields a client could use to redirect the proxy or swap its credentials.
 _FORBIDDEN_FIELDS = (
@@ -53,28 +62,13 @@ class CallContext:
         return headers
 
 
-class _UpstreamFailed(Exception):
-    """The upstream failed before anything reached the client: retry it, or report it."""
-
-    def __init__(self, error: TokenwayError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
 class ChatCompletions:
     def __init__(
-        self,
-        models: ModelTable,
-        http: AsyncHTTPClient,
-        spend: SpendRecorder,
-        num_retries: int = 0,
-        backoff: Backoff | None = None,
+        self, router: RoutingEngine[Route], http: AsyncHTTPClient, spend: SpendRecorder
     ) -> None:
-        self._models = models
+        self._router = router
         self._http = http
         self._spend = spend
-        self._num_retries = num_retries
-        self._backoff = backoff or Backoff()
 
     async def __call__(self, request: Request, ctx: CallContext) -> Response:
         body = parse_body(request.body)
@@ -87,47 +81,54 @@ class ChatCompletions:
                     code="forbidden_field",
                 )
         alias = body["model"]
-        route = self._models.pick(alias)
-        send: Callable[[Route, dict[str, Any], CallContext], Awaitable[Response]] = self._plain
+        send: Callable[[Route, float], Awaitable[Response]]
         if body.get("stream"):
             options = body.get("stream_options") or {}
             # Usage is always asked for, so spend is known; the client gets it only if it asked.
             body["stream_options"] = {**options, "include_usage": True}
-            send = functools.partial(self._stream, wants_usage=bool(options.get("include_usage")))
-        deadline = time.monotonic() + route.timeout
-        tries = 0
-        while True:
-            body["model"] = route.upstream_model
-            try:
-                return await send(route, body, ctx)
-            except _UpstreamFailed as failed:
-                remaining = deadline - time.monotonic()
-                delay = retry_delay(
-                    self._backoff, tries, self._num_retries, failed.error, remaining
-                )
-                if delay is None:
-                    return upstream_error(failed.error, route, ctx.request_id)
-            tries += 1
-            await asyncio.sleep(delay)
-            route = self._models.pick(alias, avoid=route)
+            wants_usage = bool(options.get("include_usage"))
+            send = functools.partial(self._stream, body, ctx, wants_usage)
+        else:
+            send = functools.partial(self._plain, body, ctx)
+        trace: RouteTrace[Route] = RouteTrace(alias)
+        try:
+            routed = await self._router.acall(
+                alias, send, needed_tokens=functools.partial(_needed_tokens, body), trace=trace
+            )
+        except TokenwayError as error:
+            return self._failure(error, trace, ctx)
+        response = routed.value
+        response.headers += _route_headers(trace)
+        return response
 
-    async def _plain(self, route: Route, body: dict[str, Any], ctx: CallContext) -> Response:
+    def _failure(
+        self, error: TokenwayError, trace: RouteTrace[Route], ctx: CallContext
+    ) -> Response:
+        route = trace.deployment
+        if route is None:  # nothing was sent: an unknown model, or no capacity, or too long
+            response = error_response(error, ctx.request_id)
+        else:
+            response = upstream_error(error, route, ctx.request_id)
+        response.headers += _route_headers(trace)
+        return response
+
+    async def _plain(
+        self, body: dict[str, Any], ctx: CallContext, route: Route, budget: float
+    ) -> Response:
+        """One attempt; a ``TokenwayError`` goes back to the router, which may try again."""
+        body["model"] = route.upstream_model
         sent = time.perf_counter()
         try:
             response = await self._http.request(
-                "POST",
-                route.url,
-                headers=route.headers,
-                body=orjson.dumps(body),
-                timeout=route.timeout,
+                "POST", route.url, headers=route.headers, body=orjson.dumps(body), timeout=budget
             )
             async with response:
-                raw = await response.read(route.timeout)
+                raw = await response.read(budget)
         except HTTPError as exc:
-            raise _UpstreamFailed(transport_error(exc, route)) from None
+            raise transport_error(exc, route) from None
         ctx.upstream_seconds = time.perf_counter() - sent
         if response.status >= 400:
-            raise _UpstreamFailed(route.provider.map_error(response.status, response.headers, raw))
+            raise route.provider.map_error(response.status, response.headers, raw)
         return self._answer(route, raw, ctx)
 
     def _answer(self, route: Route, raw: bytes, ctx: CallContext) -> Response:
@@ -135,16 +136,25 @@ class ChatCompletions:
             data = orjson.loads(raw)
             usage = data.get("usage") or {}
         except (orjson.JSONDecodeError, AttributeError):
-            raise _UpstreamFailed(route.provider.map_error(502, {}, raw)) from None
+            raise route.provider.map_error(502, {}, raw) from None
         data["model"] = route.alias
         cost = route.cost(usage) if usage else None
+        if usage:
+            self._router.add_tokens(route, _total_tokens(usage))
         self._record(route, ctx, usage, cost, stream=False)
         headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
         return Response(200, headers, orjson.dumps(data))
 
     async def _stream(
-        self, route: Route, body: dict[str, Any], ctx: CallContext, wants_usage: bool
+        self,
+        body: dict[str, Any],
+        ctx: CallContext,
+        wants_usage: bool,
+        route: Route,
+        budget: float,
     ) -> Response:
+        """One attempt; a failure before the first content goes back to the router."""
+        body["model"] = route.upstream_model
         sent = time.perf_counter()
         try:
             response = await self._http.request(
@@ -152,20 +162,16 @@ class ChatCompletions:
                 route.url,
                 headers=route.stream_headers,
                 body=orjson.dumps(body),
-                timeout=route.timeout,
+                timeout=budget,
             )
             if response.status >= 400:
                 async with response:
-                    raw = await response.read(route.timeout)
-                error = route.provider.map_error(response.status, response.headers, raw)
-                raise _UpstreamFailed(error)
+                    raw = await response.read(budget)
+                raise route.provider.map_error(response.status, response.headers, raw)
         except HTTPError as exc:
-            raise _UpstreamFailed(transport_error(exc, route)) from None
+            raise transport_error(exc, route) from None
         relay = StreamRelay(route, response, wants_usage, self._on_stream_end(route, ctx))
-        try:
-            first = await relay.prime()
-        except TokenwayError as error:  # failed before any content: retry, or an HTTP error
-            raise _UpstreamFailed(error) from None
+        first = await relay.prime()  # raises TokenwayError if it fails before any content
         ctx.upstream_seconds = time.perf_counter() - sent
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
         return Response(200, headers, stream=relay.frames(first))
@@ -177,6 +183,7 @@ class ChatCompletions:
             if usage is None:
                 self._spend.record_missing_usage()
                 return
+            self._router.add_tokens(route, _total_tokens(usage))
             self._record(route, ctx, usage, route.cost(usage), stream=True)
 
         return record
@@ -201,6 +208,30 @@ class ChatCompletions:
                 stream=stream,
             )
         )
+
+
+def _route_headers(trace: RouteTrace[Route]) -> list[tuple[str, str]]:
+    """Which group and deployment answered (or were tried last), and what it took."""
+    route = trace.deployment
+    return [
+        ("x-tokenway-model-group", trace.group),
+        ("x-tokenway-deployment", route.deployment_id if route is not None else ""),
+        ("x-tokenway-attempted-retries", str(trace.retries)),
+        ("x-tokenway-attempted-fallbacks", str(trace.fallbacks)),
+    ]
+
+
+def _needed_tokens(body: Mapping[str, Any]) -> int:
+    """At least this many tokens of context: the prompt's floor plus the completion asked for."""
+    completion = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+    return prompt_floor(body["messages"], body.get("tools")) + int(completion)
+
+
+def _total_tokens(usage: Mapping[str, Any]) -> int:
+    total = usage.get("total_tokens")
+    if isinstance(total, int):
+        return total
+    return int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

@@ -1,13 +1,13 @@
-"""The served models: public aliases → upstream routes, resolved once at start.
+"""The served models: public aliases → groups of upstream routes, resolved once at start.
 
 Everything a request needs about its upstream (URL, headers, prices, the bytes of the
-model name to rewrite) is computed here, so the hot path only looks it up.
+model name to rewrite, its limits) is computed here, so the hot path only looks it up.
+Each ``Route`` is one deployment; the router (``tokenway.router``) picks among a group's.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -16,8 +16,9 @@ from tokenway.catalog import Catalog, ModelInfo, cost_of
 from tokenway.errors import NotFoundError
 from tokenway.providers.base import Deployment, Provider
 from tokenway.providers.registry import get_provider
-from tokenway.proxy.config import DeploymentConfig
-from tokenway.retry import DEFAULT_TIMEOUT
+from tokenway.proxy.config import DeploymentConfig, ProxyConfig
+from tokenway.retry import DEFAULT_TIMEOUT, Backoff
+from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
 
 
 class StartupError(Exception):
@@ -40,6 +41,13 @@ class Route:
     # exact JSON forms of "model" in upstream chunks, and their replacement
     model_fields: tuple[bytes, bytes]
     alias_field: bytes
+    deployment_id: str  # model_info.id
+    api_base: str
+    limits: DeploymentLimits
+
+    @property
+    def group(self) -> str:
+        return self.alias
 
     def cost(self, usage: Mapping[str, object]) -> float | None:
         prompt = usage.get("prompt_tokens")
@@ -54,13 +62,15 @@ class Route:
 
 
 class ModelTable:
-    def __init__(self, routes: list[Route]) -> None:
+    """The served groups: each alias with its routes, in config order."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.routes = tuple(routes)
         self._groups: dict[str, list[Route]] = {}
         for route in routes:
             self._groups.setdefault(route.alias, []).append(route)
 
-    def pick(self, alias: str, avoid: Route | None = None) -> Route:
-        """A deployment of ``alias`` (random within its group; another one than ``avoid``)."""
+    def group(self, alias: str) -> list[Route]:
         group = self._groups.get(alias)
         if group is None:
             served = ", ".join(self._groups) or "none"
@@ -69,13 +79,27 @@ class ModelTable:
                 param="model",
                 code="model_not_found",
             )
-        if len(group) == 1:
-            return group[0]
-        others = [r for r in group if r is not avoid] if avoid is not None else group
-        return random.choice(others)
+        return group
 
     def aliases(self) -> list[str]:
         return list(self._groups)
+
+
+def build_router(
+    config: ProxyConfig, routes: Sequence[Route], backoff: Backoff | None = None
+) -> RoutingEngine[Route]:
+    """The routing engine over ``routes``, set up from the config's router settings."""
+    settings = RouterSettings.from_litellm(
+        config.router_settings,
+        config.litellm_settings,
+        num_retries=config.num_retries,
+        timeout=config.request_timeout,
+        backoff=backoff,
+    )
+    try:
+        return RoutingEngine(routes, settings)
+    except ValueError as err:
+        raise StartupError(f"router_settings: {err}") from None
 
 
 def build_routes(
@@ -106,6 +130,7 @@ def _route(
     plain = provider.build_request({}, deployment)
     streamed = provider.build_request({"stream": True}, deployment)
     quoted = orjson.dumps(cfg.upstream_model)
+    info = catalog.get(cfg.model)
     return Route(
         alias=cfg.model_name,
         model=cfg.model,
@@ -115,9 +140,34 @@ def _route(
         headers=plain.headers,
         stream_headers=streamed.headers,
         timeout=cfg.timeout or default_timeout or DEFAULT_TIMEOUT,
-        info=catalog.get(cfg.model),
+        info=info,
         input_cost_per_token=cfg.input_cost_per_token,
         output_cost_per_token=cfg.output_cost_per_token,
         model_fields=(b'"model":' + quoted, b'"model": ' + quoted),
         alias_field=b'"model":' + orjson.dumps(cfg.model_name),
+        deployment_id=str(cfg.model_info["id"]),
+        api_base=api_base,
+        limits=_limits(cfg, info),
     )
+
+
+def _limits(cfg: DeploymentConfig, info: ModelInfo | None) -> DeploymentLimits:
+    extra = cfg.extra_litellm_params
+    window = cfg.model_info.get("max_input_tokens") or (info.context_window if info else None)
+    return DeploymentLimits(
+        rpm=cfg.rpm,
+        tpm=cfg.tpm,
+        weight=_number(extra.get("weight")),
+        max_parallel_requests=_int(extra.get("max_parallel_requests")),
+        timeout=cfg.timeout,
+        context_window=_int(window),
+    )
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int(value: object) -> int | None:
+    number = _number(value)
+    return int(number) if number else None

@@ -1,0 +1,248 @@
+"""One routed call's progress: the group it is in, what it tried, and what comes next.
+
+The engine's sync and async loops only run attempts and sleep; every decision is made
+here, once, for both: which deployment to try, whether an error ends the call, moves to
+another deployment, waits a backoff first, or moves to the next fallback group.
+
+Order: the group, with up to ``num_retries`` retries on another healthy deployment
+(backing off only before trying the same one again); then the group's ``fallbacks`` (or
+``default_fallbacks``) in order, each with its own retries. A context-window overflow
+(found before sending, or by the upstream) goes to ``context_window_fallbacks`` only.
+A client error (400 etc.) ends the call at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from tokenway.errors import ContextWindowExceededError, Timeout, TokenwayError
+from tokenway.retry import is_retryable
+from tokenway.router.cooldown import counts_against_deployment
+from tokenway.router.handles import Routable
+from tokenway.router.state import DeploymentStats
+
+if TYPE_CHECKING:
+    from tokenway.router.engine import Group, RoutingEngine
+
+__all__ = ["RouteTrace", "Routed", "RoutedCall"]
+
+D = TypeVar("D", bound=Routable)
+T = TypeVar("T")
+
+SATURATION_POLL = 0.02  # seconds between looks for capacity in a saturated group
+
+# What may follow a failed attempt within the group.
+_ANY = 0  # nothing failed yet: any deployment
+_OTHER = 1  # another deployment only (the last one's key or model is wrong)
+_SAME_AFTER_BACKOFF = 2  # another one, or the same one after a backoff
+
+
+@dataclass(slots=True)
+class RouteTrace(Generic[D]):
+    """Where a call went so far: filled in as it runs, readable after it failed."""
+
+    group: str
+    deployment: D | None = None  # the last one tried (the one that answered, on success)
+    retries: int = 0
+    fallbacks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Routed(Generic[D, T]):
+    """A successful call: the answer, the deployment that gave it, and what it took."""
+
+    value: T
+    deployment: D
+    group: str
+    retries: int
+    fallbacks: int
+
+
+class RoutedCall(Generic[D]):
+    """Decisions for one call: ``pick`` → attempt → ``failed`` (or the engine's success)."""
+
+    __slots__ = (
+        "_context_mode",
+        "_error",
+        "_needed",
+        "_needed_value",
+        "_next",
+        "_num_retries",
+        "_origin",
+        "_queue",
+        "_saturated_until",
+        "_tried",
+        "_tries",
+        "_visited",
+        "deadline",
+        "engine",
+        "group",
+        "position",
+        "stats",
+        "trace",
+    )
+
+    def __init__(
+        self,
+        engine: RoutingEngine[D],
+        group: str,
+        deadline: float,
+        num_retries: int,
+        needed_tokens: Callable[[], int] | None,
+        trace: RouteTrace[D] | None,
+    ) -> None:
+        self.engine = engine
+        self.group: Group[D] = engine.group_of(group)
+        self.deadline = deadline
+        self.trace: RouteTrace[D] = trace if trace is not None else RouteTrace(group)
+        self.position = -1
+        self.stats: DeploymentStats | None = None  # of the deployment picked, as picked
+        self._origin = group
+        self._num_retries = num_retries
+        self._needed = needed_tokens
+        self._needed_value: int | None = None
+        self._tried: list[int] = []
+        self._tries = 0
+        self._next = _ANY
+        self._error: TokenwayError | None = None  # the latest failure
+        self._queue: list[str] | None = None
+        self._context_mode = False
+        self._visited = [group]
+        self._saturated_until: float | None = None
+
+    # ---- choosing (under the engine's lock) -----------------------------------------
+
+    def pick(self, now: float) -> float:
+        """Choose and begin the next attempt (``self.position``), or say how long to wait."""
+        while True:
+            remaining = self.deadline - now
+            if remaining <= 0:
+                raise self._out_of_time()
+            group = self.group
+            if group.context_window is not None and self._overflows(group.context_window):
+                self._next_group(self._overflow_error(group.name, group.context_window))
+                continue
+            stats = self.engine.state.view(group.name, now)
+            position = self.engine.choose(group, stats, self._tried, now)
+            if position < 0:
+                wait = self._wait_for_capacity(now, remaining)
+                if wait is None:
+                    continue  # moved on to a fallback group
+                return wait
+            self._saturated_until = None
+            if self._next != _ANY and position in self._tried:
+                delay = self._before_same_deployment(remaining)
+                if delay is None:
+                    continue  # moved on to a fallback group
+                return delay
+            self.position = position
+            self.stats = stats[position]
+            self.trace.deployment = group.handles[position]
+            self._tried.append(position)
+            self.engine.state.begin(group.ids[position], now)
+            return 0.0
+
+    @property
+    def handle(self) -> D:
+        """The deployment picked last."""
+        return self.group.handles[self.position]
+
+    def budget(self, now: float) -> float:
+        """Seconds the attempt may take: its deployment's timeout, or what is left of the call."""
+        timeout = self.group.limits[self.position].timeout
+        remaining = self.deadline - now
+        return remaining if timeout is None or timeout > remaining else timeout
+
+    def result(self, value: T) -> Routed[D, T]:
+        trace = self.trace
+        return Routed(value, self.handle, self.group.name, trace.retries, trace.fallbacks)
+
+    # ---- outcomes -------------------------------------------------------------------
+
+    def failed(self, error: TokenwayError) -> None:
+        """Decide what follows ``error``; raise it when nothing can."""
+        self._error = error
+        if isinstance(error, ContextWindowExceededError):
+            self._next_group(error)
+        elif not counts_against_deployment(error):
+            raise error  # the request itself is wrong: no other deployment will take it
+        elif self._tries < self._num_retries:
+            self._tries += 1
+            self.trace.retries += 1
+            self._next = _SAME_AFTER_BACKOFF if is_retryable(error) else _OTHER
+        else:
+            self._next_group(error)
+
+    # ---- helpers --------------------------------------------------------------------
+
+    def _before_same_deployment(self, remaining: float) -> float | None:
+        """The seconds to back off before trying a deployment again (None: moved on)."""
+        error = self._error
+        assert error is not None
+        if self._next == _OTHER:
+            self._next_group(error)
+            return None
+        self._next = _ANY
+        delay = self.engine.settings.backoff.delay(self._tries - 1, error)
+        if delay >= remaining:
+            raise error
+        return delay
+
+    def _wait_for_capacity(self, now: float, remaining: float) -> float | None:
+        if self._saturated_until is None:
+            self._saturated_until = now + min(self.engine.settings.max_wait_for_capacity, remaining)
+        left = self._saturated_until - now
+        if left > 0:
+            return min(SATURATION_POLL, left)
+        self._saturated_until = None
+        self._next_group(self.engine.saturated_error(self.group, now))
+        return None
+
+    def _next_group(self, error: TokenwayError) -> None:
+        """Move on to the next fallback group for ``error``, or raise it."""
+        self._error = error
+        if isinstance(error, ContextWindowExceededError) and not self._context_mode:
+            self._context_mode = True
+            self._queue = list(self.engine.settings.context_window_fallbacks_for(self._origin))
+        elif self._queue is None:
+            self._queue = list(self.engine.settings.fallbacks_for(self._origin))
+        queue = self._queue
+        while queue:
+            name = queue.pop(0)
+            if name not in self._visited:
+                break
+        else:
+            raise error
+        self._visited.append(name)
+        self.group = self.engine.group_of(name)
+        self._tried = []
+        self._tries = 0
+        self._next = _ANY
+        self.trace.group = name
+        self.trace.fallbacks += 1
+
+    def _overflows(self, window: int) -> bool:
+        if self._needed is None:
+            return False
+        if self._needed_value is None:
+            self._needed_value = self._needed()
+        return self._needed_value > window
+
+    def _overflow_error(self, group: str, window: int) -> ContextWindowExceededError:
+        return ContextWindowExceededError(
+            f"model '{group}' has a context window of {window} tokens, but this request needs "
+            f"at least {self._needed_value}. Shorten the messages or lower max_tokens.",
+            param="messages",
+            code="context_length_exceeded",
+            model=group,
+        )
+
+    def _out_of_time(self) -> TokenwayError:
+        if self._error is not None:
+            return self._error
+        return Timeout(
+            f"model '{self._origin}': no answer within the call's timeout (retries included)",
+            model=self._origin,
+        )

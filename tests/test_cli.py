@@ -51,6 +51,12 @@ def started(
         proc.wait(5)
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proxy keeps its SQLite file and spend journal in its working directory."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,11 +66,14 @@ def running_proxy(config: ProxyConfig, backoff: Backoff | None = None) -> Iterat
     started = threading.Event()
     holder: dict[str, Any] = {}
 
+    data_dir = Path(tempfile.mkdtemp(prefix="tokenway-proxy-"))
+
     async def start() -> None:
-        app = create_app(config, env={}, backoff=backoff)
+        app = create_app(config, env={}, backoff=backoff, data_dir=data_dir)
         server = HTTPServer(
             app, error_responder=protocol_error, max_body_size=config.max_request_body_bytes
         )
+        await app.start()
         await server.start("127.0.0.1", 0)
         app.ready = True
         holder.update(app=app, server=server)
@@ -90,6 +96,7 @@ def running_proxy(config: ProxyConfig, backoff: Backoff | None = None) -> Iterat
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,12 @@ async def relay_all(
 ) -> tuple[bytes, list[Mapping[str, Any] | None], FakeResponse]:
     response = FakeResponse(pieces)
     ended: list[Mapping[str, Any] | None] = []
-    relay = StreamRelay(route(), response, wants_usage, ended.append)  # type: ignore[arg-type]
+    relay = StreamRelay(
+        route(),
+        response,  # type: ignore[arg-type]
+        wants_usage,
+        lambda usage, error_code: ended.append(usage),
+    )
     first = await relay.prime()
     out = [frame async for frame in relay.frames(first)]
     return b"".join(out), ended, response
@@ -87,7 +92,7 @@ async def test_usage_chunk_is_forwarded_when_asked() -> None:
 
 async def test_error_before_content_is_raised_for_an_http_answer() -> None:
     response = FakeResponse([ROLE + ERROR])
-    relay = StreamRelay(route(), response, False, lambda usage: None)  # type: ignore[arg-type]
+    relay = StreamRelay(route(), response, False, lambda usage, error_code: None)  # type: ignore[arg-type]
     with pytest.raises(InternalServerError, match="boom"):
         await relay.prime()
     assert response.closed

@@ -9,21 +9,24 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 import orjson
 
 from tokenway.catalog import Catalog
-from tokenway.errors import NotFoundError, TokenwayError
+from tokenway.errors import NotFoundError, PermissionDeniedError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
-from tokenway.proxy.auth import Authenticator
+from tokenway.proxy.admin import AdminAPI
+from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.chat import CallContext, ChatCompletions
 from tokenway.proxy.config import ProxyConfig
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
+from tokenway.proxy.gate import Gate
 from tokenway.proxy.health import HealthChecker
 from tokenway.proxy.models import ModelTable, build_router, build_routes
 from tokenway.proxy.openapi import openapi_document
-from tokenway.proxy.spend import SpendRecorder
+from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
 
 log = logging.getLogger("tokenway.proxy")
@@ -41,6 +44,7 @@ class ProxyApp:
         env: Mapping[str, str] | None = None,
         catalog: Catalog | None = None,
         backoff: Backoff | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         env = os.environ if env is None else env
         self.config = config
@@ -48,10 +52,13 @@ class ProxyApp:
         routes = build_routes(config.deployments, env, catalog or Catalog(), config.request_timeout)
         self.models = ModelTable(routes)
         self.router = build_router(config, routes, backoff)
-        self.auth = Authenticator(config.master_key)
-        self.spend = SpendRecorder()
+        self.services = Services(
+            config.database_url, config.general_settings, data_dir or Path(".")
+        )
+        self.auth = Authenticator(config.master_key, keys=self.services.keys)
+        self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
-        self.chat = ChatCompletions(self.router, self.http, self.spend)
+        self.chat = ChatCompletions(self.router, self.http, self.spend, Gate())
         self.health = HealthChecker(
             self.router,
             routes,
@@ -65,6 +72,14 @@ class ProxyApp:
             ("POST", "/chat/completions"): self.chat,
             ("GET", "/v1/models"): self._list_models,
             ("GET", "/models"): self._list_models,
+        }
+        admin = AdminAPI(
+            self.services.store,
+            served_models=self.models.aliases(),
+            on_key_change=self.services.keys.invalidate,
+        )
+        self._admin: dict[tuple[str, str], Route] = {
+            **admin.routes(),
             ("GET", "/health"): self.health,
         }
         self._public: dict[tuple[str, str], Callable[[], Response]] = {
@@ -86,24 +101,43 @@ class ProxyApp:
             return public()
         try:
             principal = self.auth.authenticate(request.headers)
-            route = self._private.get(key) or self._model_route(request)
-            ctx = CallContext(request_id, started, principal.key_hash)
+            if principal.unresolved:
+                principal = await self.auth.resolve(principal)
+            route = (
+                self._private.get(key)
+                or self._admin_route(key, principal)
+                or (self._model_route(request))
+            )
+            ctx = CallContext(request_id, started, principal.key_hash, principal.key)
             return await route(request, ctx)
         except TokenwayError as error:
             return error_response(error, request_id)
 
     async def start(self) -> None:
-        """Start background work (health checks), in the serving event loop."""
+        """Open the store, start the spend writer and health checks, in the serving loop."""
+        await self.services.start()
         self.health.start()
 
     async def aclose(self) -> None:
         await self.health.stop()
         await self.http.aclose()
+        await self.services.aclose()
+
+    def _admin_route(self, key: tuple[str, str], principal: Principal) -> Route | None:
+        """Management endpoints: the master key only (refused outright without one)."""
+        route = self._admin.get(key)
+        if route is None or principal.kind == "master":
+            return route
+        if key == ("GET", "/health") and principal.kind == "anonymous":
+            return route  # a loopback-only proxy without a master key may be probed
+        needs = "needs the master key" if self.auth.enabled else "needs a master_key in config"
+        raise PermissionDeniedError(f"{key[1]} {needs}", code="master_key_required")
 
     def _model_route(self, request: Request) -> Route:
         if request.method == "GET" and request.path.startswith(("/v1/models/", "/models/")):
             return self._get_model
-        known_path = any(path == request.path for _, path in (*self._private, *self._public))
+        paths = (*self._private, *self._public, *self._admin)
+        known_path = any(path == request.path for _, path in paths)
         if known_path:
             raise _MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
         raise NotFoundError(f"no route {request.method} {request.path}", code="route_not_found")
@@ -125,7 +159,11 @@ class ProxyApp:
     def _readiness(self) -> Response:
         status = 200 if self.ready else 503
         body = orjson.dumps(
-            {"status": "ready" if self.ready else "starting", "models": len(self.models.aliases())}
+            {
+                "status": "ready" if self.ready else "starting",
+                "models": len(self.models.aliases()),
+                "db": "connected" if self.services.store_open else "unavailable",
+            }
         )
         return Response(status, list(JSON_HEADERS), body)
 
@@ -151,9 +189,14 @@ def protocol_error(status: int, message: str) -> Response:
 
 
 def create_app(
-    config: ProxyConfig, *, env: Mapping[str, str] | None = None, backoff: Backoff | None = None
+    config: ProxyConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    backoff: Backoff | None = None,
+    data_dir: Path | None = None,
 ) -> ProxyApp:
-    return ProxyApp(config, env=env, backoff=backoff)
+    """``data_dir`` holds the default SQLite file and the spend journal (default: cwd)."""
+    return ProxyApp(config, env=env, backoff=backoff, data_dir=data_dir)
 
 
 __all__ = ["ProxyApp", "create_app", "protocol_error"]

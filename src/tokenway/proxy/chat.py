@@ -30,9 +30,11 @@ from tokenway.proxy.errors import (
     transport_error,
     upstream_error,
 )
+from tokenway.proxy.gate import Gate, Price, estimate_cost
+from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
-from tokenway.proxy.spend import SpendEvent, SpendRecorder
+from tokenway.proxy.spend import SpendTracker, Ticket
 from tokenway.router import RouteTrace, RoutingEngine
 from tokenway.tokens import prompt_floor
 
@@ -48,7 +50,9 @@ class CallContext:
     request_id: str
     started: float  # perf_counter at arrival
     key_hash: str | None
+    key: KeyContext | None = None  # a virtual key's records and limits
     upstream_seconds: float = 0.0
+    ticket: Ticket | None = None  # set by the chat route: what this request spends
 
     def headers(self, route: Route, cost: float | None) -> list[tuple[str, str]]:
         overhead = (time.perf_counter() - self.started - self.upstream_seconds) * 1000
@@ -64,13 +68,33 @@ class CallContext:
 
 class ChatCompletions:
     def __init__(
-        self, router: RoutingEngine[Route], http: AsyncHTTPClient, spend: SpendRecorder
+        self,
+        router: RoutingEngine[Route],
+        http: AsyncHTTPClient,
+        spend: SpendTracker,
+        gate: Gate | None = None,
     ) -> None:
         self._router = router
         self._http = http
         self._spend = spend
+        self._gate = gate or Gate()
+        self._prices: dict[str, Price] = {}
 
     async def __call__(self, request: Request, ctx: CallContext) -> Response:
+        """One chat request; whatever happens, its ticket is closed (one spend row)."""
+        ticket = ctx.ticket = Ticket(
+            self._spend, ctx.request_id, ctx.started, ctx.key_hash, ctx.key
+        )
+        try:
+            return await self._serve(request, ctx, ticket)
+        except TokenwayError as error:
+            ticket.close(status=error.status_code, error_code=error.code or error.error_type)
+            raise
+        except BaseException:
+            ticket.close(status=499, error_code="client_closed_request")
+            raise
+
+    async def _serve(self, request: Request, ctx: CallContext, ticket: Ticket) -> Response:
         body = parse_body(request.body)
         validate_chat_body(body)
         for name in _FORBIDDEN_FIELDS:
@@ -80,7 +104,11 @@ class ChatCompletions:
                     param=name,
                     code="forbidden_field",
                 )
-        alias = body["model"]
+        alias = ticket.alias = body["model"]
+        ticket.stream = bool(body.get("stream"))
+        if ctx.key is not None and not ctx.key.unrestricted:
+            estimate = estimate_cost(body, self._price(alias))
+            ticket.admitted(await self._gate.admit(ctx.key, alias, estimate, time.time()), body)
         send: Callable[[Route, float], Awaitable[Response]]
         if body.get("stream"):
             options = body.get("stream_options") or {}
@@ -96,13 +124,14 @@ class ChatCompletions:
                 alias, send, needed_tokens=functools.partial(_needed_tokens, body), trace=trace
             )
         except TokenwayError as error:
-            return self._failure(error, trace, ctx)
+            return self._failure(error, trace, ctx, ticket)
         response = routed.value
         response.headers += _route_headers(trace)
+        response.headers += ticket.rate_headers()
         return response
 
     def _failure(
-        self, error: TokenwayError, trace: RouteTrace[Route], ctx: CallContext
+        self, error: TokenwayError, trace: RouteTrace[Route], ctx: CallContext, ticket: Ticket
     ) -> Response:
         route = trace.deployment
         if route is None:  # nothing was sent: an unknown model, or no capacity, or too long
@@ -110,7 +139,20 @@ class ChatCompletions:
         else:
             response = upstream_error(error, route, ctx.request_id)
         response.headers += _route_headers(trace)
+        deployment = route.deployment_id if route is not None else None
+        code = error.code or error.error_type
+        ticket.close(status=response.status, deployment=deployment, error_code=code)
         return response
+
+    def _price(self, alias: str) -> Price:
+        """The dearest deployment of the group, so a reservation is never too small."""
+        price = self._prices.get(alias)
+        if price is None:
+            if alias not in self._router.groups():  # the router answers 404 in a moment
+                return functools.partial(_dearest, ())
+            routes = tuple(self._router.deployments(alias))
+            price = self._prices[alias] = functools.partial(_dearest, routes)
+        return price
 
     async def _plain(
         self, body: dict[str, Any], ctx: CallContext, route: Route, budget: float
@@ -141,7 +183,13 @@ class ChatCompletions:
         cost = route.cost(usage) if usage else None
         if usage:
             self._router.add_tokens(route, _total_tokens(usage))
-        self._record(route, ctx, usage, cost, stream=False)
+        if ctx.ticket is not None:
+            answer = data if self._spend.store_payload else None
+            ticket_usage = usage or None
+            ctx.ticket.close(
+                status=200, deployment=route.deployment_id, usage=ticket_usage, cost=cost,
+                answer=answer,
+            )  # fmt: skip
         headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
         return Response(200, headers, orjson.dumps(data))
 
@@ -178,36 +226,19 @@ class ChatCompletions:
 
     def _on_stream_end(
         self, route: Route, ctx: CallContext
-    ) -> Callable[[Mapping[str, Any] | None], None]:
-        def record(usage: Mapping[str, Any] | None) -> None:
-            if usage is None:
-                self._spend.record_missing_usage()
-                return
-            self._router.add_tokens(route, _total_tokens(usage))
-            self._record(route, ctx, usage, route.cost(usage), stream=True)
+    ) -> Callable[[Mapping[str, Any] | None, str | None], None]:
+        def record(usage: Mapping[str, Any] | None, error_code: str | None) -> None:
+            cost = None
+            if usage is not None:
+                self._router.add_tokens(route, _total_tokens(usage))
+                cost = route.cost(usage)
+            if ctx.ticket is not None:
+                ctx.ticket.close(
+                    status=200, deployment=route.deployment_id, usage=usage, cost=cost,
+                    error_code=error_code,
+                )  # fmt: skip
 
         return record
-
-    def _record(
-        self,
-        route: Route,
-        ctx: CallContext,
-        usage: Mapping[str, Any],
-        cost: float | None,
-        stream: bool,
-    ) -> None:
-        self._spend.record(
-            SpendEvent(
-                request_id=ctx.request_id,
-                alias=route.alias,
-                model=route.model,
-                key_hash=ctx.key_hash,
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-                cost=cost,
-                stream=stream,
-            )
-        )
 
 
 def _route_headers(trace: RouteTrace[Route]) -> list[tuple[str, str]]:
@@ -225,6 +256,12 @@ def _needed_tokens(body: Mapping[str, Any]) -> int:
     """At least this many tokens of context: the prompt's floor plus the completion asked for."""
     completion = body.get("max_tokens") or body.get("max_completion_tokens") or 0
     return prompt_floor(body["messages"], body.get("tools")) + int(completion)
+
+
+def _dearest(routes: tuple[Route, ...], prompt: int, completion: int) -> float | None:
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    costs = [cost for route in routes if (cost := route.cost(usage)) is not None]
+    return max(costs) if costs else None
 
 
 def _total_tokens(usage: Mapping[str, Any]) -> int:

@@ -182,6 +182,9 @@ GENERAL_SETTINGS = SectionSchema(
         "use_redis_transaction_buffer": boolean,
         "max_request_size_mb": positive_number,
         "max_response_size_mb": positive_number,
+        # tokenway's own: where the spend journal lives, and how often it is fsynced
+        "spend_journal_dir": non_empty_string,
+        "spend_journal_fsync_interval": positive_number,
     },
     unsupported={
         "alerting": _NOT_SUPPORTED,
@@ -199,6 +202,8 @@ ROUTER_SETTINGS = SectionSchema(
         "fallbacks": fallback_list,
         "context_window_fallbacks": fallback_list,
         "content_policy_fallbacks": fallback_list,
+        "default_fallbacks": fallback_list,
+        "max_wait_for_capacity": non_negative_number,
         "allowed_fails": non_negative_int,
         "cooldown_time": non_negative_number,
         "disable_cooldowns": boolean,

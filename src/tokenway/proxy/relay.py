@@ -4,6 +4,12 @@ Frames are forwarded as bytes; only a frame that can carry usage or an error is
 decoded. The relay holds the response until the first content frame, so a failure
 before it can still be answered as an ordinary HTTP error; after that, a failure ends
 the stream with an explicit error frame, never with a clean end that looks like success.
+
+``on_end(usage, error_code)`` runs once, as soon as the outcome is known and before the
+frame that ends the stream is handed on (``[DONE]`` or the error frame), so the spend row
+is journaled before the client can have the whole answer. A client that leaves early is
+reported as ``client_disconnected``; a stream that fails before its first content is not
+reported at all (the router may still answer from another deployment).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ class StreamRelay:
         route: Route,
         response: AsyncResponse,
         wants_usage: bool,
-        on_end: Callable[[Mapping[str, Any] | None], None],
+        on_end: Callable[[Mapping[str, Any] | None, str | None], None],
     ) -> None:
         self._route = route
         self._response = response
@@ -43,6 +49,7 @@ class StreamRelay:
         self._usage: Mapping[str, Any] | None = None
         self._done = False
         self._ended = False
+        self._reported = False
         self._started = False  # a frame with content (not just the role) has been read
         self._pending_error: TokenwayError | None = None
 
@@ -53,7 +60,7 @@ class StreamRelay:
             while not (self._started or self._done):
                 held.append(await self._next_frames())
         except BaseException:
-            await self._close()
+            await self._close(report=False)
             raise
         return b"".join(held)
 
@@ -64,6 +71,7 @@ class StreamRelay:
                 try:
                     frames = await self._next_frames()
                 except TokenwayError as error:
+                    self._report(error.code or "stream_error")
                     yield self._error_frame(error)
                     return
                 if frames:
@@ -103,6 +111,7 @@ class StreamRelay:
             data = event.data
             if data == b"[DONE]":
                 self._done = True
+                self._report(None)
                 out.append(_DONE)
                 break
             if event.event == "error" or data.startswith(b'{"error"'):
@@ -135,12 +144,18 @@ class StreamRelay:
         )
         return b"data: " + envelope(error.message, error.error_type, None, error.code) + b"\n\n"
 
-    async def _close(self) -> None:
+    def _report(self, error_code: str | None) -> None:
+        if not self._reported:
+            self._reported = True
+            self._on_end(self._usage, error_code)
+
+    async def _close(self, report: bool = True) -> None:
         if self._ended:
             return
         self._ended = True
+        if report:
+            self._report(None if self._done else "client_disconnected")
         await self._response.aclose()
-        self._on_end(self._usage)
 
 
 def _has_content(frame: bytes) -> bool:

@@ -1,43 +1,158 @@
-"""Spend capture: every finished call's usage and cost, recorded off the response path.
+"""Spend capture: one row per chat request, whatever its outcome, and the key's settlement.
 
-This in-memory recorder is the seam the spend journal and the stores plug into; it
-keeps running totals per model alias and per key hash.
+A ``Ticket`` follows one request from admission to its end. ``close`` runs exactly once
+(success, upstream error, a stream cut short, a client gone): it settles the key's budget
+reservation and hands a ``SpendRow`` to the writer, which journals it before returning,
+so the row exists before the response's last byte is sent. No prompt or answer text is
+kept unless the config asks for it (``store_prompts_in_spend_logs``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from tokenway.proxy.gate import Admission
+from tokenway.proxy.keys import KeyContext
+from tokenway.store.base import SpendRow
+
+log = logging.getLogger("tokenway.proxy")
 
 
-@dataclass(frozen=True, slots=True)
-class SpendEvent:
-    request_id: str
-    alias: str
-    model: str
-    key_hash: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
-    stream: bool
+class RowSink(Protocol):
+    def record(self, row: SpendRow) -> None: ...
 
 
-class SpendRecorder:
-    def __init__(self, keep_last: int = 1000) -> None:
-        self.cost_by_alias: dict[str, float] = defaultdict(float)
-        self.tokens_by_alias: dict[str, int] = defaultdict(int)
+class SpendTracker:
+    """Running totals for this process (tests, metrics) and the sink rows go to."""
+
+    def __init__(self, sink: RowSink | None = None, *, store_payload: bool = False) -> None:
+        self.sink = sink
+        self.store_payload = store_payload
         self.calls = 0
         self.calls_without_usage = 0
-        self.recent: list[SpendEvent] = []
-        self._keep_last = keep_last
+        self.cost_by_alias: dict[str, float] = defaultdict(float)
+        self.tokens_by_alias: dict[str, int] = defaultdict(int)
+        self.recent: deque[SpendRow] = deque(maxlen=1000)
 
-    def record(self, event: SpendEvent) -> None:
+    def record(self, row: SpendRow) -> None:
         self.calls += 1
-        self.cost_by_alias[event.alias] += event.cost or 0.0
-        self.tokens_by_alias[event.alias] += event.prompt_tokens + event.completion_tokens
-        self.recent.append(event)
-        if len(self.recent) > self._keep_last * 2:
-            del self.recent[: -self._keep_last]
+        self.cost_by_alias[row.model_alias] += row.cost or 0.0
+        self.tokens_by_alias[row.model_alias] += row.prompt_tokens + row.completion_tokens
+        self.recent.append(row)
+        if self.sink is not None:
+            try:
+                self.sink.record(row)
+            except RuntimeError:  # the writer closed during shutdown: log, never crash
+                log.error("spend row %s arrived after shutdown; not stored", row.request_id)
 
-    def record_missing_usage(self) -> None:
-        self.calls_without_usage += 1
+
+class Ticket:
+    """One request's spend: who pays, what was reserved, and the row written at the end."""
+
+    __slots__ = (
+        "_admission", "_body", "_tracker", "alias", "closed", "key", "key_hash", "request_id",
+        "started_at", "started_perf", "stream",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        tracker: SpendTracker,
+        request_id: str,
+        started_perf: float,
+        key_hash: str | None,
+        key: KeyContext | None,
+    ) -> None:
+        self._tracker = tracker
+        self.request_id = request_id
+        self.started_perf = started_perf
+        self.started_at = time.time() - (time.perf_counter() - started_perf)
+        self.key_hash = key_hash
+        self.key = key
+        self.alias = ""
+        self.stream = False
+        self.closed = False
+        self._admission: Admission | None = None
+        self._body: Mapping[str, Any] | None = None
+
+    def admitted(self, admission: Admission, body: Mapping[str, Any]) -> None:
+        self._admission = admission
+        if self._tracker.store_payload:
+            self._body = body
+
+    def rate_headers(self) -> list[tuple[str, str]]:
+        return self._admission.headers() if self._admission is not None else []
+
+    def close(
+        self,
+        *,
+        status: int,
+        deployment: str | None = None,
+        usage: Mapping[str, Any] | None = None,
+        cost: float | None = None,
+        error_code: str | None = None,
+        answer: Any = None,
+    ) -> None:
+        """Settle and write the row; later calls do nothing."""
+        if self.closed:
+            return
+        self.closed = True
+        prompt, completion = _tokens(usage)
+        if self._admission is not None:
+            self._admission.settle(cost, prompt + completion)
+        if usage is None and status == 200:
+            self._tracker.calls_without_usage += 1
+        self._tracker.record(
+            self._row(status, deployment, prompt, completion, cost, error_code, answer)
+        )
+
+    def _row(
+        self,
+        status: int,
+        deployment: str | None,
+        prompt: int,
+        completion: int,
+        cost: float | None,
+        error_code: str | None,
+        answer: Any,
+    ) -> SpendRow:
+        key = self.key
+        return SpendRow(
+            request_id=self.request_id,
+            key_hash=self.key_hash,
+            user_id=key.key.user_id if key is not None else None,
+            team_id=key.key.team_id if key is not None else None,
+            model_alias=self.alias,
+            deployment=deployment,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost=cost,
+            latency_ms=(time.perf_counter() - self.started_perf) * 1000,
+            status=status,
+            error_code=error_code,
+            stream=self.stream,
+            started_at=self.started_at,
+            payload=self._payload(answer),
+        )
+
+    def _payload(self, answer: Any) -> str | None:
+        if self._body is None:
+            return None
+        data = {"messages": self._body.get("messages"), "response": answer}
+        return orjson.dumps(data, default=str).decode()
+
+
+def _tokens(usage: Mapping[str, Any] | None) -> tuple[int, int]:
+    if not usage:
+        return 0, 0
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    return (
+        prompt if isinstance(prompt, int) else 0,
+        completion if isinstance(completion, int) else 0,
+    )

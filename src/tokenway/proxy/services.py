@@ -1,0 +1,149 @@
+"""The proxy's backing services: the store, the key cache, the spend journal and writer.
+
+Nothing here does I/O until ``start``, which runs in the serving event loop (after any
+fork, so each worker owns its own connections and journal). Start-up never waits on the
+store: if it is down, the proxy serves what it can (the master key, keys it has cached)
+and keeps trying to open it, while spend rows wait in the journal.
+
+Journals: each process takes the first free slot ``<journal dir>/<n>`` (a slot is held by
+an exclusive lock), and adopts the rows of any other slot that no process holds, so a
+restart with fewer workers loses nothing either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tokenway.proxy.journal import JournalLockedError, SpendJournal
+from tokenway.proxy.keys import KeyCache
+from tokenway.proxy.spend import SpendTracker
+from tokenway.proxy.spend_writer import SpendWriter
+from tokenway.store import DEFAULT_SQLITE_URL, Store, StoreError, open_store, redact_url
+
+log = logging.getLogger("tokenway.proxy")
+
+DEFAULT_JOURNAL_DIR = "tokenway-journal"
+BUDGET_RESET_INTERVAL = 10.0  # seconds between resets of budgets whose window ended
+_REOPEN_DELAY = 2.0
+_MAX_SLOTS = 256
+
+
+class Services:
+    def __init__(
+        self, database_url: str | None, general: Mapping[str, Any], data_dir: Path
+    ) -> None:
+        url = database_url or _default_sqlite_url(data_dir)
+        self.url = url
+        self.store: Store = open_store(url)
+        self.keys = KeyCache(
+            self.store, allow_on_store_outage=bool(general.get("allow_requests_on_db_unavailable"))
+        )
+        self.tracker = SpendTracker(store_payload=bool(general.get("store_prompts_in_spend_logs")))
+        self.writer: SpendWriter | None = None
+        self._spend_logs = not general.get("disable_spend_logs")
+        journal_dir = general.get("spend_journal_dir") or DEFAULT_JOURNAL_DIR
+        self._journal_dir = data_dir / journal_dir
+        self._fsync = general.get("spend_journal_fsync_interval")
+        self._batch_interval = float(general.get("proxy_batch_write_at") or 1.0)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.store_open = False
+
+    async def start(self) -> None:
+        """Open the store (or keep trying in the background), then start the spend writer."""
+        if not await self._try_open():
+            self._spawn(self._reopen(), "tokenway-store-reopen")
+        if self._spend_logs:
+            journal = self._take_journal()
+            self.writer = SpendWriter(
+                self.store,
+                journal,
+                batch_interval=self._batch_interval,
+                on_flushed=self.keys.add_flushed_spend,
+            )
+            self.tracker.sink = self.writer
+            self._adopt_orphans(journal)
+            await self.writer.start()
+        self._spawn(self._reset_budgets(), "tokenway-budget-reset")
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.writer is not None:
+            await self.writer.aclose()
+        await self.keys.aclose()
+        with contextlib.suppress(StoreError):
+            await self.store.close()
+
+    # ---- the store ------------------------------------------------------------------
+
+    async def _try_open(self) -> bool:
+        try:
+            await self.store.open()
+        except StoreError as error:
+            log.error("store %s unavailable (%s); retrying", redact_url(self.url), error)
+            return False
+        self.store_open = True
+        return True
+
+    async def _reopen(self) -> None:
+        while not await self._try_open():
+            await asyncio.sleep(_REOPEN_DELAY)
+        log.info("store %s is back", redact_url(self.url))
+
+    async def _reset_budgets(self) -> None:
+        while True:
+            if self.store_open:
+                try:
+                    await self.store.reset_budgets(time.time())
+                except StoreError as error:
+                    log.warning("budget reset skipped: store unavailable (%s)", error)
+            await asyncio.sleep(BUDGET_RESET_INTERVAL)
+
+    def _spawn(self, work: Any, name: str) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(work, name=name))
+
+    # ---- journals -------------------------------------------------------------------
+
+    def _take_journal(self) -> SpendJournal:
+        fsync = float(self._fsync) if self._fsync else None
+        for slot in range(_MAX_SLOTS):
+            with contextlib.suppress(JournalLockedError):
+                return SpendJournal(self._journal_dir / str(slot), fsync_interval=fsync)
+        raise JournalLockedError(
+            f"all {_MAX_SLOTS} spend journal slots under {self._journal_dir} are in use"
+        )
+
+    def _adopt_orphans(self, own: SpendJournal) -> None:
+        """Re-journal the rows of slots no live process holds, then drop their files."""
+        assert self.writer is not None
+        if not self._journal_dir.is_dir():
+            return
+        for slot in sorted(self._journal_dir.iterdir()):
+            if not slot.is_dir() or slot == own.directory:
+                continue
+            try:
+                orphan = SpendJournal(slot)
+            except JournalLockedError:
+                continue  # a live process owns it
+            with orphan:
+                for segment in orphan.segments():
+                    for row in orphan.read(segment):
+                        self.writer.record(row)
+                    orphan.delete(segment)
+
+
+def _default_sqlite_url(data_dir: Path) -> str:
+    if data_dir == Path("."):
+        return DEFAULT_SQLITE_URL
+    return "sqlite:///" + os.fspath(data_dir.resolve() / "tokenway.db")

@@ -93,8 +93,10 @@ class ProxyApp:
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id")
-        if not request_id or len(request_id) > _MAX_REQUEST_ID:
+        chosen = bool(request_id) and len(request_id or "") <= _MAX_REQUEST_ID
+        if not chosen:
             request_id = os.urandom(12).hex()
+        assert request_id is not None
         key = (request.method, request.path)
         public = self._public.get(key)
         if public is not None:
@@ -108,7 +110,7 @@ class ProxyApp:
                 or self._admin_route(key, principal)
                 or (self._model_route(request))
             )
-            ctx = CallContext(request_id, started, principal.key_hash, principal.key)
+            ctx = CallContext(request_id, started, principal.key_hash, principal.key, chosen)
             return await route(request, ctx)
         except TokenwayError as error:
             return error_response(error, request_id)

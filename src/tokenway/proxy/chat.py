@@ -11,6 +11,7 @@ is an ordinary attempt failure. Every answer says which group and deployment ans
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class CallContext:
     started: float  # perf_counter at arrival
     key_hash: str | None
     key: KeyContext | None = None  # a virtual key's records and limits
+    client_chose_id: bool = False  # request_id came from the client's x-request-id
     upstream_seconds: float = 0.0
     ticket: Ticket | None = None  # set by the chat route: what this request spends
 
@@ -82,9 +84,10 @@ class ChatCompletions:
 
     async def __call__(self, request: Request, ctx: CallContext) -> Response:
         """One chat request; whatever happens, its ticket is closed (one spend row)."""
-        ticket = ctx.ticket = Ticket(
-            self._spend, ctx.request_id, ctx.started, ctx.key_hash, ctx.key
-        )
+        spend_id = ctx.request_id
+        if ctx.client_chose_id:  # a reused id must not merge (and so hide) spend rows
+            spend_id = f"{spend_id}.{os.urandom(6).hex()}"
+        ticket = ctx.ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key)
         try:
             return await self._serve(request, ctx, ticket)
         except TokenwayError as error:

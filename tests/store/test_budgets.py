@@ -1,4 +1,4 @@
-"""Budget windows: ``reset_budgets`` zeroes what is due and moves each window on."""
+"""Budget windows: ``reset_budgets`` starts the next window of what is due and moves it on."""
 
 from __future__ import annotations
 

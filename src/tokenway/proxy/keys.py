@@ -75,14 +75,16 @@ class Account:
 
     def load(self, limits: Limits, blocked: bool, *, raced: bool) -> None:
         """Take the store's state. ``raced``: spend was flushed while it was being read,
-        so the read may predate rows already counted here; keep the larger figure."""
-        same_window = limits.budget_reset_at == self.reset_at
-        spend = max(limits.spend, self.spend) if raced and same_window else limits.spend
-        self.spend = spend
+        so the read may predate rows already counted here; keep the larger figure.
+        A store whose window is behind this account's (``roll`` started the next one and
+        the store's sweep has not yet) holds the old window's spend: keep this window's."""
+        if not self._ahead_of(limits):
+            same_window = limits.budget_reset_at == self.reset_at
+            self.spend = max(limits.spend, self.spend) if raced and same_window else limits.spend
+            self.reset_at = limits.budget_reset_at
         self.blocked = blocked
         self.max_budget = limits.max_budget
         self.budget_duration = limits.budget_duration
-        self.reset_at = limits.budget_reset_at
         rates = (limits.rpm_limit, limits.tpm_limit, limits.max_parallel_requests)
         has_rates = any(limit is not None for limit in rates)
         self.quota = Quota(f"{self.kind}:{self.id}", self.label, *rates) if has_rates else None
@@ -100,6 +102,14 @@ class Account:
             return
         windows = (now - reset_at) // step + 1
         self.reset_at = reset_at + windows * step
+
+    def _ahead_of(self, limits: Limits) -> bool:
+        """Whether this account rolled into a window the store has not reached (same
+        ``budget_duration``: a changed one restarts the window from the store's record)."""
+        mine, stored = self.reset_at, limits.budget_reset_at
+        if mine is None or stored is None or limits.budget_duration != self.budget_duration:
+            return False
+        return stored < mine
 
     def wake(self) -> None:
         """Let every admission waiting on this budget look again."""

@@ -178,5 +178,7 @@ class Store(Protocol):
         """Per UTC day and group, oldest day first."""
 
     async def reset_budgets(self, now: float) -> int:
-        """Zero the spend of every key, user and team whose ``budget_reset_at`` <= now and
-        move it one ``budget_duration`` on (past ``now``); return how many were reset."""
+        """Start the next window of every key, user and team whose ``budget_reset_at`` <=
+        now: move it on by whole ``budget_duration``s (past ``now``) and set spend to what
+        rows already stored in the new window cost (0 unless some were flushed between
+        the window's start and this sweep); return how many were reset."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tokenway.store.base import GroupBy, SpendFilter, SpendRow, SpendTotal
+from tokenway.store.durations import parse_duration
 from tokenway.store.rows import KEYS, SPEND_COLUMNS, TEAMS, USERS, RowLike, Table, next_reset
 
 Query = tuple[str, list[Any]]
@@ -140,21 +141,25 @@ def due_for_reset(table: Table) -> str:
 
 
 def reset_spend(table: Table) -> str:
+    """Start the next window: its spend is what rows already stored in it cost (rows
+    flushed after the window began, before this sweep; usually none)."""
     # Matching the old reset time makes a reset by another instance win, not count twice.
+    owner = table.id_column  # spend_logs names its owner columns as the tables do
     return (
-        f"UPDATE {table.name} SET spend = 0, budget_reset_at = ?, updated_at = ? "
+        f"UPDATE {table.name} SET spend = (SELECT COALESCE(SUM(cost), 0) FROM spend_logs "
+        f"WHERE {owner} = ? AND started_at >= ?), budget_reset_at = ?, updated_at = ? "
         f"WHERE {table.id_column} = ? AND budget_reset_at = ?"
     )
 
 
 def reset_args(due: Iterable[RowLike], now: float) -> list[tuple[Any, ...]]:
     """Arguments for ``reset_spend``, one tuple per record that is due."""
-    return [
-        (
-            next_reset(row["budget_reset_at"], row["budget_duration"], now),
-            now,
-            row["id"],
-            row["budget_reset_at"],
-        )
-        for row in due
-    ]
+    args: list[tuple[Any, ...]] = []
+    for row in due:
+        following = next_reset(row["budget_reset_at"], row["budget_duration"], now)
+        # No next window: spend restarts at 0 (started_at >= NULL matches no row).
+        start: float | None = None
+        if following is not None:
+            start = following - parse_duration(row["budget_duration"])
+        args.append((row["id"], start, following, now, row["id"], row["budget_reset_at"]))
+    return args

@@ -67,6 +67,7 @@ def main() -> int:
     p.add_argument("--load-core", default="0")
     p.add_argument("--profile", action="store_true", help="py-spy the virtual-key runs")
     p.add_argument("--database-url", help="default: a SQLite file in a temporary directory")
+    p.add_argument("--no-spend-logs", action="store_true", help="disable_spend_logs: true")
     args = p.parse_args()
     duration = 3.0 if args.quick else args.duration
     with (
@@ -81,6 +82,7 @@ def main() -> int:
         database_url = args.database_url or f"sqlite:///{logs / 'tokenway.db'}"
         config["general_settings"]["database_url"] = database_url
         config["general_settings"]["spend_journal_dir"] = str(logs / "journal")
+        config["general_settings"]["disable_spend_logs"] = args.no_spend_logs
         path = logs / "config.yaml"
         path.write_text(json.dumps(config))
         port = free_port()
@@ -116,7 +118,7 @@ def compare(
     runs: dict[str, list[Run]] = {name: [] for name in keys}
     for _ in range(args.repeat):
         for name, key in keys.items():
-            spy = start_spy(proxy, duration) if args.profile and name == "virtual key" else None
+            spy = start_spy(proxy, duration) if args.profile else None
             run = run_wrk(url, sc, duration, args.load_core, key, "m", proxy, [mock])
             if spy is not None:
                 summarize_spy(spy)
@@ -136,7 +138,7 @@ def start_spy(proxy: Proc, duration: float) -> tuple[subprocess.Popen[bytes], Pa
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
 
-def summarize_spy(spy: tuple[subprocess.Popen[bytes], Path], top: int = 60) -> None:
+def summarize_spy(spy: tuple[subprocess.Popen[bytes], Path], top: int = 120) -> None:
     """Inclusive share of samples per function (each counted once per stack)."""
     proc, out = spy
     proc.wait(60)
@@ -148,7 +150,7 @@ def summarize_spy(spy: tuple[subprocess.Popen[bytes], Path], top: int = 60) -> N
         total += n
         for frame in {f.split(" (")[0] for f in stack.split(";")}:
             inclusive[frame] = inclusive.get(frame, 0) + n
-    print(f"\npy-spy, virtual key: {total} samples; inclusive share by function")
+    print(f"\npy-spy: {total} samples; inclusive share by function")
     for frame, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {100 * n / total:5.1f} %  {frame}")
 

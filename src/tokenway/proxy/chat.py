@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,8 @@ class ChatCompletions:
         alias = ticket.alias = body["model"]
         ticket.stream = bool(body.get("stream"))
         if ctx.key is not None and not ctx.key.unrestricted:
-            estimate = estimate_cost(body, self._price(alias))
+            # The body's bytes bound its prompt tokens (a token is at least one byte).
+            estimate = estimate_cost(body, self._price(alias), prompt_tokens=len(request.body))
             ticket.admitted(await self._gate.admit(ctx.key, alias, estimate, time.time()), body)
         send: Callable[[Route, float], Awaitable[Response]]
         if body.get("stream"):
@@ -152,9 +153,8 @@ class ChatCompletions:
         price = self._prices.get(alias)
         if price is None:
             if alias not in self._router.groups():  # the router answers 404 in a moment
-                return functools.partial(_dearest, ())
-            routes = tuple(self._router.deployments(alias))
-            price = self._prices[alias] = functools.partial(_dearest, routes)
+                return _no_price
+            price = self._prices[alias] = _dearest(self._router.deployments(alias))
         return price
 
     async def _plain(
@@ -261,10 +261,18 @@ def _needed_tokens(body: Mapping[str, Any]) -> int:
     return prompt_floor(body["messages"], body.get("tools")) + int(completion)
 
 
-def _dearest(routes: tuple[Route, ...], prompt: int, completion: int) -> float | None:
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
-    costs = [cost for route in routes if (cost := route.cost(usage)) is not None]
-    return max(costs) if costs else None
+def _dearest(routes: Sequence[Route]) -> Price:
+    """The highest per-token prices among ``routes`` (prices are linear in tokens)."""
+    unit_in = [c for r in routes if (c := r.cost({"prompt_tokens": 1})) is not None]
+    unit_out = [c for r in routes if (c := r.cost({"completion_tokens": 1})) is not None]
+    if not unit_in and not unit_out:
+        return _no_price
+    per_in, per_out = max(unit_in, default=0.0), max(unit_out, default=0.0)
+    return lambda prompt, completion: prompt * per_in + completion * per_out
+
+
+def _no_price(prompt: int, completion: int) -> float | None:
+    return None
 
 
 def _total_tokens(usage: Mapping[str, Any]) -> int:

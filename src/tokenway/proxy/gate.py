@@ -149,15 +149,23 @@ class Gate:
             waiting_on = _try_reserve(accounts, estimate, self.clock())
 
 
-def estimate_cost(body: Mapping[str, Any], price: Price, default_output: int = 4096) -> float:
+def estimate_cost(
+    body: Mapping[str, Any],
+    price: Price,
+    default_output: int = 4096,
+    prompt_tokens: int | None = None,
+) -> float:
     """A cost no lower than the real one of a request that stops at its max tokens.
 
     ``price(prompt_tokens, completion_tokens)`` is the route's price (None = unknown,
     which reserves nothing). The output is ``max_completion_tokens`` or ``max_tokens``
     (else ``default_output``, e.g. the model's output cap), times ``n`` choices.
+    ``prompt_tokens``, when the caller has a bound already, skips the estimate.
     """
-    messages = body.get("messages")
-    prompt = prompt_estimate(messages if isinstance(messages, list) else (), body.get("tools"))
+    prompt = prompt_tokens
+    if prompt is None:
+        messages = body.get("messages")
+        prompt = prompt_estimate(messages if isinstance(messages, list) else (), body.get("tools"))
     output = body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(output, int) or output <= 0:
         output = default_output

@@ -7,6 +7,7 @@ dialect module. Identifiers come from the tables in ``rows``, never from callers
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -67,6 +68,13 @@ INSERT_SPEND = (
     f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in SPEND_COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
 )
+
+
+@functools.cache
+def insert_spend_rows(count: int) -> str:
+    """One INSERT of ``count`` rows (the caller has already left out stored ones)."""
+    row = f"({', '.join('?' for _ in SPEND_COLUMNS)})"
+    return f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) VALUES " + ", ".join([row] * count)
 
 
 def add_to_spend(table: Table) -> str:

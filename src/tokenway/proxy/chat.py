@@ -221,17 +221,21 @@ class ChatCompletions:
                 raise route.provider.map_error(response.status, response.headers, raw)
         except HTTPError as exc:
             raise transport_error(exc, route) from None
-        relay = StreamRelay(route, response, wants_usage, self._on_stream_end(route, ctx))
+        on_end = self._on_stream_end(route, ctx, body)
+        relay = StreamRelay(route, response, wants_usage, on_end)
         first = await relay.prime()  # raises TokenwayError if it fails before any content
         ctx.upstream_seconds = time.perf_counter() - sent
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
         return Response(200, headers, stream=relay.frames(first))
 
     def _on_stream_end(
-        self, route: Route, ctx: CallContext
+        self, route: Route, ctx: CallContext, body: Mapping[str, Any]
     ) -> Callable[[Mapping[str, Any] | None, str | None], None]:
         def record(usage: Mapping[str, Any] | None, error_code: str | None) -> None:
             cost = None
+            if usage is not None and usage.get("estimated"):  # cut short: what was delivered
+                prompt = prompt_floor(body["messages"], body.get("tools"))
+                usage = {**usage, "prompt_tokens": prompt}
             if usage is not None:
                 self._router.add_tokens(route, _total_tokens(usage))
                 cost = route.cost(usage)

@@ -50,6 +50,7 @@ class StreamRelay:
         self._done = False
         self._ended = False
         self._reported = False
+        self._content_frames = 0  # forwarded frames since content began: ~1 token each
         self._started = False  # a frame with content (not just the role) has been read
         self._pending_error: TokenwayError | None = None
 
@@ -105,6 +106,7 @@ class StreamRelay:
         fields, alias = self._route.model_fields, self._route.alias_field
         if self._started and self._sse.idle and piece.endswith(b"\n\n") and _plain(piece):
             # Whole frames with nothing to decode: forward them as they are, alias swapped.
+            self._content_frames += piece.count(b"\n\n")
             return piece.replace(fields[0], alias).replace(fields[1], alias)
         out = []
         for event in self._sse.feed(piece):
@@ -125,6 +127,8 @@ class StreamRelay:
             has_usage = data.find(b'"usage":{') != -1 or data.find(b'"usage": {') != -1
             if has_usage and not self._take_usage(data):
                 continue
+            if self._started:
+                self._content_frames += 1
             out.append(
                 b"data: " + data.replace(fields[0], alias).replace(fields[1], alias) + b"\n\n"
             )
@@ -145,9 +149,14 @@ class StreamRelay:
         return b"data: " + envelope(error.message, error.error_type, None, error.code) + b"\n\n"
 
     def _report(self, error_code: str | None) -> None:
+        """The outcome, once. A stream cut before its usage frame is charged for what was
+        delivered: one completion token per content frame, marked ``estimated``."""
         if not self._reported:
             self._reported = True
-            self._on_end(self._usage, error_code)
+            usage = self._usage
+            if usage is None and self._content_frames:
+                usage = {"completion_tokens": self._content_frames, "estimated": True}
+            self._on_end(usage, error_code)
 
     async def _close(self, report: bool = True) -> None:
         if self._ended:

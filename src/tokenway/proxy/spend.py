@@ -105,8 +105,8 @@ class Ticket:
         prompt, completion = _tokens(usage)
         if self._admission is not None:
             self._admission.settle(cost, prompt + completion)
-        if usage is None and status == 200:
-            self._tracker.calls_without_usage += 1
+        if status == 200 and (usage is None or usage.get("estimated")):
+            self._tracker.calls_without_usage += 1  # the upstream never said what it used
         self._tracker.record(
             self._row(status, deployment, prompt, completion, cost, error_code, answer)
         )

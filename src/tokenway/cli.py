@@ -133,7 +133,11 @@ def _banner(config: ProxyConfig, options: ServeOptions, demo_note: str | None) -
     if not config.master_key:
         lines.append("no master key: open to local clients only (any bearer token is accepted)")
     if options.workers > 1:
-        lines.append(f"{options.workers} worker processes")
+        lines.append(
+            f"{options.workers} worker processes: rate limits, parallel limits and router "
+            "cooldowns are counted per process (no shared limit store yet); budgets and "
+            "spend are shared through the database"
+        )
     print("\n".join(lines), flush=True)
 
 

@@ -30,6 +30,43 @@ def _op(summary: str, ok: str, *, body: bool = False, auth: bool = True) -> dict
     return op
 
 
+# Management endpoints (master key only): path -> (method, summary).
+_ADMIN: dict[str, tuple[str, str]] = {
+    "/key/generate": ("post", "Create a virtual key; its secret is in this answer only"),
+    "/key/info": ("get", "One key's settings and spend (?key=)"),
+    "/key/list": ("get", "Keys, by user_id / team_id / key_alias, paginated"),
+    "/key/update": ("post", "Change a key's settings"),
+    "/key/delete": ("post", "Delete keys (keys or key_aliases)"),
+    "/key/regenerate": ("post", "New secret for a key, same settings"),
+    "/key/block": ("post", "Block a key"),
+    "/key/unblock": ("post", "Unblock a key"),
+    "/user/new": ("post", "Create a user (and a key unless auto_create_key is false)"),
+    "/user/info": ("get", "One user with spend and keys (?user_id=)"),
+    "/user/update": ("post", "Change a user"),
+    "/user/delete": ("post", "Delete users and their keys"),
+    "/user/list": ("get", "Users, paginated"),
+    "/team/new": ("post", "Create a team"),
+    "/team/info": ("get", "One team with spend and keys (?team_id=)"),
+    "/team/update": ("post", "Change a team"),
+    "/team/delete": ("post", "Delete teams and their keys"),
+    "/team/list": ("get", "Teams"),
+    "/spend/logs": ("get", "Spend rows, filtered and paginated"),
+    "/global/spend/report": ("get", "Daily spend totals per key, user, team or model"),
+    "/health": ("get", "Probe every deployment (costs a token each)"),
+}
+
+
+def _admin_op(method: str, summary: str) -> dict[str, Any]:
+    op = _op(f"{summary}. Master key only.", "JSON object or list")
+    op["responses"].update({"403": _ERROR, "404": _ERROR, "409": _ERROR, "503": _ERROR})
+    if method == "post":
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    return op
+
+
 def openapi_document(model_names: list[str]) -> dict[str, Any]:
     chat = _op(
         "Create a chat completion (JSON, or SSE with stream=true)",
@@ -49,6 +86,7 @@ def openapi_document(model_names: list[str]) -> dict[str, Any]:
             "/health/liveliness": {"get": _op("Process is alive", "healthy", auth=False)},
             "/health/liveness": {"get": _op("Process is alive", "healthy", auth=False)},
             "/health/readiness": {"get": _op("Ready to serve", "ready", auth=False)},
+            **{path: {m: _admin_op(m, summary)} for path, (m, summary) in _ADMIN.items()},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

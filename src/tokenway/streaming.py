@@ -9,7 +9,7 @@ connection, which cancels the upstream request.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -68,6 +68,11 @@ class Stream:
         self._response = response
         self._pieces: Iterator[bytes] = response.iter_bytes()
         self._closed = False
+        self._on_close: list[Callable[[Usage | None], None]] = []
+
+    def add_close_hook(self, hook: Callable[[Usage | None], None]) -> None:
+        """Run ``hook(usage)`` once, when the stream ends or is closed (the router's slot)."""
+        self._on_close.append(hook)
 
     @property
     def usage(self) -> Usage | None:
@@ -113,7 +118,10 @@ class Stream:
         self._state.pending.clear()
         if not self._closed:
             self._closed = True
-            self._response.close()
+            try:
+                self._response.close()
+            finally:
+                _run_hooks(self._on_close, self._state.usage)
 
     def __enter__(self) -> Stream:
         return self
@@ -137,6 +145,16 @@ class AsyncStream:
         self._response = response
         self._pieces: AsyncIterator[bytes] = response.iter_bytes(idle_timeout)
         self._closed = False
+        self._on_close: list[Callable[[Usage | None], None]] = []
+
+    def add_close_hook(self, hook: Callable[[Usage | None], None]) -> None:
+        """Run ``hook(usage)`` once, when the stream ends, is closed or is collected."""
+        self._on_close.append(hook)
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):  # dropped unclosed: free the router's slot
+            self._closed = True
+            _run_hooks(self._on_close, self._state.usage)
 
     @property
     def usage(self) -> Usage | None:
@@ -180,7 +198,10 @@ class AsyncStream:
         self._state.pending.clear()
         if not self._closed:
             self._closed = True
-            await self._response.aclose()
+            try:
+                await self._response.aclose()
+            finally:
+                _run_hooks(self._on_close, self._state.usage)
 
     async def __aenter__(self) -> AsyncStream:
         return self
@@ -251,3 +272,8 @@ def _merge_choice(into: dict[str, Any], choice: dict[str, Any]) -> None:
         target["function"]["arguments"] += function.get("arguments") or ""
     if choice.get("finish_reason"):
         into["finish_reason"] = choice["finish_reason"]
+
+
+def _run_hooks(hooks: list[Callable[[Usage | None], None]], usage: Usage | None) -> None:
+    while hooks:
+        hooks.pop(0)(usage)

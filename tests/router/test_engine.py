@@ -247,3 +247,14 @@ def test_unknown_groups() -> None:
         engine(handles("g", "a"), RouterSettings(fallbacks={"g": ("zz",)}))
     with pytest.raises(ValueError, match="used twice"):
         engine(handles("g", "a") + handles("h", "a"))
+
+
+def test_a_held_call_stays_in_flight_until_released() -> None:
+    router = engine(handles("g", "a"))
+    routed = router.call("g", lambda d, budget: "answer", hold=True)
+    assert router.stats("g")[0].in_flight == 1
+    routed.release()
+    routed.release()  # idempotent
+    assert router.stats("g")[0].in_flight == 0
+    assert router.call("g", lambda d, budget: "answer").deployment.deployment_id == "a"
+    assert router.stats("g")[0].in_flight == 0

@@ -193,3 +193,33 @@ def test_import_tokenway_loads_the_router_only_when_asked() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "True"]
+
+
+async def test_a_stream_holds_its_deployment_until_it_ends(two: list[Emulator]) -> None:
+    first, _ = two
+    router = Router([entry("m", first, "only", tpm=1_000_000)], backoff=FAST)
+    stream = await router.acompletion("m", MSGS, stream=True, max_tokens=5)
+    (stats,) = router.engine.stats("m")
+    assert stats.in_flight == 1  # answered, but still streaming: least-busy must see it
+    tokens_before = stats.tpm_used
+    async for _ in stream:
+        pass
+    (stats,) = router.engine.stats("m")
+    assert stats.in_flight == 0
+    assert stats.tpm_used > tokens_before  # the stream's usage counts towards tpm
+    await stream.aclose()  # a second close frees nothing twice
+    assert router.engine.stats("m")[0].in_flight == 0
+    await router.aclose()
+
+
+def test_a_sync_stream_closed_early_frees_its_deployment(
+    thread_emulators: tuple[Emulator, Emulator],
+) -> None:
+    first, _ = thread_emulators
+    router = Router([entry("m", first, "only")], backoff=FAST)
+    stream = router.completion("m", MSGS, stream=True, max_tokens=20)
+    assert router.engine.stats("m")[0].in_flight == 1
+    next(iter(stream))
+    stream.close()
+    assert router.engine.stats("m")[0].in_flight == 0
+    router.close()

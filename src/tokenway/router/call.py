@@ -58,6 +58,8 @@ class Routed(Generic[D, T]):
     group: str
     retries: int
     fallbacks: int
+    # For a call made with ``hold=True`` (a stream): call once it ends, to free the slot.
+    release: Callable[[], None] = lambda: None
 
 
 class RoutedCall(Generic[D]):
@@ -155,9 +157,12 @@ class RoutedCall(Generic[D]):
         remaining = self.deadline - now
         return remaining if timeout is None or timeout > remaining else timeout
 
-    def result(self, value: T) -> Routed[D, T]:
+    def result(self, value: T, release: Callable[[], None] | None = None) -> Routed[D, T]:
         trace = self.trace
-        return Routed(value, self.handle, self.group.name, trace.retries, trace.fallbacks)
+        group = self.group.name
+        if release is None:
+            return Routed(value, self.handle, group, trace.retries, trace.fallbacks)
+        return Routed(value, self.handle, group, trace.retries, trace.fallbacks, release)
 
     # ---- outcomes -------------------------------------------------------------------
 

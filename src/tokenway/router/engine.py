@@ -122,8 +122,12 @@ class RoutingEngine(Generic[D]):
         timeout: float | None = None,
         num_retries: int | None = None,
         trace: RouteTrace[D] | None = None,
+        hold: bool = False,
     ) -> Routed[D, T]:
-        """Run ``attempt(deployment, seconds)`` until one answers, as the settings allow."""
+        """Run ``attempt(deployment, seconds)`` until one answers, as the settings allow.
+
+        ``hold=True`` (streams): the deployment stays in flight after the answer began,
+        until the returned ``Routed.release()`` is called."""
         call = self._start(group, needed_tokens, timeout, num_retries, trace)
         lock, clock = self._lock, self.clock
         while True:
@@ -141,8 +145,7 @@ class RoutingEngine(Generic[D]):
             except BaseException:
                 self._abandoned(call)
                 raise
-            self._succeeded(call, clock() - started)
-            return call.result(value)
+            return call.result(value, self._succeeded(call, clock() - started, hold))
 
     def call(
         self,
@@ -153,6 +156,7 @@ class RoutingEngine(Generic[D]):
         timeout: float | None = None,
         num_retries: int | None = None,
         trace: RouteTrace[D] | None = None,
+        hold: bool = False,
     ) -> Routed[D, T]:
         """The sync twin of ``acall``."""
         call = self._start(group, needed_tokens, timeout, num_retries, trace)
@@ -172,8 +176,7 @@ class RoutingEngine(Generic[D]):
             except BaseException:
                 self._abandoned(call)
                 raise
-            self._succeeded(call, clock() - started)
-            return call.result(value)
+            return call.result(value, self._succeeded(call, clock() - started, hold))
 
     # ---- reports from outside a call ------------------------------------------------
 
@@ -253,13 +256,28 @@ class RoutingEngine(Generic[D]):
         retries = settings.num_retries if num_retries is None else num_retries
         return RoutedCall(self, group, deadline, retries, needed_tokens, trace)
 
-    def _succeeded(self, call: RoutedCall[D], elapsed: float) -> None:
+    def _succeeded(
+        self, call: RoutedCall[D], elapsed: float, hold: bool
+    ) -> Callable[[], None] | None:
         deployment_id = call.group.ids[call.position]
         with self._lock:
-            self.state.end(deployment_id, elapsed)
+            self.state.end(deployment_id, elapsed, finished=not hold)
             stats = call.stats
             if stats is not None and stats.cooldown_until > self.clock():
                 self.state.recover(deployment_id)  # tried while cooled down, and it answered
+        return self._releaser(deployment_id) if hold else None
+
+    def _releaser(self, deployment_id: str) -> Callable[[], None]:
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                with self._lock:
+                    self.state.release(deployment_id)
+
+        return release
 
     def _abandoned(self, call: RoutedCall[D]) -> None:
         with self._lock:

@@ -26,7 +26,7 @@ from tokenway.router.settings import DEFAULT_CAPACITY_WAIT, RouterSettings, fall
 from tokenway.router.state import RouterState
 from tokenway.streaming import AsyncStream, Stream
 from tokenway.tokens import prompt_floor
-from tokenway.types import ChatCompletion
+from tokenway.types import ChatCompletion, Usage
 
 __all__ = ["Router", "SDKDeployment"]
 
@@ -139,6 +139,7 @@ class Router:
             needed_tokens=_needed_tokens(messages, call_params),
             timeout=timeout,
             num_retries=retries,
+            hold=stream,  # a stream holds its deployment's slot until it ends
         )
         return self._finish(routed)
 
@@ -186,6 +187,7 @@ class Router:
             needed_tokens=_needed_tokens(messages, call_params),
             timeout=timeout,
             num_retries=retries,
+            hold=stream,  # a stream holds its deployment's slot until it ends
         )
         return self._finish(routed)
 
@@ -203,7 +205,16 @@ class Router:
     def _finish(self, routed: Routed[SDKDeployment, R]) -> R:
         """The answer, with the route it took in ``response_headers`` (as the proxy sends)."""
         value = routed.value
-        if isinstance(value, ChatCompletion):
+        if isinstance(value, Stream | AsyncStream):
+            engine, deployment, release = self.engine, routed.deployment, routed.release
+
+            def ended(usage: Usage | None) -> None:
+                release()
+                if usage is not None:
+                    engine.add_tokens(deployment, usage.total_tokens)
+
+            value.add_close_hook(ended)
+        elif isinstance(value, ChatCompletion):
             usage = value.usage
             if usage is not None:
                 self.engine.add_tokens(routed.deployment, usage.total_tokens)

@@ -90,8 +90,12 @@ class RouterState(Protocol):
     def begin(self, deployment_id: str, now: float) -> None:
         """A request was sent: one more in flight, one more in the RPM window."""
 
-    def end(self, deployment_id: str, latency: float | None) -> None:
-        """The request finished (any outcome); ``latency`` is a sample for the EWMA, if any."""
+    def end(self, deployment_id: str, latency: float | None, finished: bool = True) -> None:
+        """The request answered (any outcome); ``latency`` is a sample for the EWMA, if any.
+        ``finished=False``: a stream goes on, still in flight until ``release``."""
+
+    def release(self, deployment_id: str) -> None:
+        """A stream that ``end(..., finished=False)`` left in flight has ended."""
 
     def fail(self, deployment_id: str, now: float, window: float) -> int:
         """Record a counted failure; return how many happened in the last ``window`` seconds."""
@@ -156,12 +160,16 @@ class MemoryState:
         stats.update_usage()
         self._counters(stats, now)[0] += 1
 
-    def end(self, deployment_id: str, latency: float | None) -> None:
+    def end(self, deployment_id: str, latency: float | None, finished: bool = True) -> None:
         stats = self._stats[deployment_id]
-        stats.in_flight -= 1
+        if finished:
+            stats.in_flight -= 1
         if latency is not None:
             old = stats.latency
             stats.latency = latency if old == 0.0 else old + self._alpha * (latency - old)
+
+    def release(self, deployment_id: str) -> None:
+        self._stats[deployment_id].in_flight -= 1
 
     def fail(self, deployment_id: str, now: float, window: float) -> int:
         stats = self._stats[deployment_id]

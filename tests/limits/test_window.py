@@ -40,6 +40,17 @@ def test_wait_for_says_when_enough_has_left() -> None:
     assert window.until_empty(100.0) == 0.0
 
 
+def test_until_empty_after_the_newest_units_were_taken_back() -> None:
+    window = SlidingWindow()
+    window.add(10.5, 2)
+    window.add(20.5, 1)
+    assert window.until_empty(20.75) == 20 + SPAN - 20.75
+    window.take_back(1)  # in the same second, as ``take_back`` requires
+    assert window.until_empty(20.75) == 10 + SPAN - 20.75
+    window.add(12.0, 1)  # a clock that stepped back counts in the newest bucket
+    assert window.until_empty(20.75) == 20 + SPAN - 20.75
+
+
 def test_a_clock_stepping_back_still_counts() -> None:
     window = SlidingWindow()
     window.add(500.0, 1)

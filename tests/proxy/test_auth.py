@@ -68,3 +68,46 @@ async def test_virtual_keys_resolve_through_the_key_cache(tmp_path: Path) -> Non
         assert info.value.code == "invalid_api_key" and "sk-" not in info.value.message
     finally:
         await store.close()
+
+
+async def test_a_fresh_virtual_key_comes_back_resolved_without_an_await(tmp_path: Path) -> None:
+    store = await open_sqlite(tmp_path / "keys.db")
+    try:
+        key_hash = await add_key(store, "sk-virtual", models=("a",))
+        cache = KeyCache(store)
+        auth = Authenticator("sk-master", keys=cache)
+        headers = {"authorization": "Bearer sk-virtual"}
+        assert auth.authenticate(headers).unresolved  # not cached yet
+        resolved = await auth.authenticate_async(headers)
+        again = auth.authenticate(headers)
+        assert again.key is resolved.key and again.key_hash == key_hash
+        assert auth.authenticate(headers) is again  # remembered: no hash, no new principal
+        master = auth.authenticate({"x-api-key": "sk-master"})
+        assert master.kind == "master" and auth.authenticate({"x-api-key": "sk-master"}) is master
+        await store.delete_keys([key_hash])
+        cache.invalidate(key_hash)  # deleted on this instance
+        assert auth.authenticate(headers).unresolved
+        with pytest.raises(AuthenticationError):
+            await auth.authenticate_async(headers)
+    finally:
+        await store.close()
+
+
+async def test_only_keys_that_authenticated_are_remembered_and_only_so_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tokenway.proxy.auth._RECENT_TOKENS", 2)
+    store = await open_sqlite(tmp_path / "keys.db")
+    try:
+        auth = Authenticator("sk-master", keys=KeyCache(store))
+        for secret in ("sk-a", "sk-b", "sk-c"):
+            await add_key(store, secret)
+            headers = {"authorization": f"Bearer {secret}"}
+            await auth.authenticate_async(headers)
+            assert auth.authenticate(headers).key is not None
+        for _ in range(3):
+            with pytest.raises(AuthenticationError):
+                await auth.authenticate_async({"authorization": "Bearer sk-unknown"})
+        assert list(auth._recent) == ["sk-b", "sk-c"]
+    finally:
+        await store.close()

@@ -1,5 +1,5 @@
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,9 @@ from tokenway.errors import (
     PermissionDeniedError,
     TokenwayError,
 )
+from tokenway.limits.window import MemoryLimitStore, Quota, RateState
 from tokenway.proxy.errors import error_response
-from tokenway.proxy.gate import Gate, LimitExceededError, estimate_cost
+from tokenway.proxy.gate import Gate, LimitExceededError, estimate_cost, rate_headers
 from tokenway.proxy.keys import KeyCache, KeyContext
 from tokenway.store.sqlite import SQLiteStore
 from tokenway.tokens import prompt_estimate
@@ -262,6 +263,66 @@ async def test_an_unrestricted_key_is_admitted_unchecked() -> None:
     admission = await fixed_gate().admit(ctx, "any", 100.0, NOW)
     assert admission.headers() == []
     admission.settle(1.0, 1)
+
+
+class AwaitedLimits:
+    """A limit store whose ``acquire`` suspends, as a networked one's would."""
+
+    def __init__(self) -> None:
+        self._memory = MemoryLimitStore()
+
+    async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
+        await asyncio.sleep(0)
+        return self._memory.acquire_now(quotas, now)
+
+    def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
+        self._memory.release(quotas, tokens, now)
+
+
+async def test_admit_now_admits_without_a_coroutine_or_defers(store: SQLiteStore) -> None:
+    gate = fixed_gate()
+    ctx = await key_ctx(store, max_budget=1.0, rpm_limit=10, max_parallel_requests=5)
+    first = gate.admit_now(ctx, "m", 0.6, NOW)
+    assert first is not None and ctx.accounts[0].reserved == 0.6
+    assert [value for name, value in first.headers() if name.endswith("remaining-requests")] == [
+        "9"
+    ]
+    # the budget is held by the first request: admit_now changes nothing and defers to admit
+    assert gate.admit_now(ctx, "m", 0.6, NOW) is None
+    assert (ctx.accounts[0].reserved, ctx.accounts[0].in_flight) == (0.6, 1)
+    assert gate.limits.in_flight(ctx.quotas[0].name) == 1  # type: ignore[attr-defined]
+    second = asyncio.create_task(gate.admit(ctx, "m", 0.6, NOW))
+    await asyncio.sleep(0)
+    first.settle(0.1, 10)
+    (await second).settle(0.1, 10)
+    with pytest.raises(PermissionDeniedError):
+        gate.admit_now(await key_ctx(store, "sk-other", models=("x",)), "m", 0.0, NOW)
+
+
+async def test_admit_now_defers_to_a_limit_store_that_must_be_awaited(
+    store: SQLiteStore,
+) -> None:
+    gate = Gate(AwaitedLimits(), clock=lambda: NOW)
+    ctx = await key_ctx(store, max_budget=1.0, rpm_limit=1)
+    assert gate.admit_now(ctx, "m", 0.5, NOW) is None
+    assert ctx.accounts[0].in_flight == 0
+    (await gate.admit(ctx, "m", 0.5, NOW)).settle(0.5, 1)
+    error = await refusal(gate, ctx)
+    assert error.code == "rpm_limit_exceeded" and ctx.accounts[0].in_flight == 0
+
+
+def test_rate_headers_format_limits_and_seconds() -> None:
+    state = RateState(limit_requests=10**12, remaining_requests=5, reset_requests=60.2)
+    state.limit_tokens, state.remaining_tokens, state.reset_tokens = 100, -3, 75.5
+    assert rate_headers(state) == [
+        ("x-ratelimit-limit-requests", "1000000000000"),
+        ("x-ratelimit-remaining-requests", "5"),
+        ("x-ratelimit-reset-requests", "61s"),
+        ("x-ratelimit-limit-tokens", "100"),
+        ("x-ratelimit-remaining-tokens", "0"),
+        ("x-ratelimit-reset-tokens", "76s"),
+    ]
+    assert Quota("q", "q").rpm is None
 
 
 # --- the estimate --------------------------------------------------------------------------

@@ -227,6 +227,31 @@ async def test_flushed_spend_moves_from_unflushed_to_spend(store: SQLiteStore) -
     assert (team_account.spend, team_account.unflushed) == (0.75, 0.0)
 
 
+async def test_flushed_rows_of_many_payers_reach_each_account(store: SQLiteStore) -> None:
+    await add_team(store, "ml", max_budget=100.0)
+    one = await add_key(store, "sk-one", team_id="ml", user_id=None, max_budget=10.0)
+    two = await add_key(store, "sk-two", team_id=None, user_id=None, max_budget=10.0)
+    cache = KeyCache(store, clock=Clock())
+    first, second = await resolved(cache, one), await resolved(cache, two)
+    first.accounts[0].unflushed, second.accounts[0].unflushed = 0.5, 0.25
+    rows = [_row("r1", one, "ml", 0.25), _row("r2", two, None, 0.5), _row("r3", one, "ml", 0.5)]
+    cache.add_flushed_spend([*rows, _row("free", one, "ml", 0.0), _row("gone", "x", "y", 1.0)])
+    assert (first.accounts[0].spend, first.accounts[0].unflushed) == (0.75, 0.0)
+    assert first.accounts[1].spend == 0.75  # the team
+    assert (second.accounts[0].spend, second.accounts[0].unflushed) == (0.5, 0.0)
+
+
+async def test_peek_sees_fresh_entries_only(store: SQLiteStore) -> None:
+    clock = Clock()
+    key_hash = await add_key(store, "sk-one")
+    cache = KeyCache(store, clock=clock)
+    assert cache.peek(key_hash) is None  # not loaded: resolve reads it
+    ctx = await resolved(cache, key_hash)
+    assert cache.peek(key_hash) is ctx
+    clock.advance(2.0)
+    assert cache.peek(key_hash) is None  # stale: resolve serves it and refreshes
+
+
 async def test_a_refresh_takes_spend_other_instances_flushed(store: SQLiteStore) -> None:
     clock = Clock()
     key_hash = await add_key(store, "sk-one", max_budget=10.0)

@@ -36,11 +36,12 @@ Refusal = Literal["requests", "tokens", "parallel"]
 class SlidingWindow:
     """Units (requests or tokens) counted in the last minute, in one-second buckets."""
 
-    __slots__ = ("_buckets", "_newest", "_next", "_slot", "_total")
+    __slots__ = ("_buckets", "_last", "_newest", "_next", "_slot", "_total")
 
     def __init__(self) -> None:
         self._buckets = [0] * SPAN
         self._newest = 0  # the whole second of the newest bucket
+        self._last = -SPAN  # the second of the bucket of the latest ``add``
         self._next = 1.0  # when the newest bucket stops being the current one
         self._slot = 0  # the newest bucket's index
         self._total = 0
@@ -56,6 +57,7 @@ class SlidingWindow:
             self._advance(now)
         self._buckets[self._slot] += amount
         self._total += amount
+        self._last = self._newest
 
     def take_back(self, amount: int) -> None:
         """Undo the last ``add`` (made in the same second)."""
@@ -77,6 +79,9 @@ class SlidingWindow:
     def until_empty(self, now: float) -> float:
         """Seconds until every counted unit has left the window (0 when none is counted)."""
         if self.count(now):
+            last = self._last
+            if last > self._newest - SPAN and self._buckets[last % SPAN]:
+                return max(0.0, last + SPAN - now)  # no later bucket holds units
             for second in range(self._newest, self._newest - SPAN, -1):
                 if self._buckets[second % SPAN]:
                     return max(0.0, second + SPAN - now)

@@ -4,6 +4,12 @@ Keys are compared as SHA-256 digests with ``hmac.compare_digest``, so neither th
 comparison's time nor a log line reveals them. The master key is checked synchronously
 (the hot path); any other key is hashed once and resolved through the ``KeyCache``
 (``resolve``/``authenticate_async``), or through a plain ``KeyLookup``.
+
+Hot path: a key that authenticated lately is remembered (token -> principal, in memory
+only, bounded, never logged), so its next request skips the SHA-256; a virtual key whose
+cache entry is fresh comes back resolved from ``authenticate`` without any await. Only
+keys that succeeded enter that memo, so unknown keys cannot churn it. The dict lookup
+compares the token only on a (randomized) string-hash match, which reveals nothing useful.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ ANONYMOUS = Principal("anonymous")
 # hashed key -> principal; the virtual-key store will provide one of these.
 KeyLookup = Callable[[str], Principal | None]
 
+_RECENT_TOKENS = 1024  # tokens remembered by the hot path; the oldest goes first
+
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
@@ -50,14 +58,16 @@ class Authenticator:
         self._master_hash = hash_key(master_key).encode() if master_key else None
         self._lookup = lookup
         self._keys = keys
+        self._recent: dict[str, Principal] = {}  # token -> its principal, see the docstring
 
     @property
     def enabled(self) -> bool:
         return self._master_hash is not None
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        """Master or anonymous at once; with a ``KeyCache``, any other key comes back
-        unresolved (``principal.unresolved``): pass it to ``resolve``."""
+        """Master or anonymous at once; with a ``KeyCache``, a virtual key whose entry is
+        fresh comes back resolved, any other unresolved (``principal.unresolved``): pass
+        it to ``resolve``."""
         if self._master_hash is None:
             return ANONYMOUS
         token = bearer_token(headers)
@@ -66,11 +76,17 @@ class Authenticator:
                 "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>')",
                 code="invalid_api_key",
             )
+        known = self._recall(token)
+        if known is not None:
+            return known
         digest = hash_key(token)
         if hmac.compare_digest(digest.encode(), self._master_hash):
-            return Principal("master", digest)
+            return self._remember(token, Principal("master", digest))
         if self._keys is not None:
-            return Principal("virtual", digest)
+            ctx = self._keys.peek(digest)
+            if ctx is None:
+                return Principal("virtual", digest)
+            return self._remember(token, Principal("virtual", digest, ctx))
         principal = self._lookup(digest) if self._lookup else None
         if principal is None:
             raise _invalid_key()
@@ -88,6 +104,25 @@ class Authenticator:
     async def authenticate_async(self, headers: Mapping[str, str]) -> Principal:
         principal = self.authenticate(headers)
         return await self.resolve(principal) if principal.unresolved else principal
+
+    def _recall(self, token: str) -> Principal | None:
+        """The remembered principal of ``token`` while still valid as it is, else None."""
+        known = self._recent.get(token)
+        if known is None or known.key is None or self._keys is None:
+            return known  # None, or the master key (it never changes)
+        assert known.key_hash is not None
+        ctx = self._keys.peek(known.key_hash)
+        if ctx is known.key:
+            return known
+        del self._recent[token]  # stale, reloaded or deleted: the full path decides
+        return None
+
+    def _remember(self, token: str, principal: Principal) -> Principal:
+        recent = self._recent
+        if len(recent) >= _RECENT_TOKENS:
+            del recent[next(iter(recent))]
+        recent[token] = principal
+        return principal
 
 
 def _invalid_key() -> AuthenticationError:

@@ -28,7 +28,7 @@ from tokenway.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from tokenway.limits.window import LimitStore, MemoryLimitStore, Quota, RateState
+from tokenway.limits.window import SPAN, LimitStore, MemoryLimitStore, Quota, RateState
 from tokenway.proxy.keys import Account, KeyContext
 from tokenway.tokens import prompt_estimate
 
@@ -106,29 +106,67 @@ class Gate:
         self.clock = clock  # wall time: budget windows and expiry are epoch seconds
         self._budget_wait = budget_wait
 
+    def admit_now(
+        self, ctx: KeyContext, model_alias: str, estimate: float, now: float
+    ) -> Admission | None:
+        """``admit`` without a coroutine, for the usual case where nothing must wait.
+
+        Raises what ``admit`` raises; None means "await ``admit``" (a budget is held by
+        requests in flight, or the limit store is networked) and has changed nothing.
+        """
+        if ctx.unrestricted:
+            return Admission(self, _NO_ACCOUNTS, 0.0, _NO_QUOTAS, None)
+        _check_key(ctx, model_alias, now)
+        limits, quotas = self.limits, ctx.quotas
+        if quotas and not isinstance(limits, MemoryLimitStore):
+            return None
+        estimate = estimate if estimate > 0 else 0.0
+        accounts = ctx.accounts
+        if _try_reserve(accounts, estimate, now) is not None:
+            return None
+        if not quotas:
+            return Admission(self, accounts, estimate, _NO_QUOTAS, None)
+        assert isinstance(limits, MemoryLimitStore)
+        try:
+            rate = limits.acquire_now(quotas, now)
+        except BaseException:
+            Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+            raise
+        return self._admission(accounts, estimate, quotas, rate)
+
     async def admit(
         self, ctx: KeyContext, model_alias: str, estimate: float, now: float
     ) -> Admission:
         """Admit one request of ``ctx``'s key or raise the error the client should get."""
-        if ctx.unrestricted:
-            return Admission(self, _NO_ACCOUNTS, 0.0, _NO_QUOTAS, None)
-        _check_key(ctx, model_alias, now)
+        admission = self.admit_now(ctx, model_alias, estimate, now)
+        if admission is not None:
+            return admission
         estimate = estimate if estimate > 0 else 0.0
         accounts = ctx.accounts
         blocker = _try_reserve(accounts, estimate, now)
         if blocker is not None:
             await self._wait_and_reserve(blocker, accounts, estimate)
-        rate = None
         quotas = ctx.quotas
-        if quotas:
-            try:
-                rate = await self.limits.acquire(quotas, now)
-            except BaseException:
-                Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
-                raise
-            if rate.refused is not None:
-                Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
-                raise _rate_error(rate)
+        if not quotas:
+            return Admission(self, accounts, estimate, _NO_QUOTAS, None)
+        try:
+            rate = await self.limits.acquire(quotas, now)
+        except BaseException:
+            Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+            raise
+        return self._admission(accounts, estimate, quotas, rate)
+
+    def _admission(
+        self,
+        accounts: tuple[Account, ...],
+        estimate: float,
+        quotas: tuple[Quota, ...],
+        rate: RateState,
+    ) -> Admission:
+        """The admission, or the refusal of a limit (its budget reservation freed)."""
+        if rate.refused is not None:
+            Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+            raise _rate_error(rate)
         return Admission(self, accounts, estimate, quotas, rate)
 
     async def _wait_and_reserve(
@@ -179,17 +217,36 @@ def rate_headers(state: RateState) -> list[tuple[str, str]]:
     headers: list[tuple[str, str]] = []
     if state.limit_requests is not None:
         headers += (
-            ("x-ratelimit-limit-requests", str(state.limit_requests)),
+            ("x-ratelimit-limit-requests", _text(state.limit_requests)),
             ("x-ratelimit-remaining-requests", str(max(0, state.remaining_requests))),
-            ("x-ratelimit-reset-requests", f"{math.ceil(state.reset_requests)}s"),
+            ("x-ratelimit-reset-requests", _seconds(state.reset_requests)),
         )
     if state.limit_tokens is not None:
         headers += (
-            ("x-ratelimit-limit-tokens", str(state.limit_tokens)),
+            ("x-ratelimit-limit-tokens", _text(state.limit_tokens)),
             ("x-ratelimit-remaining-tokens", str(max(0, state.remaining_tokens))),
-            ("x-ratelimit-reset-tokens", f"{math.ceil(state.reset_tokens)}s"),
+            ("x-ratelimit-reset-tokens", _seconds(state.reset_tokens)),
         )
     return headers
+
+
+# Limits and reset times repeat from request to request: format each one once.
+_LIMIT_TEXTS: dict[int, str] = {}
+_SECONDS_TEXTS = [f"{seconds}s" for seconds in range(SPAN + 1)]
+
+
+def _text(limit: int) -> str:
+    text = _LIMIT_TEXTS.get(limit)
+    if text is None:
+        if len(_LIMIT_TEXTS) >= 4096:
+            _LIMIT_TEXTS.clear()
+        text = _LIMIT_TEXTS[limit] = str(limit)
+    return text
+
+
+def _seconds(seconds: float) -> str:
+    whole = math.ceil(seconds)
+    return _SECONDS_TEXTS[whole] if 0 <= whole <= SPAN else f"{whole}s"
 
 
 def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:

@@ -178,6 +178,14 @@ class KeyCache:
             return entry.ctx
         return await self._stale_hit(key_hash, entry, age)
 
+    def peek(self, key_hash: str) -> KeyContext | None:
+        """The key when its entry is fresh (what ``resolve`` returns without awaiting),
+        else None: then ``resolve`` decides (a miss, or a stale hit to refresh)."""
+        entry = self._entries.get(key_hash)
+        if entry is not None and self._clock() - entry.loaded_at < self._refresh_after:
+            return entry.ctx
+        return None
+
     def invalidate(self, key_hash: str) -> None:
         """This instance changed or deleted the key: read it again on its next use."""
         self._epoch += 1
@@ -194,17 +202,21 @@ class KeyCache:
                 del self._entries[key_hash]
 
     def add_flushed_spend(self, rows: Iterable[SpendRow]) -> None:
-        """Rows the store just accepted: their cost moves from unflushed to spend."""
+        """Rows the store just accepted: their cost moves from unflushed to spend.
+        Summed per payer first: a batch holds many rows of the same few keys."""
         self._flushes += 1
-        accounts = self._accounts
+        owed: dict[tuple[str | None, str | None, str | None], float] = {}
         for row in rows:
             cost = row.cost
-            if not cost or cost < 0:
-                continue
+            if cost and cost > 0:
+                payer = (row.key_hash, row.user_id, row.team_id)
+                owed[payer] = owed.get(payer, 0.0) + cost
+        accounts = self._accounts
+        for (key_hash, user_id, team_id), cost in owed.items():
             for name in (
-                row.key_hash and f"key:{row.key_hash}",
-                row.user_id and f"user:{row.user_id}",
-                row.team_id and f"team:{row.team_id}",
+                key_hash and f"key:{key_hash}",
+                user_id and f"user:{user_id}",
+                team_id and f"team:{team_id}",
             ):
                 account = accounts.get(name) if name else None
                 if account is not None:

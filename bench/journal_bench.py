@@ -8,9 +8,11 @@ times, per row, in one process:
 * ``append``: ``SpendJournal.append`` (encode + ``os.write``);
 * ``record``: ``SpendWriter.record`` (append + keeping the row for the next batch);
 * ``flush``: the background side per row (seal, a no-op store's ``add_spend`` in batches
-  of 500, delete the segment), which runs on the same core but off the response path;
+  of 2,000, delete the segment), which runs on the same core but off the response path;
 * ``reread``: the same after an outage long enough that the rows were dropped from memory
-  (``max_memory_rows``) and are read back from the journal.
+  (``max_memory_rows``) and are read back from the journal;
+* ``sqlite``: ``SQLiteStore.add_spend`` in batches of 2,000 (the writer's) into a fresh
+  file, in CPU time of the whole process (its worker thread included): the store's side.
 
 The journal lives in a fresh temporary directory (``--dir`` picks its parent: put it on
 the disk the proxy would use). Median of ``--rounds`` rounds of ``--rows`` rows each.
@@ -34,6 +36,7 @@ from collections.abc import Callable, Sequence
 from tokenway.proxy.journal import SpendJournal, encode_row
 from tokenway.proxy.spend_writer import SpendWriter
 from tokenway.store.base import SpendRow
+from tokenway.store.sqlite import SQLiteStore
 
 
 class NoStore:
@@ -87,7 +90,21 @@ def one_round(rows: list[SpendRow], parent: str | None) -> dict[str, float]:
         writer = SpendWriter(NoStore(), journal, max_memory_rows=0)
         per_row(writer.record, rows)
         result["reread"] = timed_close(writer) / len(rows) * 1e6
+        result["sqlite"] = asyncio.run(sqlite_cpu(rows, os.path.join(directory, "spend.db")))
     return result
+
+
+async def sqlite_cpu(rows: list[SpendRow], path: str, batch: int = 2000) -> float:
+    """CPU µs per row that the SQLite store spends storing ``rows``."""
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        start = time.process_time()
+        for first in range(0, len(rows), batch):
+            await store.add_spend(rows[first : first + batch])
+        return (time.process_time() - start) / len(rows) * 1e6
+    finally:
+        await store.close()
 
 
 def timed_close(writer: SpendWriter) -> float:
@@ -110,7 +127,7 @@ def main() -> None:
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     print(f"python {sys.version.split()[0]}, cores {cores}, {args.rows} rows x {args.rounds}")
     print(f"{'step':<8} {'µs/row':>8} {'rows/s':>12}   (median of rounds; min-max µs)")
-    for step in ("encode", "append", "record", "flush", "reread"):
+    for step in ("encode", "append", "record", "flush", "reread", "sqlite"):
         values = [r[step] for r in rounds]
         median = statistics.median(values)
         spread = f"{min(values):.2f}-{max(values):.2f}"

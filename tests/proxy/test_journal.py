@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import stat
@@ -39,9 +38,21 @@ def test_a_line_carries_every_field_and_the_version() -> None:
     line = encode_row(row)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     data = orjson.loads(line)
-    assert data.pop("v") == JOURNAL_VERSION
-    assert set(data) == {f.name for f in dataclasses.fields(SpendRow)}
+    assert data[0] == JOURNAL_VERSION
+    assert data[1:] == list(row) and len(data) == 1 + len(SpendRow._fields)
     assert decode_row(line) == row
+
+
+def test_a_version_1_line_of_an_earlier_proxy_still_decodes() -> None:
+    row = spend_row(2, team_id="team-1")
+    line = orjson.dumps({"v": 1, **row._asdict()})
+    assert decode_row(line) == row
+
+
+@pytest.mark.parametrize("line", [b"[2, 1]", b'{"v": 3}', b"[]", b"5", b'{"v": 1, "x": 1}'])
+def test_a_line_of_no_known_shape_is_refused(line: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_row(line)
 
 
 def test_rows_come_back_in_order_after_a_restart(tmp_path: Path) -> None:

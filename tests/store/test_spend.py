@@ -33,6 +33,15 @@ async def test_replaying_rows_stores_and_counts_them_once(store: Store) -> None:
     assert len(await store.spend_logs(SpendFilter())) == 3
 
 
+async def test_a_batch_of_several_inserts_counts_only_its_new_rows(store: Store) -> None:
+    await owners(store)
+    rows = [spend(f"req-{n:04d}", cost=0.5, started_at=T0 + n) for n in range(1200)]
+    assert await store.add_spend(rows[600:601]) == 1
+    assert await store.add_spend([*rows, rows[5]]) == 1199
+    assert await spent(store) == (600.0, 600.0, 600.0)
+    assert len(await store.spend_logs(SpendFilter(), limit=2000)) == 1200
+
+
 async def test_a_request_id_twice_in_one_batch_counts_once(store: Store) -> None:
     await owners(store)
     assert await store.add_spend([spend("req-1", cost=0.5), spend("req-1", cost=0.5)]) == 1

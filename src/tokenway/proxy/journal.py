@@ -1,11 +1,12 @@
 """The spend journal: spend rows on local disk before a response ends, until the store has them.
 
-One JSON line per row, appended with a single ``os.write`` on an ``O_APPEND`` descriptor,
-so a row is in the operating system's page cache before ``append`` returns and survives
-a SIGKILL of the process. Rows are not fsynced one by one (that would cost milliseconds
-per request); ``fsync_interval`` (seconds, ``None`` by default: off) adds a periodic fsync
-so that a power loss or kernel crash loses only about that many seconds of rows. The
-``SpendWriter`` runs it on its background tick (every ``batch_interval``), off the loop.
+One JSON line per row (an array: the version, then the row's fields), appended with a
+single ``os.write`` on an ``O_APPEND`` descriptor, so a row is in the operating system's
+page cache before ``append`` returns and survives a SIGKILL of the process. Rows are not
+fsynced one by one (that would cost milliseconds per request); ``fsync_interval``
+(seconds, ``None`` by default: off) adds a periodic fsync so that a power loss or kernel
+crash loses only about that many seconds of rows. The ``SpendWriter`` runs it on its
+background tick (every ``batch_interval``), off the loop.
 
 Layout of a journal directory::
 
@@ -38,12 +39,13 @@ __all__ = ["JOURNAL_VERSION", "JournalLockedError", "SpendJournal", "decode_row"
 
 log = logging.getLogger("tokenway.proxy.journal")
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2  # 1: a JSON object per row, still read
 LOCK_NAME = "journal.lock"
 ACTIVE_NAME = "active.jsonl"
 _SEALED_PREFIX = "sealed-"
 _SEALED_SUFFIX = ".jsonl"
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
+_LINE_LENGTH = 1 + len(SpendRow._fields)
 
 
 class JournalLockedError(StartupError):
@@ -183,42 +185,33 @@ class SpendJournal:
 
 
 def encode_row(row: SpendRow) -> bytes:
-    """One journal line; a literal dict is about twice as fast as orjson's dataclass path."""
-    return orjson.dumps(
-        {
-            "v": JOURNAL_VERSION,
-            "request_id": row.request_id,
-            "key_hash": row.key_hash,
-            "user_id": row.user_id,
-            "team_id": row.team_id,
-            "model_alias": row.model_alias,
-            "deployment": row.deployment,
-            "prompt_tokens": row.prompt_tokens,
-            "completion_tokens": row.completion_tokens,
-            "cost": row.cost,
-            "latency_ms": row.latency_ms,
-            "status": row.status,
-            "error_code": row.error_code,
-            "stream": row.stream,
-            "started_at": row.started_at,
-            "payload": row.payload,
-        },
-        option=_NEWLINE,
-    )
+    """One journal line: ``[version, field, ...]`` in ``SpendRow`` order. An array of the
+    row's tuple costs a third of an object with its field names, on the hot path."""
+    return orjson.dumps((JOURNAL_VERSION, *row), option=_NEWLINE)
 
 
 def decode_row(line: bytes) -> SpendRow:
-    """The row of one journal line; ``ValueError`` if it is not a complete row we know."""
+    """The row of one journal line; ``ValueError`` if it is not a complete row we know.
+
+    Version 1 lines (an object of named fields) are what a proxy before version 2 left."""
     data = orjson.loads(line)
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    version = data.pop("v", None)
-    if version != JOURNAL_VERSION:
-        raise ValueError(f"unknown journal version {version!r}")
-    try:
-        return SpendRow(**data)
-    except TypeError as err:
-        raise ValueError(f"fields do not match a spend row: {err}") from None
+    if isinstance(data, list) and data and data[0] == JOURNAL_VERSION:
+        if len(data) != _LINE_LENGTH:
+            raise ValueError(f"{len(data) - 1} fields, expected {_LINE_LENGTH - 1}")
+        return SpendRow(*data[1:])
+    if isinstance(data, dict) and data.get("v") == 1:
+        del data["v"]
+        try:
+            return SpendRow(**data)
+        except TypeError as err:
+            raise ValueError(f"fields do not match a spend row: {err}") from None
+    raise ValueError(f"unknown journal version {_version(data)!r} (known: 1, {JOURNAL_VERSION})")
+
+
+def _version(data: object) -> object:
+    if isinstance(data, list):
+        return data[0] if data else None
+    return data.get("v") if isinstance(data, dict) else None
 
 
 def _decode_line(line: bytes, segment: Path, number: int) -> SpendRow | None:

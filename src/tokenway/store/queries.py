@@ -64,17 +64,18 @@ def check_page(offset: int, limit: int) -> None:
         raise ValueError(f"offset and limit must not be negative (got {offset}, {limit})")
 
 
-INSERT_SPEND = (
-    f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in SPEND_COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
-)
-
-
-@functools.cache
+@functools.lru_cache(maxsize=64)  # bounded: a long statement for each row count seen
 def insert_spend_rows(count: int) -> str:
-    """One INSERT of ``count`` rows (the caller has already left out stored ones)."""
+    """One INSERT of ``count`` rows; those already stored (same request id) are skipped."""
     row = f"({', '.join('?' for _ in SPEND_COLUMNS)})"
-    return f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) VALUES " + ", ".join([row] * count)
+    rows = ", ".join([row] * count)
+    return f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) VALUES {rows} {_SKIP_STORED}"
+
+
+_SKIP_STORED = "ON CONFLICT (request_id) DO NOTHING"
+# SQLite only: a new row's rowid is one more than the largest (until 2**63 - 1).
+LAST_SPEND_ROWID = "SELECT COALESCE(MAX(rowid), 0) FROM spend_logs"
+SPEND_IDS_AFTER_ROWID = "SELECT request_id FROM spend_logs WHERE rowid > ?"
 
 
 def add_to_spend(table: Table) -> str:
@@ -84,16 +85,22 @@ def add_to_spend(table: Table) -> str:
 def spend_increments(rows: Iterable[SpendRow]) -> list[tuple[Table, list[tuple[float, str]]]]:
     """(amount, id) per principal table for newly stored rows, ids sorted so concurrent
     transactions lock rows in one order and cannot deadlock."""
-    sums: dict[Table, dict[str, float]] = {table: defaultdict(float) for table in PRINCIPALS}
-    for row in rows:
-        if not row.cost:
+    keys: dict[str, float] = defaultdict(float)
+    users: dict[str, float] = defaultdict(float)
+    teams: dict[str, float] = defaultdict(float)
+    for row in rows:  # one pass, no per-row tuples: this runs for every spend row
+        cost = row.cost
+        if not cost:
             continue
-        for table, owner in ((KEYS, row.key_hash), (USERS, row.user_id), (TEAMS, row.team_id)):
-            if owner is not None:
-                sums[table][owner] += row.cost
+        if row.key_hash is not None:
+            keys[row.key_hash] += cost
+        if row.user_id is not None:
+            users[row.user_id] += cost
+        if row.team_id is not None:
+            teams[row.team_id] += cost
     return [
         (table, [(amount, owner) for owner, amount in sorted(by_owner.items())])
-        for table, by_owner in sums.items()
+        for table, by_owner in ((KEYS, keys), (USERS, users), (TEAMS, teams))
         if by_owner
     ]
 

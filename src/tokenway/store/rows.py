@@ -69,7 +69,7 @@ TEAMS = Table(
     ("team_id", "team_alias", "models", *LIMIT_COLUMNS, "blocked", *_STAMPS),
     "team",
 )
-SPEND_COLUMNS = tuple(f.name for f in fields(SpendRow))
+SPEND_COLUMNS: tuple[str, ...] = SpendRow._fields
 _INTS = frozenset({"rpm_limit", "tpm_limit", "max_parallel_requests"})
 _FLOATS = frozenset({"max_budget", "budget_reset_at", "spend", "expires_at"})
 _EMPTY: dict[str, Any] = {"models": [], "metadata": {}}
@@ -168,7 +168,9 @@ def column_value(name: str, value: Any) -> Any:
 
 
 def spend_to_row(row: SpendRow) -> tuple[Any, ...]:
-    return tuple(column_value(name, getattr(row, name)) for name in SPEND_COLUMNS)
+    """A spend row is its table row already; only ``stream`` must be a real boolean."""
+    stream = row.stream
+    return row if stream is True or stream is False else row._replace(stream=bool(stream))
 
 
 def spend_from_row(row: RowLike) -> SpendRow:

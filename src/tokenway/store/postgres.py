@@ -24,15 +24,11 @@ from tokenway.store.base import (
     SpendRow,
     SpendTotal,
     StoreError,
-    TeamRecord,
-    UserRecord,
 )
+from tokenway.store.common import R, RecordOperations
 from tokenway.store.migrate import Migration, apply_postgres
 from tokenway.store.rows import (
-    KEYS,
     SPEND_COLUMNS,
-    TEAMS,
-    USERS,
     Record,
     RowLike,
     Table,
@@ -42,13 +38,10 @@ from tokenway.store.rows import (
     record_to_row,
     spend_from_row,
     spend_to_row,
-    team_from_row,
     total_from_row,
-    user_from_row,
 )
 
 T = TypeVar("T")
-R = TypeVar("R", KeyRecord, UserRecord, TeamRecord)
 DAY = "to_char(to_timestamp(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 _SPEND_TYPES = {
     "prompt_tokens": "int8",
@@ -67,7 +60,7 @@ INSERT_SPEND_BATCH = (
 )
 
 
-class PostgresStore:
+class PostgresStore(RecordOperations):
     dialect: str = "postgresql"
     migrations_dialect = "postgres"
 
@@ -124,67 +117,12 @@ class PostgresStore:
             await conn.fetchval("SELECT 1")
 
     # keys
-    async def create_key(self, key: KeyRecord) -> None:
-        await self._create(KEYS, key)
-
-    async def get_key(self, key_hash: str) -> KeyRecord | None:
-        return await self._get(KEYS, key_hash, key_from_row)
-
-    async def update_key(self, key_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
-        return await self._update(KEYS, key_hash, changes, key_from_row)
-
     async def rehash_key(self, old_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
         async with self._connection() as conn:
             row = await conn.fetchrow(
                 _numbered(q.REHASH), new_hash, key_name, time.time(), old_hash
             )
         return key_from_row(row) if row is not None else None
-
-    async def delete_keys(self, key_hashes: Sequence[str]) -> int:
-        return await self._delete(KEYS, key_hashes)
-
-    async def list_keys(
-        self,
-        *,
-        user_id: str | None = None,
-        team_id: str | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> list[KeyRecord]:
-        equals = {"user_id": user_id, "team_id": team_id}
-        return await self._list(KEYS, equals, offset, limit, key_from_row)
-
-    # users
-    async def create_user(self, user: UserRecord) -> None:
-        await self._create(USERS, user)
-
-    async def get_user(self, user_id: str) -> UserRecord | None:
-        return await self._get(USERS, user_id, user_from_row)
-
-    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
-        return await self._update(USERS, user_id, changes, user_from_row)
-
-    async def delete_users(self, user_ids: Sequence[str]) -> int:
-        return await self._delete(USERS, user_ids)
-
-    async def list_users(self, *, offset: int = 0, limit: int = 100) -> list[UserRecord]:
-        return await self._list(USERS, {}, offset, limit, user_from_row)
-
-    # teams
-    async def create_team(self, team: TeamRecord) -> None:
-        await self._create(TEAMS, team)
-
-    async def get_team(self, team_id: str) -> TeamRecord | None:
-        return await self._get(TEAMS, team_id, team_from_row)
-
-    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> TeamRecord | None:
-        return await self._update(TEAMS, team_id, changes, team_from_row)
-
-    async def delete_teams(self, team_ids: Sequence[str]) -> int:
-        return await self._delete(TEAMS, team_ids)
-
-    async def list_teams(self, *, offset: int = 0, limit: int = 100) -> list[TeamRecord]:
-        return await self._list(TEAMS, {}, offset, limit, team_from_row)
 
     # spend
     async def add_spend(self, rows: Sequence[SpendRow]) -> int:

@@ -24,15 +24,11 @@ from tokenway.store.base import (
     SpendRow,
     SpendTotal,
     StoreError,
-    TeamRecord,
-    UserRecord,
 )
+from tokenway.store.common import R, RecordOperations
 from tokenway.store.migrate import Migration, apply_sqlite
 from tokenway.store.rows import (
-    KEYS,
     SPEND_COLUMNS,
-    TEAMS,
-    USERS,
     Record,
     RowLike,
     Table,
@@ -41,20 +37,17 @@ from tokenway.store.rows import (
     key_from_row,
     record_to_row,
     spend_from_row,
-    team_from_row,
     total_from_row,
-    user_from_row,
 )
 
 if TYPE_CHECKING:
     import sqlite3
 
 T = TypeVar("T")
-R = TypeVar("R", KeyRecord, UserRecord, TeamRecord)
 DAY = "strftime('%Y-%m-%d', started_at, 'unixepoch')"
 
 
-class SQLiteStore:
+class SQLiteStore(RecordOperations):
     dialect: str = "sqlite"
     migrations_dialect = "sqlite"
 
@@ -87,64 +80,9 @@ class SQLiteStore:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchall())
 
     # keys
-    async def create_key(self, key: KeyRecord) -> None:
-        await self._create(KEYS, key)
-
-    async def get_key(self, key_hash: str) -> KeyRecord | None:
-        return await self._get(KEYS, key_hash, key_from_row)
-
-    async def update_key(self, key_hash: str, changes: Mapping[str, Any]) -> KeyRecord | None:
-        return await self._update(KEYS, key_hash, changes, key_from_row)
-
     async def rehash_key(self, old_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
         args = (new_hash, key_name, time.time(), old_hash)
         return await self._run(_fetch_one, q.REHASH, args, key_from_row)
-
-    async def delete_keys(self, key_hashes: Sequence[str]) -> int:
-        return await self._delete(KEYS, key_hashes)
-
-    async def list_keys(
-        self,
-        *,
-        user_id: str | None = None,
-        team_id: str | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> list[KeyRecord]:
-        equals = {"user_id": user_id, "team_id": team_id}
-        return await self._list(KEYS, equals, offset, limit, key_from_row)
-
-    # users
-    async def create_user(self, user: UserRecord) -> None:
-        await self._create(USERS, user)
-
-    async def get_user(self, user_id: str) -> UserRecord | None:
-        return await self._get(USERS, user_id, user_from_row)
-
-    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
-        return await self._update(USERS, user_id, changes, user_from_row)
-
-    async def delete_users(self, user_ids: Sequence[str]) -> int:
-        return await self._delete(USERS, user_ids)
-
-    async def list_users(self, *, offset: int = 0, limit: int = 100) -> list[UserRecord]:
-        return await self._list(USERS, {}, offset, limit, user_from_row)
-
-    # teams
-    async def create_team(self, team: TeamRecord) -> None:
-        await self._create(TEAMS, team)
-
-    async def get_team(self, team_id: str) -> TeamRecord | None:
-        return await self._get(TEAMS, team_id, team_from_row)
-
-    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> TeamRecord | None:
-        return await self._update(TEAMS, team_id, changes, team_from_row)
-
-    async def delete_teams(self, team_ids: Sequence[str]) -> int:
-        return await self._delete(TEAMS, team_ids)
-
-    async def list_teams(self, *, offset: int = 0, limit: int = 100) -> list[TeamRecord]:
-        return await self._list(TEAMS, {}, offset, limit, team_from_row)
 
     # spend
     async def add_spend(self, rows: Sequence[SpendRow]) -> int:

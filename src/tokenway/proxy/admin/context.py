@@ -52,6 +52,19 @@ class AdminContext:
             if len(batch) < _SCAN_BATCH:
                 return found
 
+    async def key_hashes_of(
+        self, *, user_ids: Iterable[str] = (), team_ids: Iterable[str] = ()
+    ) -> list[str]:
+        """The hashes of every key that belongs to these users or teams."""
+        hashes = [k.key_hash for uid in user_ids for k in await self.all_keys(user_id=uid)]
+        return hashes + [k.key_hash for tid in team_ids for k in await self.all_keys(team_id=tid)]
+
+    async def delete_keys(self, key_hashes: list[str]) -> None:
+        """Delete keys (of a user or team being deleted) and drop them from the auth cache."""
+        if key_hashes:
+            await self.store.delete_keys(key_hashes)
+            self.keys_changed(key_hashes)
+
     async def all_users(self) -> list[UserRecord]:
         found: list[UserRecord] = []
         while True:

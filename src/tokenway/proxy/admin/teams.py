@@ -90,7 +90,7 @@ class TeamRoutes:
         team = await (store.update_team(team_id, changes) if changes else store.get_team(team_id))
         if team is None:
             raise _not_found([team_id])
-        self._ctx.keys_changed(key.key_hash for key in await self._ctx.all_keys(team_id=team_id))
+        self._ctx.keys_changed(await self._ctx.key_hashes_of(team_ids=[team_id]))
         return json_response(team_json(team), call)
 
     async def delete(self, request: Request, call: Call) -> Response:
@@ -99,10 +99,8 @@ class TeamRoutes:
         missing = [tid for tid in team_ids if await self._ctx.store.get_team(tid) is None]
         if missing:
             raise _not_found(missing)
-        hashes = [k.key_hash for tid in team_ids for k in await self._ctx.all_keys(team_id=tid)]
-        if hashes:
-            await self._ctx.store.delete_keys(hashes)
-            self._ctx.keys_changed(hashes)
+        hashes = await self._ctx.key_hashes_of(team_ids=team_ids)
+        await self._ctx.delete_keys(hashes)
         for user in await self._ctx.all_users():
             if user.team_id in team_ids:
                 await self._ctx.store.update_user(user.user_id, {"team_id": None})

@@ -121,7 +121,7 @@ class UserRoutes:
         user = await (store.update_user(user_id, changes) if changes else store.get_user(user_id))
         if user is None:
             raise _not_found([user_id])
-        self._ctx.keys_changed(key.key_hash for key in await self._ctx.all_keys(user_id=user_id))
+        self._ctx.keys_changed(await self._ctx.key_hashes_of(user_ids=[user_id]))
         return json_response(user_json(user), call)
 
     async def delete(self, request: Request, call: Call) -> Response:
@@ -130,10 +130,8 @@ class UserRoutes:
         missing = [uid for uid in user_ids if await self._ctx.store.get_user(uid) is None]
         if missing:
             raise _not_found(missing)
-        hashes = [key.key_hash for uid in user_ids for key in await self._ctx.all_keys(user_id=uid)]
-        if hashes:
-            await self._ctx.store.delete_keys(hashes)
-            self._ctx.keys_changed(hashes)
+        hashes = await self._ctx.key_hashes_of(user_ids=user_ids)
+        await self._ctx.delete_keys(hashes)
         await self._ctx.store.delete_users(user_ids)
         return json_response({"deleted_users": user_ids, "deleted_keys": hashes}, call)
 

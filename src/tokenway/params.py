@@ -42,13 +42,14 @@ def validate_chat_body(body: Mapping[str, Any]) -> None:
     if not isinstance(model, str) or not model:
         raise bad_param("model", "'model' is required and must be a non-empty string")
     validate_messages(body.get("messages"))
-    for name, (low, high, integer) in _RANGES.items():
-        value = body.get(name)
-        if value is not None:
-            _check_number(name, value, low, high, integer)
-    for name, check in _OTHER_CHECKS.items():
-        value = body.get(name)
-        if value is not None:
+    # Walk the body's few keys rather than every known parameter.
+    for name, value in body.items():
+        spec = _RANGES.get(name)
+        if spec is not None and value is not None:
+            _check_number(name, value, *spec)
+    for name, value in body.items():
+        check = _OTHER_CHECKS.get(name)
+        if check is not None and value is not None:
             check(value, body)
 
 
@@ -56,22 +57,28 @@ def validate_messages(messages: Any) -> None:
     if not isinstance(messages, list) or not messages:
         raise bad_param("messages", "'messages' must be a non-empty array of message objects")
     for i, message in enumerate(messages):
-        where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise bad_param(where, f"{where} must be an object with 'role' and 'content'")
+            raise _bad_message(i, "", "must be an object with 'role' and 'content'")
         role = message.get("role")
         if role not in MESSAGE_ROLES:
             roles = ", ".join(sorted(MESSAGE_ROLES))
-            raise bad_param(f"{where}.role", f"{where}.role must be one of: {roles}; got {role!r}")
+            raise _bad_message(i, ".role", f"must be one of: {roles}; got {role!r}")
         content = message.get("content")
         if content is None:
             if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
                 continue
-            raise bad_param(f"{where}.content", f"{where}.content is required for role {role!r}")
+            raise _bad_message(i, ".content", f"is required for role {role!r}")
         if not isinstance(content, str | list):
-            raise bad_param(f"{where}.content", f"{where}.content must be a string or an array")
+            raise _bad_message(i, ".content", "must be a string or an array")
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+            where = f"messages[{i}]"
             raise bad_param(f"{where}.tool_call_id", f"{where} (role 'tool') needs 'tool_call_id'")
+
+
+def _bad_message(i: int, field: str, problem: str) -> BadRequestError:
+    """The error for ``messages[i]``; built only on the error path (f-strings cost)."""
+    param = f"messages[{i}]{field}"
+    return bad_param(param, f"{param} {problem}")
 
 
 def _check_number(

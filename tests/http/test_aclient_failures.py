@@ -77,3 +77,26 @@ async def test_head_timeout(client: AsyncHTTPClient) -> None:
             await asyncio.wait_for(client.request("GET", srv.url, timeout=0.1), 2)
         assert time.monotonic() - t0 < 0.5
         await asyncio.wait_for(srv.eof.wait(), 1)  # the connection was closed
+
+
+async def test_timeouts_on_a_reused_connection(client: AsyncHTTPClient) -> None:
+    """A connection keeps one timer across requests: a later, shorter deadline still fires
+    on time, and a later, longer one is not cut short by the earlier timer."""
+
+    async def handler(srv: Server, reader: Reader, writer: Writer, n: int) -> None:
+        await srv.read_request(reader)
+        writer.write(ok())  # request 1 (timeout 0.1 s): at once
+        await srv.read_request(reader)
+        await asyncio.sleep(0.2)
+        writer.write(ok())  # request 2 (timeout 5 s): after request 1's deadline
+        await srv.read_request(reader)
+        await srv.wait_eof(reader)  # request 3 (timeout 0.1 s): never answered
+
+    async with serve(handler) as srv:
+        await (await client.request("GET", srv.url, timeout=0.1)).read()
+        await (await client.request("GET", srv.url, timeout=5.0)).read()
+        t0 = time.monotonic()
+        with pytest.raises(ReadTimeout):
+            await asyncio.wait_for(client.request("GET", srv.url, timeout=0.1), 2)
+        assert time.monotonic() - t0 < 1.0
+    assert srv.conns == 1

@@ -33,10 +33,10 @@ class _Conn(asyncio.Protocol, ResponseHead):
     """One connection; the state of its current request lives here too."""
 
     __slots__ = (
-        "buf", "buffered", "busy", "closed", "complete", "exc", "got_bytes", "head_done",
-        "headers", "holds_slot", "idle_since", "in_idle", "informational", "keep_alive",
-        "parser", "parser_dirty", "paused", "pool", "raw_headers", "reused", "skip_body",
-        "status", "transport", "waiter",
+        "buf", "buffered", "busy", "closed", "complete", "deadline", "exc", "got_bytes",
+        "head_done", "headers", "holds_slot", "idle_since", "in_idle", "informational",
+        "keep_alive", "parser", "parser_dirty", "paused", "pool", "raw_headers", "reused",
+        "skip_body", "status", "timer", "timer_at", "transport", "waiter",
     )  # fmt: skip
 
     def __init__(self, pool: _Pool) -> None:
@@ -47,6 +47,9 @@ class _Conn(asyncio.Protocol, ResponseHead):
         self.holds_slot = True  # counted in pool.count until lost()
         self.idle_since = 0.0
         self.waiter: _Waiter | None = None
+        self.deadline: float | None = None  # of the current wait
+        self.timer: asyncio.TimerHandle | None = None  # fires at timer_at <= deadline
+        self.timer_at = 0.0
         self.buf: deque[bytes] = deque()
         self.buffered = 0
         self.paused = self.got_bytes = self.head_done = self.complete = self.keep_alive = False
@@ -73,9 +76,11 @@ class _Conn(asyncio.Protocol, ResponseHead):
         return True
 
     async def wait(self, deadline: float | None) -> None:
-        loop = self.pool.loop
-        waiter = self.waiter = loop.create_future()
-        timer = None if deadline is None else loop.call_at(deadline, self._on_timeout)
+        """Until the protocol wakes us, or ``deadline`` (loop time) passes: ReadTimeout."""
+        waiter = self.waiter = self.pool.loop.create_future()
+        self.deadline = deadline
+        if deadline is not None:
+            self._arm(deadline)
         try:
             await waiter
         except asyncio.CancelledError:
@@ -83,13 +88,34 @@ class _Conn(asyncio.Protocol, ResponseHead):
             raise
         finally:
             self.waiter = None
-            if timer is not None:
-                timer.cancel()
+            self.deadline = None
 
-    def _on_timeout(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            what = "more of the response body" if self.head_done else "the response"
-            self._fail(ReadTimeout(f"timed out waiting for {what} from {self.pool.label}"))
+    def _arm(self, deadline: float) -> None:
+        """One timer per connection, kept across waits: deadlines mostly only move later,
+        so the timer set for an earlier one stays and re-arms itself when it fires. That
+        saves a timer and its cancel per wait (per request, per stream piece)."""
+        if self.timer is not None:
+            if self.timer_at <= deadline:
+                return
+            self.timer.cancel()
+        self.timer_at = deadline
+        self.timer = self.pool.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        deadline = self.deadline
+        if deadline is None or self.waiter is None or self.waiter.done():
+            return  # no wait with a deadline in progress: re-armed by the next one
+        if deadline > self.pool.loop.time():
+            self._arm(deadline)
+            return
+        what = "more of the response body" if self.head_done else "the response"
+        self._fail(ReadTimeout(f"timed out waiting for {what} from {self.pool.label}"))
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     async def next_piece(self, timeout: float | None) -> bytes | None:
         """All body bytes buffered so far, or None at the end of the body."""
@@ -119,6 +145,7 @@ class _Conn(asyncio.Protocol, ResponseHead):
                 self.transport.resume_reading()
 
     def close(self) -> None:
+        self._stop_timer()
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -158,6 +185,7 @@ class _Conn(asyncio.Protocol, ResponseHead):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_timer()
         self.pool.lost(self)
         if self.busy and not self.complete and self.exc is None:
             h, label = self.headers, self.pool.label

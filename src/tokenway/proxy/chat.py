@@ -167,8 +167,7 @@ class ChatCompletions:
             response = await self._http.request(
                 "POST", route.url, headers=route.headers, body=orjson.dumps(body), timeout=budget
             )
-            async with response:
-                raw = await response.read(budget)
+            raw = await response.read(budget)  # releases the connection, or closes it on error
         except HTTPError as exc:
             raise transport_error(exc, route) from None
         ctx.upstream_seconds = time.perf_counter() - sent

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from tokenway.http.server import HTTPServer
@@ -66,7 +67,8 @@ async def serve_app(
     app.ready = True
     if announce is not None:  # only once a signal can stop us cleanly
         announce()
-    await stop.wait()
+    with _serving_gc():
+        await stop.wait()
     log.info("shutting down: draining %d in-flight request(s)", server.in_flight)
     app.ready = False
     await server.shutdown(options.shutdown_timeout)
@@ -74,6 +76,22 @@ async def serve_app(
     if on_stop is not None:
         await on_stop()
     return 0
+
+
+@contextlib.contextmanager
+def _serving_gc() -> Iterator[None]:
+    """Fewer, cheaper collections while serving: the start-up objects (config, routes,
+    modules) are frozen out of every collection, and gen-0 runs every 10,000 allocations
+    instead of 700 (a request makes few cycles; the collections cost CPU per request)."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def run_workers(options: ServeOptions, sock: socket.socket, run_one: Callable[[], int]) -> int:

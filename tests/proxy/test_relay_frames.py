@@ -123,3 +123,20 @@ async def test_whole_plain_frames_pass_through_with_the_alias_swapped() -> None:
     assert all('"model":"fast"' in f for f in frames[:-1])
     assert "llama" not in out.decode()
     assert ended == [{"prompt_tokens": 3, "completion_tokens": 2}]
+
+
+async def test_a_stream_closed_before_its_first_send_still_closes_and_reports() -> None:
+    # The server closes a response stream it never iterated when the client is gone.
+    response = FakeResponse([ROLE, TEXT, TEXT])
+    ended: list[str | None] = []
+    relay = StreamRelay(
+        route(),
+        response,  # type: ignore[arg-type]
+        False,
+        lambda usage, error_code: ended.append(error_code),
+    )
+    frames = relay.frames(await relay.prime())
+    assert await anext(frames) == b""  # the chat route takes this one before answering
+    await frames.aclose()
+    assert response.closed
+    assert ended == ["client_disconnected"]

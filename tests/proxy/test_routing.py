@@ -153,3 +153,22 @@ def test_a_dead_upstream_still_fails_over_by_connection_error(emus: list[Emulato
     with running_proxy(config, FAST) as proxy:
         answers = [post_chat(proxy, "m") for _ in range(10)]
     assert {status for status, _, _ in answers} == {200}
+
+
+def test_a_stream_keeps_its_deployment_busy_until_it_ends(emus: list[Emulator]) -> None:
+    slow = emus[0]
+    slow.faults = FaultConfig(chunk_delay_ms=50)
+    config = routing_config([deployment("m", slow, "only")], {"routing_strategy": "least-busy"})
+    with running_proxy(config, FAST) as proxy:
+        client = OpenAI(base_url=f"{proxy.url}/v1", api_key=MASTER_KEY, max_retries=0)
+        stream = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=8, stream=True
+        )
+        next(iter(stream))
+        assert proxy.app.router.stats("m")[0].in_flight == 1  # least-busy sees the stream
+        for _ in stream:
+            pass
+        deadline = time.monotonic() + 2
+        while proxy.app.router.stats("m")[0].in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proxy.app.router.stats("m")[0].in_flight == 0

@@ -53,6 +53,8 @@ class CallContext:
     key_hash: str | None
     key: KeyContext | None = None  # a virtual key's records and limits
     client_chose_id: bool = False  # request_id came from the client's x-request-id
+    release: Callable[[], None] | None = None  # frees a stream's deployment slot
+    stream_over: bool = False
     upstream_seconds: float = 0.0
     ticket: Ticket | None = None  # set by the chat route: what this request spends
 
@@ -112,7 +114,11 @@ class ChatCompletions:
         if ctx.key is not None and not ctx.key.unrestricted:
             # The body's bytes bound its prompt tokens (a token is at least one byte).
             estimate = estimate_cost(body, self._price(alias), prompt_tokens=len(request.body))
-            ticket.admitted(await self._gate.admit(ctx.key, alias, estimate, time.time()), body)
+            now = time.time()
+            admission = self._gate.admit_now(ctx.key, alias, estimate, now)
+            if admission is None:  # a budget is held by requests in flight: wait for them
+                admission = await self._gate.admit(ctx.key, alias, estimate, now)
+            ticket.admitted(admission, body)
         send: Callable[[Route, float], Awaitable[Response]]
         if body.get("stream"):
             options = body.get("stream_options") or {}
@@ -125,10 +131,19 @@ class ChatCompletions:
         trace: RouteTrace[Route] = RouteTrace(alias)
         try:
             routed = await self._router.acall(
-                alias, send, needed_tokens=functools.partial(_needed_tokens, body), trace=trace
+                alias,
+                send,
+                needed_tokens=functools.partial(_needed_tokens, body),
+                trace=trace,
+                hold=ticket.stream,  # a stream keeps its deployment busy until it ends
             )
         except TokenwayError as error:
             return self._failure(error, trace, ctx, ticket)
+        if ticket.stream:
+            if ctx.stream_over:  # a short stream may end before the router returns
+                routed.release()
+            else:
+                ctx.release = routed.release
         response = routed.value
         response.headers += _route_headers(trace)
         response.headers += ticket.rate_headers()
@@ -225,7 +240,9 @@ class ChatCompletions:
         first = await relay.prime()  # raises TokenwayError if it fails before any content
         ctx.upstream_seconds = time.perf_counter() - sent
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
-        return Response(200, headers, stream=relay.frames(first))
+        frames = relay.frames(first)
+        await anext(frames)  # started: closing it now always closes the upstream
+        return Response(200, headers, stream=frames)
 
     def _on_stream_end(
         self, route: Route, ctx: CallContext, body: Mapping[str, Any]
@@ -243,6 +260,9 @@ class ChatCompletions:
                     status=200, deployment=route.deployment_id, usage=usage, cost=cost,
                     error_code=error_code,
                 )  # fmt: skip
+            ctx.stream_over = True
+            if ctx.release is not None:
+                ctx.release()
 
         return record
 

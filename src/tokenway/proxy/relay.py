@@ -66,7 +66,12 @@ class StreamRelay:
         return b"".join(held)
 
     async def frames(self, first: bytes) -> AsyncIterator[bytes]:
+        """The client's frames. It first yields ``b""`` (nothing to send): the caller takes
+        that one at once, so that closing the stream, even before the server sends a
+        byte (a client gone early), runs the ``finally`` that closes the upstream and
+        reports the outcome."""
         try:
+            yield b""
             yield first
             while not self._done:
                 try:

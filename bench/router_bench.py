@@ -6,7 +6,9 @@ an answer (``add_tokens``). The figure is process CPU time per request minus the
 loop calling the attempt directly, so it is what routing adds. Every deployment has
 rpm/tpm limits (so saturation is checked) and a random weight; latency-based routing
 starts from measured latencies; usage-based from a window that already holds traffic.
-Run it pinned to one core::
+Every request here takes the engine's short way (the first choice is healthy and
+answers); ``--general`` switches it off, to measure the general loop that retries,
+fallbacks and saturated groups go through. Run it pinned to one core::
 
     taskset -c 1 .venv/bin/python bench/router_bench.py            # ~20 s
     taskset -c 1 .venv/bin/python bench/router_bench.py --quick    # ~5 s
@@ -23,7 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
+from tokenway.router import DeploymentLimits, RouterSettings, RouteTrace, RoutingEngine
+from tokenway.router.call import RoutedCall
 from tokenway.router.strategies import STRATEGIES
 
 SIZES = (1, 4, 100)
@@ -37,7 +40,23 @@ class Handle:
     limits: DeploymentLimits = field(default_factory=DeploymentLimits)
 
 
-def make_engine(strategy: str, size: int, rng: random.Random) -> RoutingEngine[Handle]:
+class GeneralOnly(RoutingEngine[Handle]):
+    """The engine with its short way switched off (``--general``)."""
+
+    def _first(
+        self,
+        name: str,
+        needed_tokens: Callable[[], int] | None,
+        timeout: float | None,
+        num_retries: int | None,
+        trace: RouteTrace[Handle] | None,
+    ) -> RoutedCall[Handle]:
+        return self._start(name, needed_tokens, timeout, num_retries, trace)
+
+
+def make_engine(
+    strategy: str, size: int, rng: random.Random, general: bool = False
+) -> RoutingEngine[Handle]:
     handles = [
         Handle(
             f"d{i}",
@@ -46,7 +65,8 @@ def make_engine(strategy: str, size: int, rng: random.Random) -> RoutingEngine[H
         )
         for i in range(size)
     ]
-    engine = RoutingEngine(handles, RouterSettings(routing_strategy=strategy), rng=rng)
+    kind = GeneralOnly if general else RoutingEngine
+    engine = kind(handles, RouterSettings(routing_strategy=strategy), rng=rng)
     now = time.monotonic()
     for handle in handles:  # some history: latencies and usage in the window
         for _ in range(rng.randint(1, 5)):
@@ -104,12 +124,14 @@ def async_baseline(handle: Handle) -> Callable[[int], None]:
     return lambda n: asyncio.run(many(n))
 
 
-def measure(strategy: str, size: int, n: int, rounds: int) -> tuple[float, float]:
+def measure(
+    strategy: str, size: int, n: int, rounds: int, general: bool = False
+) -> tuple[float, float]:
     """Median over rounds of (sync µs, async µs) that routing adds per request."""
     rng = random.Random(size)
     sync, asyn = [], []
     for _ in range(rounds):
-        engine = make_engine(strategy, size, rng)
+        engine = make_engine(strategy, size, rng, general)
         handle = engine.deployments("g")[0]
         cpu_per_call(sync_loop(engine), n // 10)  # warm-up
         sync.append(cpu_per_call(sync_loop(engine), n) - cpu_per_call(sync_baseline(handle), n))
@@ -131,16 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=50_000, help="requests per measurement")
     p.add_argument("--rounds", type=int, default=3, help="measurements per cell; median kept")
     p.add_argument("--quick", action="store_true", help="10,000 requests, 1 round")
+    p.add_argument("--general", action="store_true", help="without the short way")
     args = p.parse_args(argv)
     if args.quick:
         args.requests, args.rounds = 10_000, 1
     assert set(NAMES) <= set(STRATEGIES)
     results = {
-        (name, size): measure(name, size, args.requests, args.rounds)
+        (name, size): measure(name, size, args.requests, args.rounds, args.general)
         for name in NAMES
         for size in SIZES
     }
-    print(f"CPU µs per request added by routing (pick + report), median of {args.rounds}:")
+    way = "the general loop only" if args.general else "short way on"
+    print(f"CPU µs per request added by routing (pick + report, {way}), median of {args.rounds}:")
     print(table(results, SIZES))
     worst = max(max(results[name, 100]) for name in NAMES)
     print(f"\nworst at 100 deployments: {worst:.2f} µs (bar: 10 µs)")

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from tokenway.errors import ContextWindowExceededError, Timeout, TokenwayError
 from tokenway.retry import is_retryable
 from tokenway.router.cooldown import counts_against_deployment
-from tokenway.router.handles import Routable
+from tokenway.router.handles import DeploymentLimits, Routable
 from tokenway.router.state import DeploymentStats
 
 if TYPE_CHECKING:
     from tokenway.router.engine import Group, RoutingEngine
 
-__all__ = ["RouteTrace", "Routed", "RoutedCall"]
+__all__ = ["RouteTrace", "Routed", "RoutedCall", "attempt_budget", "routed"]
 
 D = TypeVar("D", bound=Routable)
 T = TypeVar("T")
@@ -49,6 +49,10 @@ class RouteTrace(Generic[D]):
     fallbacks: int = 0
 
 
+def _nothing() -> None:
+    """What ``Routed.release`` does for a call that holds nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class Routed(Generic[D, T]):
     """A successful call: the answer, the deployment that gave it, and what it took."""
@@ -59,7 +63,42 @@ class Routed(Generic[D, T]):
     retries: int
     fallbacks: int
     # For a call made with ``hold=True`` (a stream): call once it ends, to free the slot.
-    release: Callable[[], None] = lambda: None
+    release: Callable[[], None] = _nothing
+
+
+_new = object.__new__
+# The slots' own setters, which a frozen dataclass's ``__setattr__`` does not guard.
+_SET_VALUE, _SET_DEPLOYMENT, _SET_GROUP, _SET_RETRIES, _SET_FALLBACKS, _SET_RELEASE = (
+    vars(Routed)[name].__set__
+    for name in ("value", "deployment", "group", "retries", "fallbacks", "release")
+)
+
+
+def routed(
+    value: T,
+    deployment: D,
+    group: str,
+    retries: int,
+    fallbacks: int,
+    release: Callable[[], None] | None,
+) -> Routed[D, T]:
+    """``Routed(...)`` for the engine's hot path: the frozen dataclass's own ``__init__``
+    sets each field through ``object.__setattr__`` and costs about twice as much."""
+    result: Routed[D, T] = _new(Routed)
+    _SET_VALUE(result, value)
+    _SET_DEPLOYMENT(result, deployment)
+    _SET_GROUP(result, group)
+    _SET_RETRIES(result, retries)
+    _SET_FALLBACKS(result, fallbacks)
+    _SET_RELEASE(result, _nothing if release is None else release)
+    return result
+
+
+def attempt_budget(limits: DeploymentLimits, deadline: float, now: float) -> float:
+    """Seconds an attempt may take: its deployment's timeout, or what is left of the call."""
+    timeout = limits.timeout
+    remaining = deadline - now
+    return remaining if timeout is None or timeout > remaining else timeout
 
 
 class RoutedCall(Generic[D]):
@@ -80,6 +119,7 @@ class RoutedCall(Generic[D]):
         "_visited",
         "deadline",
         "engine",
+        "first_choice_rejected",
         "group",
         "position",
         "stats",
@@ -94,6 +134,7 @@ class RoutedCall(Generic[D]):
         num_retries: int,
         needed_tokens: Callable[[], int] | None,
         trace: RouteTrace[D] | None,
+        needed_value: int | None = None,
     ) -> None:
         self.engine = engine
         self.group: Group[D] = engine.group_of(group)
@@ -104,7 +145,7 @@ class RoutedCall(Generic[D]):
         self._origin = group
         self._num_retries = num_retries
         self._needed = needed_tokens
-        self._needed_value: int | None = None
+        self._needed_value = needed_value  # needed_tokens() once asked, else None
         self._tried: list[int] = []
         self._tries = 0
         self._next = _ANY
@@ -113,6 +154,9 @@ class RoutedCall(Generic[D]):
         self._context_mode = False
         self._visited = [group]
         self._saturated_until: float | None = None
+        # The strategy's choice from the whole group was found unusable before this call
+        # was made (by the engine's short way): the first pick asks only the filtered group.
+        self.first_choice_rejected = False
 
     # ---- choosing (under the engine's lock) -----------------------------------------
 
@@ -127,7 +171,10 @@ class RoutedCall(Generic[D]):
                 self._next_group(self._overflow_error(group.name, group.context_window))
                 continue
             stats = self.engine.state.view(group.name, now)
-            position = self.engine.choose(group, stats, self._tried, now)
+            position = self.engine.choose(
+                group, stats, self._tried, now, self.first_choice_rejected
+            )
+            self.first_choice_rejected = False
             if position < 0:
                 wait = self._wait_for_capacity(now, remaining)
                 if wait is None:
@@ -146,6 +193,19 @@ class RoutedCall(Generic[D]):
             self.engine.state.begin(group.ids[position], now)
             return 0.0
 
+    def adopt(self, position: int, stats: DeploymentStats) -> None:
+        """Take over an attempt begun without this call (the engine's short way), as if
+        ``pick`` had begun it; its outcome is reported next."""
+        self.position = position
+        self.stats = stats
+        self.trace.deployment = self.group.handles[position]
+        self._tried.append(position)
+
+    @property
+    def deployment_id(self) -> str:
+        """The id of the deployment picked last."""
+        return self.group.ids[self.position]
+
     @property
     def handle(self) -> D:
         """The deployment picked last."""
@@ -153,16 +213,11 @@ class RoutedCall(Generic[D]):
 
     def budget(self, now: float) -> float:
         """Seconds the attempt may take: its deployment's timeout, or what is left of the call."""
-        timeout = self.group.limits[self.position].timeout
-        remaining = self.deadline - now
-        return remaining if timeout is None or timeout > remaining else timeout
+        return attempt_budget(self.group.limits[self.position], self.deadline, now)
 
     def result(self, value: T, release: Callable[[], None] | None = None) -> Routed[D, T]:
         trace = self.trace
-        group = self.group.name
-        if release is None:
-            return Routed(value, self.handle, group, trace.retries, trace.fallbacks)
-        return Routed(value, self.handle, group, trace.retries, trace.fallbacks, release)
+        return routed(value, self.handle, self.group.name, trace.retries, trace.fallbacks, release)
 
     # ---- outcomes -------------------------------------------------------------------
 

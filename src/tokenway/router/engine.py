@@ -11,6 +11,11 @@ saturated or already tried is the group filtered. When every healthy deployment 
 rpm/tpm/max_parallel_requests limit the call waits (bounded) for capacity, then gets a
 ``RateLimitError`` (code ``deployments_saturated``) that cools nothing down. When every
 deployment is cooled down, the least recently failed one is still tried.
+
+The common case takes a shorter way (``_first``): when the request fits and the first
+choice (a single deployment's only one, with no strategy asked) is healthy, it is begun
+and tried without a ``RoutedCall``; only if that attempt fails is one made, as if it had
+made the attempt, and the general loop carries on from there.
 """
 
 from __future__ import annotations
@@ -21,16 +26,16 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from tokenway.errors import NotFoundError, RateLimitError, TokenwayError
-from tokenway.router.call import Routed, RoutedCall, RouteTrace
+from tokenway.router.call import Routed, RoutedCall, RouteTrace, attempt_budget, routed
 from tokenway.router.cooldown import counts_against_deployment
-from tokenway.router.handles import DeploymentLimits, Routable
+from tokenway.router.groups import Group, build_groups, choose_filtered, saturated
+from tokenway.router.handles import Routable
 from tokenway.router.settings import RouterSettings
 from tokenway.router.state import DeploymentStats, MemoryState, RouterState
-from tokenway.router.strategies import GroupShape, Strategy, strategy_for, usage_based
+from tokenway.router.strategies import Strategy, strategy_for, usage_based
 
 __all__ = ["Group", "RoutingEngine"]
 
@@ -40,19 +45,6 @@ D = TypeVar("D", bound=Routable)
 T = TypeVar("T")
 
 FAILURE_LATENCY = 1.0  # seconds: the latency sample a counted failure adds, at least
-
-
-@dataclass(frozen=True, slots=True)
-class Group(Generic[D]):
-    """A group's deployments and the facts about them that never change."""
-
-    name: str
-    handles: tuple[D, ...]
-    ids: tuple[str, ...]
-    limits: tuple[DeploymentLimits, ...]
-    shape: GroupShape
-    limited: bool  # some deployment has an rpm, tpm or max_parallel_requests limit
-    context_window: int | None  # the largest, when every deployment's is known
 
 
 class RoutingEngine(Generic[D]):
@@ -74,7 +66,7 @@ class RoutingEngine(Generic[D]):
         self.clock = clock
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._groups = _build_groups(deployments)
+        self._groups = build_groups(deployments)
         # Tokens matter only to TPM limits and usage-based routing; otherwise skip the count.
         self._counts_tokens = self.strategy is usage_based or any(
             lim.tpm for group in self._groups.values() for lim in group.limits
@@ -128,7 +120,70 @@ class RoutingEngine(Generic[D]):
 
         ``hold=True`` (streams): the deployment stays in flight after the answer began,
         until the returned ``Routed.release()`` is called."""
-        call = self._start(group, needed_tokens, timeout, num_retries, trace)
+        first = self._first(group, needed_tokens, timeout, num_retries, trace)
+        if isinstance(first, RoutedCall):
+            return await self._arun(first, attempt, hold)
+        picked, position, stats, deadline, _ = first
+        handle = picked.handles[position]
+        clock = self.clock
+        started = clock()
+        try:
+            value = await attempt(
+                handle, attempt_budget(picked.limits[position], deadline, started)
+            )
+        except TokenwayError as error:
+            call = self._adopt(first, needed_tokens, num_retries, trace)
+            self._failed(call, error, clock() - started)
+        except BaseException:
+            self._abandoned(picked.ids[position])
+            raise
+        else:
+            release = self._succeeded(picked.ids[position], stats, clock() - started, hold)
+            if trace is None:
+                return routed(value, handle, picked.name, 0, 0, release)
+            return routed(value, handle, picked.name, trace.retries, trace.fallbacks, release)
+        # Outside the handler: the general loop's errors are not raised "while handling" it.
+        return await self._arun(call, attempt, hold)
+
+    def call(
+        self,
+        group: str,
+        attempt: Callable[[D, float], T],
+        *,
+        needed_tokens: Callable[[], int] | None = None,
+        timeout: float | None = None,
+        num_retries: int | None = None,
+        trace: RouteTrace[D] | None = None,
+        hold: bool = False,
+    ) -> Routed[D, T]:
+        """The sync twin of ``acall``."""
+        first = self._first(group, needed_tokens, timeout, num_retries, trace)
+        if isinstance(first, RoutedCall):
+            return self._run(first, attempt, hold)
+        picked, position, stats, deadline, _ = first
+        handle = picked.handles[position]
+        clock = self.clock
+        started = clock()
+        try:
+            value = attempt(handle, attempt_budget(picked.limits[position], deadline, started))
+        except TokenwayError as error:
+            call = self._adopt(first, needed_tokens, num_retries, trace)
+            self._failed(call, error, clock() - started)
+        except BaseException:
+            self._abandoned(picked.ids[position])
+            raise
+        else:
+            release = self._succeeded(picked.ids[position], stats, clock() - started, hold)
+            if trace is None:
+                return routed(value, handle, picked.name, 0, 0, release)
+            return routed(value, handle, picked.name, trace.retries, trace.fallbacks, release)
+        # Outside the handler: the general loop's errors are not raised "while handling" it.
+        return self._run(call, attempt, hold)
+
+    async def _arun(
+        self, call: RoutedCall[D], attempt: Callable[[D, float], Awaitable[T]], hold: bool
+    ) -> Routed[D, T]:
+        """The general loop: pick, attempt, report, until an answer or an error ends it."""
         lock, clock = self._lock, self.clock
         while True:
             with lock:
@@ -143,23 +198,15 @@ class RoutingEngine(Generic[D]):
                 self._failed(call, error, clock() - started)
                 continue
             except BaseException:
-                self._abandoned(call)
+                self._abandoned(call.deployment_id)
                 raise
-            return call.result(value, self._succeeded(call, clock() - started, hold))
+            done = self._succeeded(call.deployment_id, call.stats, clock() - started, hold)
+            return call.result(value, done)
 
-    def call(
-        self,
-        group: str,
-        attempt: Callable[[D, float], T],
-        *,
-        needed_tokens: Callable[[], int] | None = None,
-        timeout: float | None = None,
-        num_retries: int | None = None,
-        trace: RouteTrace[D] | None = None,
-        hold: bool = False,
+    def _run(
+        self, call: RoutedCall[D], attempt: Callable[[D, float], T], hold: bool
     ) -> Routed[D, T]:
-        """The sync twin of ``acall``."""
-        call = self._start(group, needed_tokens, timeout, num_retries, trace)
+        """The sync twin of ``_arun``."""
         lock, clock = self._lock, self.clock
         while True:
             with lock:
@@ -174,9 +221,51 @@ class RoutingEngine(Generic[D]):
                 self._failed(call, error, clock() - started)
                 continue
             except BaseException:
-                self._abandoned(call)
+                self._abandoned(call.deployment_id)
                 raise
-            return call.result(value, self._succeeded(call, clock() - started, hold))
+            done = self._succeeded(call.deployment_id, call.stats, clock() - started, hold)
+            return call.result(value, done)
+
+    def _first(
+        self,
+        name: str,
+        needed_tokens: Callable[[], int] | None,
+        timeout: float | None,
+        num_retries: int | None,
+        trace: RouteTrace[D] | None,
+    ) -> RoutedCall[D] | _Picked[D]:
+        """The common case without a per-call object: the request fits, and the strategy's
+        first choice (a single deployment, without asking it) is healthy; it is begun.
+        Otherwise the general loop's ``RoutedCall``, which has not begun anything yet."""
+        group = self._groups.get(name)
+        seconds = timeout or self.settings.timeout
+        if group is None or seconds <= 0:
+            return self._start(name, needed_tokens, timeout, num_retries, trace)
+        needed = None
+        if group.context_window is not None and needed_tokens is not None:
+            needed = needed_tokens()
+            if needed > group.context_window:
+                return self._start(name, needed_tokens, timeout, num_retries, trace, needed)
+        lock = self._lock
+        lock.acquire()  # not ``with``: on this path every tenth of a microsecond shows
+        try:
+            now = self.clock()
+            stats = self.state.view(name, now)
+            shape = group.shape
+            position = 0 if group.single else self.strategy(shape, shape.everyone, stats, self.rng)
+            chosen = stats[position]
+            if chosen.cooldown_until > now or (
+                group.limited and saturated(group.limits[position], chosen)
+            ):
+                call = self._start(name, needed_tokens, timeout, num_retries, trace, needed)
+                call.first_choice_rejected = not group.single
+                return call
+            self.state.begin(group.ids[position], now)
+        finally:
+            lock.release()
+        if trace is not None:
+            trace.deployment = group.handles[position]
+        return group, position, chosen, now + seconds, needed
 
     # ---- reports from outside a call ------------------------------------------------
 
@@ -184,8 +273,12 @@ class RoutingEngine(Generic[D]):
         """Tokens a finished request used (for TPM limits and usage-based routing)."""
         if not self._counts_tokens:
             return
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self.state.add_tokens(handle.deployment_id, self.clock(), tokens)
+        finally:
+            lock.release()
 
     def report_health(self, handle: D, error: TokenwayError | None, cooldown: float) -> None:
         """A health probe's outcome: a failure cools the deployment down, a success ends it."""
@@ -199,17 +292,25 @@ class RoutingEngine(Generic[D]):
     # ---- picking (called under the lock) --------------------------------------------
 
     def choose(
-        self, group: Group[D], stats: Sequence[DeploymentStats], tried: list[int], now: float
+        self,
+        group: Group[D],
+        stats: Sequence[DeploymentStats],
+        tried: list[int],
+        now: float,
+        rejected: bool = False,
     ) -> int:
-        """A position to try next, or -1 when every usable deployment is saturated."""
-        if not tried:
+        """A position to try next, or -1 when every usable deployment is saturated.
+
+        ``rejected``: the strategy's choice from the whole group was already found cooled
+        down or saturated (by ``_first``), so only the filtered group is asked."""
+        if not tried and not rejected:
             position = self.strategy(group.shape, group.shape.everyone, stats, self.rng)
             chosen = stats[position]
             if chosen.cooldown_until <= now and not (
-                group.limited and _saturated(group.limits[position], chosen)
+                group.limited and saturated(group.limits[position], chosen)
             ):
                 return position
-        return self._choose_filtered(group, stats, tried, now)
+        return choose_filtered(group, stats, tried, now, self.strategy, self.rng)
 
     def saturated_error(self, group: Group[D], now: float) -> RateLimitError:
         waits = [self.state.next_capacity(i, now) for i in group.ids]
@@ -223,24 +324,6 @@ class RoutingEngine(Generic[D]):
             model=group.name,
         )
 
-    def _choose_filtered(
-        self, group: Group[D], stats: Sequence[DeploymentStats], tried: list[int], now: float
-    ) -> int:
-        usable: list[int] = []
-        cooled: list[int] = []
-        for position in group.shape.everyone:
-            record = stats[position]
-            if group.limited and _saturated(group.limits[position], record):
-                continue
-            (cooled if record.cooldown_until > now else usable).append(position)
-        pool = [p for p in usable if p not in tried] or usable
-        if pool:
-            return self.strategy(group.shape, pool, stats, self.rng)
-        if cooled:  # all cooled down: the least recently failed is still tried
-            pool = [p for p in cooled if p not in tried] or cooled
-            return min(pool, key=lambda p: stats[p].last_failed_at)
-        return -1
-
     # ---- outcomes -------------------------------------------------------------------
 
     def _start(
@@ -250,21 +333,39 @@ class RoutingEngine(Generic[D]):
         timeout: float | None,
         num_retries: int | None,
         trace: RouteTrace[D] | None,
+        needed: int | None = None,
     ) -> RoutedCall[D]:
         settings = self.settings
         deadline = self.clock() + (timeout or settings.timeout)
         retries = settings.num_retries if num_retries is None else num_retries
-        return RoutedCall(self, group, deadline, retries, needed_tokens, trace)
+        return RoutedCall(self, group, deadline, retries, needed_tokens, trace, needed)
+
+    def _adopt(
+        self,
+        first: _Picked[D],
+        needed_tokens: Callable[[], int] | None,
+        num_retries: int | None,
+        trace: RouteTrace[D] | None,
+    ) -> RoutedCall[D]:
+        """The ``RoutedCall`` that would have made ``_first``'s attempt (it just failed)."""
+        group, position, stats, deadline, needed = first
+        retries = self.settings.num_retries if num_retries is None else num_retries
+        call = RoutedCall(self, group.name, deadline, retries, needed_tokens, trace, needed)
+        call.adopt(position, stats)
+        return call
 
     def _succeeded(
-        self, call: RoutedCall[D], elapsed: float, hold: bool
+        self, deployment_id: str, stats: DeploymentStats | None, elapsed: float, hold: bool
     ) -> Callable[[], None] | None:
-        deployment_id = call.group.ids[call.position]
-        with self._lock:
-            self.state.end(deployment_id, elapsed, finished=not hold)
-            stats = call.stats
-            if stats is not None and stats.cooldown_until > self.clock():
-                self.state.recover(deployment_id)  # tried while cooled down, and it answered
+        lock = self._lock
+        lock.acquire()
+        try:
+            self.state.end(deployment_id, elapsed, not hold)
+            # Tried while cooled down (or cooled by another call meanwhile), and it answered.
+            if stats is not None and stats.cooldown_until and stats.cooldown_until > self.clock():
+                self.state.recover(deployment_id)
+        finally:
+            lock.release()
         return self._releaser(deployment_id) if hold else None
 
     def _releaser(self, deployment_id: str) -> Callable[[], None]:
@@ -279,9 +380,9 @@ class RoutingEngine(Generic[D]):
 
         return release
 
-    def _abandoned(self, call: RoutedCall[D]) -> None:
+    def _abandoned(self, deployment_id: str) -> None:
         with self._lock:
-            self.state.end(call.group.ids[call.position], None)
+            self.state.end(deployment_id, None)
 
     def _failed(self, call: RoutedCall[D], error: TokenwayError, elapsed: float) -> None:
         deployment_id = call.group.ids[call.position]
@@ -304,38 +405,5 @@ class RoutingEngine(Generic[D]):
         call.failed(error)
 
 
-def _saturated(limits: DeploymentLimits, stats: DeploymentStats) -> bool:
-    parallel = limits.max_parallel_requests
-    rpm = limits.rpm
-    tpm = limits.tpm
-    return bool(
-        (parallel and stats.in_flight >= parallel)
-        or (rpm and stats.rpm_used >= rpm)
-        or (tpm and stats.tpm_used >= tpm)
-    )
-
-
-def _build_groups(deployments: Iterable[D]) -> dict[str, Group[D]]:
-    members: dict[str, list[D]] = {}
-    seen: set[str] = set()
-    for handle in deployments:
-        if handle.deployment_id in seen:
-            raise ValueError(f"deployment id '{handle.deployment_id}' is used twice")
-        seen.add(handle.deployment_id)
-        members.setdefault(handle.group, []).append(handle)
-    return {name: _group(name, handles) for name, handles in members.items()}
-
-
-def _group(name: str, handles: list[D]) -> Group[D]:
-    limits = tuple(h.limits for h in handles)
-    windows = [lim.context_window for lim in limits]
-    known = [w for w in windows if w is not None]
-    return Group(
-        name=name,
-        handles=tuple(handles),
-        ids=tuple(h.deployment_id for h in handles),
-        limits=limits,
-        shape=GroupShape.of(limits),
-        limited=any(lim.limited for lim in limits),
-        context_window=max(known) if known and len(known) == len(windows) else None,
-    )
+# A call begun without a RoutedCall: group, position, its stats, deadline, needed tokens.
+_Picked = tuple[Group[D], int, DeploymentStats, float, int | None]

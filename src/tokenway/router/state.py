@@ -157,7 +157,9 @@ class MemoryState:
         stats = self._stats[deployment_id]
         stats.in_flight += 1
         stats.rpm_used += 1
-        stats.update_usage()
+        rpm = stats.rpm_used * stats.rpm_scale  # update_usage, inlined (usage only grows)
+        if rpm > stats.usage:
+            stats.usage = rpm
         self._counters(stats, now)[0] += 1
 
     def end(self, deployment_id: str, latency: float | None, finished: bool = True) -> None:
@@ -184,7 +186,9 @@ class MemoryState:
         if tokens > 0:
             stats = self._stats[deployment_id]
             stats.tpm_used += tokens
-            stats.update_usage()
+            tpm = stats.tpm_used * stats.tpm_scale  # update_usage, inlined (usage only grows)
+            if tpm > stats.usage:
+                stats.usage = tpm
             self._counters(stats, now)[1] += tokens
 
     def cool_down(self, deployment_id: str, until: float) -> None:
@@ -204,14 +208,15 @@ class MemoryState:
 
     def _counters(self, stats: DeploymentStats, now: float) -> list[int]:
         """The [requests, tokens] counters of ``stats`` in the bucket of this second."""
+        bucket = self._bucket
         expiry = int(now) + self._lifetime
         if expiry != self._bucket_expiry:
-            self._bucket = {}
+            bucket = self._bucket = {}
             self._bucket_expiry = expiry
-            self._buckets.append((expiry, self._bucket))
-        counters = self._bucket.get(stats)
+            self._buckets.append((expiry, bucket))
+        counters = bucket.get(stats)
         if counters is None:
-            counters = self._bucket[stats] = [0, 0]
+            counters = bucket[stats] = [0, 0]
         return counters
 
 

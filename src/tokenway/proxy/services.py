@@ -47,6 +47,7 @@ class Services:
         )
         self.tracker = SpendTracker(store_payload=bool(general.get("store_prompts_in_spend_logs")))
         self.writer: SpendWriter | None = None
+        self.journal: SpendJournal | None = None  # this process's slot, once started
         self._spend_logs = not general.get("disable_spend_logs")
         journal_dir = general.get("spend_journal_dir") or DEFAULT_JOURNAL_DIR
         self._journal_dir = data_dir / journal_dir
@@ -60,7 +61,7 @@ class Services:
         if not await self._try_open():
             self._spawn(self._reopen(), "tokenway-store-reopen")
         if self._spend_logs:
-            journal = self._take_journal()
+            journal = self.journal = self._take_journal()
             self.writer = SpendWriter(
                 self.store,
                 journal,

@@ -1,0 +1,49 @@
+"""The proxy's backing services: journal slots per process, and rows of dead slots adopted."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.proxy.spend_helpers import spend_row
+
+from tokenway.proxy.journal import SpendJournal
+from tokenway.proxy.services import Services
+from tokenway.store.base import SpendFilter
+
+
+async def test_rows_left_in_another_slot_are_adopted_and_stored(tmp_path: Path) -> None:
+    # A worker of an earlier run (slot 3) died with rows only in its journal.
+    with SpendJournal(tmp_path / "tokenway-journal" / "3") as orphan:
+        for n in range(5):
+            orphan.append(spend_row(n))
+    general = {"proxy_batch_write_at": 0.05}
+    services = Services(f"sqlite:///{tmp_path / 't.db'}", general, tmp_path)
+    await services.start()
+    try:
+        for _ in range(200):
+            rows = await services.store.spend_logs(SpendFilter(), limit=10)
+            if len(rows) == 5:
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(row.request_id for row in rows) == sorted(
+            spend_row(n).request_id for n in range(5)
+        )
+        left = (tmp_path / "tokenway-journal" / "3").glob("*.jsonl")
+        assert all(path.stat().st_size == 0 for path in left)  # nothing to replay twice
+    finally:
+        await services.aclose()
+
+
+async def test_two_processes_take_different_slots(tmp_path: Path) -> None:
+    first = Services(f"sqlite:///{tmp_path / 't.db'}", {}, tmp_path)
+    second = Services(f"sqlite:///{tmp_path / 't.db'}", {}, tmp_path)
+    await first.start()
+    await second.start()  # the same directory: slot 0 is held, so it takes slot 1
+    try:
+        assert first.journal is not None and second.journal is not None
+        assert first.journal.directory.name == "0"
+        assert second.journal.directory.name == "1"
+    finally:
+        await second.aclose()
+        await first.aclose()

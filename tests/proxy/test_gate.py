@@ -92,7 +92,7 @@ async def test_a_spent_budget_is_a_400_budget_exceeded(store: SQLiteStore, owner
     assert isinstance(error, BudgetExceededError) and error.status_code == 400
     body = error.to_dict()["error"]
     assert (body["type"], body["code"]) == ("budget_exceeded", "budget_exceeded")
-    assert "$5.250000" in error.message and "max_budget $5.000000" in error.message
+    assert "$5.25" in error.message and "max_budget $5.00" in error.message
     assert "resets at 2027-01-15T09:00:00Z" in error.message
     assert {"key": "key 'sk-test-1234'", "user": "user 'ada'", "team": "team 'ml'"}[
         owner
@@ -358,3 +358,13 @@ def test_estimate_is_not_below_a_request_that_stops_at_max_tokens(
     body = {"messages": [{"role": "user", "content": text}], "max_tokens": 64}
     real = linear_price(real_tokens + 8, 64)  # + message framing
     assert estimate_cost(body, linear_price) >= real
+
+
+def test_tiny_budgets_read_in_significant_digits() -> None:
+    from tokenway.proxy.gate import _money
+
+    assert _money(0.00000048) == "$0.00000048"
+    assert _money(0.0049) == "$0.0049"
+    assert _money(0.0123) == "$0.01"
+    assert _money(0.0) == "$0.00"
+    assert _money(1234.5) == "$1,234.50"

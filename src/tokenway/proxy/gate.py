@@ -300,9 +300,18 @@ def _budget_exceeded(account: Account, spend: float, budget: float) -> BudgetExc
     else:
         when = "it does not reset; ask your administrator to raise max_budget"
     return BudgetExceededError(
-        f"budget exceeded for {account.label}: spend ${spend:.6f} of max_budget "
-        f"${budget:.6f}; {when}"
+        f"budget exceeded for {account.label}: spend {_money(spend)} of max_budget "
+        f"{_money(budget)}; {when}"
     )
+
+
+def _money(dollars: float) -> str:
+    """Cents for ordinary amounts; for the tiny ones of cheap models, enough decimals to
+    show two significant digits ($0.00000048), never scientific notation."""
+    if dollars >= 0.01 or dollars <= 0:
+        return f"${dollars:,.2f}"
+    decimals = min(12, 1 - math.floor(math.log10(dollars)))
+    return f"${dollars:.{decimals}f}"
 
 
 def _budget_busy(account: Account) -> LimitExceededError:

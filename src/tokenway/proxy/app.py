@@ -93,11 +93,10 @@ class ProxyApp:
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id")
-        chosen = bool(request_id) and len(request_id or "") <= _MAX_REQUEST_ID
+        request_id = request.headers.get("x-request-id") or ""
+        chosen = 0 < len(request_id) <= _MAX_REQUEST_ID
         if not chosen:
             request_id = new_request_id()
-        assert request_id is not None
         key = (request.method, request.path)
         public = self._public.get(key)
         if public is not None:
@@ -109,7 +108,7 @@ class ProxyApp:
             route = (
                 self._private.get(key)
                 or self._admin_route(key, principal)
-                or (self._model_route(request))
+                or self._model_route(request)
             )
             ctx = CallContext(request_id, started, principal.key_hash, principal.key, chosen)
             return await route(request, ctx)

@@ -53,10 +53,7 @@ class CallContext:
     key_hash: str | None
     key: KeyContext | None = None  # a virtual key's records and limits
     client_chose_id: bool = False  # request_id came from the client's x-request-id
-    release: Callable[[], None] | None = None  # frees a stream's deployment slot
-    stream_over: bool = False
     upstream_seconds: float = 0.0
-    ticket: Ticket | None = None  # set by the chat route: what this request spends
 
     def headers(self, route: Route, cost: float | None) -> list[tuple[str, str]]:
         overhead = (time.perf_counter() - self.started - self.upstream_seconds) * 1000
@@ -89,7 +86,7 @@ class ChatCompletions:
         spend_id = ctx.request_id
         if ctx.client_chose_id:  # a reused id must not merge (and so hide) spend rows
             spend_id = f"{spend_id}.{os.urandom(6).hex()}"
-        ticket = ctx.ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key)
+        ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key)
         try:
             return await self._serve(request, ctx, ticket)
         except TokenwayError as error:
@@ -114,20 +111,16 @@ class ChatCompletions:
         if ctx.key is not None and not ctx.key.unrestricted:
             # The body's bytes bound its prompt tokens (a token is at least one byte).
             estimate = estimate_cost(body, self._price(alias), prompt_tokens=len(request.body))
-            now = time.time()
-            admission = self._gate.admit_now(ctx.key, alias, estimate, now)
-            if admission is None:  # a budget is held by requests in flight: wait for them
-                admission = await self._gate.admit(ctx.key, alias, estimate, now)
-            ticket.admitted(admission, body)
+            ticket.admitted(await self._gate.admit(ctx.key, alias, estimate, time.time()), body)
         send: Callable[[Route, float], Awaitable[Response]]
         if body.get("stream"):
             options = body.get("stream_options") or {}
             # Usage is always asked for, so spend is known; the client gets it only if it asked.
             body["stream_options"] = {**options, "include_usage": True}
             wants_usage = bool(options.get("include_usage"))
-            send = functools.partial(self._stream, body, ctx, wants_usage)
+            send = functools.partial(self._stream, body, ctx, ticket, wants_usage)
         else:
-            send = functools.partial(self._plain, body, ctx)
+            send = functools.partial(self._plain, body, ctx, ticket)
         trace: RouteTrace[Route] = RouteTrace(alias)
         try:
             routed = await self._router.acall(
@@ -140,10 +133,7 @@ class ChatCompletions:
         except TokenwayError as error:
             return self._failure(error, trace, ctx, ticket)
         if ticket.stream:
-            if ctx.stream_over:  # a short stream may end before the router returns
-                routed.release()
-            else:
-                ctx.release = routed.release
+            ticket.hold(routed.release)
         response = routed.value
         response.headers += _route_headers(trace)
         response.headers += ticket.rate_headers()
@@ -173,7 +163,7 @@ class ChatCompletions:
         return price
 
     async def _plain(
-        self, body: dict[str, Any], ctx: CallContext, route: Route, budget: float
+        self, body: dict[str, Any], ctx: CallContext, ticket: Ticket, route: Route, budget: float
     ) -> Response:
         """One attempt; a ``TokenwayError`` goes back to the router, which may try again."""
         body["model"] = route.upstream_model
@@ -188,9 +178,9 @@ class ChatCompletions:
         ctx.upstream_seconds = time.perf_counter() - sent
         if response.status >= 400:
             raise route.provider.map_error(response.status, response.headers, raw)
-        return self._answer(route, raw, ctx)
+        return self._answer(route, raw, ctx, ticket)
 
-    def _answer(self, route: Route, raw: bytes, ctx: CallContext) -> Response:
+    def _answer(self, route: Route, raw: bytes, ctx: CallContext, ticket: Ticket) -> Response:
         try:
             data = orjson.loads(raw)
             usage = data.get("usage") or {}
@@ -200,13 +190,11 @@ class ChatCompletions:
         cost = route.cost(usage) if usage else None
         if usage:
             self._router.add_tokens(route, _total_tokens(usage))
-        if ctx.ticket is not None:
-            answer = data if self._spend.store_payload else None
-            ticket_usage = usage or None
-            ctx.ticket.close(
-                status=200, deployment=route.deployment_id, usage=ticket_usage, cost=cost,
-                answer=answer,
-            )  # fmt: skip
+        answer = data if self._spend.store_payload else None
+        ticket.close(
+            status=200, deployment=route.deployment_id, usage=usage or None, cost=cost,
+            answer=answer,
+        )  # fmt: skip
         headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
         return Response(200, headers, orjson.dumps(data))
 
@@ -214,6 +202,7 @@ class ChatCompletions:
         self,
         body: dict[str, Any],
         ctx: CallContext,
+        ticket: Ticket,
         wants_usage: bool,
         route: Route,
         budget: float,
@@ -230,22 +219,18 @@ class ChatCompletions:
                 timeout=budget,
             )
             if response.status >= 400:
-                async with response:
-                    raw = await response.read(budget)
+                raw = await response.read(budget)  # releases the connection, as in _plain
                 raise route.provider.map_error(response.status, response.headers, raw)
         except HTTPError as exc:
             raise transport_error(exc, route) from None
-        on_end = self._on_stream_end(route, ctx, body)
-        relay = StreamRelay(route, response, wants_usage, on_end)
+        relay = StreamRelay(route, response, wants_usage, self._on_stream_end(route, ticket, body))
         first = await relay.prime()  # raises TokenwayError if it fails before any content
         ctx.upstream_seconds = time.perf_counter() - sent
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
-        frames = relay.frames(first)
-        await anext(frames)  # started: closing it now always closes the upstream
-        return Response(200, headers, stream=frames)
+        return Response(200, headers, stream=await relay.stream(first))
 
     def _on_stream_end(
-        self, route: Route, ctx: CallContext, body: Mapping[str, Any]
+        self, route: Route, ticket: Ticket, body: Mapping[str, Any]
     ) -> Callable[[Mapping[str, Any] | None, str | None], None]:
         def record(usage: Mapping[str, Any] | None, error_code: str | None) -> None:
             cost = None
@@ -255,14 +240,10 @@ class ChatCompletions:
             if usage is not None:
                 self._router.add_tokens(route, _total_tokens(usage))
                 cost = route.cost(usage)
-            if ctx.ticket is not None:
-                ctx.ticket.close(
-                    status=200, deployment=route.deployment_id, usage=usage, cost=cost,
-                    error_code=error_code,
-                )  # fmt: skip
-            ctx.stream_over = True
-            if ctx.release is not None:
-                ctx.release()
+            ticket.close(
+                status=200, deployment=route.deployment_id, usage=usage, cost=cost,
+                error_code=error_code,
+            )  # fmt: skip
 
         return record
 

@@ -65,11 +65,16 @@ class StreamRelay:
             raise
         return b"".join(held)
 
+    async def stream(self, first: bytes) -> AsyncIterator[bytes]:
+        """The response body: ``frames`` already started, so that closing it, even before
+        the server sends a byte (a client gone early), closes the upstream and reports."""
+        frames = self.frames(first)
+        await anext(frames)
+        return frames
+
     async def frames(self, first: bytes) -> AsyncIterator[bytes]:
-        """The client's frames. It first yields ``b""`` (nothing to send): the caller takes
-        that one at once, so that closing the stream, even before the server sends a
-        byte (a client gone early), runs the ``finally`` that closes the upstream and
-        reports the outcome."""
+        """The client's frames, after a first ``b""`` (nothing to send) that ``stream``
+        takes to enter the ``try``."""
         try:
             yield b""
             yield first

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -29,21 +29,15 @@ class RowSink(Protocol):
 
 
 class SpendTracker:
-    """Running totals for this process (tests, metrics) and the sink rows go to."""
+    """The sink rows go to, with this process's recent rows and counts (tests, metrics)."""
 
     def __init__(self, sink: RowSink | None = None, *, store_payload: bool = False) -> None:
         self.sink = sink
         self.store_payload = store_payload
-        self.calls = 0
         self.calls_without_usage = 0
-        self.cost_by_alias: dict[str, float] = defaultdict(float)
-        self.tokens_by_alias: dict[str, int] = defaultdict(int)
         self.recent: deque[SpendRow] = deque(maxlen=1000)
 
     def record(self, row: SpendRow) -> None:
-        self.calls += 1
-        self.cost_by_alias[row.model_alias] += row.cost or 0.0
-        self.tokens_by_alias[row.model_alias] += row.prompt_tokens + row.completion_tokens
         self.recent.append(row)
         if self.sink is not None:
             try:
@@ -56,8 +50,8 @@ class Ticket:
     """One request's spend: who pays, what was reserved, and the row written at the end."""
 
     __slots__ = (
-        "_admission", "_body", "_tracker", "alias", "closed", "key", "key_hash", "request_id",
-        "started_at", "started_perf", "stream",
+        "_admission", "_body", "_release", "_tracker", "alias", "closed", "key", "key_hash",
+        "request_id", "started_at", "started_perf", "stream",
     )  # fmt: skip
 
     def __init__(
@@ -71,7 +65,7 @@ class Ticket:
         self._tracker = tracker
         self.request_id = request_id
         self.started_perf = started_perf
-        self.started_at = time.time() - (time.perf_counter() - started_perf)
+        self.started_at = time.time()
         self.key_hash = key_hash
         self.key = key
         self.alias = ""
@@ -79,6 +73,15 @@ class Ticket:
         self.closed = False
         self._admission: Admission | None = None
         self._body: Mapping[str, Any] | None = None
+        self._release: Callable[[], None] | None = None
+
+    def hold(self, release: Callable[[], None]) -> None:
+        """Run ``release`` (a stream's deployment slot) when this ticket closes: at once if
+        it already has (a short stream can end before the router returns)."""
+        if self.closed:
+            release()
+        else:
+            self._release = release
 
     def admitted(self, admission: Admission, body: Mapping[str, Any]) -> None:
         self._admission = admission
@@ -110,6 +113,8 @@ class Ticket:
         self._tracker.record(
             self._row(status, deployment, prompt, completion, cost, error_code, answer)
         )
+        if self._release is not None:
+            self._release()
 
     def _row(
         self,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from tokenway.errors import ContextWindowExceededError, Timeout, TokenwayError
 from tokenway.retry import is_retryable
 from tokenway.router.cooldown import counts_against_deployment
+from tokenway.router.groups import saturated_error
 from tokenway.router.handles import DeploymentLimits, Routable
 from tokenway.router.state import DeploymentStats
 
@@ -257,7 +258,7 @@ class RoutedCall(Generic[D]):
         if left > 0:
             return min(SATURATION_POLL, left)
         self._saturated_until = None
-        self._next_group(self.engine.saturated_error(self.group, now))
+        self._next_group(saturated_error(self.group, self.engine.state, now))
         return None
 
     def _next_group(self, error: TokenwayError) -> None:

@@ -12,10 +12,8 @@ rpm/tpm/max_parallel_requests limit the call waits (bounded) for capacity, then 
 ``RateLimitError`` (code ``deployments_saturated``) that cools nothing down. When every
 deployment is cooled down, the least recently failed one is still tried.
 
-The common case takes a shorter way (``_first``): when the request fits and the first
-choice (a single deployment's only one, with no strategy asked) is healthy, it is begun
-and tried without a ``RoutedCall``; only if that attempt fails is one made, as if it had
-made the attempt, and the general loop carries on from there.
+The common case (``_first``): a request that fits, whose first choice is healthy, is
+tried without a ``RoutedCall``; only a failed attempt makes one, which carries on.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
-from tokenway.errors import NotFoundError, RateLimitError, TokenwayError
+from tokenway.errors import NotFoundError, TokenwayError
 from tokenway.router.call import Routed, RoutedCall, RouteTrace, attempt_budget, routed
 from tokenway.router.cooldown import counts_against_deployment
 from tokenway.router.groups import Group, build_groups, choose_filtered, saturated
@@ -123,7 +121,7 @@ class RoutingEngine(Generic[D]):
         first = self._first(group, needed_tokens, timeout, num_retries, trace)
         if isinstance(first, RoutedCall):
             return await self._arun(first, attempt, hold)
-        picked, position, stats, deadline, _ = first
+        picked, position, _, deadline, _ = first
         handle = picked.handles[position]
         clock = self.clock
         started = clock()
@@ -138,10 +136,7 @@ class RoutingEngine(Generic[D]):
             self._abandoned(picked.ids[position])
             raise
         else:
-            release = self._succeeded(picked.ids[position], stats, clock() - started, hold)
-            if trace is None:
-                return routed(value, handle, picked.name, 0, 0, release)
-            return routed(value, handle, picked.name, trace.retries, trace.fallbacks, release)
+            return self._first_answered(first, value, clock() - started, hold, trace)
         # Outside the handler: the general loop's errors are not raised "while handling" it.
         return await self._arun(call, attempt, hold)
 
@@ -160,7 +155,7 @@ class RoutingEngine(Generic[D]):
         first = self._first(group, needed_tokens, timeout, num_retries, trace)
         if isinstance(first, RoutedCall):
             return self._run(first, attempt, hold)
-        picked, position, stats, deadline, _ = first
+        picked, position, _, deadline, _ = first
         handle = picked.handles[position]
         clock = self.clock
         started = clock()
@@ -173,12 +168,18 @@ class RoutingEngine(Generic[D]):
             self._abandoned(picked.ids[position])
             raise
         else:
-            release = self._succeeded(picked.ids[position], stats, clock() - started, hold)
-            if trace is None:
-                return routed(value, handle, picked.name, 0, 0, release)
-            return routed(value, handle, picked.name, trace.retries, trace.fallbacks, release)
+            return self._first_answered(first, value, clock() - started, hold, trace)
         # Outside the handler: the general loop's errors are not raised "while handling" it.
         return self._run(call, attempt, hold)
+
+    def _first_answered(
+        self, first: _Picked[D], value: T, elapsed: float, hold: bool, trace: RouteTrace[D] | None
+    ) -> Routed[D, T]:
+        """The fast path's attempt answered: report it, and the answer as the loop would."""
+        picked, position, stats, _, _ = first
+        release = self._succeeded(picked.ids[position], stats, elapsed, hold)
+        retries, fallbacks = (trace.retries, trace.fallbacks) if trace is not None else (0, 0)
+        return routed(value, picked.handles[position], picked.name, retries, fallbacks, release)
 
     async def _arun(
         self, call: RoutedCall[D], attempt: Callable[[D, float], Awaitable[T]], hold: bool
@@ -312,18 +313,6 @@ class RoutingEngine(Generic[D]):
                 return position
         return choose_filtered(group, stats, tried, now, self.strategy, self.rng)
 
-    def saturated_error(self, group: Group[D], now: float) -> RateLimitError:
-        waits = [self.state.next_capacity(i, now) for i in group.ids]
-        known = [w for w in waits if w is not None]
-        retry_after = max(1.0, min(known)) if known else 1.0
-        return RateLimitError(
-            f"every deployment of model '{group.name}' is at its rpm, tpm or "
-            f"max_parallel_requests limit; retry in {retry_after:.0f} s",
-            code="deployments_saturated",
-            retry_after=retry_after,
-            model=group.name,
-        )
-
     # ---- outcomes -------------------------------------------------------------------
 
     def _start(
@@ -334,9 +323,11 @@ class RoutingEngine(Generic[D]):
         num_retries: int | None,
         trace: RouteTrace[D] | None,
         needed: int | None = None,
+        deadline: float | None = None,
     ) -> RoutedCall[D]:
         settings = self.settings
-        deadline = self.clock() + (timeout or settings.timeout)
+        if deadline is None:
+            deadline = self.clock() + (timeout or settings.timeout)
         retries = settings.num_retries if num_retries is None else num_retries
         return RoutedCall(self, group, deadline, retries, needed_tokens, trace, needed)
 
@@ -349,8 +340,7 @@ class RoutingEngine(Generic[D]):
     ) -> RoutedCall[D]:
         """The ``RoutedCall`` that would have made ``_first``'s attempt (it just failed)."""
         group, position, stats, deadline, needed = first
-        retries = self.settings.num_retries if num_retries is None else num_retries
-        call = RoutedCall(self, group.name, deadline, retries, needed_tokens, trace, needed)
+        call = self._start(group.name, needed_tokens, None, num_retries, trace, needed, deadline)
         call.adopt(position, stats)
         return call
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from tokenway.errors import RateLimitError
 from tokenway.router.handles import DeploymentLimits, Routable
-from tokenway.router.state import DeploymentStats
+from tokenway.router.state import DeploymentStats, RouterState
 from tokenway.router.strategies import GroupShape, Strategy
 
 __all__ = ["Group", "build_groups", "choose_filtered", "saturated"]
@@ -91,4 +92,18 @@ def _group(name: str, handles: list[D]) -> Group[D]:
         limited=any(lim.limited for lim in limits),
         context_window=max(known) if known and len(known) == len(windows) else None,
         single=len(handles) == 1,
+    )
+
+
+def saturated_error(group: Group[Any], state: RouterState, now: float) -> RateLimitError:
+    """Every usable deployment of ``group`` is at a limit: our 429, never an upstream's."""
+    waits = [state.next_capacity(i, now) for i in group.ids]
+    known = [w for w in waits if w is not None]
+    retry_after = max(1.0, min(known)) if known else 1.0
+    return RateLimitError(
+        f"every deployment of model '{group.name}' is at its rpm, tpm or "
+        f"max_parallel_requests limit; retry in {retry_after:.0f} s",
+        code="deployments_saturated",
+        retry_after=retry_after,
+        model=group.name,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 
 import orjson
@@ -244,3 +245,23 @@ async def test_connection_close_and_http10() -> None:
             status, headers, _ = await read_response(reader)
             assert (status, headers["connection"]) == (200, "keep-alive")
         writer.close()
+
+
+async def test_a_header_block_is_written_after_the_headers() -> None:
+    async def handler(request: Request) -> Response:
+        block = b"x-one: 1\r\nx-two: 2\r\n"
+        if request.path == "/stream":
+
+            async def body() -> AsyncIterator[bytes]:
+                yield b"hi"
+
+            return Response(200, [("x-zero", "0")], stream=body(), header_block=block)
+        return Response(200, [("x-zero", "0")], b"ok", header_block=block)
+
+    async with running(handler) as server:
+        reader, writer = await connect(server)
+        for path in ("/plain", "/stream"):
+            writer.write(get(path))
+            status, headers, body = await read_response(reader)
+            assert status == 200 and body in (b"ok", b"hi")
+            assert (headers["x-zero"], headers["x-one"], headers["x-two"]) == ("0", "1", "2")

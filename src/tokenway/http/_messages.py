@@ -27,12 +27,17 @@ class Request:
 @dataclass(slots=True)
 class Response:
     """A handler's answer. Handlers must not set content-length, transfer-encoding,
-    connection or date: the server writes those itself."""
+    connection or date: the server writes those itself.
+
+    ``header_block`` is more header lines already rendered (``b"name: value\r\n"`` each,
+    latin-1), written after ``headers``: for a hot path that can render several at once.
+    """
 
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
+    header_block: bytes = b""
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -282,6 +282,8 @@ class HttpProtocol(asyncio.Protocol):
         if response.headers:
             lines = "".join([f"{name}: {value}\r\n" for name, value in response.headers])
             head.append(lines.encode("latin-1"))
+        if response.header_block:
+            head.append(response.header_block)
         return head
 
     async def _send_stream(

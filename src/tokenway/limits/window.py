@@ -36,12 +36,11 @@ Refusal = Literal["requests", "tokens", "parallel"]
 class SlidingWindow:
     """Units (requests or tokens) counted in the last minute, in one-second buckets."""
 
-    __slots__ = ("_buckets", "_last", "_newest", "_next", "_slot", "_total")
+    __slots__ = ("_buckets", "_newest", "_next", "_slot", "_total")
 
     def __init__(self) -> None:
         self._buckets = [0] * SPAN
         self._newest = 0  # the whole second of the newest bucket
-        self._last = -SPAN  # the second of the bucket of the latest ``add``
         self._next = 1.0  # when the newest bucket stops being the current one
         self._slot = 0  # the newest bucket's index
         self._total = 0
@@ -57,7 +56,6 @@ class SlidingWindow:
             self._advance(now)
         self._buckets[self._slot] += amount
         self._total += amount
-        self._last = self._newest
 
     def take_back(self, amount: int) -> None:
         """Undo the last ``add`` (made in the same second)."""
@@ -78,12 +76,14 @@ class SlidingWindow:
 
     def until_empty(self, now: float) -> float:
         """Seconds until every counted unit has left the window (0 when none is counted)."""
-        if self.count(now):
-            last = self._last
-            if last > self._newest - SPAN and self._buckets[last % SPAN]:
-                return max(0.0, last + SPAN - now)  # no later bucket holds units
-            for second in range(self._newest, self._newest - SPAN, -1):
-                if self._buckets[second % SPAN]:
+        if now >= self._next:
+            self._advance(now)
+        if self._total:
+            newest, buckets = self._newest, self._buckets
+            if buckets[self._slot]:  # the usual case: units counted this second
+                return max(0.0, newest + SPAN - now)
+            for second in range(newest - 1, newest - SPAN, -1):
+                if buckets[second % SPAN]:
                     return max(0.0, second + SPAN - now)
         return 0.0
 
@@ -158,33 +158,6 @@ class _Counters:
         self.tokens = SlidingWindow()
         self.in_flight = 0
 
-    def take(self, quota: Quota, state: RateState, now: float) -> bool:
-        """Count one request if ``quota`` admits it; note the tightest limits in ``state``."""
-        if quota.parallel is not None and self.in_flight >= quota.parallel:
-            state._refuse("parallel", quota, 1.0)
-            return False
-        rpm, tpm = quota.rpm, quota.tpm
-        if rpm is not None:
-            used = self.requests.count(now)
-            if used >= rpm:
-                state._refuse("requests", quota, self.requests.wait_for(now, used - rpm + 1))
-                return False
-            if rpm - used - 1 < state.remaining_requests:
-                state.limit_requests, state.remaining_requests = rpm, rpm - used - 1
-        if tpm is not None:
-            used = self.tokens.count(now)
-            if used >= tpm:
-                state._refuse("tokens", quota, self.tokens.wait_for(now, used - tpm + 1))
-                return False
-            if tpm - used < state.remaining_tokens:
-                state.limit_tokens, state.remaining_tokens = tpm, tpm - used
-                state.reset_tokens = self.tokens.until_empty(now)
-        if quota.parallel is not None:
-            self.in_flight += 1
-        if rpm is not None:
-            self.requests.add(now, 1)
-        return True
-
     def give_back(self, quota: Quota) -> None:
         """Undo a ``take`` of this same call: a later quota refused the request."""
         if quota.parallel is not None:
@@ -220,33 +193,82 @@ class MemoryLimitStore:
         return self.acquire_now(quotas, now)
 
     def acquire_now(self, quotas: Sequence[Quota], now: float) -> RateState:
-        """``acquire`` without the coroutine, for callers that know this store."""
+        """``acquire`` without the coroutine, for callers that know this store.
+
+        The hot path of every limited request, so one function: the windows' fields are
+        read here directly (same module) instead of through ``count``/``add``."""
         counters = self._counters
         if len(counters) > self._sweep_above:
             self.sweep(now)
         state = RateState()
-        for taken, quota in enumerate(quotas):
+        for quota in quotas:
             slot = counters.get(quota.name)
             if slot is None:
                 slot = counters[quota.name] = _Counters()
-            if not slot.take(quota, state, now):
-                for earlier in quotas[:taken]:
-                    counters[earlier.name].give_back(earlier)
-                return self._refusal(quotas, state, now)
+            parallel, rpm, tpm = quota.parallel, quota.rpm, quota.tpm
+            if parallel is not None and slot.in_flight >= parallel:
+                return self._refuse("parallel", quota, 1.0, quotas, state, now)
+            if rpm is not None:
+                requests = slot.requests
+                if now >= requests._next:
+                    requests._advance(now)
+                left = rpm - requests._total - 1  # after this request
+                if left < 0:
+                    wait = requests.wait_for(now, -left)
+                    return self._refuse("requests", quota, wait, quotas, state, now)
+                if left < state.remaining_requests:
+                    state.limit_requests, state.remaining_requests = rpm, left
+            if tpm is not None:
+                tokens = slot.tokens
+                if now >= tokens._next:
+                    tokens._advance(now)
+                left = tpm - tokens._total
+                if left <= 0:
+                    wait = tokens.wait_for(now, 1 - left)
+                    return self._refuse("tokens", quota, wait, quotas, state, now)
+                if left < state.remaining_tokens:
+                    state.limit_tokens, state.remaining_tokens = tpm, left
+                    state.reset_tokens = tokens.until_empty(now) if left < tpm else 0.0
+            if parallel is not None:
+                slot.in_flight += 1
+            if rpm is not None:  # ``add(now, 1)`` on the window advanced above
+                requests._buckets[requests._slot] += 1
+                requests._total += 1
         if state.limit_requests is not None:
             # this request now sits in the newest bucket of every window it counted in
-            state.reset_requests = max(0.0, int(now) + SPAN - now)
+            state.reset_requests = int(now) + SPAN - now  # in (60, 61]
         return state
 
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
+        counters = self._counters
         for quota in quotas:
-            counters = self._counters.get(quota.name)
-            if counters is None:
+            slot = counters.get(quota.name)
+            if slot is None:
                 continue
-            if quota.parallel is not None and counters.in_flight > 0:
-                counters.in_flight -= 1
-            if quota.tpm is not None and tokens > 0:
-                counters.tokens.add(now, tokens)
+            if quota.parallel is not None and slot.in_flight > 0:
+                slot.in_flight -= 1
+            if tokens > 0 and quota.tpm is not None:  # ``add``, without the call
+                window = slot.tokens
+                if now >= window._next:
+                    window._advance(now)
+                window._buckets[window._slot] += tokens
+                window._total += tokens
+
+    def _refuse(
+        self,
+        why: Refusal,
+        quota: Quota,
+        retry_after: float,
+        quotas: Sequence[Quota],
+        state: RateState,
+        now: float,
+    ) -> RateState:
+        """Undo what the quotas before ``quota`` counted; the refusal with every header."""
+        state._refuse(why, quota, retry_after)
+        counters = self._counters
+        for earlier in quotas[: quotas.index(quota)]:
+            counters[earlier.name].give_back(earlier)
+        return self._refusal(quotas, state, now)
 
     def _refusal(self, quotas: Sequence[Quota], refused: RateState, now: float) -> RateState:
         state = RateState(refused.refused, refused.refused_by, refused.retry_after)

@@ -31,7 +31,7 @@ from tokenway.proxy.errors import (
     transport_error,
     upstream_error,
 )
-from tokenway.proxy.gate import Gate, Price, estimate_cost
+from tokenway.proxy.gate import Admission, Gate, Price, estimate_cost
 from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
@@ -108,10 +108,15 @@ class ChatCompletions:
                 )
         alias = ticket.alias = body["model"]
         ticket.stream = bool(body.get("stream"))
-        if ctx.key is not None and not ctx.key.unrestricted:
+        admission: Admission | None = None
+        key = ctx.key
+        if key is not None and not key.unrestricted:
             # The body's bytes bound its prompt tokens (a token is at least one byte).
             estimate = estimate_cost(body, self._price(alias), prompt_tokens=len(request.body))
-            ticket.admitted(await self._gate.admit(ctx.key, alias, estimate, time.time()), body)
+            admission = self._gate.admit_now(key, alias, estimate, now := time.time())
+            if admission is None:  # something must be waited for
+                admission = await self._gate.admit(key, alias, estimate, now)
+            ticket.admitted(admission, body)
         send: Callable[[Route, float], Awaitable[Response]]
         if body.get("stream"):
             options = body.get("stream_options") or {}
@@ -136,7 +141,8 @@ class ChatCompletions:
             ticket.hold(routed.release)
         response = routed.value
         response.headers += _route_headers(trace)
-        response.headers += ticket.rate_headers()
+        if admission is not None:
+            response.header_block = admission.header_block()
         return response
 
     def _failure(

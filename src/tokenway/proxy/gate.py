@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from math import ceil
 from typing import Any
 
 from tokenway.errors import (
@@ -32,7 +33,14 @@ from tokenway.limits.window import SPAN, LimitStore, MemoryLimitStore, Quota, Ra
 from tokenway.proxy.keys import Account, KeyContext
 from tokenway.tokens import prompt_estimate
 
-__all__ = ["Admission", "Gate", "LimitExceededError", "estimate_cost", "rate_headers"]
+__all__ = [
+    "Admission",
+    "Gate",
+    "LimitExceededError",
+    "estimate_cost",
+    "rate_header_block",
+    "rate_headers",
+]
 
 Price = Callable[[int, int], float | None]
 
@@ -73,6 +81,10 @@ class Admission:
         """x-ratelimit-* of the tightest limits, for the successful response."""
         return rate_headers(self._rate) if self._rate is not None else []
 
+    def header_block(self) -> bytes:
+        """``headers`` rendered as header lines (``Response.header_block``)."""
+        return rate_header_block(self._rate) if self._rate is not None else b""
+
     def settle(self, cost: float | None, tokens: int) -> None:
         """Record the actual cost and tokens; free the reservation and the parallel slot.
 
@@ -103,6 +115,8 @@ class Gate:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.limits: LimitStore = limits if limits is not None else MemoryLimitStore()
+        memory = self.limits  # answers without awaiting: ``admit_now`` can use it
+        self._memory = memory if isinstance(memory, MemoryLimitStore) else None
         self.clock = clock  # wall time: budget windows and expiry are epoch seconds
         self._budget_wait = budget_wait
 
@@ -116,22 +130,27 @@ class Gate:
         """
         if ctx.unrestricted:
             return Admission(self, _NO_ACCOUNTS, 0.0, _NO_QUOTAS, None)
-        _check_key(ctx, model_alias, now)
-        limits, quotas = self.limits, ctx.quotas
-        if quotas and not isinstance(limits, MemoryLimitStore):
+        expires_at, models = ctx.key.expires_at, ctx.models
+        if (expires_at is not None and expires_at <= now) or (
+            models is not None and model_alias not in models
+        ):
+            _check_key(ctx, model_alias, now)  # raises the most fundamental refusal
+        quotas, memory = ctx.quotas, self._memory
+        if quotas and memory is None:
             return None
         estimate = estimate if estimate > 0 else 0.0
         accounts = ctx.accounts
-        if _try_reserve(accounts, estimate, now) is not None:
+        if _try_reserve(accounts, estimate, now, ctx, model_alias) is not None:
             return None
-        if not quotas:
+        if memory is None or not quotas:
             return Admission(self, accounts, estimate, _NO_QUOTAS, None)
-        assert isinstance(limits, MemoryLimitStore)
         try:
-            rate = limits.acquire_now(quotas, now)
+            rate = memory.acquire_now(quotas, now)
         except BaseException:
             Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
             raise
+        if rate.refused is None:  # ``_admission``'s usual case, without the call
+            return Admission(self, accounts, estimate, quotas, rate)
         return self._admission(accounts, estimate, quotas, rate)
 
     async def admit(
@@ -143,7 +162,7 @@ class Gate:
             return admission
         estimate = estimate if estimate > 0 else 0.0
         accounts = ctx.accounts
-        blocker = _try_reserve(accounts, estimate, now)
+        blocker = _try_reserve(accounts, estimate, now, ctx, model_alias)
         if blocker is not None:
             await self._wait_and_reserve(blocker, accounts, estimate)
         quotas = ctx.quotas
@@ -230,6 +249,42 @@ def rate_headers(state: RateState) -> list[tuple[str, str]]:
     return headers
 
 
+def rate_header_block(state: RateState) -> bytes:
+    """``rate_headers`` as rendered header lines, at the cost of one format: a template per
+    pair of limits holds the names and limits, the request fills in what changes."""
+    limit_requests, limit_tokens = state.limit_requests, state.limit_tokens
+    if limit_requests is None and limit_tokens is None:
+        return b""
+    template = _BLOCKS.get((limit_requests, limit_tokens))
+    if template is None:
+        template = _block_template(limit_requests, limit_tokens)
+    requests, tokens = state.remaining_requests, state.remaining_tokens
+    requests, tokens = requests if requests > 0 else 0, tokens if tokens > 0 else 0
+    if limit_tokens is None:
+        return template % (requests, ceil(state.reset_requests))
+    if limit_requests is None:
+        return template % (tokens, ceil(state.reset_tokens))
+    return template % (requests, ceil(state.reset_requests), tokens, ceil(state.reset_tokens))
+
+
+_BLOCKS: dict[tuple[int | None, int | None], bytes] = {}
+
+
+def _block_template(limit_requests: int | None, limit_tokens: int | None) -> bytes:
+    lines: list[str] = []
+    for kind, limit in (("requests", limit_requests), ("tokens", limit_tokens)):
+        if limit is not None:
+            lines += (
+                f"x-ratelimit-limit-{kind}: {limit}\r\n",
+                f"x-ratelimit-remaining-{kind}: %d\r\n",
+                f"x-ratelimit-reset-{kind}: %ds\r\n",
+            )
+    if len(_BLOCKS) >= 4096:
+        _BLOCKS.clear()
+    template = _BLOCKS[(limit_requests, limit_tokens)] = "".join(lines).encode("latin-1")
+    return template
+
+
 # Limits and reset times repeat from request to request: format each one once.
 _LIMIT_TEXTS: dict[int, str] = {}
 _SECONDS_TEXTS = [f"{seconds}s" for seconds in range(SPAN + 1)]
@@ -272,17 +327,31 @@ def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:
         )
 
 
-def _try_reserve(accounts: tuple[Account, ...], estimate: float, now: float) -> Account | None:
+def _try_reserve(
+    accounts: tuple[Account, ...],
+    estimate: float,
+    now: float,
+    ctx: KeyContext | None = None,
+    model_alias: str = "",
+) -> Account | None:
     """Reserve ``estimate`` on every account and return None, or return the account to
-    wait on; raise when a budget is spent and nothing in flight can change that."""
+    wait on; raise when an account is blocked, or a budget is spent and nothing in flight
+    can change that. With ``ctx``, a refusal is the most fundamental one (``_check_key``'s
+    order before a budget's)."""
     wait_on = None
     for account in accounts:
+        if account.blocked and ctx is not None:
+            _check_key(ctx, model_alias, now)
         budget = account.max_budget
         if budget is None:
             continue
-        account.roll(now)
+        reset_at = account.reset_at
+        if reset_at is not None and reset_at <= now:
+            account.roll(now)
         committed = account.spend + account.unflushed
         if committed >= budget - _SLACK:  # settling what is in flight can only add to it
+            if ctx is not None:
+                _check_key(ctx, model_alias, now)
             raise _budget_exceeded(account, committed, budget)
         if committed + account.reserved + estimate > budget + _SLACK and account.in_flight:
             wait_on = wait_on or account

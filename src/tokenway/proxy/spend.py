@@ -88,9 +88,6 @@ class Ticket:
         if self._tracker.store_payload:
             self._body = body
 
-    def rate_headers(self) -> list[tuple[str, str]]:
-        return self._admission.headers() if self._admission is not None else []
-
     def close(
         self,
         *,

@@ -69,8 +69,7 @@ async def seed(store: SQLiteStore) -> str:
     return key.key_hash
 
 
-def price(prompt: int, completion: int) -> float:
-    return prompt * 2e-8 + completion * 2e-8
+PRICE = (2e-8, 2e-8)  # per prompt token, per completion token
 
 
 async def timed(n: int, step: Callable[[], Awaitable[object]]) -> float:
@@ -103,7 +102,7 @@ async def run(n: int) -> dict[str, float]:
                 return await auth.resolve(auth.authenticate(virtual_headers))
 
             async def estimate() -> object:
-                return estimate_cost(BODY, price)
+                return estimate_cost(BODY, PRICE)
 
             async def admit_settle() -> object:
                 admission = await gate.admit(ctx, ALIAS, 3.4e-7, time.time())
@@ -116,7 +115,7 @@ async def run(n: int) -> dict[str, float]:
                 if principal.unresolved:
                     principal = await auth.resolve(principal)
                 assert principal.key is not None
-                cost = estimate_cost(BODY, price, prompt_tokens=120)
+                cost = estimate_cost(BODY, PRICE, prompt_tokens=120)
                 admission = gate.admit_now(principal.key, ALIAS, cost, time.time())
                 if admission is None:
                     admission = await gate.admit(principal.key, ALIAS, cost, time.time())
@@ -127,7 +126,7 @@ async def run(n: int) -> dict[str, float]:
             async def whole() -> object:
                 principal = await auth.resolve(auth.authenticate(virtual_headers))
                 assert principal.key is not None
-                cost = estimate_cost(BODY, price)
+                cost = estimate_cost(BODY, PRICE)
                 admission = await gate.admit(principal.key, ALIAS, cost, time.time())
                 admission.headers()
                 admission.settle(2.0e-7, 20)

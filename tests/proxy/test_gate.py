@@ -15,7 +15,7 @@ from tokenway.errors import (
 )
 from tokenway.limits.window import MemoryLimitStore, Quota, RateState
 from tokenway.proxy.errors import error_response
-from tokenway.proxy.gate import Gate, LimitExceededError, estimate_cost
+from tokenway.proxy.gate import NO_PRICE, Gate, LimitExceededError, estimate_cost
 from tokenway.proxy.keys import KeyCache, KeyContext
 from tokenway.store.sqlite import SQLiteStore
 from tokenway.tokens import prompt_estimate
@@ -314,20 +314,23 @@ async def test_admit_now_defers_to_a_limit_store_that_must_be_awaited(
 # --- the estimate --------------------------------------------------------------------------
 
 
+LINEAR = (1e-6, 4e-6)  # per prompt token, per completion token
+
+
 def linear_price(prompt: int, completion: int) -> float:
-    return prompt * 1e-6 + completion * 4e-6
+    return prompt * LINEAR[0] + completion * LINEAR[1]
 
 
 def test_estimate_uses_the_output_cap_and_choices() -> None:
     messages = [{"role": "user", "content": "hello there"}]
     prompt = prompt_estimate(messages)
     capped = {"messages": messages, "max_completion_tokens": 100, "max_tokens": 9}
-    assert estimate_cost(capped, linear_price) == linear_price(prompt, 100)
+    assert estimate_cost(capped, LINEAR) == linear_price(prompt, 100)
     legacy = {"messages": messages, "max_tokens": 50, "n": 3}
-    assert estimate_cost(legacy, linear_price) == linear_price(prompt, 150)
+    assert estimate_cost(legacy, LINEAR) == linear_price(prompt, 150)
     uncapped = {"messages": messages}
-    assert estimate_cost(uncapped, linear_price, default_output=2048) == linear_price(prompt, 2048)
-    assert estimate_cost(uncapped, lambda p, c: None) == 0.0
+    assert estimate_cost(uncapped, LINEAR, default_output=2048) == linear_price(prompt, 2048)
+    assert estimate_cost(uncapped, NO_PRICE) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -343,7 +346,7 @@ def test_estimate_is_not_below_a_request_that_stops_at_max_tokens(
 ) -> None:
     body = {"messages": [{"role": "user", "content": text}], "max_tokens": 64}
     real = linear_price(real_tokens + 8, 64)  # + message framing
-    assert estimate_cost(body, linear_price) >= real
+    assert estimate_cost(body, LINEAR) >= real
 
 
 def test_tiny_budgets_read_in_significant_digits() -> None:

@@ -29,6 +29,7 @@ __all__ = [
 
 SPAN = 61  # buckets: this second and the 60 before it
 _UNLIMITED = 2**62
+_LAST_SECOND = float(SPAN - 1)
 
 Refusal = Literal["requests", "tokens", "parallel"]
 
@@ -81,7 +82,7 @@ class SlidingWindow:
         if self._total:
             newest, buckets = self._newest, self._buckets
             if buckets[self._slot]:  # the usual case: units counted this second
-                return max(0.0, newest + SPAN - now)
+                return self._next + _LAST_SECOND - now  # newest + SPAN - now, in floats
             for second in range(newest - 1, newest - SPAN, -1):
                 if buckets[second % SPAN]:
                     return max(0.0, second + SPAN - now)
@@ -198,12 +199,12 @@ class MemoryLimitStore:
         The hot path of every limited request, so one function: the windows' fields are
         read here directly (same module) instead of through ``count``/``add``."""
         counters = self._counters
-        if len(counters) > self._sweep_above:
-            self.sweep(now)
         state = RateState()
         for quota in quotas:
             slot = counters.get(quota.name)
             if slot is None:
+                if len(counters) >= self._sweep_above:
+                    self.sweep(now)
                 slot = counters[quota.name] = _Counters()
             parallel, rpm, tpm = quota.parallel, quota.rpm, quota.tpm
             if parallel is not None and slot.in_flight >= parallel:

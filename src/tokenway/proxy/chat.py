@@ -31,7 +31,7 @@ from tokenway.proxy.errors import (
     transport_error,
     upstream_error,
 )
-from tokenway.proxy.gate import Admission, Gate, Price, estimate_cost
+from tokenway.proxy.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
 from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
@@ -112,7 +112,7 @@ class ChatCompletions:
         key = ctx.key
         if key is not None and not key.unrestricted:
             # The body's bytes bound its prompt tokens (a token is at least one byte).
-            estimate = estimate_cost(body, self._price(alias), prompt_tokens=len(request.body))
+            estimate = estimate_cost(body, self._price(alias), 4096, len(request.body))
             admission = self._gate.admit_now(key, alias, estimate, now := time.time())
             if admission is None:  # something must be waited for
                 admission = await self._gate.admit(key, alias, estimate, now)
@@ -164,7 +164,7 @@ class ChatCompletions:
         price = self._prices.get(alias)
         if price is None:
             if alias not in self._router.groups():  # the router answers 404 in a moment
-                return _no_price
+                return NO_PRICE
             price = self._prices[alias] = _dearest(self._router.deployments(alias))
         return price
 
@@ -275,14 +275,7 @@ def _dearest(routes: Sequence[Route]) -> Price:
     """The highest per-token prices among ``routes`` (prices are linear in tokens)."""
     unit_in = [c for r in routes if (c := r.cost({"prompt_tokens": 1})) is not None]
     unit_out = [c for r in routes if (c := r.cost({"completion_tokens": 1})) is not None]
-    if not unit_in and not unit_out:
-        return _no_price
-    per_in, per_out = max(unit_in, default=0.0), max(unit_out, default=0.0)
-    return lambda prompt, completion: prompt * per_in + completion * per_out
-
-
-def _no_price(prompt: int, completion: int) -> float | None:
-    return None
+    return max(unit_in, default=0.0), max(unit_out, default=0.0)
 
 
 def _total_tokens(usage: Mapping[str, Any]) -> int:

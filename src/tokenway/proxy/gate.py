@@ -33,9 +33,10 @@ from tokenway.proxy.keys import Account, KeyContext
 from tokenway.proxy.rate_headers import rate_header_block, rate_headers
 from tokenway.tokens import prompt_estimate
 
-__all__ = ["Admission", "Gate", "LimitExceededError", "estimate_cost"]
+__all__ = ["NO_PRICE", "Admission", "Gate", "LimitExceededError", "Price", "estimate_cost"]
 
-Price = Callable[[int, int], float | None]
+Price = tuple[float, float]  # USD per prompt token, per completion token
+NO_PRICE: Price = (0.0, 0.0)  # unknown: reserves nothing
 
 _SLACK = 1e-9  # dollars: float sums of equal estimates must not refuse the last one
 _NO_QUOTAS: tuple[Quota, ...] = ()
@@ -88,7 +89,7 @@ class Admission:
             return
         self._done = True
         estimate = self._estimate
-        spent = cost if cost is not None and cost > 0 else 0.0
+        spent = cost if cost is not None and cost > 0.0 else 0.0
         for account in self._accounts:
             account.in_flight -= 1
             account.reserved = account.reserved - estimate if account.in_flight else 0.0
@@ -131,7 +132,7 @@ class Gate:
         quotas, memory = ctx.quotas, self._memory
         if quotas and memory is None:
             return None
-        estimate = estimate if estimate > 0 else 0.0
+        estimate = estimate if estimate > 0.0 else 0.0
         accounts = ctx.accounts
         if _try_reserve(accounts, estimate, now, ctx, model_alias) is not None:
             return None
@@ -153,7 +154,7 @@ class Gate:
         admission = self.admit_now(ctx, model_alias, estimate, now)
         if admission is not None:
             return admission
-        estimate = estimate if estimate > 0 else 0.0
+        estimate = estimate if estimate > 0.0 else 0.0
         accounts = ctx.accounts
         blocker = _try_reserve(accounts, estimate, now, ctx, model_alias)
         if blocker is not None:
@@ -207,10 +208,10 @@ def estimate_cost(
 ) -> float:
     """A cost no lower than the real one of a request that stops at its max tokens.
 
-    ``price(prompt_tokens, completion_tokens)`` is the route's price (None = unknown,
-    which reserves nothing). The output is ``max_completion_tokens`` or ``max_tokens``
-    (else ``default_output``, e.g. the model's output cap), times ``n`` choices.
-    ``prompt_tokens``, when the caller has a bound already, skips the estimate.
+    ``price`` is the route's (per prompt token, per completion token). The output is
+    ``max_completion_tokens`` or ``max_tokens`` (else ``default_output``, e.g. the model's
+    output cap), times ``n`` choices. ``prompt_tokens``, when the caller has a bound
+    already, skips the estimate.
     """
     prompt = prompt_tokens
     if prompt is None:
@@ -220,9 +221,10 @@ def estimate_cost(
     if not isinstance(output, int) or output <= 0:
         output = default_output
     choices = body.get("n")
-    if isinstance(choices, int) and choices > 1:
+    if choices is not None and isinstance(choices, int) and choices > 1:
         output *= choices
-    return price(prompt, output) or 0.0
+    per_prompt, per_completion = price
+    return prompt * per_prompt + output * per_completion
 
 
 def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:

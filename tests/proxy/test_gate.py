@@ -65,6 +65,17 @@ async def test_a_blocked_key_or_team_is_refused(store: SQLiteStore) -> None:
     assert error.code == "key_blocked" and "team 'ml'" in error.message
 
 
+async def test_a_blocked_team_is_said_before_the_key_s_spent_budget(store: SQLiteStore) -> None:
+    await add_team(store, "ml")
+    await store.update_team("ml", {"blocked": True})
+    spent = {"max_budget": 1.0, "spend": 2.0}  # the key's account comes first, the team's last
+    ctx = await key_ctx(store, team_id="ml", rpm_limit=10, **spent)  # quotas: a store defers
+    for gate in (fixed_gate(), Gate(AwaitedLimits(), clock=lambda: NOW)):
+        error = await refusal(gate, ctx)
+        assert error.code == "key_blocked" and "team 'ml'" in error.message
+    assert all(a.reserved == 0.0 and a.in_flight == 0 for a in ctx.accounts)
+
+
 async def test_a_model_outside_the_key_and_team_lists_is_refused(store: SQLiteStore) -> None:
     await add_team(store, "ml", models=("a", "b", "c"))
     ctx = await key_ctx(store, team_id="ml", models=("c", "b", "z"))

@@ -25,8 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tokenway.router import DeploymentLimits, RouterSettings, RouteTrace, RoutingEngine
-from tokenway.router.call import RoutedCall
+from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
 from tokenway.router.strategies import STRATEGIES
 
 SIZES = (1, 4, 100)
@@ -43,15 +42,8 @@ class Handle:
 class GeneralOnly(RoutingEngine[Handle]):
     """The engine with its short way switched off (``--general``)."""
 
-    def _first(
-        self,
-        name: str,
-        needed_tokens: Callable[[], int] | None,
-        timeout: float | None,
-        num_retries: int | None,
-        trace: RouteTrace[Handle] | None,
-    ) -> RoutedCall[Handle]:
-        return self._start(name, needed_tokens, timeout, num_retries, trace)
+    # ``_start`` takes ``_first``'s arguments and always answers with the general loop's call.
+    _first = RoutingEngine._start
 
 
 def make_engine(

@@ -26,7 +26,6 @@ from tokenway.errors import (
     TokenwayError,
 )
 from tokenway.router import DeploymentLimits, Routed, RouterSettings, RouteTrace, RoutingEngine
-from tokenway.router.call import RoutedCall
 from tokenway.router.cooldown import CooldownPolicy
 
 FAILURES: tuple[Callable[[], TokenwayError] | None, ...] = (
@@ -43,15 +42,8 @@ FAILURES: tuple[Callable[[], TokenwayError] | None, ...] = (
 class GeneralOnly(RoutingEngine[Handle]):
     """The engine with its short way switched off: every call takes the general loop."""
 
-    def _first(
-        self,
-        name: str,
-        needed_tokens: Callable[[], int] | None,
-        timeout: float | None,
-        num_retries: int | None,
-        trace: RouteTrace[Handle] | None,
-    ) -> RoutedCall[Handle]:
-        return self._start(name, needed_tokens, timeout, num_retries, trace)
+    # ``_start`` takes ``_first``'s arguments and always answers with the general loop's call.
+    _first = RoutingEngine._start
 
 
 def settings() -> RouterSettings:

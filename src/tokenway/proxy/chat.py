@@ -115,10 +115,10 @@ class ChatCompletions:
             estimate = estimate_cost(body, self._price(alias), 4096, len(request.body))
             admission = self._gate.admit_now(key, alias, estimate, now := time.time())
             if admission is None:  # something must be waited for
-                admission = await self._gate.admit(key, alias, estimate, now)
+                admission = await self._gate.admit_later(key, alias, estimate, now)
             ticket.admitted(admission, body)
         send: Callable[[Route, float], Awaitable[Response]]
-        if body.get("stream"):
+        if ticket.stream:
             options = body.get("stream_options") or {}
             # Usage is always asked for, so spend is known; the client gets it only if it asked.
             body["stream_options"] = {**options, "include_usage": True}

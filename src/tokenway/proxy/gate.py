@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from tokenway.errors import (
     AuthenticationError,
@@ -119,8 +119,8 @@ class Gate:
     ) -> Admission | None:
         """``admit`` without a coroutine, for the usual case where nothing must wait.
 
-        Raises what ``admit`` raises; None means "await ``admit``" (a budget is held by
-        requests in flight, or the limit store is networked) and has changed nothing.
+        Raises what ``admit`` raises; None means "await ``admit_later``" (a budget is held
+        by requests in flight, or the limit store is networked) and has changed nothing.
         """
         if ctx.unrestricted:
             return Admission(self, _NO_ACCOUNTS, 0.0, _NO_QUOTAS, None)
@@ -143,17 +143,24 @@ class Gate:
         except BaseException:
             Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
             raise
-        if rate.refused is None:  # ``_admission``'s usual case, without the call
-            return Admission(self, accounts, estimate, quotas, rate)
-        return self._admission(accounts, estimate, quotas, rate)
+        if rate.refused is not None:
+            self._refuse(accounts, estimate, rate)
+        return Admission(self, accounts, estimate, quotas, rate)
 
     async def admit(
         self, ctx: KeyContext, model_alias: str, estimate: float, now: float
     ) -> Admission:
         """Admit one request of ``ctx``'s key or raise the error the client should get."""
         admission = self.admit_now(ctx, model_alias, estimate, now)
-        if admission is not None:
-            return admission
+        if admission is None:
+            admission = await self.admit_later(ctx, model_alias, estimate, now)
+        return admission
+
+    async def admit_later(
+        self, ctx: KeyContext, model_alias: str, estimate: float, now: float
+    ) -> Admission:
+        """The rest of ``admit`` once ``admit_now`` said None: wait for the budget held by
+        requests in flight, and ask a limit store that must be awaited."""
         estimate = estimate if estimate > 0.0 else 0.0
         accounts = ctx.accounts
         blocker = _try_reserve(accounts, estimate, now, ctx, model_alias)
@@ -167,20 +174,14 @@ class Gate:
         except BaseException:
             Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
             raise
-        return self._admission(accounts, estimate, quotas, rate)
-
-    def _admission(
-        self,
-        accounts: tuple[Account, ...],
-        estimate: float,
-        quotas: tuple[Quota, ...],
-        rate: RateState,
-    ) -> Admission:
-        """The admission, or the refusal of a limit (its budget reservation freed)."""
         if rate.refused is not None:
-            Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
-            raise _rate_error(rate)
+            self._refuse(accounts, estimate, rate)
         return Admission(self, accounts, estimate, quotas, rate)
+
+    def _refuse(self, accounts: tuple[Account, ...], estimate: float, rate: RateState) -> NoReturn:
+        """A limit refused the request: free its budget reservation, raise the 429."""
+        Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+        raise _rate_error(rate)
 
     async def _wait_and_reserve(
         self, blocker: Account, accounts: tuple[Account, ...], estimate: float

@@ -9,31 +9,21 @@ from __future__ import annotations
 
 import math
 
-from tokenway.limits.window import SPAN, RateState
+from tokenway.limits.window import RateState
 
 __all__ = ["rate_header_block", "rate_headers"]
 
 
 def rate_headers(state: RateState) -> list[tuple[str, str]]:
-    headers: list[tuple[str, str]] = []
-    if state.limit_requests is not None:
-        headers += (
-            ("x-ratelimit-limit-requests", _text(state.limit_requests)),
-            ("x-ratelimit-remaining-requests", str(max(0, state.remaining_requests))),
-            ("x-ratelimit-reset-requests", _seconds(state.reset_requests)),
-        )
-    if state.limit_tokens is not None:
-        headers += (
-            ("x-ratelimit-limit-tokens", _text(state.limit_tokens)),
-            ("x-ratelimit-remaining-tokens", str(max(0, state.remaining_tokens))),
-            ("x-ratelimit-reset-tokens", _seconds(state.reset_tokens)),
-        )
-    return headers
+    """The same headers as (name, value) pairs, read off ``rate_header_block``."""
+    lines = rate_header_block(state).decode("latin-1").split("\r\n")
+    return [(name, value) for name, _, value in (line.partition(": ") for line in lines if line)]
 
 
 def rate_header_block(state: RateState) -> bytes:
-    """``rate_headers`` as rendered header lines, at the cost of one format: a template per
-    pair of limits holds the names and limits, the request fills in what changes."""
+    """x-ratelimit-* of the tightest limits as rendered header lines, at the cost of one
+    format: a template per pair of limits holds the names and limits, the request fills in
+    what changes (remaining counts below zero read 0, seconds are rounded up)."""
     limit_requests, limit_tokens = state.limit_requests, state.limit_tokens
     if limit_requests is None and limit_tokens is None:
         return b""
@@ -70,22 +60,3 @@ def _block_template(limit_requests: int | None, limit_tokens: int | None) -> byt
         _BLOCKS.clear()
     template = _BLOCKS[(limit_requests, limit_tokens)] = "".join(lines).encode("latin-1")
     return template
-
-
-# Limits and reset times repeat from request to request: format each one once.
-_LIMIT_TEXTS: dict[int, str] = {}
-_SECONDS_TEXTS = [f"{seconds}s" for seconds in range(SPAN + 1)]
-
-
-def _text(limit: int) -> str:
-    text = _LIMIT_TEXTS.get(limit)
-    if text is None:
-        if len(_LIMIT_TEXTS) >= 4096:
-            _LIMIT_TEXTS.clear()
-        text = _LIMIT_TEXTS[limit] = str(limit)
-    return text
-
-
-def _seconds(seconds: float) -> str:
-    whole = math.ceil(seconds)
-    return _SECONDS_TEXTS[whole] if 0 <= whole <= SPAN else f"{whole}s"

@@ -130,8 +130,7 @@ class RoutingEngine(Generic[D]):
                 handle, attempt_budget(picked.limits[position], deadline, started)
             )
         except TokenwayError as error:
-            call = self._adopt(first, needed_tokens, num_retries, trace)
-            self._failed(call, error, clock() - started)
+            call = self._adopt(first, error, started, needed_tokens, num_retries, trace)
         except BaseException:
             self._abandoned(picked.ids[position])
             raise
@@ -162,8 +161,7 @@ class RoutingEngine(Generic[D]):
         try:
             value = attempt(handle, attempt_budget(picked.limits[position], deadline, started))
         except TokenwayError as error:
-            call = self._adopt(first, needed_tokens, num_retries, trace)
-            self._failed(call, error, clock() - started)
+            call = self._adopt(first, error, started, needed_tokens, num_retries, trace)
         except BaseException:
             self._abandoned(picked.ids[position])
             raise
@@ -317,7 +315,7 @@ class RoutingEngine(Generic[D]):
 
     def _start(
         self,
-        group: str,
+        name: str,
         needed_tokens: Callable[[], int] | None,
         timeout: float | None,
         num_retries: int | None,
@@ -329,19 +327,23 @@ class RoutingEngine(Generic[D]):
         if deadline is None:
             deadline = self.clock() + (timeout or settings.timeout)
         retries = settings.num_retries if num_retries is None else num_retries
-        return RoutedCall(self, group, deadline, retries, needed_tokens, trace, needed)
+        return RoutedCall(self, name, deadline, retries, needed_tokens, trace, needed)
 
     def _adopt(
         self,
         first: _Picked[D],
+        error: TokenwayError,
+        started: float,
         needed_tokens: Callable[[], int] | None,
         num_retries: int | None,
         trace: RouteTrace[D] | None,
     ) -> RoutedCall[D]:
-        """The ``RoutedCall`` that would have made ``_first``'s attempt (it just failed)."""
+        """The ``RoutedCall`` that would have made ``_first``'s attempt, begun at
+        ``started``, told that it failed with ``error``: the general loop carries on."""
         group, position, stats, deadline, needed = first
         call = self._start(group.name, needed_tokens, None, num_retries, trace, needed, deadline)
         call.adopt(position, stats)
+        self._failed(call, error, self.clock() - started)
         return call
 
     def _succeeded(

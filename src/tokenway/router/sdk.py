@@ -124,10 +124,7 @@ class Router:
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | Stream:
         """Call the group ``model`` (a ``model_name`` of the model list)."""
-        call_params: dict[str, Any] = dict(params)
-        retries, timeout = call_params.pop("num_retries", None), call_params.pop("timeout", None)
-        if stream:
-            call_params["stream"] = True
+        call_params, retries, timeout = _split(params, stream)
 
         def attempt(d: SDKDeployment, budget: float) -> ChatCompletion | Stream:
             kwargs = _merge(d, call_params, budget)
@@ -172,10 +169,7 @@ class Router:
         **params: Unpack[CompletionParams],
     ) -> ChatCompletion | AsyncStream:
         """The async ``completion()``."""
-        call_params: dict[str, Any] = dict(params)
-        retries, timeout = call_params.pop("num_retries", None), call_params.pop("timeout", None)
-        if stream:
-            call_params["stream"] = True
+        call_params, retries, timeout = _split(params, stream)
 
         async def attempt(d: SDKDeployment, budget: float) -> ChatCompletion | AsyncStream:
             kwargs = _merge(d, call_params, budget)
@@ -257,6 +251,17 @@ class Router:
                 context_window=int(window) if window else None,
             ),
         )
+
+
+def _split(
+    params: Mapping[str, Any], stream: bool
+) -> tuple[dict[str, Any], int | None, float | None]:
+    """Each attempt's own parameters, and the call's retries and timeout (the engine's)."""
+    call_params = dict(params)
+    retries, timeout = call_params.pop("num_retries", None), call_params.pop("timeout", None)
+    if stream:
+        call_params["stream"] = True
+    return call_params, retries, timeout
 
 
 def _merge(d: SDKDeployment, params: Mapping[str, Any], budget: float) -> dict[str, Any]:

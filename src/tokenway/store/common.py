@@ -1,15 +1,26 @@
-"""The record operations both dialects share, written once over five primitives.
+"""The operations both dialects share, written once over three primitives.
 
-Each store implements ``_create``, ``_get``, ``_update``, ``_delete`` and ``_list`` in its
-own dialect; the public key/user/team methods of ``Store`` are the same calls for both.
+Each store implements ``_fetch_one``, ``_fetch_all`` and ``_execute`` (``?`` parameters)
+in its own dialect and names its SQL for a spend row's UTC day in ``_day``; the
+key/user/team methods of ``Store`` and the spend queries are the same calls for both.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from tokenway.store.base import KeyRecord, TeamRecord, UserRecord
+from tokenway.store import queries as q
+from tokenway.store.base import (
+    GroupBy,
+    KeyRecord,
+    SpendFilter,
+    SpendRow,
+    SpendTotal,
+    TeamRecord,
+    UserRecord,
+)
 from tokenway.store.rows import (
     KEYS,
     TEAMS,
@@ -17,28 +28,56 @@ from tokenway.store.rows import (
     Record,
     RowLike,
     Table,
+    changes_to_columns,
     key_from_row,
+    record_to_row,
+    spend_from_row,
     team_from_row,
+    total_from_row,
     user_from_row,
 )
 
 R = TypeVar("R", KeyRecord, UserRecord, TeamRecord)
+T = TypeVar("T")
 
 
 class RecordOperations:
-    async def _create(self, table: Table, record: Record) -> None:
+    _day: str  # SQL for the UTC day (YYYY-MM-DD) of a spend row's started_at
+
+    async def _fetch_one(
+        self, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+    ) -> T | None:
+        """``make`` of the first row ``sql`` returns, ``None`` if none."""
         raise NotImplementedError
 
-    async def _get(self, table: Table, record_id: str, make: Callable[[RowLike], R]) -> R | None:
+    async def _fetch_all(
+        self, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+    ) -> list[T]:
         raise NotImplementedError
+
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        """Run ``sql``; return how many rows it changed."""
+        raise NotImplementedError
+
+    # records
+    async def _create(self, table: Table, record: Record) -> None:
+        await self._execute(q.insert(table), record_to_row(table, record, time.time()))
+
+    async def _get(self, table: Table, record_id: str, make: Callable[[RowLike], R]) -> R | None:
+        return await self._fetch_one(q.select_one(table), (record_id,), make)
 
     async def _update(
         self, table: Table, record_id: str, changes: Mapping[str, Any], make: Callable[[RowLike], R]
     ) -> R | None:
-        raise NotImplementedError
+        columns = changes_to_columns(table, changes, time.time())
+        if not columns:
+            return await self._get(table, record_id, make)
+        return await self._fetch_one(*q.update(table, columns, record_id), make)
 
     async def _delete(self, table: Table, ids: Sequence[str]) -> int:
-        raise NotImplementedError
+        if not ids:
+            return 0
+        return await self._execute(*q.delete(table, ids))
 
     async def _list(
         self,
@@ -48,7 +87,8 @@ class RecordOperations:
         limit: int,
         make: Callable[[RowLike], R],
     ) -> list[R]:
-        raise NotImplementedError
+        q.check_page(offset, limit)
+        return await self._fetch_all(*q.list_records(table, equals, offset, limit), make)
 
     # keys
     async def create_key(self, key: KeyRecord) -> None:
@@ -62,6 +102,10 @@ class RecordOperations:
 
     async def delete_keys(self, key_hashes: Sequence[str]) -> int:
         return await self._delete(KEYS, key_hashes)
+
+    async def rehash_key(self, old_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
+        args = (new_hash, key_name, time.time(), old_hash)
+        return await self._fetch_one(q.REHASH, args, key_from_row)
 
     async def list_keys(
         self,
@@ -105,3 +149,14 @@ class RecordOperations:
 
     async def list_teams(self, *, offset: int = 0, limit: int = 100) -> list[TeamRecord]:
         return await self._list(TEAMS, {}, offset, limit, team_from_row)
+
+    # spend
+    async def spend_logs(
+        self, where: SpendFilter, *, offset: int = 0, limit: int = 100
+    ) -> list[SpendRow]:
+        q.check_page(offset, limit)
+        return await self._fetch_all(*q.spend_logs(where, offset, limit), spend_from_row)
+
+    async def spend_totals(self, group_by: GroupBy, where: SpendFilter) -> list[SpendTotal]:
+        sql, args = q.spend_totals(group_by, where, self._day)
+        return q.sort_totals(await self._fetch_all(sql, args, total_from_row))

@@ -9,39 +9,18 @@ to the server as settings, which is how tests give each case its own schema.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from tokenway.store import queries as q
-from tokenway.store.base import (
-    GroupBy,
-    KeyRecord,
-    SpendFilter,
-    SpendRow,
-    SpendTotal,
-    StoreError,
-)
-from tokenway.store.common import R, RecordOperations
+from tokenway.store.base import SpendRow, StoreError
+from tokenway.store.common import RecordOperations, T
 from tokenway.store.migrate import Migration, apply_postgres
-from tokenway.store.rows import (
-    SPEND_COLUMNS,
-    Record,
-    RowLike,
-    Table,
-    changes_to_columns,
-    conflict,
-    key_from_row,
-    record_to_row,
-    spend_from_row,
-    spend_to_row,
-    total_from_row,
-)
+from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict, spend_to_row
 
-T = TypeVar("T")
 DAY = "to_char(to_timestamp(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 _SPEND_TYPES = {
     "prompt_tokens": "int8",
@@ -63,6 +42,7 @@ INSERT_SPEND_BATCH = (
 class PostgresStore(RecordOperations):
     dialect: str = "postgresql"
     migrations_dialect = "postgres"
+    _day = DAY
 
     def __init__(
         self,
@@ -116,14 +96,6 @@ class PostgresStore(RecordOperations):
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
 
-    # keys
-    async def rehash_key(self, old_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(
-                _numbered(q.REHASH), new_hash, key_name, time.time(), old_hash
-            )
-        return key_from_row(row) if row is not None else None
-
     # spend
     async def add_spend(self, rows: Sequence[SpendRow]) -> int:
         if not rows:
@@ -140,16 +112,6 @@ class PostgresStore(RecordOperations):
                 await conn.executemany(_numbered(q.add_to_spend(table)), amounts)
         return len(new)
 
-    async def spend_logs(
-        self, where: SpendFilter, *, offset: int = 0, limit: int = 100
-    ) -> list[SpendRow]:
-        q.check_page(offset, limit)
-        return await self._fetch(*q.spend_logs(where, offset, limit), spend_from_row)
-
-    async def spend_totals(self, group_by: GroupBy, where: SpendFilter) -> list[SpendTotal]:
-        totals = await self._fetch(*q.spend_totals(group_by, where, DAY), total_from_row)
-        return q.sort_totals(totals)
-
     async def reset_budgets(self, now: float) -> int:
         count = 0
         async with self._connection() as conn, conn.transaction():
@@ -160,53 +122,23 @@ class PostgresStore(RecordOperations):
         return count
 
     # plumbing
-    async def _create(self, table: Table, record: Record) -> None:
-        row = record_to_row(table, record, time.time())
-        async with self._connection() as conn:
-            await conn.execute(_numbered(q.insert(table)), *row)
-
-    async def _get(self, table: Table, record_id: str, make: Callable[[RowLike], R]) -> R | None:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(_numbered(q.select_one(table)), record_id)
-        return make(row) if row is not None else None
-
-    async def _update(
-        self,
-        table: Table,
-        record_id: str,
-        changes: Mapping[str, Any],
-        make: Callable[[RowLike], R],
-    ) -> R | None:
-        columns = changes_to_columns(table, changes, time.time())
-        if not columns:
-            return await self._get(table, record_id, make)
-        sql, args = q.update(table, columns, record_id)
+    async def _fetch_one(
+        self, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+    ) -> T | None:
         async with self._connection() as conn:
             row = await conn.fetchrow(_numbered(sql), *args)
         return make(row) if row is not None else None
 
-    async def _delete(self, table: Table, ids: Sequence[str]) -> int:
-        if not ids:
-            return 0
-        sql, args = q.delete(table, ids)
-        async with self._connection() as conn:
-            return _row_count(await conn.execute(_numbered(sql), *args))
-
-    async def _list(
-        self,
-        table: Table,
-        equals: dict[str, str | None],
-        offset: int,
-        limit: int,
-        make: Callable[[RowLike], R],
-    ) -> list[R]:
-        q.check_page(offset, limit)
-        return await self._fetch(*q.list_records(table, equals, offset, limit), make)
-
-    async def _fetch(self, sql: str, args: list[Any], make: Callable[[RowLike], T]) -> list[T]:
+    async def _fetch_all(
+        self, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+    ) -> list[T]:
         async with self._connection() as conn:
             rows = await conn.fetch(_numbered(sql), *args)
         return [make(row) for row in rows]
+
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        async with self._connection() as conn:
+            return _row_count(await conn.execute(_numbered(sql), *args))
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:

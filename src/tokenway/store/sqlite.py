@@ -9,42 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from tokenway.store import queries as q
-from tokenway.store.base import (
-    GroupBy,
-    KeyRecord,
-    SpendFilter,
-    SpendRow,
-    SpendTotal,
-    StoreError,
-)
-from tokenway.store.common import R, RecordOperations
+from tokenway.store.base import SpendRow, StoreError
+from tokenway.store.common import RecordOperations, T
 from tokenway.store.migrate import Migration, apply_sqlite
-from tokenway.store.rows import (
-    SPEND_COLUMNS,
-    Record,
-    RowLike,
-    Table,
-    changes_to_columns,
-    conflict,
-    key_from_row,
-    record_to_row,
-    spend_from_row,
-    total_from_row,
-)
+from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict
 
 if TYPE_CHECKING:
     import sqlite3
 
-T = TypeVar("T")
 _REQUEST_ID = itemgetter(0)  # SpendRow.request_id, at C speed
 DAY = "strftime('%Y-%m-%d', started_at, 'unixepoch')"
 
@@ -52,6 +33,7 @@ DAY = "strftime('%Y-%m-%d', started_at, 'unixepoch')"
 class SQLiteStore(RecordOperations):
     dialect: str = "sqlite"
     migrations_dialect = "sqlite"
+    _day = DAY
 
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path
@@ -81,69 +63,28 @@ class SQLiteStore(RecordOperations):
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchall())
 
-    # keys
-    async def rehash_key(self, old_hash: str, new_hash: str, key_name: str) -> KeyRecord | None:
-        args = (new_hash, key_name, time.time(), old_hash)
-        return await self._run(_fetch_one, q.REHASH, args, key_from_row)
-
     # spend
     async def add_spend(self, rows: Sequence[SpendRow]) -> int:
         if not rows:
             return 0
         return await self._run(_add_spend, rows, self._rows_per_insert)
 
-    async def spend_logs(
-        self, where: SpendFilter, *, offset: int = 0, limit: int = 100
-    ) -> list[SpendRow]:
-        q.check_page(offset, limit)
-        sql, args = q.spend_logs(where, offset, limit)
-        return await self._run(_fetch_all, sql, args, spend_from_row)
-
-    async def spend_totals(self, group_by: GroupBy, where: SpendFilter) -> list[SpendTotal]:
-        sql, args = q.spend_totals(group_by, where, DAY)
-        return q.sort_totals(await self._run(_fetch_all, sql, args, total_from_row))
-
     async def reset_budgets(self, now: float) -> int:
         return await self._run(_reset_budgets, now)
 
     # plumbing: everything below runs on (or hands work to) the worker thread
-    async def _create(self, table: Table, record: Record) -> None:
-        row = record_to_row(table, record, time.time())
-        await self._run(lambda conn: conn.execute(q.insert(table), row).close())
+    async def _fetch_one(
+        self, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+    ) -> T | None:
+        return await self._run(_one, sql, args, make)
 
-    async def _get(self, table: Table, record_id: str, make: Callable[[RowLike], R]) -> R | None:
-        return await self._run(_fetch_one, q.select_one(table), (record_id,), make)
+    async def _fetch_all(
+        self, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
+    ) -> list[T]:
+        return await self._run(_all, sql, args, make)
 
-    async def _update(
-        self,
-        table: Table,
-        record_id: str,
-        changes: Mapping[str, Any],
-        make: Callable[[RowLike], R],
-    ) -> R | None:
-        columns = changes_to_columns(table, changes, time.time())
-        if not columns:
-            return await self._get(table, record_id, make)
-        sql, args = q.update(table, columns, record_id)
-        return await self._run(_fetch_one, sql, args, make)
-
-    async def _delete(self, table: Table, ids: Sequence[str]) -> int:
-        if not ids:
-            return 0
-        sql, args = q.delete(table, ids)
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
         return await self._run(lambda conn: conn.execute(sql, args).rowcount)
-
-    async def _list(
-        self,
-        table: Table,
-        equals: dict[str, str | None],
-        offset: int,
-        limit: int,
-        make: Callable[[RowLike], R],
-    ) -> list[R]:
-        q.check_page(offset, limit)
-        sql, args = q.list_records(table, equals, offset, limit)
-        return await self._run(_fetch_all, sql, args, make)
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` on the worker thread."""
@@ -193,14 +134,14 @@ class SQLiteStore(RecordOperations):
             conn.close()
 
 
-def _fetch_one(
+def _one(
     conn: sqlite3.Connection, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
 ) -> T | None:
     rows = conn.execute(sql, args).fetchall()  # fetch all: a RETURNING statement must finish
     return make(rows[0]) if rows else None
 
 
-def _fetch_all(
+def _all(
     conn: sqlite3.Connection, sql: str, args: Sequence[Any], make: Callable[[RowLike], T]
 ) -> list[T]:
     return [make(row) for row in conn.execute(sql, args).fetchall()]

@@ -121,12 +121,7 @@ class KeyRoutes:
         values = read_body(request.body, self._update_fields, required=("key",))
         key_hash = values.pop("key")
         await _check_owners(self._ctx, values)
-        changes = _key_changes(values, self._ctx.now())
-        store = self._ctx.store
-        record = await (store.update_key(key_hash, changes) if changes else store.get_key(key_hash))
-        if record is None:
-            raise _not_found()
-        self._ctx.keys_changed([key_hash])
+        record = await self._apply(key_hash, _key_changes(values, self._ctx.now()))
         return json_response(key_json(record), call)
 
     async def delete(self, request: Request, call: Call) -> Response:
@@ -163,11 +158,17 @@ class KeyRoutes:
 
     async def _set_blocked(self, request: Request, call: Call, blocked: bool) -> Response:
         key_hash = read_body(request.body, {"key": key_ref}, required=("key",))["key"]
-        record = await self._ctx.store.update_key(key_hash, {"blocked": blocked})
+        record = await self._apply(key_hash, {"blocked": blocked})
+        return json_response(key_json(record), call)
+
+    async def _apply(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord:
+        """Store ``changes`` (none: just read the key) and drop the key from the auth cache."""
+        store = self._ctx.store
+        record = await (store.update_key(key_hash, changes) if changes else store.get_key(key_hash))
         if record is None:
             raise _not_found()
         self._ctx.keys_changed([key_hash])
-        return json_response(key_json(record), call)
+        return record
 
     async def _existing(self, hashes: list[str]) -> list[str]:
         """The hashes, once each, if every one is a stored key (else 404, nothing deleted)."""

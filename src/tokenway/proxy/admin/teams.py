@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from tokenway.errors import NotFoundError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
+from tokenway.proxy.admin.owners import Owners
 from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json, team_json
 from tokenway.proxy.admin.validation import (
     PAGE_FIELDS,
@@ -50,6 +50,13 @@ class TeamRoutes:
     def __init__(self, ctx: AdminContext) -> None:
         self._ctx = ctx
         self._fields = team_fields(list(ctx.served_models))
+        self._teams = Owners(
+            ctx,
+            "team",
+            ctx.store.get_team,
+            ctx.store.update_team,
+            lambda team_ids: ctx.key_hashes_of(team_ids=team_ids),
+        )
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         return {
@@ -71,9 +78,7 @@ class TeamRoutes:
 
     async def info(self, request: Request, call: Call) -> Response:
         team_id = read_query(request.query, {"team_id": text}, required=("team_id",))["team_id"]
-        team = await self._ctx.store.get_team(team_id)
-        if team is None:
-            raise _not_found([team_id])
+        team = await self._teams.find(team_id)
         keys = await self._ctx.all_keys(team_id=team_id)
         answer = {
             "team_id": team_id,
@@ -84,23 +89,12 @@ class TeamRoutes:
 
     async def update(self, request: Request, call: Call) -> Response:
         values = read_body(request.body, self._fields, required=("team_id",))
-        team_id = values.pop("team_id")
-        changes = store_changes(values, self._ctx.now())
-        store = self._ctx.store
-        team = await (store.update_team(team_id, changes) if changes else store.get_team(team_id))
-        if team is None:
-            raise _not_found([team_id])
-        self._ctx.keys_changed(await self._ctx.key_hashes_of(team_ids=[team_id]))
+        team = await self._teams.change(values.pop("team_id"), values)
         return json_response(team_json(team), call)
 
     async def delete(self, request: Request, call: Call) -> Response:
         body = read_body(request.body, {"team_ids": ids}, required=("team_ids",))
-        team_ids = list(dict.fromkeys(body["team_ids"]))
-        missing = [tid for tid in team_ids if await self._ctx.store.get_team(tid) is None]
-        if missing:
-            raise _not_found(missing)
-        hashes = await self._ctx.key_hashes_of(team_ids=team_ids)
-        await self._ctx.delete_keys(hashes)
+        team_ids, hashes = await self._teams.delete_keys_of(body["team_ids"])
         for user in await self._ctx.all_users():
             if user.team_id in team_ids:
                 await self._ctx.store.update_user(user.user_id, {"team_id": None})
@@ -111,11 +105,3 @@ class TeamRoutes:
         page = page_of(read_query(request.query, PAGE_FIELDS), default_size=100, max_size=1000)
         teams = await self._ctx.store.list_teams(offset=page.offset, limit=page.size)
         return json_response([team_json(team) for team in teams], call)
-
-
-def _not_found(team_ids: list[str]) -> NotFoundError:
-    return NotFoundError(
-        f"no such team: {', '.join(team_ids)}; list teams with GET /team/list",
-        param="team_id",
-        code="team_not_found",
-    )

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import uuid
 
-from tokenway.errors import NotFoundError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
 from tokenway.proxy.admin.keys import create_key
+from tokenway.proxy.admin.owners import Owners
 from tokenway.proxy.admin.responses import (
     Call,
     Handler,
@@ -73,6 +73,13 @@ class UserRoutes:
         self._ctx = ctx
         self._fields = user_fields(list(ctx.served_models))
         self._new_fields = {**self._fields, "auto_create_key": flag}
+        self._users = Owners(
+            ctx,
+            "user",
+            ctx.store.get_user,
+            ctx.store.update_user,
+            lambda user_ids: ctx.key_hashes_of(user_ids=user_ids),
+        )
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         return {
@@ -101,7 +108,7 @@ class UserRoutes:
 
     async def info(self, request: Request, call: Call) -> Response:
         user_id = read_query(request.query, {"user_id": text}, required=("user_id",))["user_id"]
-        user = await self._get(user_id)
+        user = await self._users.find(user_id)
         keys = await self._ctx.all_keys(user_id=user_id)
         team = await self._ctx.store.get_team(user.team_id) if user.team_id else None
         answer = {
@@ -116,22 +123,12 @@ class UserRoutes:
         values = read_body(request.body, self._fields, required=("user_id",))
         user_id = values.pop("user_id")
         await self._ctx.require_team(values.get("team_id"))
-        changes = store_changes(values, self._ctx.now())
-        store = self._ctx.store
-        user = await (store.update_user(user_id, changes) if changes else store.get_user(user_id))
-        if user is None:
-            raise _not_found([user_id])
-        self._ctx.keys_changed(await self._ctx.key_hashes_of(user_ids=[user_id]))
+        user = await self._users.change(user_id, values)
         return json_response(user_json(user), call)
 
     async def delete(self, request: Request, call: Call) -> Response:
         body = read_body(request.body, {"user_ids": ids}, required=("user_ids",))
-        user_ids = list(dict.fromkeys(body["user_ids"]))
-        missing = [uid for uid in user_ids if await self._ctx.store.get_user(uid) is None]
-        if missing:
-            raise _not_found(missing)
-        hashes = await self._ctx.key_hashes_of(user_ids=user_ids)
-        await self._ctx.delete_keys(hashes)
+        user_ids, hashes = await self._users.delete_keys_of(body["user_ids"])
         await self._ctx.store.delete_users(user_ids)
         return json_response({"deleted_users": user_ids, "deleted_keys": hashes}, call)
 
@@ -146,17 +143,3 @@ class UserRoutes:
             "total_pages": math.ceil(len(users) / page.size),
         }
         return json_response(answer, call)
-
-    async def _get(self, user_id: str) -> UserRecord:
-        user = await self._ctx.store.get_user(user_id)
-        if user is None:
-            raise _not_found([user_id])
-        return user
-
-
-def _not_found(user_ids: list[str]) -> NotFoundError:
-    return NotFoundError(
-        f"no such user: {', '.join(user_ids)}; list users with GET /user/list",
-        param="user_id",
-        code="user_not_found",
-    )

@@ -135,8 +135,9 @@ def compare(
         "plain", f"non-streaming, {args.connections} conn", False, False, args.connections
     )
     runs: dict[str, list[Run]] = {name: [] for name in keys}
+    order = list(keys.items())
     for _ in range(args.repeat):
-        for name, key in keys.items():
+        for name, key in order:
             spy = start_spy(proxy, duration) if args.profile else None  # one per key
             run = run_wrk(url, sc, duration, args.load_core, key, "m", proxy, [mock])
             if spy is not None:
@@ -146,6 +147,7 @@ def compare(
             runs[name].append(run)
             log(f"  {name}: {run.rps:,.0f}/s cpu {run.cpu_us or 0:.1f} µs/req")
             time.sleep(0.5)
+        order = order[1:] + order[:1]  # no key always first: the machine's speed drifts
     return runs
 
 
@@ -192,14 +194,21 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, duration: float
         if name != "master key":
             # each round's key against the master key of the same round: the machine's
             # speed drifts between rounds, far less within one
-            paired = statistics.median(
-                r.rps / m.rps for r, m in zip(runs[name], runs["master key"], strict=True)
-            )
+            ratios = [r.rps / m.rps for r, m in zip(runs[name], runs["master key"], strict=True)]
             print(
                 f"{name} / master key: throughput {rps / m_rps:.3f} (per round, median "
-                f"{paired:.3f}), capacity {m_cpu / cpu:.3f}; / the proxy issue's "
-                f"{PROXY_ISSUE_RPS:,} req/s: {rps / PROXY_ISSUE_RPS:.3f}"
+                f"{statistics.median(ratios):.3f}, middle half {_middle_half(ratios)}), "
+                f"capacity {m_cpu / cpu:.3f}; / the proxy issue's {PROXY_ISSUE_RPS:,} req/s: "
+                f"{rps / PROXY_ISSUE_RPS:.3f}"
             )
+
+
+def _middle_half(values: list[float]) -> str:
+    """The interquartile range, e.g. "0.84-0.88" (the whole range below four values)."""
+    if len(values) < 4:
+        return f"{min(values):.3f}-{max(values):.3f}"
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{low:.3f}-{high:.3f}"
 
 
 if __name__ == "__main__":

@@ -110,6 +110,24 @@ async def test_a_spent_budget_is_a_400_budget_exceeded(store: SQLiteStore, owner
     ] in error.message
 
 
+async def test_a_later_account_s_wait_or_refusal_holds_nothing_on_earlier_ones(
+    store: SQLiteStore,
+) -> None:
+    await add_team(store, "ml", max_budget=1.0)
+    cache, gate = KeyCache(store, clock=Clock()), fixed_gate()
+    first = await resolved(cache, await add_key(store, "sk-first", team_id="ml"))
+    second = await resolved(cache, await add_key(store, "sk-second", team_id="ml", max_budget=5))
+    key, team = second.accounts
+    assert team is first.accounts[1]  # one team account, shared by both keys
+    held = await gate.admit(first, "m", 0.8, NOW)
+    assert gate.admit_now(second, "m", 0.5, NOW) is None  # waits for the team's budget
+    assert (key.reserved, key.in_flight, team.in_flight) == (0.0, 0, 1)
+    held.settle(1.0, 10)  # the team's budget is spent
+    with pytest.raises(BudgetExceededError):
+        gate.admit_now(second, "m", 0.5, NOW)
+    assert (key.reserved, key.in_flight, team.reserved, team.in_flight) == (0.0, 0, 0.0, 0)
+
+
 async def test_a_budget_window_that_ended_starts_again_at_zero(store: SQLiteStore) -> None:
     ctx = await key_ctx(
         store, max_budget=1.0, spend=3.0, budget_duration="1h", budget_reset_at=NOW - 10
@@ -284,7 +302,7 @@ class AwaitedLimits:
 
     async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
         await asyncio.sleep(0)
-        return self._memory.acquire_now(quotas, now)
+        return await self._memory.acquire(quotas, now)
 
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
         self._memory.release(quotas, tokens, now)

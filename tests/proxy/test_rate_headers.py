@@ -9,16 +9,16 @@ def test_the_header_block_says_what_the_header_list_says() -> None:
     both.limit_tokens, both.remaining_tokens, both.reset_tokens = 10**15, 10**15 - 5, 0.5
     states.append(both)
     for state in states:
-        lines = rate_header_block(state).decode("latin-1").split("\r\n")
+        lines = rate_header_block(state.headroom()).decode("latin-1").split("\r\n")
         assert lines.pop() == ""  # each line ends with CRLF
-        assert [tuple(line.split(": ")) for line in lines] == rate_headers(state)
-    assert rate_header_block(RateState()) == b""
+        assert [tuple(line.split(": ")) for line in lines] == rate_headers(state.headroom())
+    assert rate_header_block(RateState().headroom()) == b""
 
 
 def test_rate_headers_format_limits_and_seconds() -> None:
     state = RateState(limit_requests=10**12, remaining_requests=5, reset_requests=60.2)
     state.limit_tokens, state.remaining_tokens, state.reset_tokens = 100, -3, 75.5
-    assert rate_headers(state) == [
+    assert rate_headers(state.headroom()) == [
         ("x-ratelimit-limit-requests", "1000000000000"),
         ("x-ratelimit-remaining-requests", "5"),
         ("x-ratelimit-reset-requests", "61s"),

@@ -10,19 +10,25 @@ buckets of the seconds that passed is bounded by the ring size and paid once per
 Callers pass the time (``now``, seconds) into every call, so tests inject their clock.
 ``LimitStore`` is the seam: ``MemoryLimitStore`` serves one process; a shared store
 (Redis) implements the same two calls, ``acquire`` atomically for all quotas at once.
+``MemoryLimitStore.acquire_now`` is the hot path's form of ``acquire``: no coroutine, no
+verdict object; it returns the ``Headroom`` figures and raises ``RateRefused``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 __all__ = [
+    "NO_HEADROOM",
     "SPAN",
+    "Headroom",
     "LimitStore",
     "MemoryLimitStore",
     "Quota",
+    "RateRefused",
     "RateState",
     "SlidingWindow",
 ]
@@ -32,6 +38,12 @@ _UNLIMITED = 2**62
 _LAST_SECOND = float(SPAN - 1)
 
 Refusal = Literal["requests", "tokens", "parallel"]
+
+# The x-ratelimit-* figures of the tightest limits: for requests, then for tokens, the
+# limit (None: not limited), what remains (never below 0) and whole seconds until the
+# window is back to its full limit (rounded up).
+Headroom = tuple[int | None, int, int, int | None, int, int]
+NO_HEADROOM: Headroom = (None, 0, 0, None, 0, 0)
 
 
 class SlidingWindow:
@@ -135,9 +147,24 @@ class RateState:
     remaining_tokens: int = _UNLIMITED
     reset_tokens: float = 0.0
 
-    def _refuse(self, why: Refusal, quota: Quota, retry_after: float) -> None:
-        if self.refused is None:
-            self.refused, self.refused_by, self.retry_after = why, quota, retry_after
+    def headroom(self) -> Headroom:
+        """The header figures: remaining counts below zero read 0, seconds rounded up."""
+        return (
+            self.limit_requests,
+            max(self.remaining_requests, 0),
+            math.ceil(self.reset_requests),
+            self.limit_tokens,
+            max(self.remaining_tokens, 0),
+            math.ceil(self.reset_tokens),
+        )
+
+
+class RateRefused(Exception):
+    """``MemoryLimitStore.acquire_now`` refused: ``state`` has every header figure."""
+
+    def __init__(self, state: RateState) -> None:
+        super().__init__(state.refused)
+        self.state = state
 
 
 class LimitStore(Protocol):
@@ -191,15 +218,25 @@ class MemoryLimitStore:
         self._sweep_above = sweep_above
 
     async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
-        return self.acquire_now(quotas, now)
+        try:
+            requests, left_r, reset_r, tokens, left_t, reset_t = self.acquire_now(quotas, now)
+        except RateRefused as refused:
+            return refused.state
+        return RateState(None, None, 0.0, requests, left_r, reset_r, tokens, left_t, reset_t)
 
-    def acquire_now(self, quotas: Sequence[Quota], now: float) -> RateState:
-        """``acquire`` without the coroutine, for callers that know this store.
+    def acquire_now(self, quotas: Sequence[Quota], now: float) -> Headroom:
+        """``acquire`` for callers that know this store: no coroutine, and the headroom
+        alone (a refusal raises ``RateRefused``).
 
         The hot path of every limited request, so one function: the windows' fields are
-        read here directly (same module) instead of through ``count``/``add``."""
+        read here directly (same module) instead of through ``count``/``add``. An admitted
+        request sits in the newest bucket of its requests windows: they are full again
+        ``SPAN`` seconds (rounded up) from now."""
         counters = self._counters
-        state = RateState()
+        limit_r: int | None = None
+        limit_t: int | None = None
+        left_r = left_t = _UNLIMITED
+        reset_t = 0
         for quota in quotas:
             slot = counters.get(quota.name)
             if slot is None:
@@ -208,7 +245,7 @@ class MemoryLimitStore:
                 slot = counters[quota.name] = _Counters()
             parallel, rpm, tpm = quota.parallel, quota.rpm, quota.tpm
             if parallel is not None and slot.in_flight >= parallel:
-                return self._refuse("parallel", quota, 1.0, quotas, state, now)
+                raise self._refused("parallel", quota, 1.0, quotas, now)
             if rpm is not None:
                 requests = slot.requests
                 if now >= requests._next:
@@ -216,29 +253,32 @@ class MemoryLimitStore:
                 left = rpm - requests._total - 1  # after this request
                 if left < 0:
                     wait = requests.wait_for(now, -left)
-                    return self._refuse("requests", quota, wait, quotas, state, now)
-                if left < state.remaining_requests:
-                    state.limit_requests, state.remaining_requests = rpm, left
+                    raise self._refused("requests", quota, wait, quotas, now)
+                if left < left_r:
+                    limit_r, left_r = rpm, left
             if tpm is not None:
                 tokens = slot.tokens
                 if now >= tokens._next:
                     tokens._advance(now)
                 left = tpm - tokens._total
                 if left <= 0:
-                    wait = tokens.wait_for(now, 1 - left)
-                    return self._refuse("tokens", quota, wait, quotas, state, now)
-                if left < state.remaining_tokens:
-                    state.limit_tokens, state.remaining_tokens = tpm, left
-                    state.reset_tokens = tokens.until_empty(now) if left < tpm else 0.0
+                    raise self._refused(
+                        "tokens", quota, tokens.wait_for(now, 1 - left), quotas, now
+                    )
+                if left < left_t:
+                    limit_t, left_t = tpm, left
+                    if left == tpm:  # nothing counted: full already
+                        reset_t = 0
+                    elif tokens._buckets[tokens._slot]:  # counted this second: as requests
+                        reset_t = SPAN
+                    else:
+                        reset_t = math.ceil(tokens.until_empty(now))
             if parallel is not None:
                 slot.in_flight += 1
             if rpm is not None:  # ``add(now, 1)`` on the window advanced above
                 requests._buckets[requests._slot] += 1
                 requests._total += 1
-        if state.limit_requests is not None:
-            # this request now sits in the newest bucket of every window it counted in
-            state.reset_requests = int(now) + SPAN - now  # in (60, 61]
-        return state
+        return limit_r, left_r, SPAN, limit_t, left_t, reset_t
 
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
         counters = self._counters
@@ -255,29 +295,19 @@ class MemoryLimitStore:
                 window._buckets[window._slot] += tokens
                 window._total += tokens
 
-    def _refuse(
-        self,
-        why: Refusal,
-        quota: Quota,
-        retry_after: float,
-        quotas: Sequence[Quota],
-        state: RateState,
-        now: float,
-    ) -> RateState:
+    def _refused(
+        self, why: Refusal, quota: Quota, retry_after: float, quotas: Sequence[Quota], now: float
+    ) -> RateRefused:
         """Undo what the quotas before ``quota`` counted; the refusal with every header."""
-        state._refuse(why, quota, retry_after)
         counters = self._counters
         for earlier in quotas[: quotas.index(quota)]:
             counters[earlier.name].give_back(earlier)
-        return self._refusal(quotas, state, now)
-
-    def _refusal(self, quotas: Sequence[Quota], refused: RateState, now: float) -> RateState:
-        state = RateState(refused.refused, refused.refused_by, refused.retry_after)
-        for quota in quotas:
-            counters = self._counters.get(quota.name)
-            if counters is not None:
-                counters.note(quota, state, now)
-        return state
+        state = RateState(why, quota, retry_after)
+        for each in quotas:
+            slot = counters.get(each.name)
+            if slot is not None:
+                slot.note(each, state, now)
+        return RateRefused(state)
 
     def in_flight(self, name: str) -> int:
         counters = self._counters.get(name)

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from tokenway.errors import (
     AuthenticationError,
@@ -28,7 +28,15 @@ from tokenway.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from tokenway.limits.window import LimitStore, MemoryLimitStore, Quota, RateState
+from tokenway.limits.window import (
+    NO_HEADROOM,
+    Headroom,
+    LimitStore,
+    MemoryLimitStore,
+    Quota,
+    RateRefused,
+    RateState,
+)
 from tokenway.proxy.keys import Account, KeyContext
 from tokenway.proxy.rate_headers import rate_header_block, rate_headers
 from tokenway.tokens import prompt_estimate
@@ -54,30 +62,30 @@ class LimitExceededError(RateLimitError):
 class Admission:
     """One admitted request's hold on budgets and limits, until ``settle``."""
 
-    __slots__ = ("_accounts", "_done", "_estimate", "_gate", "_quotas", "_rate")
+    __slots__ = ("_accounts", "_done", "_estimate", "_gate", "_headroom", "_quotas")
 
     def __init__(
         self,
         gate: Gate,
         accounts: tuple[Account, ...],
         estimate: float,
-        quotas: tuple[Quota, ...],
-        rate: RateState | None,
+        quotas: tuple[Quota, ...] = _NO_QUOTAS,
+        headroom: Headroom = NO_HEADROOM,
     ) -> None:
         self._gate = gate
         self._accounts = accounts
         self._estimate = estimate
         self._quotas = quotas
-        self._rate = rate
+        self._headroom = headroom
         self._done = False
 
     def headers(self) -> list[tuple[str, str]]:
         """x-ratelimit-* of the tightest limits, for the successful response."""
-        return rate_headers(self._rate) if self._rate is not None else []
+        return rate_headers(self._headroom)
 
     def header_block(self) -> bytes:
         """``headers`` rendered as header lines (``Response.header_block``)."""
-        return rate_header_block(self._rate) if self._rate is not None else b""
+        return rate_header_block(self._headroom)
 
     def settle(self, cost: float | None, tokens: int) -> None:
         """Record the actual cost and tokens; free the reservation and the parallel slot.
@@ -97,7 +105,8 @@ class Admission:
             if account.waiters:
                 account.wake()
         if self._quotas:
-            self._gate.limits.release(self._quotas, tokens, self._gate.clock())
+            gate = self._gate
+            gate.limits.release(self._quotas, tokens, gate.clock())
 
 
 class Gate:
@@ -123,7 +132,7 @@ class Gate:
         by requests in flight, or the limit store is networked) and has changed nothing.
         """
         if ctx.unrestricted:
-            return Admission(self, _NO_ACCOUNTS, 0.0, _NO_QUOTAS, None)
+            return Admission(self, _NO_ACCOUNTS, 0.0)
         expires_at, models = ctx.key.expires_at, ctx.models
         if (expires_at is not None and expires_at <= now) or (
             models is not None and model_alias not in models
@@ -132,20 +141,21 @@ class Gate:
         quotas, memory = ctx.quotas, self._memory
         if quotas and memory is None:
             return None
-        estimate = estimate if estimate > 0.0 else 0.0
+        if estimate < 0.0:
+            estimate = 0.0
         accounts = ctx.accounts
         if _try_reserve(accounts, estimate, now, ctx, model_alias) is not None:
             return None
         if memory is None or not quotas:
-            return Admission(self, accounts, estimate, _NO_QUOTAS, None)
+            return Admission(self, accounts, estimate)
         try:
-            rate = memory.acquire_now(quotas, now)
-        except BaseException:
-            Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+            headroom = memory.acquire_now(quotas, now)
+        except BaseException as error:
+            Admission(self, accounts, estimate).settle(None, 0)  # frees the reservation
+            if isinstance(error, RateRefused):
+                raise _rate_error(error.state) from None
             raise
-        if rate.refused is not None:
-            self._refuse(accounts, estimate, rate)
-        return Admission(self, accounts, estimate, quotas, rate)
+        return Admission(self, accounts, estimate, quotas, headroom)
 
     async def admit(
         self, ctx: KeyContext, model_alias: str, estimate: float, now: float
@@ -168,20 +178,16 @@ class Gate:
             await self._wait_and_reserve(blocker, accounts, estimate)
         quotas = ctx.quotas
         if not quotas:
-            return Admission(self, accounts, estimate, _NO_QUOTAS, None)
+            return Admission(self, accounts, estimate)
         try:
             rate = await self.limits.acquire(quotas, now)
         except BaseException:
-            Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
+            Admission(self, accounts, estimate).settle(None, 0)
             raise
         if rate.refused is not None:
-            self._refuse(accounts, estimate, rate)
-        return Admission(self, accounts, estimate, quotas, rate)
-
-    def _refuse(self, accounts: tuple[Account, ...], estimate: float, rate: RateState) -> NoReturn:
-        """A limit refused the request: free its budget reservation, raise the 429."""
-        Admission(self, accounts, estimate, _NO_QUOTAS, None).settle(None, 0)
-        raise _rate_error(rate)
+            Admission(self, accounts, estimate).settle(None, 0)
+            raise _rate_error(rate)
+        return Admission(self, accounts, estimate, quotas, rate.headroom())
 
     async def _wait_and_reserve(
         self, blocker: Account, accounts: tuple[Account, ...], estimate: float
@@ -261,30 +267,39 @@ def _try_reserve(
     """Reserve ``estimate`` on every account and return None, or return the account to
     wait on; raise when an account is blocked, or a budget is spent and nothing in flight
     can change that. With ``ctx``, a refusal is the most fundamental one (``_check_key``'s
-    order before a budget's)."""
+    order before a budget's). Reserves as it checks, and gives back on the way out."""
     wait_on = None
     for account in accounts:
         if account.blocked and ctx is not None:
+            _unreserve(accounts, account, estimate)
             _check_key(ctx, model_alias, now)
         budget = account.max_budget
-        if budget is None:
-            continue
-        reset_at = account.reset_at
-        if reset_at is not None and reset_at <= now:
-            account.roll(now)
-        committed = account.spend + account.unflushed
-        if committed >= budget - _SLACK:  # settling what is in flight can only add to it
-            if ctx is not None:
-                _check_key(ctx, model_alias, now)
-            raise _budget_exceeded(account, committed, budget)
-        if committed + account.reserved + estimate > budget + _SLACK and account.in_flight:
-            wait_on = wait_on or account
-    if wait_on is not None:
-        return wait_on
-    for account in accounts:
+        if budget is not None:
+            reset_at = account.reset_at
+            if reset_at is not None and reset_at <= now:
+                account.roll(now)
+            committed = account.spend + account.unflushed
+            if committed >= budget - _SLACK:  # settling what is in flight can only add to it
+                _unreserve(accounts, account, estimate)
+                if ctx is not None:
+                    _check_key(ctx, model_alias, now)
+                raise _budget_exceeded(account, committed, budget)
+            if account.in_flight and committed + account.reserved + estimate > budget + _SLACK:
+                wait_on = wait_on or account
         account.reserved += estimate
         account.in_flight += 1
-    return None
+    if wait_on is not None:
+        _unreserve(accounts, None, estimate)
+    return wait_on
+
+
+def _unreserve(accounts: tuple[Account, ...], stop: Account | None, estimate: float) -> None:
+    """Give back what ``_try_reserve`` took on the accounts before ``stop`` (None: all)."""
+    for account in accounts:
+        if account is stop:
+            return
+        account.in_flight -= 1
+        account.reserved = account.reserved - estimate if account.in_flight else 0.0
 
 
 def _budget_exceeded(account: Account, spend: float, budget: float) -> BudgetExceededError:
@@ -336,7 +351,7 @@ def _rate_error(state: RateState) -> LimitExceededError:
     message = template.format(label=quota.label, limit=limit[state.refused])
     return LimitExceededError(
         f"{message}; retry in {retry}s",
-        rate_headers(state),
+        rate_headers(state.headroom()),
         code=code,
         retry_after=float(retry),
     )

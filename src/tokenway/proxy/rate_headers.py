@@ -1,4 +1,4 @@
-"""x-ratelimit-* headers of a limit verdict (``RateState``), as OpenAI sends them.
+"""x-ratelimit-* headers of a limit verdict (``Headroom``), as OpenAI sends them.
 
 Two forms of the same six headers: ``rate_headers`` as (name, value) pairs, for refusals;
 ``rate_header_block`` as rendered lines for ``Response.header_block``, for every admitted
@@ -7,41 +7,30 @@ request of a limited key, so it costs one ``bytes %`` on a cached template.
 
 from __future__ import annotations
 
-import math
-
-from tokenway.limits.window import RateState
+from tokenway.limits.window import Headroom
 
 __all__ = ["rate_header_block", "rate_headers"]
 
 
-def rate_headers(state: RateState) -> list[tuple[str, str]]:
+def rate_headers(figures: Headroom) -> list[tuple[str, str]]:
     """The same headers as (name, value) pairs, read off ``rate_header_block``."""
-    lines = rate_header_block(state).decode("latin-1").split("\r\n")
+    lines = rate_header_block(figures).decode("latin-1").split("\r\n")
     return [(name, value) for name, _, value in (line.partition(": ") for line in lines if line)]
 
 
-def rate_header_block(state: RateState) -> bytes:
+def rate_header_block(figures: Headroom) -> bytes:
     """x-ratelimit-* of the tightest limits as rendered header lines, at the cost of one
     format: a template per pair of limits holds the names and limits, the request fills in
-    what changes (remaining counts below zero read 0, seconds are rounded up)."""
-    limit_requests, limit_tokens = state.limit_requests, state.limit_tokens
-    if limit_requests is None and limit_tokens is None:
-        return b""
+    what changes (``Headroom``'s figures are final: clamped and rounded)."""
+    limit_requests, requests, reset_requests, limit_tokens, tokens, reset_tokens = figures
     template = _BLOCKS.get((limit_requests, limit_tokens))
     if template is None:
         template = _block_template(limit_requests, limit_tokens)
-    requests, tokens = state.remaining_requests, state.remaining_tokens
-    requests, tokens = requests if requests > 0 else 0, tokens if tokens > 0 else 0
     if limit_tokens is None:
-        return template % (requests, math.ceil(state.reset_requests))
+        return template % (requests, reset_requests) if limit_requests is not None else b""
     if limit_requests is None:
-        return template % (tokens, math.ceil(state.reset_tokens))
-    return template % (
-        requests,
-        math.ceil(state.reset_requests),
-        tokens,
-        math.ceil(state.reset_tokens),
-    )
+        return template % (tokens, reset_tokens)
+    return template % (requests, reset_requests, tokens, reset_tokens)
 
 
 _BLOCKS: dict[tuple[int | None, int | None], bytes] = {}

@@ -185,10 +185,10 @@ class _RequestIds:
     """The per-process state of ``new_request_id``, drawn again in a forked worker."""
 
     __slots__ = ("counter", "prefix")
+    prefix: str
+    counter: itertools.count[int]
 
     def __init__(self) -> None:
-        self.prefix = ""
-        self.counter = itertools.count()
         self.reset()
 
     def reset(self) -> None:

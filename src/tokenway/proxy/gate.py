@@ -171,7 +171,8 @@ class Gate:
     ) -> Admission:
         """The rest of ``admit`` once ``admit_now`` said None: wait for the budget held by
         requests in flight, and ask a limit store that must be awaited."""
-        estimate = estimate if estimate > 0.0 else 0.0
+        if estimate < 0.0:
+            estimate = 0.0
         accounts = ctx.accounts
         blocker = _try_reserve(accounts, estimate, now, ctx, model_alias)
         if blocker is not None:
@@ -181,12 +182,11 @@ class Gate:
             return Admission(self, accounts, estimate)
         try:
             rate = await self.limits.acquire(quotas, now)
+            if rate.refused is not None:
+                raise _rate_error(rate)
         except BaseException:
-            Admission(self, accounts, estimate).settle(None, 0)
+            Admission(self, accounts, estimate).settle(None, 0)  # frees the reservation
             raise
-        if rate.refused is not None:
-            Admission(self, accounts, estimate).settle(None, 0)
-            raise _rate_error(rate)
         return Admission(self, accounts, estimate, quotas, rate.headroom())
 
     async def _wait_and_reserve(

@@ -123,8 +123,7 @@ class RoutingEngine(Generic[D]):
             return await self._arun(first, attempt, hold)
         picked, position, _, deadline, _ = first
         handle = picked.handles[position]
-        clock = self.clock
-        started = clock()
+        started = self.clock()
         try:
             value = await attempt(
                 handle, attempt_budget(picked.limits[position], deadline, started)
@@ -135,7 +134,7 @@ class RoutingEngine(Generic[D]):
             self._abandoned(picked.ids[position])
             raise
         else:
-            return self._first_answered(first, value, clock() - started, hold, trace)
+            return self._first_answered(first, value, self.clock() - started, hold, trace)
         # Outside the handler: the general loop's errors are not raised "while handling" it.
         return await self._arun(call, attempt, hold)
 
@@ -156,8 +155,7 @@ class RoutingEngine(Generic[D]):
             return self._run(first, attempt, hold)
         picked, position, _, deadline, _ = first
         handle = picked.handles[position]
-        clock = self.clock
-        started = clock()
+        started = self.clock()
         try:
             value = attempt(handle, attempt_budget(picked.limits[position], deadline, started))
         except TokenwayError as error:
@@ -166,7 +164,7 @@ class RoutingEngine(Generic[D]):
             self._abandoned(picked.ids[position])
             raise
         else:
-            return self._first_answered(first, value, clock() - started, hold, trace)
+            return self._first_answered(first, value, self.clock() - started, hold, trace)
         # Outside the handler: the general loop's errors are not raised "while handling" it.
         return self._run(call, attempt, hold)
 

@@ -108,7 +108,7 @@ def test_sigterm_with_the_client_gone_loses_no_row(
 
 class _RetryLater(Backoff):
     def delay(self, attempt: int, error: TokenwayError) -> float:
-        return 2.0  # longer than the drain and the writer's close
+        return 1.5  # longer than the drain and the writer's close
 
 
 async def test_a_call_still_running_after_the_drain_leaves_its_row_in_the_journal(

@@ -119,6 +119,22 @@ def test_a_failed_write_does_not_spoil_the_next_row(
         assert [row.request_id for row in journal.read(segment)] == ["req-000001", "req-000003"]
 
 
+def test_a_row_appended_after_close_is_replayed_by_the_next_owner(tmp_path: Path) -> None:
+    journal = SpendJournal(tmp_path)
+    journal.append(spend_row(1))
+    journal.close()
+    journal.append_late(spend_row(2))  # a request that ended after the writer closed
+    with SpendJournal(tmp_path) as owner:
+        owner.append(spend_row(3))
+        journal.append_late(spend_row(4))  # while another process owns the directory
+        owner.seal()  # the owner's rows only: the late file waits for the next start
+        assert [r.request_id for r in owner.replay()] == ["req-000001", "req-000002", "req-000003"]
+        for segment in owner.segments():
+            owner.delete(segment)
+    with SpendJournal(tmp_path) as journal:
+        assert [r.request_id for r in journal.replay()] == ["req-000004"]
+
+
 def test_seal_rotates_and_segments_stay_until_deleted(tmp_path: Path) -> None:
     with SpendJournal(tmp_path) as journal:
         assert journal.seal() is None  # nothing written: no empty segments

@@ -15,9 +15,10 @@ import pytest
 from tests.proxy.spend_helpers import FakeSpendStore, spend_row, wait_until
 
 from tokenway.proxy.journal import SpendJournal
+from tokenway.proxy.spend import SpendTracker, Ticket
 from tokenway.proxy.spend_writer import SpendWriter
 from tokenway.store import KeyRecord, SpendFilter, Store, open_store
-from tokenway.store.base import SpendRow
+from tokenway.store.base import SpendRow, StoreError
 
 KEY_HASH = "cd" * 32
 
@@ -26,6 +27,7 @@ KEY_HASH = "cd" * 32
 RECORD_THEN_SIGKILL = """
 import asyncio, os, signal, sys
 from tokenway.proxy.journal import SpendJournal
+from tokenway.proxy.spend import SpendTracker, Ticket
 from tokenway.proxy.spend_writer import SpendWriter
 from tokenway.store.base import SpendRow, StoreError
 
@@ -211,10 +213,76 @@ async def test_aclose_flushes_what_is_pending(store: FakeSpendStore, tmp_path: P
         writer.record(spend_row(n))
     await writer.aclose()
     assert len(store.rows) == 7 and rows_on_disk(tmp_path) == 0
-    with pytest.raises(RuntimeError, match="closed"):
-        writer.record(spend_row(8))
     with SpendJournal(tmp_path):  # the directory was released
         pass
+
+
+async def test_a_row_recorded_after_aclose_is_journaled_for_the_next_start(
+    store: FakeSpendStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = SpendWriter(store, SpendJournal(tmp_path), batch_interval=60)
+    await writer.start()
+    writer.record(spend_row(1))
+    await writer.aclose()
+    writer.record(spend_row(2))  # a request that ended during shutdown, past the drain
+    writer.record(spend_row(3))
+    assert writer.rows_late == 2 and store.ids == ["req-000001"]
+    assert "journaled for the next start" in caplog.text
+
+    again = SpendWriter(store, SpendJournal(tmp_path))
+    await again.start()
+    await wait_until(lambda: again.rows_replayed == 2)
+    await again.aclose()
+    assert store.ids == ["req-000001", "req-000002", "req-000003"]
+    assert rows_on_disk(tmp_path) == 0
+
+
+async def test_the_tracker_waits_for_open_tickets_bounded() -> None:
+    tracker = SpendTracker()
+    first, second = (Ticket(tracker, f"r{n}", 0.0, None, None) for n in range(2))
+    assert tracker.open_tickets == 2
+    assert await tracker.drained(0.01) == 2  # bounded: nobody closed them
+
+    async def close_later() -> None:
+        await asyncio.sleep(0.01)
+        first.close(status=200)
+        await asyncio.sleep(0.01)
+        second.close(status=499, error_code="client_disconnected")
+
+    closing = asyncio.ensure_future(close_later())
+    assert await tracker.drained(5) == 0
+    await closing
+    assert [row.request_id for row in tracker.recent] == ["r0", "r1"]
+    first.close(status=200)  # a second close changes nothing
+    assert tracker.open_tickets == 0
+
+
+async def test_a_failed_batch_is_sent_again_whole_and_counted_once(
+    store: FakeSpendStore, journal: SpendJournal
+) -> None:
+    """A store swapped mid-batch (a deleted SQLite file) must get the chunks it lost."""
+    seen: list[bool] = []
+    writer = SpendWriter(store, journal, batch_interval=60, max_batch_rows=4, on_store=seen.append)
+    for n in range(10):
+        writer.record(spend_row(n))
+    real_add = store.add_spend
+    swapped: list[bool] = []
+
+    async def fail_the_third_chunk(rows: Sequence[SpendRow]) -> int:
+        if len(store.calls) == 2 and not swapped:
+            swapped.append(True)
+            store.rows.clear()  # the first two chunks went into a file that is gone now
+            raise StoreError("the file was deleted")
+        return await real_add(rows)
+
+    store.add_spend = fail_the_third_chunk  # type: ignore[method-assign]
+    with pytest.raises(StoreError):
+        await writer.flush()
+    assert seen == [True, True]
+    await writer.flush()
+    assert store.ids == [f"req-{n:06d}" for n in range(10)]
+    assert (writer.rows_flushed, writer.rows_pending) == (10, 0)
+    await writer.aclose()
 
 
 async def test_rows_left_at_shutdown_are_replayed_at_the_next_start(

@@ -35,6 +35,10 @@ log = logging.getLogger("tokenway.proxy")
 Route = Callable[[Request, CallContext], Awaitable[Response]]
 
 _MAX_REQUEST_ID = 128  # a longer client-sent x-request-id is replaced, not echoed
+# At shutdown, how long calls whose client has gone may run on before the upstream
+# connections close: long enough for most answers; a call cut off later still leaves its
+# spend row in the journal (recorded as a client that left).
+DRAIN_TIMEOUT = 10.0
 
 
 class ProxyApp:
@@ -120,8 +124,11 @@ class ProxyApp:
         await self.services.start()
         self.health.start()
 
-    async def aclose(self) -> None:
+    async def aclose(self, drain_timeout: float = DRAIN_TIMEOUT) -> None:
+        """Let upstream calls still running end (bounded; the server has stopped taking
+        requests), so that their spend rows hold what happened, then close."""
         await self.health.stop()
+        await self.services.drain(drain_timeout)
         await self.http.aclose()
         await self.services.aclose()
 
@@ -159,15 +166,18 @@ class ProxyApp:
         return {"id": alias, "object": "model", "created": self.started, "owned_by": "tokenway"}
 
     def _readiness(self) -> Response:
-        status = 200 if self.ready else 503
+        """503 while starting, and while the store is known down (its last call failed):
+        spend rows then wait in the journal, and unknown virtual keys are refused."""
+        db = self.services.store_available
+        state = ("ready" if db else "degraded") if self.ready else "starting"
         body = orjson.dumps(
             {
-                "status": "ready" if self.ready else "starting",
+                "status": state,
                 "models": len(self.models.aliases()),
-                "db": "connected" if self.services.store_open else "unavailable",
+                "db": "connected" if db else "unavailable",
             }
         )
-        return Response(status, list(JSON_HEADERS), body)
+        return Response(200 if state == "ready" else 503, list(JSON_HEADERS), body)
 
     def _openapi(self) -> Response:
         return Response(200, list(JSON_HEADERS), self._openapi_body)

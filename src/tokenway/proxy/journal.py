@@ -13,9 +13,11 @@ Layout of a journal directory::
     journal.lock              flock'ed by the one process that owns the directory
     active.jsonl              rows being appended now
     sealed-000000000007.jsonl rows handed to the store, deleted once it accepted them all
+    late.jsonl                rows of requests that ended after the journal was closed
 
 ``seal`` renames the active file to the next sealed segment and starts a new one. On open,
-an active file left by a crash is sealed, so ``replay`` sees every leftover row, in order.
+an active file left by a crash is sealed, so ``replay`` sees every leftover row, in order;
+so is a late file (``append_late``: shutdown's stragglers, never touched by a running owner).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ log = logging.getLogger("tokenway.proxy.journal")
 JOURNAL_VERSION = 2  # 1: a JSON object per row, still read
 LOCK_NAME = "journal.lock"
 ACTIVE_NAME = "active.jsonl"
+LATE_NAME = "late.jsonl"
 _SEALED_PREFIX = "sealed-"
 _SEALED_SUFFIX = ".jsonl"
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
@@ -66,8 +69,9 @@ class SpendJournal:
         self._active = self.directory / ACTIVE_NAME
         self._next_seq = max((_seq(p) for p in self.segments()), default=0) + 1
         try:
-            if self._active.exists() and self._active.stat().st_size > 0:
-                self._rename_active()  # left by a crash: replay it like any sealed segment
+            for leftover in (self._active, self.directory / LATE_NAME):
+                if leftover.exists() and leftover.stat().st_size > 0:
+                    self._rename(leftover)  # left by a crash or a shutdown: replay it
             self._fd = _open_append(self._active)
             self._written = 0
         except BaseException:
@@ -90,6 +94,20 @@ class SpendJournal:
         self._torn = False
         self._written += 1
 
+    def append_late(self, row: SpendRow) -> None:
+        """Write one row after ``close``: a request that ended during shutdown. The late
+        file is opened for this one write (no lock, no event loop: it may run as the loop
+        is torn down), and the next process to open this directory replays it; a process
+        that owns the directory meanwhile never touches that file. The line starts with a
+        newline in case the file ends in a torn line (an empty line is skipped)."""
+        fd = _open_append(self.directory / LATE_NAME)
+        try:
+            view = memoryview(b"\n" + encode_row(row))
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
     def seal(self) -> Path | None:
         """Close the active file as a sealed segment (``None`` if it holds no rows)."""
         if self._lock_fd < 0:
@@ -100,7 +118,7 @@ class SpendJournal:
         if self._written == 0 and not self._torn:
             return None
         with self._guard:
-            path = self._rename_active()  # the open descriptor follows the file
+            path = self._rename(self._active)  # the open descriptor follows the file
             old, self._fd = self._fd, -1
             try:
                 self._fd = _open_append(self._active)
@@ -177,9 +195,9 @@ class SpendJournal:
     ) -> None:
         self.close()
 
-    def _rename_active(self) -> Path:
+    def _rename(self, source: Path) -> Path:
         path = self.directory / f"{_SEALED_PREFIX}{self._next_seq:012d}{_SEALED_SUFFIX}"
-        os.rename(self._active, path)
+        os.rename(source, path)
         self._next_seq += 1
         return path
 

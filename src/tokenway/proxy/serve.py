@@ -7,7 +7,6 @@ import contextlib
 import gc
 import ipaddress
 import logging
-import os
 import signal
 import socket
 import sys
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 
 from tokenway.http.server import HTTPServer
 from tokenway.proxy.app import ProxyApp, protocol_error
+from tokenway.proxy.supervisor import RestartPolicy, Supervisor
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -94,32 +94,15 @@ def _serving_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def run_workers(options: ServeOptions, sock: socket.socket, run_one: Callable[[], int]) -> int:
-    """Fork ``options.workers`` processes that share ``sock``; forward SIGTERM; reap them."""
-    children: list[int] = []
-    for _ in range(options.workers):
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 1
-            try:
-                code = run_one()
-            finally:
-                os._exit(code)
-        children.append(pid)
-    sock.close()
-
-    def forward(signum: int, _frame: object) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    worst = 0
-    for pid in children:
-        _, status = os.waitpid(pid, 0)
-        worst = max(worst, os.waitstatus_to_exitcode(status))
-    return worst
+def run_workers(
+    options: ServeOptions,
+    sock: socket.socket,
+    run_one: Callable[[], int],
+    policy: RestartPolicy | None = None,
+) -> int:
+    """Fork ``options.workers`` processes that share ``sock`` and supervise them: a worker
+    that dies is replaced (``tokenway.proxy.supervisor``); SIGTERM drains them all."""
+    return Supervisor(options.workers, sock, run_one, policy).run()
 
 
 def fail(message: str) -> int:

@@ -5,6 +5,14 @@ fork, so each worker owns its own connections and journal). Start-up never waits
 store: if it is down, the proxy serves what it can (the master key, keys it has cached)
 and keeps trying to open it, while spend rows wait in the journal.
 
+Shutdown: ``drain`` waits (bounded) for requests whose spend row is not written yet,
+those whose client has gone included, before the spend writer closes; a row that comes
+later still is journaled for the next start by the writer itself.
+
+Store health: ``store_available`` is what the last store call said (a spend flush, a
+budget reset, opening it), so readiness reports an outage the writer or the budget task
+ran into, and the store's recovery as soon as one call succeeds again.
+
 Journals: each process takes the first free slot ``<journal dir>/<n>`` (a slot is held by
 an exclusive lock), and adopts the rows of any other slot that no process holds, so a
 restart with fewer workers loses nothing either.
@@ -31,6 +39,7 @@ log = logging.getLogger("tokenway.proxy")
 
 DEFAULT_JOURNAL_DIR = "tokenway-journal"
 BUDGET_RESET_INTERVAL = 10.0  # seconds between resets of budgets whose window ended
+CLOSE_DRAIN_TIMEOUT = 1.0  # after the upstream connections closed, calls end at once
 _REOPEN_DELAY = 2.0
 _MAX_SLOTS = 256
 
@@ -55,6 +64,16 @@ class Services:
         self._batch_interval = float(general.get("proxy_batch_write_at") or 1.0)
         self._tasks: list[asyncio.Task[None]] = []
         self.store_open = False
+        self._store_ok = False  # the last store call succeeded
+
+    @property
+    def store_available(self) -> bool:
+        """The store is open and the last call made to it (spend, budget reset) succeeded."""
+        return self.store_open and self._store_ok
+
+    def observe_store(self, ok: bool) -> None:
+        """The outcome of a store call: the latest one decides ``store_available``."""
+        self._store_ok = ok
 
     async def start(self) -> None:
         """Open the store (or keep trying in the background), then start the spend writer."""
@@ -67,13 +86,33 @@ class Services:
                 journal,
                 batch_interval=self._batch_interval,
                 on_flushed=self.keys.add_flushed_spend,
+                on_store=self.observe_store,
             )
             self.tracker.sink = self.writer
             self._adopt_orphans(journal)
             await self.writer.start()
         self._spawn(self._reset_budgets(), "tokenway-budget-reset")
 
+    async def drain(self, timeout: float) -> int:
+        """Wait, at most ``timeout`` seconds, for every request to have written its spend
+        row; return how many have not (their rows come late, see ``SpendWriter.record``)."""
+        tracker = self.tracker
+        if tracker.open_tickets:
+            log.info("waiting up to %.0fs for %d request(s) to end", timeout, tracker.open_tickets)
+        left = await tracker.drained(timeout)
+        if left:
+            log.warning(
+                "%d request(s) still running after %.1fs; their spend rows will be journaled "
+                "for the next start",
+                left,
+                timeout,
+            )
+        return left
+
     async def aclose(self) -> None:
+        """Let requests end (briefly, quietly: ``drain`` said what was left), stop the
+        background tasks, flush and close."""
+        await self.tracker.drained(CLOSE_DRAIN_TIMEOUT)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -94,7 +133,7 @@ class Services:
         except StoreError as error:
             log.error("store %s unavailable (%s); retrying", redact_url(self.url), error)
             return False
-        self.store_open = True
+        self.store_open = self._store_ok = True
         return True
 
     async def _reopen(self) -> None:
@@ -108,7 +147,10 @@ class Services:
                 try:
                     await self.store.reset_budgets(time.time())
                 except StoreError as error:
+                    self.observe_store(False)
                     log.warning("budget reset skipped: store unavailable (%s)", error)
+                else:
+                    self.observe_store(True)
             await asyncio.sleep(BUDGET_RESET_INTERVAL)
 
     def _spawn(self, work: Any, name: str) -> None:

@@ -9,6 +9,8 @@ kept unless the config asks for it (``store_prompts_in_spend_logs``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -29,21 +31,44 @@ class RowSink(Protocol):
 
 
 class SpendTracker:
-    """The sink rows go to, with this process's recent rows and counts (tests, metrics)."""
+    """The sink rows go to, with this process's recent rows and counts (tests, metrics).
+
+    ``open_tickets`` counts requests whose row is not written yet, so that a shutdown can
+    wait for them (``drained``) before it closes what their rows need."""
 
     def __init__(self, sink: RowSink | None = None, *, store_payload: bool = False) -> None:
         self.sink = sink
         self.store_payload = store_payload
         self.calls_without_usage = 0
         self.recent: deque[SpendRow] = deque(maxlen=1000)
+        self.open_tickets = 0
+        self._idle: asyncio.Event | None = None  # only while ``drained`` waits
+
+    async def drained(self, timeout: float) -> int:
+        """Wait (at most ``timeout`` seconds) until every open ticket has closed; return
+        how many are still open."""
+        if self.open_tickets:
+            self._idle = idle = asyncio.Event()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await idle.wait()
+            finally:
+                self._idle = None
+        return self.open_tickets
+
+    def ticket_closed(self) -> None:
+        self.open_tickets -= 1
+        if self._idle is not None and not self.open_tickets:
+            self._idle.set()
 
     def record(self, row: SpendRow) -> None:
         self.recent.append(row)
         if self.sink is not None:
             try:
                 self.sink.record(row)
-            except RuntimeError:  # the writer closed during shutdown: log, never crash
-                log.error("spend row %s arrived after shutdown; not stored", row.request_id)
+            except Exception:  # a bug in the sink must not fail the request
+                log.exception("spend row %s could not be recorded", row.request_id)
 
 
 class Ticket:
@@ -74,6 +99,7 @@ class Ticket:
         self._admission: Admission | None = None
         self._body: Mapping[str, Any] | None = None
         self._release: Callable[[], None] | None = None
+        tracker.open_tickets += 1
 
     def hold(self, release: Callable[[], None]) -> None:
         """Run ``release`` (a stream's deployment slot) when this ticket closes: at once if
@@ -102,14 +128,18 @@ class Ticket:
         if self.closed:
             return
         self.closed = True
-        prompt, completion = _tokens(usage)
-        if self._admission is not None:
-            self._admission.settle(cost, prompt + completion)
-        if status == 200 and (usage is None or usage.get("estimated")):
-            self._tracker.calls_without_usage += 1  # the upstream never said what it used
-        self._tracker.record(
-            self._row(status, deployment, prompt, completion, cost, error_code, answer)
-        )
+        tracker = self._tracker
+        try:
+            prompt, completion = _tokens(usage)
+            if self._admission is not None:
+                self._admission.settle(cost, prompt + completion)
+            if status == 200 and (usage is None or usage.get("estimated")):
+                tracker.calls_without_usage += 1  # the upstream never said what it used
+            tracker.record(
+                self._row(status, deployment, prompt, completion, cost, error_code, answer)
+            )
+        finally:
+            tracker.ticket_closed()  # the row is journaled (or logged lost): nothing to wait for
         if self._release is not None:
             self._release()
 

@@ -11,6 +11,11 @@ are flushed in the order they were recorded. Leftover segments of an earlier run
 or a store that was down at shutdown) are flushed first; ``add_spend`` is idempotent by
 ``request_id``, so a crash between insert and delete inserts nothing twice.
 
+A row recorded after ``aclose`` (a request that ended during shutdown, past its drain)
+is still journaled, synchronously, for the next start (``SpendJournal.append_late``).
+A failed batch is sent again from its first row: a store that was swapped under the
+writer (a deleted SQLite file) must get all of it, and ``add_spend`` skips what it holds.
+
 All methods run on the event loop's thread.
 """
 
@@ -29,11 +34,12 @@ from typing import Protocol
 from tokenway.proxy.journal import SpendJournal
 from tokenway.store.base import SpendRow, StoreError
 
-__all__ = ["FlushedCallback", "SpendStore", "SpendWriter"]
+__all__ = ["FlushedCallback", "SpendStore", "SpendWriter", "StoreObserver"]
 
 log = logging.getLogger("tokenway.proxy.spend")
 
 FlushedCallback = Callable[[Sequence[SpendRow]], None]
+StoreObserver = Callable[[bool], None]  # told whether each store call succeeded
 
 
 class SpendStore(Protocol):
@@ -47,7 +53,8 @@ class _Batch:
     segment: Path | None  # None: rows the journal could not take (memory only)
     rows: list[SpendRow] | None  # None: read back from the segment (replay, or spilled)
     live: bool  # recorded by this process (counted in rows_pending)
-    done: int = 0  # rows the store has accepted so far
+    done: int = 0  # rows the store has accepted so far, in this pass over the batch
+    counted: int = 0  # rows already counted as flushed (a failed pass starts again at 0)
 
 
 class SpendWriter:
@@ -60,6 +67,7 @@ class SpendWriter:
     read back from the journal when the store returns. The journal's ``fsync_interval`` is
     honoured on this writer's ticks, in a worker thread. Big batches are cheaper per row:
     each store transaction has a fixed cost, and the store's thread shares the loop's core.
+    ``on_store(ok)`` hears the outcome of every store call (readiness reports it).
     """
 
     def __init__(
@@ -74,6 +82,7 @@ class SpendWriter:
         retry_max: float = 10.0,
         max_memory_rows: int = 100_000,
         close_timeout: float = 5.0,
+        on_store: StoreObserver | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
@@ -84,6 +93,7 @@ class SpendWriter:
         self._retry_max = retry_max
         self._max_memory_rows = max_memory_rows
         self._close_timeout = close_timeout
+        self._on_store = on_store
         # Leftovers of an earlier run go first, so rows reach the store in order.
         self._queue = deque(_Batch(s, None, live=False) for s in journal.segments())
         self._rows: list[SpendRow] | None = []  # journaled since the last seal; None: spilled
@@ -93,20 +103,28 @@ class SpendWriter:
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._journal_closed = False
         self._failing = False
         self._journal_failing = False
         self.rows_recorded = 0
         self.rows_flushed = 0  # accepted by the store, replayed rows included
         self.rows_replayed = 0  # accepted rows that an earlier run had journaled
         self.rows_pending = 0  # recorded by this process, not yet accepted
+        self.rows_late = 0  # recorded after aclose: in the journal for the next start
         self.flush_failures = 0
         self.journal_errors = 0
         self.last_error: str | None = None  # class name of the last failure, never a message
 
+    @property
+    def failing(self) -> bool:
+        """Whether the last try to write to the store failed (and none succeeded since)."""
+        return self._failing
+
     def record(self, row: SpendRow) -> None:
         """Journal one row (in the OS when this returns) and queue it for the store."""
-        if self._closed:
-            raise RuntimeError("the spend writer is closed; record rows before aclose()")
+        if self._journal_closed:
+            self._record_late(row)
+            return
         try:
             self._journal.append(row)
         except OSError as err:
@@ -158,8 +176,25 @@ class SpendWriter:
             )
         finally:
             self._journal.close()
+            self._journal_closed = True
         if self._unjournaled:
             log.error("%d spend rows lost: the journal refused them", len(self._unjournaled))
+
+    def _record_late(self, row: SpendRow) -> None:
+        """A request that ended after ``aclose``: journal its row for the next start."""
+        self.rows_recorded += 1
+        try:
+            self._journal.append_late(row)
+        except OSError as err:
+            log.error(
+                "spend row %s lost: the journal refused it after shutdown (%s)", row.request_id, err
+            )
+            return
+        self.rows_late += 1
+        log.warning(
+            "spend row %s ended after the spend writer closed; journaled for the next start",
+            row.request_id,
+        )
 
     async def _run(self) -> None:
         delay = 0.0
@@ -172,9 +207,6 @@ class SpendWriter:
                 delay = min(max(delay * 2, self._retry_initial), self._retry_max)
                 await asyncio.sleep(delay)  # a full batch does not cut an outage's backoff
                 continue
-            if self._failing:
-                self._failing = False
-                log.warning("spend store is back; journaled rows are being written")
             delay = 0.0
             await self._next_tick()
 
@@ -204,10 +236,15 @@ class SpendWriter:
     async def _flush_queue(self) -> None:
         while self._queue:
             batch = self._queue[0]
-            with contextlib.closing(self._chunks(batch)) as chunks:
-                for chunk in chunks:
-                    accepted = await self._store.add_spend(chunk)
-                    self._accepted(batch, chunk, accepted)
+            try:
+                with contextlib.closing(self._chunks(batch)) as chunks:
+                    for chunk in chunks:
+                        accepted = await self._store.add_spend(chunk)
+                        self._store_ok()
+                        self._accepted(batch, chunk, accepted)
+            except BaseException:
+                batch.done = 0  # all of it again: the store may not be the one that took it
+                raise
             self._queue.popleft()
             if batch.segment is not None:
                 try:
@@ -228,13 +265,23 @@ class SpendWriter:
         except FileNotFoundError:
             log.error("spend journal segment %s vanished; its rows are lost", batch.segment)
 
+    def _store_ok(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.warning("spend store is back; journaled rows are being written")
+        if self._on_store is not None:
+            self._on_store(True)
+
     def _accepted(self, batch: _Batch, chunk: list[SpendRow], new: int) -> None:
         batch.done += len(chunk)
-        self.rows_flushed += len(chunk)
-        if batch.live:
-            self.rows_pending -= len(chunk)
-        else:
-            self.rows_replayed += len(chunk)
+        fresh = batch.done - batch.counted  # rows sent again after a failed pass count once
+        if fresh > 0:
+            batch.counted = batch.done
+            self.rows_flushed += fresh
+            if batch.live:
+                self.rows_pending -= fresh
+            else:
+                self.rows_replayed += fresh
         if new and self._on_flushed is not None:
             try:
                 self._on_flushed(chunk)
@@ -244,6 +291,8 @@ class SpendWriter:
     def _flush_failed(self, err: Exception) -> None:
         self.flush_failures += 1
         self.last_error = type(err).__name__
+        if self._on_store is not None:
+            self._on_store(False)
         if self._failing:
             return  # one log line per outage, not one per try
         self._failing = True

@@ -3,11 +3,21 @@
 sqlite3 blocks, so every query runs on a single dedicated thread that owns the one
 connection; the event loop only awaits it. One connection also means one writer per
 process, and ``BEGIN IMMEDIATE`` plus ``busy_timeout`` let processes share the file.
+
+An open connection keeps writing into its file after the file (or its directory) is
+deleted, and those writes are lost with it. So before every query, and again after a
+spend write commits, the store checks that the file at its path is still the one it
+opened (``stat``: device and inode) and that the file and its directory are writable
+(``tokenway.store.sqlite_file``). If not, the call fails with ``StoreError``, logged
+once per fault, and spend rows stay in the proxy's journal. When the directory exists
+and is writable again but the file is another one, or none, the store reopens the path:
+a missing file becomes a new, empty database (migrations applied), which the log says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +32,7 @@ from tokenway.store.base import SpendRow, StoreError
 from tokenway.store.common import RecordOperations, T
 from tokenway.store.migrate import Migration, apply_sqlite
 from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict
+from tokenway.store.sqlite_file import FileGuard
 
 if TYPE_CHECKING:
     import sqlite3
@@ -42,13 +53,14 @@ class SQLiteStore(RecordOperations):
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._rows_per_insert = 1
+        self._guard: FileGuard | None = None  # None for ":memory:"
 
     async def open(self) -> None:
         if self._executor is not None:
             return
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tokenway-sqlite")
         try:
-            self.applied_migrations = await self._in_thread(self._connect)
+            self.applied_migrations = await self._in_thread(self._open_guarded)
         except BaseException:
             await self.close()
             raise
@@ -67,7 +79,7 @@ class SQLiteStore(RecordOperations):
     async def add_spend(self, rows: Sequence[SpendRow]) -> int:
         if not rows:
             return 0
-        return await self._run(_add_spend, rows, self._rows_per_insert)
+        return await self._in_thread(lambda: self._write_spend(rows))
 
     async def reset_budgets(self, now: float) -> int:
         return await self._run(_reset_budgets, now)
@@ -88,7 +100,26 @@ class SQLiteStore(RecordOperations):
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` on the worker thread."""
-        return await self._in_thread(lambda: work(self._connection(), *args))
+        return await self._in_thread(lambda: work(self._checked_connection(), *args))
+
+    def _write_spend(self, rows: Sequence[SpendRow]) -> int:
+        """Insert, then check the file again: rows committed into a file that was deleted
+        meanwhile are not stored, and the caller must keep them (and send them again)."""
+        added = _add_spend(self._checked_connection(), rows, self._rows_per_insert)
+        if self._guard is not None:
+            self._guard.check()
+        return added
+
+    def _checked_connection(self) -> sqlite3.Connection:
+        """The connection, once the file is known to be the one it writes to (reopened
+        when the path holds another file, or none, in a usable directory)."""
+        conn = self._connection()
+        guard = self._guard
+        if guard is not None and guard.needs_reopen():
+            self._disconnect()
+            guard.reopened(self._connect())
+            conn = self._connection()
+        return conn
 
     async def _in_thread(self, call: Callable[[], T]) -> T:
         if self._executor is None:
@@ -128,10 +159,18 @@ class SQLiteStore(RecordOperations):
         self._rows_per_insert = min(params // len(SPEND_COLUMNS), _MAX_ROWS_PER_INSERT)
         return apply_sqlite(conn)
 
+    def _open_guarded(self) -> list[Migration]:
+        applied = self._connect()
+        self._guard = None if self.path == ":memory:" else FileGuard(self.path)
+        return applied
+
     def _disconnect(self) -> None:
+        import sqlite3
+
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close()
+            with contextlib.suppress(sqlite3.Error):  # its file may be gone: nothing to keep
+                conn.close()
 
 
 def _one(

@@ -1,12 +1,14 @@
 """The parsing side of a server connection: httptools callbacks up to a complete request
 body, and the limits a request's head must keep (internal; see :mod:`tokenway.http._protocol`).
 
-Sizes are checked while the bytes arrive: the request target in ``on_url``, each header
-line and the number of lines in ``on_header``, the whole head in ``on_headers_complete``.
-httptools accumulates an unfinished header line inside itself before it calls
-``on_header``, so the connection also asks ``_head_overflows`` after every read that leaves
-the head unfinished. Repeated header names are collected and joined once, at the end of
-the head: linear however many repeats arrive.
+Sizes are checked where it costs least. A head that began and ended within one read no
+larger than the smallest size limit keeps every size limit; only the number of lines is
+left to compare. Any other head is measured once it is complete (``_check_head``), and a
+head that a read leaves unfinished after that read (``head_refusal``): httptools
+accumulates an unfinished header line inside itself before it calls ``on_header``, so a
+header that never ends is refused after about a line plus one read, never buffered whole.
+Repeated header names are collected and joined once, at the end of the head: linear
+however many repeats arrive.
 """
 
 from __future__ import annotations
@@ -35,16 +37,17 @@ class RequestIntake(asyncio.Protocol):
         "_continue_pending",
         "_extra",
         "_fatal",
-        "_fresh",
-        "_head_bytes",
         "_head_start",
         "_headers",
         "_in_head",
         "_last_active",
         "_loop",
+        "_opened",
         "_parser",
         "_partial",
+        "_read_size",
         "_receiving",
+        "_repeat_bytes",
         "_repeats",
         "_state",
         "_task",
@@ -66,37 +69,30 @@ class RequestIntake(asyncio.Protocol):
         self._fatal: tuple[int, str] | None = None
         self._continue_pending = False
         # the request being received: its head's size so far, where it stands
-        self._head_bytes = self._partial = self._repeats = 0
+        self._partial = self._repeats = self._repeat_bytes = self._read_size = 0
         self._extra: dict[str, list[str]] | None = None  # repeated headers, joined at the end
         self._in_head = self._receiving = self._v11 = False
-        self._last_active = self._head_start = self._loop.time()  # idle since; head since
-        self._fresh = True  # no response sent yet: the first head's deadline runs from open
+        # idle since (the opening, then each answer's end); the head being received since
+        self._opened = self._last_active = self._head_start = self._loop.time()
 
     # -- httptools callbacks ---------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = {}
-        self._body_size = self._head_bytes = 0
-        self._partial = -1  # the head began in this read (see _head_overflows)
+        self._body_size = 0
+        self._partial = -1  # the head began in this read (see head_refusal)
         self._in_head = self._receiving = True
         self._head_start = self._loop.time()
 
     def on_url(self, url: bytes) -> None:
-        url = self._url + url
-        self._url = url
-        if len(url) > self._state.max_request_line_bytes:
-            self._refuse(414, "The request target is too long.")
+        self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name) + len(value)
-        self._head_bytes += size
-        if size > self._state.max_header_line_bytes:
-            self._refuse(431, "A request header line is too large.")
         key = name.decode("latin-1").lower()
         headers = self._headers
         if key in headers:
-            self._repeat(key, value.decode("latin-1"))
+            self._repeat(key, name, value)
         else:
             headers[key] = value.decode("latin-1")
 
@@ -104,21 +100,20 @@ class RequestIntake(asyncio.Protocol):
         self._in_head = False
         headers = self._headers
         state = self._state
-        if self._extra is not None:
-            self._join_repeats()
         if (
-            len(headers) > state.max_header_count
-            or self._head_bytes + len(self._url) > state.max_header_bytes
+            self._partial >= 0  # the head took more than one read
+            or self._read_size > state.small_head
+            or len(headers) > state.max_header_count
+            or self._extra is not None
         ):
-            self._refuse(431, "The request's header fields are too large.")
+            self._check_head()
         version = self._parser.get_http_version()
         if version != "1.1" or "host" not in headers:
             self._check_version(version)
         self._v11 = version == "1.1"
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > state.max_body_size:
-            self._fatal = (413, "Request body too large.")
-            raise Abort
+            self._refuse(413, "Request body too large.")
         expect = headers.get("expect")
         if expect is not None and expect.lower() == "100-continue" and self._v11:
             if self._task is None:
@@ -129,8 +124,7 @@ class RequestIntake(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self._state.max_body_size:
-            self._fatal = (413, "Request body too large.")
-            raise Abort
+            self._refuse(413, "Request body too large.")
         self._body.append(body)
 
     # -- the limits -------------------------------------------------------------------------
@@ -140,13 +134,30 @@ class RequestIntake(asyncio.Protocol):
         self._fatal = (status, message)
         raise Abort
 
-    def _head_overflows(self, data: bytes) -> bool:
-        """The head is unfinished after this read: is what httptools holds of it too large?
+    def _check_head(self) -> None:
+        """A complete head that may break a limit: check each (and join the repeats)."""
+        state = self._state
+        headers = self._headers
+        size = len(self._url) + sum(map(len, headers)) + sum(map(len, headers.values()))
+        if len(self._url) > state.max_request_line_bytes:
+            self._refuse(414, "The request target is too long.")
+        if len(headers) + self._repeats > state.max_header_count:
+            self._refuse(431, "The request has too many header fields.")
+        if size + self._repeat_bytes > state.max_header_bytes:
+            self._refuse(431, "The request's header fields are too large.")
+        limit = state.max_header_line_bytes
+        if size > limit and any(len(k) + len(v) > limit for k, v in headers.items()):
+            self._refuse(431, "A request header line is too large.")
+        if self._extra:
+            self._join_repeats()
 
-        Its complete lines were counted by ``on_header``; the unfinished one is what
-        follows the last newline. When the head began in this read, that tail may also
-        hold the end of the previous request's body, so it counts from the next read on
-        (at most one read uncounted, never a false refusal)."""
+    def head_refusal(self, data: bytes) -> tuple[int, str] | None:
+        """After a read that leaves the head unfinished: why to refuse it, if it is too large.
+
+        The unfinished line is what follows the read's last newline (or all of it, added
+        to the last one's). When the head began in this read, that tail may also hold the
+        end of the previous request's body, so it counts from the next read on (at most
+        one read uncounted, never a false refusal)."""
         partial = self._partial
         newline = data.rfind(b"\n")
         if partial < 0:
@@ -157,33 +168,44 @@ class RequestIntake(asyncio.Protocol):
             partial = len(data) - newline - 1
         self._partial = partial
         state = self._state
-        return (
+        if len(self._url) > state.max_request_line_bytes:
+            return (414, "The request target is too long.")
+        headers = self._headers
+        size = len(self._url) + sum(map(len, headers)) + sum(map(len, headers.values()))
+        if (
             partial > state.max_header_line_bytes
-            or self._head_bytes + len(self._url) + partial > state.max_header_bytes
-        )
+            or size + self._repeat_bytes + partial > state.max_header_bytes
+        ):
+            return (431, "The request's header fields are too large.")
+        return None
 
-    def _repeat(self, key: str, value: str) -> None:
+    def _repeat(self, key: str, name: bytes, value: bytes) -> None:
         """A header name seen before in this head: kept, joined once at the end (linear)."""
         if key == "host":
             self._refuse(400, "The request has more than one Host header.")
+        size = len(name) + len(value)
+        state = self._state
         self._repeats += 1
-        if len(self._headers) + self._repeats > self._state.max_header_count:
+        self._repeat_bytes += size
+        if len(self._headers) + self._repeats > state.max_header_count:
             self._refuse(431, "The request has too many header fields.")
+        if size > state.max_header_line_bytes:
+            self._refuse(431, "A request header line is too large.")
         extra = self._extra
         if extra is None:
             extra = self._extra = {}
         values = extra.get(key)
         if values is None:
-            extra[key] = [self._headers[key], value]
+            extra[key] = [self._headers[key], value.decode("latin-1")]
         else:
-            values.append(value)
+            values.append(value.decode("latin-1"))
 
     def _join_repeats(self) -> None:
         headers = self._headers
         for key, values in (self._extra or {}).items():
             headers[key] = ", ".join(values)
         self._extra = None
-        self._repeats = 0
+        self._repeats = self._repeat_bytes = 0
 
     def _check_version(self, version: str) -> None:
         """RFC 9112: HTTP/1.1 needs exactly one Host (§3.2); no HTTP/0.9 (nor 2.0 here)."""
@@ -200,7 +222,9 @@ class RequestIntake(asyncio.Protocol):
         request; of the previous answer's end when pipelined), its body within
         ``body_timeout`` more plus its size (or the largest allowed) at ``min_body_rate``."""
         state = self._state
-        start = self._last_active if self._fresh else max(self._head_start, self._last_active)
+        idle_since = self._last_active
+        fresh = idle_since == self._opened  # no answer yet: the first request
+        start = idle_since if fresh else max(self._head_start, idle_since)
         deadline = start + state.header_timeout
         if self._in_head:
             return deadline

@@ -80,8 +80,9 @@ class HttpProtocol(RequestIntake):
         self._disconnected.set()
         state = self._state
         state.connections.discard(self)
-        if self._task is not None:
-            state.orphans.add(self)  # its handler runs on; shutdown waits for it
+        if self._task is not None:  # its handler runs on: shutdown waits for it
+            state.orphans.add(self)
+            self._task.add_done_callback(lambda _: state.orphan_done(self))
         if state.shutting_down or state.refusing:
             state.connection_gone()
         if self._timer is not None:
@@ -95,6 +96,7 @@ class HttpProtocol(RequestIntake):
     def data_received(self, data: bytes) -> None:
         if self._fatal is not None or self._closing:
             return  # answered 400/413 or closing after this answer: discard the input
+        self._read_size = len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -104,8 +106,8 @@ class HttpProtocol(RequestIntake):
             logger.debug("bad request from %s", self._client, exc_info=True)
             self._fail(*(self._fatal or (400, "Invalid HTTP request.")))
         else:
-            if self._in_head and self._head_overflows(data):
-                self._fail(431, "The request's header fields are too large.")
+            if self._in_head and (refusal := self.head_refusal(data)) is not None:
+                self._fail(*refusal)
 
     def eof_received(self) -> bool | None:
         """A FIN while a request is being handled is either a half-close (answer it, then
@@ -200,9 +202,6 @@ class HttpProtocol(RequestIntake):
         finally:
             self._task = None
             self._last_active = self._loop.time()
-            self._fresh = False
-            if self._closed:
-                self._state.orphan_done(self)
         if self._closed:
             return
         if self._fatal is not None:

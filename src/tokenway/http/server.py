@@ -89,6 +89,7 @@ class ServerState:
         "refusing",
         "server_line",
         "shutting_down",
+        "small_head",
         "static_head",
         "tick",
     )
@@ -115,6 +116,10 @@ class ServerState:
         self.body_timeout = limits.body_timeout
         self.min_body_rate = limits.min_body_rate
         self.max_connections = limits.connection_cap()
+        # a head no larger than this keeps every size limit: checked once, in C
+        self.small_head = min(
+            limits.max_request_line_bytes, limits.max_header_line_bytes, limits.max_header_bytes
+        )
         self.tick = min(keepalive_timeout, limits.header_timeout)  # a connection's timer
         self.server_line = f"server: {server_header}\r\n".encode() if server_header else b""
         self.connections: set[HttpProtocol] = set()

@@ -9,6 +9,7 @@ import pytest
 from tests.http import test_server_basics as basics
 from tests.http import test_server_errors as errors
 from tests.http import test_server_lifecycle as lifecycle
+from tests.http import test_server_limits as limits
 from tests.http import test_server_streaming as streaming
 
 from tokenway.http.server import install_uvloop
@@ -35,6 +36,10 @@ def test_install_uvloop() -> None:
         streaming.test_client_disconnect_mid_stream_sets_disconnected_and_closes_generator,
         streaming.test_slow_reader_backpressures_the_stream,
         lifecycle.test_shutdown_waits_for_in_flight_and_closes_idle,
+        lifecycle.test_shutdown_waits_for_a_handler_whose_client_left,
+        lifecycle.test_a_client_that_half_closes_gets_its_answer_then_the_close,
+        limits.test_a_client_that_closes_mid_request_is_noticed_at_once,
+        limits.test_a_pipelined_big_body_does_not_count_toward_the_next_head,
     ],
     ids=lambda f: f.__name__.removeprefix("test_"),
 )

@@ -18,7 +18,7 @@ from tests.http.server_helpers import (
     running,
 )
 
-from tokenway.http.server import HTTPServer, Request, Response
+from tokenway.http.server import Handler, HTTPServer, Request, Response
 
 
 async def test_idle_keepalive_connection_times_out() -> None:
@@ -90,3 +90,77 @@ async def test_shutdown_timeout_closes_what_remains() -> None:
         await assert_closed(reader)
     assert server.in_flight == 0
     await close_clients()
+
+
+async def _start_orphan(handler: Handler) -> tuple[HTTPServer, list[Request]]:
+    """A server whose one request's client has gone (closed) while its handler runs."""
+    requests: list[Request] = []
+
+    async def tracked(request: Request) -> Response:
+        requests.append(request)
+        return await handler(request)
+
+    server = HTTPServer(tracked)
+    await server.start()
+    _, writer = await connect(server)
+    writer.write(get("/work"))
+    while not requests:
+        await asyncio.sleep(0.005)
+    writer.close()
+    await asyncio.wait_for(requests[0].disconnected.wait(), T)  # the server saw it leave
+    return server, requests
+
+
+async def test_shutdown_waits_for_a_handler_whose_client_left() -> None:
+    release = asyncio.Event()
+    recorded: list[str] = []
+
+    async def handler(request: Request) -> Response:
+        await release.wait()
+        recorded.append(request.path)  # e.g. a spend row, written after the client left
+        return Response()
+
+    server, _ = await _start_orphan(handler)
+    assert server.in_flight == 1
+    shutdown = asyncio.create_task(server.shutdown(timeout=T))
+    await asyncio.sleep(0.05)
+    assert not shutdown.done()
+    release.set()
+    await asyncio.wait_for(shutdown, T)
+    assert recorded == ["/work"] and server.in_flight == 0
+    await close_clients()
+
+
+async def test_shutdown_timeout_cancels_a_handler_whose_client_left() -> None:
+    cancelled = asyncio.Event()
+
+    async def handler(request: Request) -> Response:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Response()
+
+    server, _ = await _start_orphan(handler)
+    started = time.monotonic()
+    await server.shutdown(timeout=0.1)
+    assert time.monotonic() - started < 1.0
+    assert cancelled.is_set() and server.in_flight == 0
+    await close_clients()
+
+
+async def test_a_client_that_half_closes_gets_its_answer_then_the_close() -> None:
+    async def slow(request: Request) -> Response:
+        await asyncio.sleep(0.05)  # the FIN arrives while the handler runs
+        return await echo(request)
+
+    async with running(slow) as server:
+        reader, writer = await connect(server)
+        writer.write(get("/half"))
+        writer.write_eof()
+        status, _, _ = await read_response(reader, head_request=True)  # the probing 100
+        assert status == 100
+        status, _, body = await read_response(reader)
+        assert status == 200 and b'"/half"' in body
+        await assert_closed(reader)

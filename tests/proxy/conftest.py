@@ -71,7 +71,10 @@ def running_proxy(config: ProxyConfig, backoff: Backoff | None = None) -> Iterat
     async def start() -> None:
         app = create_app(config, env={}, backoff=backoff, data_dir=data_dir)
         server = HTTPServer(
-            app, error_responder=protocol_error, max_body_size=config.max_request_body_bytes
+            app,
+            error_responder=protocol_error,
+            max_body_size=config.max_request_body_bytes,
+            limits=config.server_limits,
         )
         await app.start()
         await server.start("127.0.0.1", 0)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from tests.proxy.config_helpers import MASTER, model, parse, parse_problems, problems
 
+from tokenway.http.limits import ServerLimits
+
 
 def test_bad_numbers_are_named_by_path(tmp_path: Path) -> None:
     found = problems(
@@ -110,3 +112,49 @@ def test_an_unknown_routing_strategy_is_a_problem_with_a_suggestion() -> None:
 
     assert found[0].startswith("router_settings.routing_strategy: must be one of: simple-shuffle")
     assert found[0].endswith("(did you mean 'simple-shuffle'?)")
+
+
+def test_the_http_servers_limits_come_from_general_settings() -> None:
+    defaults = parse({"model_list": [model()]}).server_limits
+    config = parse(
+        {
+            "model_list": [model()],
+            "general_settings": {
+                "max_request_line_bytes": 4096,
+                "max_header_line_bytes": "2048",
+                "max_header_bytes": 16384,
+                "max_header_count": 50,
+                "header_timeout": 2.5,
+                "body_timeout": 30,
+                "min_body_rate": 1024,
+                "max_connections": 500,
+            },
+        }
+    )
+
+    assert defaults == ServerLimits()
+    assert config.server_limits == ServerLimits(
+        max_request_line_bytes=4096,
+        max_header_line_bytes=2048,
+        max_header_bytes=16384,
+        max_header_count=50,
+        header_timeout=2.5,
+        body_timeout=30.0,
+        min_body_rate=1024,
+        max_connections=500,
+    )
+
+
+def test_bad_http_server_limits_are_named_by_path() -> None:
+    found = parse_problems(
+        {
+            "model_list": [model()],
+            "general_settings": {"max_header_bytes": 0, "header_timeout": "soon"},
+        }
+    )
+
+    assert sorted(found) == [
+        "general_settings.header_timeout: "
+        "must be a number greater than 0 (got text that is not a number)",
+        "general_settings.max_header_bytes: must be a positive integer (got 0)",
+    ]

@@ -2,12 +2,18 @@
 
 One ``HttpProtocol`` per TCP connection. ``httptools`` parses the bytes; every complete
 request is queued and one runner task per connection answers the queue strictly in order.
+
+The parser callbacks and the limits on a request's head are in :mod:`._intake`. The
+connection's one timer closes it after the keep-alive idle timeout between requests and,
+once a request has begun, answers 408 and closes at that request's deadline, however
+slowly its bytes trickle (a byte does not reset it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from tokenway.http._framing import frame_response, status_line
+from tokenway.http._intake import CONTINUE, RequestIntake
 from tokenway.http._messages import Request, Response, aclose_stream
 
 if TYPE_CHECKING:
@@ -22,58 +29,33 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tokenway.http")
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LINGER = 2.0  # seconds a connection is kept draining input after a fatal 400/413
+_PROBE_DELAYS = (0.01, 0.1, 1.0)  # after a FIN mid-request: when to look for a reset (~RTT)
 
 
-class _Abort(Exception):
-    """Raised inside a parser callback to stop parsing; ``HttpProtocol._fatal`` says why."""
-
-
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(RequestIntake):
     __slots__ = (
-        "_body",
-        "_body_size",
         "_client",
         "_closed",
         "_closing",
-        "_continue_pending",
         "_disconnected",
         "_drain_waiter",
-        "_fatal",
-        "_headers",
-        "_last_active",
-        "_loop",
-        "_parser",
+        "_eof",
         "_queue",
         "_reading_paused",
-        "_state",
         "_streaming",
-        "_task",
         "_timer",
-        "_transport",
-        "_url",
         "_write_paused",
     )
 
     def __init__(self, state: ServerState) -> None:
-        self._state = state
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport = None  # type: ignore[assignment]
-        self._parser = httptools.HttpRequestParser(self)
+        super().__init__(state)
         self._client: tuple[str, int] | None = None
         self._disconnected = asyncio.Event()
-        self._url = b""
-        self._headers: dict[str, str] = {}
-        self._body: list[bytes] = []
-        self._body_size = 0
         self._queue: deque[tuple[Request, bool, bool]] = deque()
-        self._task: asyncio.Task[None] | None = None
-        self._fatal: tuple[int, str] | None = None
-        self._closed = self._closing = self._streaming = self._continue_pending = False
+        self._closed = self._closing = self._streaming = self._eof = False
         self._write_paused = self._reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._last_active = self._loop.time()
         self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
@@ -83,19 +65,26 @@ class HttpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._client = (str(peer[0]), int(peer[1]))
-        if self._state.shutting_down:
+        state = self._state
+        if state.shutting_down:
             transport.close()
             return
-        self._state.connections.add(self)
-        self._timer = self._loop.call_later(self._state.keepalive_timeout, self._on_timer)
+        if len(state.connections) >= state.max_connections:
+            self._refuse_connection()
+            return
+        state.connections.add(self)
+        self._timer = self._loop.call_later(state.tick, self._on_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._disconnected.set()
         state = self._state
         state.connections.discard(self)
-        if not state.connections and state.shutting_down:
-            state.all_closed.set()
+        if self._task is not None:  # its handler runs on: shutdown waits for it
+            state.orphans.add(self)
+            self._task.add_done_callback(lambda _: state.orphan_done(self))
+        if state.shutting_down or state.refusing:
+            state.connection_gone()
         if self._timer is not None:
             self._timer.cancel()
         waiter = self._drain_waiter
@@ -107,7 +96,7 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._fatal is not None or self._closing:
             return  # answered 400/413 or closing after this answer: discard the input
-        self._last_active = self._loop.time()
+        self._read_size = len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -115,11 +104,32 @@ class HttpProtocol(asyncio.Protocol):
             self._pause_reading()
         except httptools.HttpParserError:
             logger.debug("bad request from %s", self._client, exc_info=True)
-            if self._fatal is None:
-                self._fatal = (400, "Invalid HTTP request.")
-            self._pause_reading()
-            if self._task is None:
-                self._send_fatal()
+            self._fail(*(self._fatal or (400, "Invalid HTTP request.")))
+        else:
+            if self._in_head and (refusal := self.head_refusal(data)) is not None:
+                self._fail(*refusal)
+
+    def eof_received(self) -> bool | None:
+        """A FIN while a request is being handled is either a half-close (answer it, then
+        close) or a client that left (stop). Only a write tells them apart: a closed socket
+        answers it with a reset. So the connection writes an interim ``100 Continue``
+        (which HTTP/1.1 clients must accept before any final response) and looks for
+        that reset a few times. A stream already begun, or HTTP/1.0: the client left."""
+        if self._task is None or self._fatal is not None or self._streaming or not self._v11:
+            return None  # close
+        self._eof = True
+        self._transport.write(CONTINUE)
+        self._loop.call_later(_PROBE_DELAYS[0], self._probe_eof, 1)
+        return True
+
+    def _probe_eof(self, attempt: int) -> None:
+        if self._closed:
+            return
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self._transport.abort()  # reset: the client had closed, not half-closed
+        elif attempt < len(_PROBE_DELAYS):
+            self._loop.call_later(_PROBE_DELAYS[attempt], self._probe_eof, attempt + 1)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -134,43 +144,8 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = {}
-        self._body_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        headers = self._headers
-        if key in headers:
-            headers[key] = f"{headers[key]}, {value.decode('latin-1')}"
-        else:
-            headers[key] = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        headers = self._headers
-        length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self._state.max_body_size:
-            self._fatal = (413, "Request body too large.")
-            raise _Abort
-        expect = headers.get("expect")
-        if expect is not None and expect.lower() == "100-continue" and self._http11():
-            if self._task is None:
-                self._transport.write(_CONTINUE)
-            else:
-                self._continue_pending = True
-
-    def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > self._state.max_body_size:
-            self._fatal = (413, "Request body too large.")
-            raise _Abort
-        self._body.append(body)
-
     def on_message_complete(self) -> None:
+        self._receiving = False
         url = self._url
         if url[:1] == b"/" or url == b"*":
             path, _, query = url.partition(b"?")
@@ -190,7 +165,7 @@ class HttpProtocol(asyncio.Protocol):
             self._client,
             self._disconnected,
         )
-        http11 = self._http11()
+        http11 = self._v11
         self._continue_pending = False  # the body came without waiting for a 100
         self._queue.append((request, parser.should_keep_alive(), http11))
         if self._task is None:
@@ -198,8 +173,14 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self._pause_reading()  # a request is waiting: read no further until it is served
 
-    def _http11(self) -> bool:
-        return bool(self._parser.get_http_version() != "1.0")
+    # -- refusing ----------------------------------------------------------------------------
+
+    def _fail(self, status: int, message: str) -> None:
+        """Outside the parser: answer ``status`` (after the response in progress) and close."""
+        self._fatal = (status, message)
+        self._pause_reading()
+        if self._task is None:
+            self._send_fatal()
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -225,11 +206,11 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._fatal is not None:
             self._send_fatal()
-        elif self._closing or self._state.shutting_down:
+        elif self._closing or self._state.shutting_down or self._eof:
             self._transport.close()
         elif self._continue_pending:
             self._continue_pending = False
-            self._transport.write(_CONTINUE)
+            self._transport.write(CONTINUE)
 
     async def _respond(self, request: Request, keep_alive: bool, http11: bool) -> bool:
         """Answer one request; return whether the connection stays open."""
@@ -363,17 +344,35 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.resume_reading()
 
     def _on_timer(self) -> None:
+        """Idle between requests: close after the keep-alive timeout. Receiving a request:
+        408 and close at its deadline. Serving: look again later."""
         self._timer = None
-        if self._closed:
-            return
-        timeout = self._state.keepalive_timeout
+        if self._closed or self._fatal is not None:
+            return  # a fatal answer's linger closes the connection
+        state = self._state
+        wait = state.tick
         if self._task is None:
-            idle = self._loop.time() - self._last_active
-            if idle >= timeout:
-                self._transport.close()
-                return
-            timeout -= idle
-        self._timer = self._loop.call_later(timeout, self._on_timer)
+            now = self._loop.time()
+            if self._receiving:
+                left = self._deadline() - now
+                if left <= 0:
+                    self._fail(408, "The request did not arrive in time.")
+                    return
+            else:
+                left = self._last_active + state.keepalive_timeout - now
+                if left <= 0:
+                    self._transport.close()
+                    return
+            wait = min(wait, left)
+        self._timer = self._loop.call_later(wait, self._on_timer)
+
+    def _refuse_connection(self) -> None:
+        """Over the connection cap: a 503 and close, never added to the connections."""
+        self._state.refused()
+        response = self._state.error_response(503, "Too many connections; try again later.")
+        data, big_body = frame_response(response, self._head(response, False, True), False)
+        self._transport.write(data + big_body)
+        self._transport.close()
 
     def close_if_idle(self) -> None:
         """For shutdown: close now when idle, else after the response in progress."""

@@ -8,6 +8,10 @@ The server owns the framing — ``content-length`` (or chunked encoding for a ``
   requests are answered strictly in order, one at a time per connection.
 * ``Expect: 100-continue`` is honoured; bodies over ``max_body_size`` get a 413,
   malformed requests a 400 and a crashing handler a 500, all from ``error_responder``.
+* What a client may send is bounded by ``limits`` (:class:`ServerLimits`): request target
+  414, header lines 431, a head or body that does not arrive in time 408, all followed by
+  a close; connections beyond the cap get a 503 and are closed.
+* A client that half-closes after its request still gets the answer, then the close.
 * Streams are written chunk by chunk with backpressure; a client that goes away sets
   ``request.disconnected`` and closes the stream's async generator.
 """
@@ -26,6 +30,7 @@ import orjson
 
 from tokenway.http._messages import ErrorResponder, Handler, Request, Response
 from tokenway.http._protocol import HttpProtocol
+from tokenway.http.limits import ServerLimits
 
 __all__ = [
     "ErrorResponder",
@@ -33,6 +38,7 @@ __all__ = [
     "Handler",
     "Request",
     "Response",
+    "ServerLimits",
     "default_error_responder",
     "install_uvloop",
 ]
@@ -63,16 +69,29 @@ class ServerState:
 
     __slots__ = (
         "all_closed",
+        "body_timeout",
         "clock",
         "connections",
         "error_responder",
         "handler",
+        "header_timeout",
         "in_flight",
         "keepalive_timeout",
         "max_body_size",
+        "max_connections",
+        "max_header_bytes",
+        "max_header_count",
+        "max_header_line_bytes",
+        "max_request_line_bytes",
+        "min_body_rate",
+        "orphans",
+        "refused_count",
+        "refusing",
         "server_line",
         "shutting_down",
+        "small_head",
         "static_head",
+        "tick",
     )
 
     def __init__(
@@ -82,15 +101,32 @@ class ServerState:
         max_body_size: int,
         keepalive_timeout: float,
         server_header: str | None,
+        limits: ServerLimits,
     ) -> None:
         self.handler = handler
         self.error_responder = error_responder
         self.max_body_size = max_body_size
         self.keepalive_timeout = keepalive_timeout
+        # the limits, flat: connections read them on every request
+        self.max_request_line_bytes = limits.max_request_line_bytes
+        self.max_header_line_bytes = limits.max_header_line_bytes
+        self.max_header_bytes = limits.max_header_bytes
+        self.max_header_count = limits.max_header_count
+        self.header_timeout = limits.header_timeout
+        self.body_timeout = limits.body_timeout
+        self.min_body_rate = limits.min_body_rate
+        self.max_connections = limits.connection_cap()
+        # a head no larger than this keeps every size limit: checked once, in C
+        self.small_head = min(
+            limits.max_request_line_bytes, limits.max_header_line_bytes, limits.max_header_bytes
+        )
+        self.tick = min(keepalive_timeout, limits.header_timeout)  # a connection's timer
         self.server_line = f"server: {server_header}\r\n".encode() if server_header else b""
         self.connections: set[HttpProtocol] = set()
+        self.orphans: set[HttpProtocol] = set()  # closed, their handler still running
         self.in_flight = 0
-        self.shutting_down = False
+        self.shutting_down = self.refusing = False
+        self.refused_count = 0
         self.all_closed = asyncio.Event()
         self.clock: asyncio.TimerHandle | None = None
         self.static_head = b""  # the cached "date: ...\r\n" (+ "server: ...\r\n") lines
@@ -111,6 +147,31 @@ class ServerState:
             self.clock.cancel()
             self.clock = None
 
+    def refused(self) -> None:
+        """A connection over the cap was turned away; logged once per episode."""
+        self.refused_count += 1
+        if not self.refusing:
+            self.refusing = True
+            logger.warning(
+                "%d connections open, the limit: refusing new ones (503) until some close",
+                len(self.connections),
+            )
+
+    def connection_gone(self) -> None:
+        """A connection closed while shutting down or refusing: is that over?"""
+        if self.refusing and len(self.connections) < self.max_connections * 0.9:
+            self.refusing = False
+            logger.warning("accepting connections again; %d refused", self.refused_count)
+            self.refused_count = 0
+        if self.shutting_down and not self.connections and not self.orphans:
+            self.all_closed.set()
+
+    def orphan_done(self, conn: HttpProtocol) -> None:
+        """The handler of a closed connection finished."""
+        self.orphans.discard(conn)
+        if self.shutting_down and not self.connections and not self.orphans:
+            self.all_closed.set()
+
     def error_response(self, status: int, message: str) -> Response:
         try:
             return self.error_responder(status, message)
@@ -130,6 +191,7 @@ class HTTPServer:
         max_body_size: int = 8 * 1024 * 1024,
         keepalive_timeout: float = 5.0,
         server_header: str | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self._state = ServerState(
             handler,
@@ -137,6 +199,7 @@ class HTTPServer:
             max_body_size,
             keepalive_timeout,
             server_header,
+            limits or ServerLimits(),
         )
         self._server: asyncio.AbstractServer | None = None
         self._port = 0
@@ -178,7 +241,10 @@ class HTTPServer:
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting, close idle connections, let in-flight requests finish for up to
-        ``timeout`` seconds, then close whatever remains. Safe to call more than once."""
+        ``timeout`` seconds, then close whatever remains. Safe to call more than once.
+
+        In-flight includes handlers whose client already left: when this returns, no
+        handler runs any more (what they record, e.g. spend, is recorded)."""
         if self._shutdown_task is None:
             self._shutdown_task = asyncio.ensure_future(self._shutdown(timeout))
         await asyncio.shield(self._shutdown_task)
@@ -190,11 +256,12 @@ class HTTPServer:
             self._server.close()
         for conn in list(state.connections):
             conn.close_if_idle()
-        if state.connections:
+        if state.connections or state.orphans:
             try:
                 await asyncio.wait_for(state.all_closed.wait(), timeout)
             except TimeoutError:
-                tasks = [t for c in list(state.connections) if (t := c.abort()) is not None]
+                remaining = [*state.connections, *state.orphans]
+                tasks = [t for c in remaining if (t := c.abort()) is not None]
                 if tasks:
                     await asyncio.wait(tasks, timeout=1.0)
         state.stop_clock()

@@ -222,8 +222,8 @@ def _alive() -> Response:
 def protocol_error(status: int, message: str) -> Response:
     """For the server's own errors (malformed HTTP, body too large, a crashed handler)."""
     kind = "server_error" if status >= 500 else "invalid_request_error"
-    if status == 413:
-        message = f"{message}; the body is larger than this proxy accepts"
+    if status == 413:  # one sentence, whatever the server's wording
+        message = "Request body too large: it is larger than this proxy accepts."
     return Response(status, list(JSON_HEADERS), envelope(message, kind))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from tokenway.http.limits import ServerLimits
 from tokenway.proxy import config_schema as schema
 from tokenway.proxy.config_deployments import DeploymentConfig, parse_deployments
 from tokenway.proxy.config_yaml import read_yaml
@@ -56,6 +57,7 @@ class ProxyConfig:
     num_retries: int
     request_timeout: float | None
     max_request_body_bytes: int
+    server_limits: ServerLimits
     environment_variables: Mapping[str, str] = field(repr=False, hash=False)
     general_settings: Mapping[str, Any] = field(repr=False, hash=False)
     litellm_settings: Mapping[str, Any] = field(repr=False, hash=False)
@@ -134,6 +136,7 @@ def _proxy_config(
             kind=float,
         ),
         max_request_body_bytes=_max_request_body_bytes(general),
+        server_limits=_server_limits(general),
         environment_variables=MappingProxyType(env_vars),
         general_settings=MappingProxyType(general),
         litellm_settings=MappingProxyType(sections["litellm_settings"]),
@@ -248,3 +251,28 @@ def _drop_params(settings: Mapping[str, Any], env: Mapping[str, str]) -> bool:
 def _max_request_body_bytes(general: Mapping[str, Any]) -> int:
     megabytes = schema.typed(general, "max_request_size_mb", float)
     return int(megabytes * MIB) if megabytes is not None else DEFAULT_MAX_REQUEST_BODY_BYTES
+
+
+def _server_limits(general: Mapping[str, Any]) -> ServerLimits:
+    """The HTTP server's limits: each may be set under general_settings (already checked
+    by the schema's rules); the rest keep their defaults."""
+    d = ServerLimits()
+
+    def count(name: str, default: int) -> int:
+        value = schema.typed(general, name, int)
+        return default if value is None else value
+
+    def seconds(name: str, default: float) -> float:
+        value = schema.typed(general, name, float)
+        return default if value is None else value
+
+    return ServerLimits(
+        max_request_line_bytes=count("max_request_line_bytes", d.max_request_line_bytes),
+        max_header_line_bytes=count("max_header_line_bytes", d.max_header_line_bytes),
+        max_header_bytes=count("max_header_bytes", d.max_header_bytes),
+        max_header_count=count("max_header_count", d.max_header_count),
+        header_timeout=seconds("header_timeout", d.header_timeout),
+        body_timeout=seconds("body_timeout", d.body_timeout),
+        min_body_rate=count("min_body_rate", d.min_body_rate),
+        max_connections=count("max_connections", d.max_connections),
+    )

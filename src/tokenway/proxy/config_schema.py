@@ -185,6 +185,15 @@ GENERAL_SETTINGS = SectionSchema(
         # tokenway's own: where the spend journal lives, and how often it is fsynced
         "spend_journal_dir": non_empty_string,
         "spend_journal_fsync_interval": positive_number,
+        # tokenway's own: what the HTTP server accepts (tokenway.http.limits.ServerLimits)
+        "max_request_line_bytes": positive_int,
+        "max_header_line_bytes": positive_int,
+        "max_header_bytes": positive_int,
+        "max_header_count": positive_int,
+        "header_timeout": positive_number,
+        "body_timeout": positive_number,
+        "min_body_rate": positive_int,
+        "max_connections": non_negative_int,
     },
     unsupported={
         "alerting": _NOT_SUPPORTED,

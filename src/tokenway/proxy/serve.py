@@ -55,8 +55,12 @@ async def serve_app(
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """Serve until SIGTERM/SIGINT, then let in-flight work finish (bounded) and return 0."""
+    config = app.config
     server = HTTPServer(
-        app, error_responder=protocol_error, max_body_size=app.config.max_request_body_bytes
+        app,
+        error_responder=protocol_error,
+        max_body_size=config.max_request_body_bytes,
+        limits=config.server_limits,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -72,6 +72,8 @@ class ProxyApp:
             general_settings=config.general_settings,
         )
         self.ready = False
+        general = config.general_settings
+        self._ready_on_outage = bool(general.get("allow_requests_on_db_unavailable"))
         self._private: dict[tuple[str, str], Route] = {
             ("POST", "/v1/chat/completions"): self.chat,
             ("POST", "/chat/completions"): self.chat,
@@ -167,9 +169,12 @@ class ProxyApp:
 
     def _readiness(self) -> Response:
         """503 while starting, and while the store is known down (its last call failed):
-        spend rows then wait in the journal, and unknown virtual keys are refused."""
+        spend rows then wait in the journal, and unknown virtual keys are refused. With
+        ``allow_requests_on_db_unavailable`` every key is served through an outage, so the
+        proxy stays ready (200, ``degraded``) and a load balancer keeps sending to it."""
         db = self.services.store_available
         state = ("ready" if db else "degraded") if self.ready else "starting"
+        ok = state == "ready" or (state == "degraded" and self._ready_on_outage)
         body = orjson.dumps(
             {
                 "status": state,
@@ -177,7 +182,7 @@ class ProxyApp:
                 "db": "connected" if db else "unavailable",
             }
         )
-        return Response(200 if state == "ready" else 503, list(JSON_HEADERS), body)
+        return Response(200 if ok else 503, list(JSON_HEADERS), body)
 
     def _openapi(self) -> Response:
         return Response(200, list(JSON_HEADERS), self._openapi_body)

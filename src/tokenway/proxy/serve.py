@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from tokenway.http.server import HTTPServer
-from tokenway.proxy.app import ProxyApp, protocol_error
+from tokenway.proxy.app import DRAIN_TIMEOUT, ProxyApp, protocol_error
 from tokenway.proxy.supervisor import RestartPolicy, Supervisor
 
 log = logging.getLogger("tokenway.proxy")
@@ -76,7 +76,7 @@ async def serve_app(
     log.info("shutting down: draining %d in-flight request(s)", server.in_flight)
     app.ready = False
     await server.shutdown(options.shutdown_timeout)
-    await app.aclose()
+    await app.aclose(min(DRAIN_TIMEOUT, options.shutdown_timeout))
     if on_stop is not None:
         await on_stop()
     return 0

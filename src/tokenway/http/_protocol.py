@@ -47,6 +47,7 @@ class HttpProtocol(asyncio.Protocol):
         "_parser",
         "_queue",
         "_reading_paused",
+        "_request",
         "_state",
         "_streaming",
         "_task",
@@ -69,6 +70,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._queue: deque[tuple[Request, bool, bool]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._request: Request | None = None  # the one being served, for connection_lost
         self._fatal: tuple[int, str] | None = None
         self._closed = self._closing = self._streaming = self._continue_pending = False
         self._write_paused = self._reading_paused = False
@@ -101,8 +103,11 @@ class HttpProtocol(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.cancel()
-        if self._streaming and self._task is not None:
-            self._task.cancel()  # stop the stream even while it awaits upstream
+        task, request = self._task, self._request
+        if task is not None and (
+            self._streaming or (request is not None and request.cancel_on_disconnect)
+        ):
+            task.cancel()  # stop the stream, or the call, even while it awaits upstream
 
     def data_received(self, data: bytes) -> None:
         if self._fatal is not None or self._closing:
@@ -208,6 +213,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             while queue:
                 request, keep_alive, http11 = queue.popleft()
+                self._request = request
                 if not queue and self._reading_paused:
                     self._maybe_resume_reading()
                 if not await self._respond(request, keep_alive, http11):
@@ -219,7 +225,7 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.abort()
             return
         finally:
-            self._task = None
+            self._task = self._request = None
             self._last_active = self._loop.time()
         if self._closed:
             return

@@ -46,7 +46,7 @@ from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
 from tokenway.proxy.spend import SpendTracker, Ticket
-from tokenway.proxy.usage import ESTIMATED, answer_tokens, estimate, total_tokens, trusted
+from tokenway.proxy.usage import ESTIMATED, answer_tokens, counted, estimate, total_tokens
 from tokenway.router import RouteTrace, RoutingEngine
 from tokenway.tokens import prompt_floor
 
@@ -221,12 +221,14 @@ class ChatCompletions:
             content = orjson.dumps(data)
         except TypeError:  # nested deeper than orjson writes (it reads deeper)
             raise bad_answer(route, "an answer nested too deep") from None
-        usage = trusted(data.get("usage"))
+        usage: Any = data.get("usage")
+        tokens = counted(usage)
         error_code = None
-        if usage is None:
+        if tokens < 0:
             usage, error_code = estimate(body, answer_tokens(data)), ESTIMATED
+            tokens = total_tokens(usage)
         cost = route.cost(usage)
-        self._router.add_tokens(route, total_tokens(usage))
+        self._router.add_tokens(route, tokens)
         answer = data if self._spend.store_payload else None
         ticket.close(
             status=200, deployment=route.deployment_id, usage=usage, cost=cost,

@@ -31,7 +31,7 @@ from tokenway.http.aclient import AsyncResponse
 from tokenway.http.errors import HTTPError, ReadTimeout
 from tokenway.proxy.errors import bad_answer, envelope, upstream_failure
 from tokenway.proxy.models import Route
-from tokenway.proxy.usage import trusted
+from tokenway.proxy.usage import counted
 from tokenway.sse import SSEDecoder
 
 log = logging.getLogger("tokenway.proxy")
@@ -171,8 +171,8 @@ class StreamRelay:
             raise bad_answer(self._route, "a stream frame that is not JSON") from None
         if type(chunk) is not dict:
             raise bad_answer(self._route, "a stream frame that is not a JSON object")
-        usage = trusted(chunk.get("usage"))
-        if usage is not None:
+        usage = chunk.get("usage")
+        if counted(usage) >= 0:
             self._usage = usage
         return bool(chunk.get("choices"))
 

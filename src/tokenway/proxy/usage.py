@@ -22,12 +22,13 @@ ESTIMATED = "usage_estimated"  # the error_code of a 200 row whose counts are es
 _CHARS_PER_TOKEN = 4
 
 
-def trusted(usage: object) -> Mapping[str, Any] | None:
-    """``usage`` if its prompt and completion counts are sane integers, else None.
+def counted(usage: object) -> int:
+    """The total tokens of ``usage`` if its prompt and completion counts are sane
+    integers, else -1 (one call on the hot path: the check and the sum).
 
     ``type(...) is int`` rather than ``isinstance``: a bool is an int to ``isinstance``."""
     if type(usage) is not dict:
-        return None
+        return -1
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
     if (
@@ -36,12 +37,12 @@ def trusted(usage: object) -> Mapping[str, Any] | None:
         and 0 <= prompt <= MAX_TOKENS
         and 0 <= completion <= MAX_TOKENS
     ):
-        return usage
-    return None
+        return prompt + completion
+    return -1
 
 
 def total_tokens(usage: Mapping[str, Any]) -> int:
-    """Prompt plus completion of a ``trusted`` or estimated usage (never raises)."""
+    """Prompt plus completion of a ``counted`` or estimated usage (never raises)."""
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens")
     return (prompt if type(prompt) is int else 0) + (completion if type(completion) is int else 0)

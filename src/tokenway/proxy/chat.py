@@ -110,7 +110,7 @@ class ChatCompletions:
         except asyncio.CancelledError:  # the client left (or shutdown gave up waiting)
             _abandoned(request, ctx, ticket)
             raise
-        except BaseException:  # a bug: the server answers 500
+        except BaseException:  # anything else is a bug (the server answers 500)
             ticket.close(status=500, error_code="internal_error")
             raise
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tokenway.catalog import Catalog
-from tokenway.errors import InternalServerError
+from tokenway.errors import InternalServerError, TokenwayError
 from tokenway.proxy.config import parse_config
 from tokenway.proxy.models import Route, build_routes
 from tokenway.proxy.relay import StreamRelay
@@ -140,3 +140,37 @@ async def test_a_stream_closed_before_its_first_send_still_closes_and_reports() 
     await frames.aclose()
     assert response.closed
     assert ended == ["client_disconnected"]
+
+
+class BrokenResponse(FakeResponse):
+    """Pieces, then an error nobody planned for (not an HTTPError)."""
+
+    async def _gen(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+        raise ValueError("a bug, or a surprise")
+
+
+async def test_an_unexpected_error_before_content_is_a_failed_attempt() -> None:
+    response = BrokenResponse([ROLE])
+    relay = StreamRelay(route(), response, False, lambda usage, error_code: None)  # type: ignore[arg-type]
+    with pytest.raises(TokenwayError) as failed:  # which the router retries: not a 500
+        await relay.prime()
+    assert failed.value.code == "stream_error"
+    assert response.closed
+
+
+async def test_an_unexpected_error_after_content_ends_with_the_error_frame() -> None:
+    response = BrokenResponse([ROLE + TEXT])
+    ended: list[tuple[Mapping[str, Any] | None, str | None]] = []
+    relay = StreamRelay(
+        route(),
+        response,  # type: ignore[arg-type]
+        False,
+        lambda usage, error_code: ended.append((usage, error_code)),
+    )
+    out = b"".join([frame async for frame in relay.frames(await relay.prime())])
+    last = json.loads(out.decode().split("\n\n")[-2].removeprefix("data: "))
+    assert last["error"]["code"] == "stream_error"
+    assert ended == [({"completion_tokens": 1, "estimated": True}, "stream_error")]
+    assert response.closed

@@ -125,9 +125,9 @@ async def test_a_call_still_running_after_the_drain_leaves_its_row_in_the_journa
     writer.write(_chat_bytes("late-row"))
     await writer.drain()
     await asyncio.sleep(0.3)
-    writer.close()
-    # The app closes while the server still runs the handler (the server's own shutdown
-    # would wait for it, then cancel it, which closes its row before the writer does).
+    # The app closes while the server still runs the handler for a client that waits (a
+    # client that left would cancel it, and the server's own shutdown would wait for it,
+    # then cancel it: either closes its row before the writer closes).
     await app.aclose(drain_timeout=0.1)  # the upstream answers only after 2 s
     assert app.services.writer is not None
     for _ in range(100):  # its retry finds the upstream connections closed, and it ends
@@ -136,6 +136,7 @@ async def test_a_call_still_running_after_the_drain_leaves_its_row_in_the_journa
         await asyncio.sleep(0.05)
     assert app.services.writer.rows_late == 1
     assert journaled_ids(tmp_path)["late-row"] == 1
+    writer.close()
     await server.shutdown(1.0)
 
     again = create_app(config, env={}, data_dir=tmp_path)

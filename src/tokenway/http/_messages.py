@@ -13,7 +13,12 @@ logger = logging.getLogger("tokenway.http")
 @dataclass(slots=True)
 class Request:
     """One parsed request. ``disconnected`` is shared by the requests of a connection and
-    set when that connection closes or fails."""
+    set when that connection closes or fails.
+
+    ``cancel_on_disconnect``: a handler sets it when cutting it short is safe and wanted
+    (a chat call, so an upstream call nobody waits for stops); the server then cancels
+    the handler's task as soon as the client's connection is lost. Left unset (admin
+    writes), a handler runs to its end whatever the client does."""
 
     method: str
     path: str
@@ -22,6 +27,7 @@ class Request:
     body: bytes
     client: tuple[str, int] | None
     disconnected: asyncio.Event
+    cancel_on_disconnect: bool = False
 
 
 @dataclass(slots=True)

@@ -43,6 +43,7 @@ class HttpProtocol(RequestIntake):
         "_eof",
         "_queue",
         "_reading_paused",
+        "_request",
         "_streaming",
         "_timer",
         "_write_paused",
@@ -53,6 +54,7 @@ class HttpProtocol(RequestIntake):
         self._client: tuple[str, int] | None = None
         self._disconnected = asyncio.Event()
         self._queue: deque[tuple[Request, bool, bool]] = deque()
+        self._request: Request | None = None  # the one being served, for connection_lost
         self._closed = self._closing = self._streaming = self._eof = False
         self._write_paused = self._reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -90,8 +92,11 @@ class HttpProtocol(RequestIntake):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.cancel()
-        if self._streaming and self._task is not None:
-            self._task.cancel()  # stop the stream even while it awaits upstream
+        task, request = self._task, self._request
+        if task is not None and (
+            self._streaming or (request is not None and request.cancel_on_disconnect)
+        ):
+            task.cancel()  # stop the stream, or the call, even while it awaits upstream
 
     def data_received(self, data: bytes) -> None:
         if self._fatal is not None or self._closing:
@@ -189,6 +194,7 @@ class HttpProtocol(RequestIntake):
         try:
             while queue:
                 request, keep_alive, http11 = queue.popleft()
+                self._request = request
                 if not queue and self._reading_paused:
                     self._maybe_resume_reading()
                 if not await self._respond(request, keep_alive, http11):
@@ -200,7 +206,7 @@ class HttpProtocol(RequestIntake):
             self._transport.abort()
             return
         finally:
-            self._task = None
+            self._task = self._request = None
             self._last_active = self._loop.time()
         if self._closed:
             return

@@ -6,10 +6,18 @@ attempt swaps the alias for the upstream id and sends the bytes. A plain answer 
 once (for usage and the alias); a stream is relayed frame by frame
 (``tokenway.proxy.relay``) and is held until its first content, so a failure before that
 is an ordinary attempt failure. Every answer says which group and deployment answered.
+
+A client that leaves cancels its call (``Request.cancel_on_disconnect``): the upstream
+connection is closed, the router and the key's reservation are released, and the row says
+499 ``client_disconnected``. Once the prompt was sent the upstream may bill it (OpenAI
+and Inference.net bill a request they began), so such a row is charged the prompt's
+floor and no completion, marked estimated; a call cut before anything was sent costs
+nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import time
@@ -27,17 +35,22 @@ from tokenway.params import validate_chat_body
 from tokenway.proxy.errors import (
     JSON_HEADERS,
     SSE_HEADERS,
+    bad_answer,
     error_response,
     transport_error,
     upstream_error,
+    upstream_failure,
 )
 from tokenway.proxy.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
 from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
 from tokenway.proxy.spend import SpendTracker, Ticket
+from tokenway.proxy.usage import ESTIMATED, answer_tokens, counted, estimate, total_tokens
 from tokenway.router import RouteTrace, RoutingEngine
 from tokenway.tokens import prompt_floor
+
+DISCONNECTED = "client_disconnected"  # a row's error_code when its client left
 
 # Fields a client could use to redirect the proxy or swap its credentials.
 _FORBIDDEN_FIELDS = (
@@ -54,6 +67,7 @@ class CallContext:
     key: KeyContext | None = None  # a virtual key's records and limits
     client_chose_id: bool = False  # request_id came from the client's x-request-id
     upstream_seconds: float = 0.0
+    sent: Route | None = None  # the deployment the prompt was last sent to
 
     def headers(self, route: Route, cost: float | None) -> list[tuple[str, str]]:
         overhead = (time.perf_counter() - self.started - self.upstream_seconds) * 1000
@@ -87,13 +101,17 @@ class ChatCompletions:
         if ctx.client_chose_id:  # a reused id must not merge (and so hide) spend rows
             spend_id = f"{spend_id}.{os.urandom(6).hex()}"
         ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key)
+        request.cancel_on_disconnect = True  # nothing here is left half done by a cancel
         try:
             return await self._serve(request, ctx, ticket)
         except TokenwayError as error:
             ticket.close(status=error.status_code, error_code=error.code or error.error_type)
             raise
-        except BaseException:
-            ticket.close(status=499, error_code="client_closed_request")
+        except asyncio.CancelledError:  # the client left (or shutdown gave up waiting)
+            _abandoned(request, ctx, ticket)
+            raise
+        except BaseException:  # anything else is a bug (the server answers 500)
+            ticket.close(status=500, error_code="internal_error")
             raise
 
     async def _serve(self, request: Request, ctx: CallContext, ticket: Ticket) -> Response:
@@ -174,6 +192,7 @@ class ChatCompletions:
         """One attempt; a ``TokenwayError`` goes back to the router, which may try again."""
         body["model"] = route.upstream_model
         sent = time.perf_counter()
+        ctx.sent = route
         try:
             response = await self._http.request(
                 "POST", route.url, headers=route.headers, body=orjson.dumps(body), timeout=budget
@@ -183,26 +202,40 @@ class ChatCompletions:
             raise transport_error(exc, route) from None
         ctx.upstream_seconds = time.perf_counter() - sent
         if response.status >= 400:
-            raise route.provider.map_error(response.status, response.headers, raw)
-        return self._answer(route, raw, ctx, ticket)
+            raise upstream_failure(route, response.status, response.headers, raw)
+        return self._answer(body, route, raw, ctx, ticket)
 
-    def _answer(self, route: Route, raw: bytes, ctx: CallContext, ticket: Ticket) -> Response:
+    def _answer(
+        self, body: dict[str, Any], route: Route, raw: bytes, ctx: CallContext, ticket: Ticket
+    ) -> Response:
+        """The client gets the answer as sent (its alias swapped in), whatever its usage
+        says; the row gets the usage if it can be trusted, else an estimate."""
         try:
             data = orjson.loads(raw)
-            usage = data.get("usage") or {}
-        except (orjson.JSONDecodeError, AttributeError):
-            raise route.provider.map_error(502, {}, raw) from None
+        except orjson.JSONDecodeError:
+            raise bad_answer(route, "an answer that is not JSON") from None
+        if type(data) is not dict:
+            raise bad_answer(route, "an answer that is not a JSON object")
         data["model"] = route.alias
-        cost = route.cost(usage) if usage else None
-        if usage:
-            self._router.add_tokens(route, _total_tokens(usage))
+        try:
+            content = orjson.dumps(data)
+        except TypeError:  # nested deeper than orjson writes (it reads deeper)
+            raise bad_answer(route, "an answer nested too deep") from None
+        usage: Any = data.get("usage")
+        tokens = counted(usage)
+        error_code = None
+        if tokens < 0:
+            usage, error_code = estimate(body, answer_tokens(data)), ESTIMATED
+            tokens = total_tokens(usage)
+        cost = route.cost(usage)
+        self._router.add_tokens(route, tokens)
         answer = data if self._spend.store_payload else None
         ticket.close(
-            status=200, deployment=route.deployment_id, usage=usage or None, cost=cost,
-            answer=answer,
+            status=200, deployment=route.deployment_id, usage=usage, cost=cost,
+            error_code=error_code, answer=answer,
         )  # fmt: skip
         headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
-        return Response(200, headers, orjson.dumps(data))
+        return Response(200, headers, content)
 
     async def _stream(
         self,
@@ -216,6 +249,7 @@ class ChatCompletions:
         """One attempt; a failure before the first content goes back to the router."""
         body["model"] = route.upstream_model
         sent = time.perf_counter()
+        ctx.sent = route
         try:
             response = await self._http.request(
                 "POST",
@@ -226,7 +260,7 @@ class ChatCompletions:
             )
             if response.status >= 400:
                 raw = await response.read(budget)  # releases the connection, as in _plain
-                raise route.provider.map_error(response.status, response.headers, raw)
+                raise upstream_failure(route, response.status, response.headers, raw)
         except HTTPError as exc:
             raise transport_error(exc, route) from None
         relay = StreamRelay(route, response, wants_usage, self._on_stream_end(route, ticket, body))
@@ -240,11 +274,12 @@ class ChatCompletions:
     ) -> Callable[[Mapping[str, Any] | None, str | None], None]:
         def record(usage: Mapping[str, Any] | None, error_code: str | None) -> None:
             cost = None
-            if usage is not None and usage.get("estimated"):  # cut short: what was delivered
+            if usage is not None and usage.get("estimated"):  # no usable usage: what was sent
                 prompt = prompt_floor(body["messages"], body.get("tools"))
                 usage = {**usage, "prompt_tokens": prompt}
+                error_code = error_code or ESTIMATED
             if usage is not None:
-                self._router.add_tokens(route, _total_tokens(usage))
+                self._router.add_tokens(route, total_tokens(usage))
                 cost = route.cost(usage)
             ticket.close(
                 status=200, deployment=route.deployment_id, usage=usage, cost=cost,
@@ -278,11 +313,18 @@ def _dearest(routes: Sequence[Route]) -> Price:
     return max(unit_in, default=0.0), max(unit_out, default=0.0)
 
 
-def _total_tokens(usage: Mapping[str, Any]) -> int:
-    total = usage.get("total_tokens")
-    if isinstance(total, int):
-        return total
-    return int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+def _abandoned(request: Request, ctx: CallContext, ticket: Ticket) -> None:
+    """The row of a call its client left: 499, and the prompt if it was sent (see the
+    module's docstring)."""
+    route = ctx.sent
+    if route is None:
+        ticket.close(status=499, error_code=DISCONNECTED)
+        return
+    usage = estimate(orjson.loads(request.body), 0)
+    ticket.close(
+        status=499, deployment=route.deployment_id, usage=usage, cost=route.cost(usage),
+        error_code=DISCONNECTED,
+    )  # fmt: skip
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

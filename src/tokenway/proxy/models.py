@@ -3,6 +3,15 @@
 Everything a request needs about its upstream (URL, headers, prices, the bytes of the
 model name to rewrite, its limits) is computed here, so the hot path only looks it up.
 Each ``Route`` is one deployment; the router (``tokenway.router``) picks among a group's.
+
+Timeouts when the config sets none: the SDK's 600 s (the openai SDK's) is too long for a
+server, where a hung upstream holds a client socket and an upstream socket that long.
+``PROXY_TIMEOUT`` bounds a whole call (retries included) and so a plain answer, whose
+first byte comes only once it is generated: 300 s covers a long answer (8k tokens at
+30 tokens/s is 270 s). A stream is bounded by its silence instead, not its length:
+``STREAM_IDLE_TIMEOUT`` between two reads (nginx's ``proxy_read_timeout`` is 60 s); a
+deployment's ``stream_timeout`` or ``timeout`` replaces it. Connecting is bounded by the
+HTTP client's 10 s.
 """
 
 from __future__ import annotations
@@ -17,8 +26,11 @@ from tokenway.errors import NotFoundError
 from tokenway.providers.base import Deployment, Provider
 from tokenway.providers.registry import get_provider
 from tokenway.proxy.config import DeploymentConfig, ProxyConfig
-from tokenway.retry import DEFAULT_TIMEOUT, Backoff
+from tokenway.retry import Backoff
 from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
+
+PROXY_TIMEOUT = 300.0  # seconds for a whole call, retries included, unless configured
+STREAM_IDLE_TIMEOUT = 60.0  # seconds a stream may stay silent, unless configured
 
 
 class StartupError(Exception):
@@ -34,7 +46,8 @@ class Route:
     url: str
     headers: list[tuple[str, str]]
     stream_headers: list[tuple[str, str]]
-    timeout: float
+    timeout: float  # an attempt's bound (and a probe's), within the call's
+    stream_idle_timeout: float  # the longest silence between two reads of a stream
     info: ModelInfo | None
     input_cost_per_token: float | None
     output_cost_per_token: float | None
@@ -44,6 +57,7 @@ class Route:
     deployment_id: str  # model_info.id
     api_base: str
     limits: DeploymentLimits
+    secrets: tuple[str, ...] = ()  # the credentials it sends, never to be relayed or logged
 
     @property
     def group(self) -> str:
@@ -93,7 +107,7 @@ def build_router(
         config.router_settings,
         config.litellm_settings,
         num_retries=config.num_retries,
-        timeout=config.request_timeout,
+        timeout=config.request_timeout or PROXY_TIMEOUT,
         backoff=backoff,
     )
     try:
@@ -139,7 +153,11 @@ def _route(
         url=plain.url,
         headers=plain.headers,
         stream_headers=streamed.headers,
-        timeout=cfg.timeout or default_timeout or DEFAULT_TIMEOUT,
+        timeout=cfg.timeout or default_timeout or PROXY_TIMEOUT,
+        stream_idle_timeout=_number(cfg.extra_litellm_params.get("stream_timeout"))
+        or cfg.timeout
+        or default_timeout
+        or STREAM_IDLE_TIMEOUT,
         info=info,
         input_cost_per_token=cfg.input_cost_per_token,
         output_cost_per_token=cfg.output_cost_per_token,
@@ -148,7 +166,17 @@ def _route(
         deployment_id=str(cfg.model_info["id"]),
         api_base=api_base,
         limits=_limits(cfg, info),
+        secrets=_secrets(api_key, plain.headers),
     )
+
+
+def _secrets(api_key: str | None, headers: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The key and every credential header's value (a short one would match too much)."""
+    found = {api_key} if api_key else set()
+    for name, value in headers:
+        if name.lower() in ("authorization", "api-key", "x-api-key"):
+            found.add(value.partition(" ")[2] or value)
+    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
 
 
 def _limits(cfg: DeploymentConfig, info: ModelInfo | None) -> DeploymentLimits:

@@ -10,6 +10,12 @@ frame that ends the stream is handed on (``[DONE]`` or the error frame), so the 
 is journaled before the client can have the whole answer. A client that leaves early is
 reported as ``client_disconnected``; a stream that fails before its first content is not
 reported at all (the router may still answer from another deployment).
+
+The upstream is read defensively: a frame that should be JSON and is not fails the stream
+(before content, a 502 the router may retry; after, the error frame), and so does any
+unexpected error in the relay after content began. A usage object with counts that
+cannot be trusted (``tokenway.proxy.usage``) is relayed but not charged: the row gets the
+estimate of what was delivered.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import orjson
 from tokenway.errors import APIConnectionError, Timeout, TokenwayError
 from tokenway.http.aclient import AsyncResponse
 from tokenway.http.errors import HTTPError, ReadTimeout
-from tokenway.proxy.errors import envelope
+from tokenway.proxy.errors import bad_answer, envelope, upstream_failure
 from tokenway.proxy.models import Route
+from tokenway.proxy.usage import counted
 from tokenway.sse import SSEDecoder
 
 log = logging.getLogger("tokenway.proxy")
@@ -42,7 +49,7 @@ class StreamRelay:
     ) -> None:
         self._route = route
         self._response = response
-        self._pieces = response.iter_bytes(route.timeout)
+        self._pieces = response.iter_bytes(route.stream_idle_timeout)
         self._wants_usage = wants_usage
         self._on_end = on_end
         self._sse = SSEDecoder()
@@ -60,6 +67,12 @@ class StreamRelay:
         try:
             while not (self._started or self._done):
                 held.append(await self._next_frames())
+        except TokenwayError:
+            await self._close(report=False)
+            raise
+        except Exception as exc:  # a bug or a surprise upstream: a failed attempt, not a 500
+            await self._close(report=False)
+            raise self._unexpected(exc) from None
         except BaseException:
             await self._close(report=False)
             raise
@@ -82,8 +95,10 @@ class StreamRelay:
                 try:
                     frames = await self._next_frames()
                 except TokenwayError as error:
-                    self._report(error.code or "stream_error")
-                    yield self._error_frame(error)
+                    yield self._fail(error)
+                    return
+                except Exception as exc:  # whatever it is, the client is told
+                    yield self._fail(self._unexpected(exc))
                     return
                 if frames:
                     yield frames
@@ -127,17 +142,20 @@ class StreamRelay:
                 out.append(_DONE)
                 break
             if event.event == "error" or data.startswith(b'{"error"'):
-                error = self._route.provider.map_error(500, {}, data)
+                error = upstream_failure(self._route, 500, {}, data)
                 if not self._started:
                     raise error
                 self._pending_error = error  # after the frames already read
                 break
             if not self._started:
                 self._started = _has_content(data)
-            has_usage = data.find(b'"usage":{') != -1 or data.find(b'"usage": {') != -1
-            if has_usage and not self._take_usage(data):
-                continue
-            if self._started:
+            counts = self._started  # as a delivered token, if cut short
+            if data.find(b'"usage":{') != -1 or data.find(b'"usage": {') != -1:
+                choices = self._take_usage(data)
+                if not (choices or self._wants_usage):
+                    continue  # the usage frame asked for the spend row alone
+                counts = counts and choices
+            if counts:
                 self._content_frames += 1
             out.append(
                 b"data: " + data.replace(fields[0], alias).replace(fields[1], alias) + b"\n\n"
@@ -145,14 +163,29 @@ class StreamRelay:
         return b"".join(out)
 
     def _take_usage(self, data: bytes) -> bool:
-        """Record usage from this frame; False when the frame is ours alone, not the client's."""
-        chunk = orjson.loads(data)
+        """Record usage from this frame; return whether it has choices (else it is usage
+        alone, which the client gets only if it asked for usage)."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise bad_answer(self._route, "a stream frame that is not JSON") from None
+        if type(chunk) is not dict:
+            raise bad_answer(self._route, "a stream frame that is not a JSON object")
         usage = chunk.get("usage")
-        if isinstance(usage, dict):
+        if counted(usage) >= 0:
             self._usage = usage
-        return self._wants_usage or bool(chunk.get("choices"))
+        return bool(chunk.get("choices"))
 
-    def _error_frame(self, error: TokenwayError) -> bytes:
+    def _unexpected(self, exc: Exception) -> TokenwayError:
+        log.error("relaying the stream for %s failed", self._route.alias, exc_info=exc)
+        return APIConnectionError(
+            f"the stream for model '{self._route.alias}' failed", code="stream_error"
+        )
+
+    def _fail(self, error: TokenwayError) -> bytes:
+        """After content began: the row says why, the client gets the error frame (no
+        ``[DONE]`` after it: a stream that ends without one is not complete)."""
+        self._report(error.code or "stream_error")
         log.warning(
             "stream for %s failed after content began: %s", self._route.alias, error.message
         )

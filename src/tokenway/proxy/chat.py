@@ -32,6 +32,7 @@ from tokenway.proxy.errors import (
     upstream_error,
 )
 from tokenway.proxy.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
+from tokenway.proxy.json_depth import MAX_DEPTH, too_deep
 from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
@@ -296,4 +297,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise BadRequestError("request body must be a JSON object", code="invalid_json")
+    if too_deep(raw, body):  # else it would fail when forwarded or stored
+        raise BadRequestError(
+            f"request body nests more than {MAX_DEPTH} levels deep", code="invalid_json"
+        )
     return body

@@ -34,6 +34,7 @@ from tokenway.proxy.admin.validation import (
     page_of,
     read_body,
     read_query,
+    small_count,
     text,
     text_list,
 )
@@ -51,9 +52,9 @@ def key_fields(served: list[str]) -> dict[str, Validator]:
         "models": model_aliases(served),
         "max_budget": money,
         "budget_duration": duration,
-        "rpm_limit": count,
+        "rpm_limit": small_count,  # PostgreSQL INTEGER columns
         "tpm_limit": count,
-        "max_parallel_requests": count,
+        "max_parallel_requests": small_count,
         "duration": duration,
         "metadata": metadata,
         "user_id": text,

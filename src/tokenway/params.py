@@ -151,6 +151,8 @@ def _bad_message(i: int, field: str, problem: str) -> BadRequestError:
 def _check_number(name: str, value: Any, low: float, high: float, integer: bool) -> None:
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
+        if integer and isinstance(value, float) and value.is_integer():  # 5.0: JSON's integer
+            return _check_number(name, int(value), low, high, integer)
         kind = "an integer" if integer else "a number"
         raise bad_param(name, f"'{name}' must be {kind}; got {_shown(value)}")
     if not low <= value <= high:

@@ -22,6 +22,11 @@ from tokenway.store.durations import parse_duration
 
 Validator = Callable[[str, Any], Any]
 
+FIELD_SCHEMAS: dict[Validator, dict[str, Any]] = {}
+"""The JSON Schema of what each validator accepts, for ``/openapi.json``: kept beside the
+checks it describes. Where a check cannot be written as a schema (a duration's upper
+bound), the schema describes a part of what is accepted, never more."""
+
 LIMIT_FIELDS = (
     "max_budget",
     "budget_duration",
@@ -113,10 +118,13 @@ def bounded_count(high: int) -> Validator:
     def check(name: str, value: Any) -> int | None:
         if value is None:
             return None
+        if isinstance(value, float) and value.is_integer():  # JSON has one kind of number
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
             raise _invalid(name, f"a whole number from 0 to {high}, or null for no limit")
         return value
 
+    FIELD_SCHEMAS[check] = {"type": ["integer", "null"], "minimum": 0, "maximum": high}
     return check
 
 
@@ -188,6 +196,7 @@ def model_aliases(served: Sequence[str]) -> Validator:
             )
         return aliases
 
+    FIELD_SCHEMAS[check] = {"type": ["array", "null"], "items": {"enum": sorted(served_set)}}
     return check
 
 
@@ -199,6 +208,7 @@ def one_of(*choices: str) -> Validator:
             raise _invalid(name, f"one of {', '.join(choices)}")
         return str(value)
 
+    FIELD_SCHEMAS[check] = {"enum": [*choices, None]}
     return check
 
 
@@ -253,6 +263,37 @@ def time_range(values: Mapping[str, Any]) -> tuple[float | None, float | None]:
         start.timestamp() if start is not None else None,
         end.timestamp() if end is not None else None,
     )
+
+
+_NO_NUL = "^[^\\x00]*$"
+_KEY_REF = {"type": "string", "pattern": "\\S"}
+# Durations up to 99,999,999s, 999,999m, 99,999h, 9,999d or 999w: all under 100 years.
+_DURATION = (
+    "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,4}h|[1-9][0-9]{0,3}d|[1-9][0-9]{0,2}w)$"
+)
+_DATE = {"type": "string", "format": "date"}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+
+FIELD_SCHEMAS.update(
+    {
+        text: {"type": ["string", "null"], "pattern": "^[^\\x00]*\\S[^\\x00]*$"},
+        text_list: {
+            "type": ["array", "null"],
+            "items": {"type": "string", "minLength": 1, "pattern": _NO_NUL},
+        },
+        money: {"type": ["number", "null"], "minimum": 0},
+        duration: {"type": ["string", "null"], "pattern": _DURATION},
+        metadata: {"type": ["object", "null"]},
+        flag: {"type": "boolean"},
+        key_ref: _KEY_REF,
+        key_refs: {"type": "array", "minItems": 1, "items": _KEY_REF},
+        ids: {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": _NO_NUL}},
+        positive_int: {"type": "integer", "minimum": 1, "maximum": _MAX_PAGE},
+        instant: {"anyOf": [_DATE, _DATE_TIME]},
+        # A bare date ends the next midnight, which must exist.
+        end_instant: {"anyOf": [{**_DATE, "pattern": "^(?!9999-12-31)"}, _DATE_TIME]},
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

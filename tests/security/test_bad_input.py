@@ -192,3 +192,19 @@ def test_a_405_names_the_allowed_methods(proxy: RunningProxy) -> None:
     )
     assert response.status == 405
     assert response.header("allow") == "POST"
+
+
+def test_a_refused_key_leaves_no_user_behind(proxy: RunningProxy) -> None:
+    """/key/generate creates a missing user_id on the fly; a key it then cannot store (a
+    duplicate alias) must not leave that user behind. Found by test_fuzz_bodies."""
+    first = send_json(proxy.port, "POST", "/key/generate", {"key_alias": "taken"})
+    assert first.status == 200
+    try:
+        again = {"key_alias": "taken", "user_id": "would-be-created"}
+        assert send_json(proxy.port, "POST", "/key/generate", again).status == 409
+        unknown_key = {"key": "sk-no-such-key", "user_id": "would-be-created"}
+        assert send_json(proxy.port, "POST", "/key/update", unknown_key).status == 404
+        assert _get(proxy, "/user/info?user_id=would-be-created").status == 404
+    finally:
+        deleted = send_json(proxy.port, "POST", "/key/delete", {"key_aliases": ["taken"]})
+        assert deleted.status == 200

@@ -10,10 +10,11 @@ levels of objects, two JSON levels each, under the 4 of the body), and admin bod
 nest at most a few levels.
 
 Both steps run in C. A body with at most ``MAX_DEPTH`` brackets cannot nest deeper, so
-most bodies cost two ``bytes.count``. Otherwise orjson serializes the parsed value at
-the bottom of a fixed chain of ``ORJSON_MAX_DEPTH - MAX_DEPTH`` lists, which fails
-exactly when the value nests deeper than ``MAX_DEPTH`` (a Python walk of a long
-conversation costs several times as much).
+the caller tests ``raw.count(b"{") + raw.count(b"[") > MAX_DEPTH`` first, inline: most
+bodies cost two counts and no call. Otherwise ``too_deep`` has orjson serialize the
+parsed value at the bottom of a fixed chain of ``ORJSON_MAX_DEPTH - MAX_DEPTH`` lists,
+which fails exactly when the value nests deeper than ``MAX_DEPTH`` (a Python walk of a
+long conversation costs several times as much).
 """
 
 from __future__ import annotations
@@ -44,10 +45,8 @@ class _Chain(threading.local):
 _chain = _Chain()
 
 
-def too_deep(raw: bytes, value: Any) -> bool:
-    """Whether ``value`` (parsed from ``raw``) nests more than ``MAX_DEPTH`` levels."""
-    if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
-        return False
+def too_deep(value: Any) -> bool:
+    """Whether ``value`` (parsed JSON) nests more than ``MAX_DEPTH`` levels."""
     chain = _chain
     chain.slot[0] = value
     try:

@@ -145,12 +145,14 @@ class ProxyApp:
         raise PermissionDeniedError(f"{key[1]} {needs}", code="master_key_required")
 
     def _model_route(self, request: Request) -> Route:
-        if request.method == "GET" and request.path.startswith(("/v1/models/", "/models/")):
-            return self._get_model
-        paths = (*self._private, *self._public, *self._admin)
-        known_path = any(path == request.path for _, path in paths)
-        if known_path:
-            raise _MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        if request.path.startswith(("/v1/models/", "/models/")):
+            if request.method == "GET":
+                return self._get_model
+            raise _MethodNotAllowed(request, ["GET"])
+        routes = (*self._private, *self._public, *self._admin)
+        allowed = [method for method, path in routes if path == request.path]
+        if allowed:
+            raise _MethodNotAllowed(request, allowed)
         raise NotFoundError(f"no route {request.method} {request.path}", code="route_not_found")
 
     async def _list_models(self, request: Request, ctx: CallContext) -> Response:
@@ -216,8 +218,15 @@ os.register_at_fork(after_in_child=_ids.reset)
 
 
 class _MethodNotAllowed(TokenwayError):
+    """A 405 with the ``Allow`` header RFC 9110 requires (sent by ``error_response``)."""
+
     status_code = 405
     error_type = "invalid_request_error"
+
+    def __init__(self, request: Request, allowed: list[str]) -> None:
+        allow = ", ".join(sorted(set(allowed)))
+        super().__init__(f"{request.method} is not allowed on {request.path}; use {allow}")
+        self.headers = [("allow", allow)]
 
 
 def _alive() -> Response:

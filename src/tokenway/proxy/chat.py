@@ -42,6 +42,7 @@ from tokenway.proxy.errors import (
     upstream_failure,
 )
 from tokenway.proxy.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
+from tokenway.proxy.json_depth import MAX_DEPTH, too_deep
 from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
@@ -338,4 +339,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise BadRequestError("request body must be a JSON object", code="invalid_json")
+    # Fewer brackets than MAX_DEPTH cannot nest deeper: two C counts decide most bodies.
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and too_deep(body):
+        raise BadRequestError(
+            f"request body nests more than {MAX_DEPTH} levels deep", code="invalid_json"
+        )
     return body

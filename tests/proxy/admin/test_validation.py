@@ -39,10 +39,18 @@ _BAD_SETTINGS: list[tuple[str, Any]] = [
     ("tpm_limit", "100"),
     ("max_parallel_requests", -1),
     ("metadata", ["a"]),
+    ("key_alias", "a\x00b"),  # PostgreSQL's TEXT cannot hold NUL
+    ("rpm_limit", 2**31),  # PostgreSQL INTEGER
+    ("max_parallel_requests", 2**31),
+    ("tpm_limit", 2**63),  # BIGINT, and SQLite's INTEGER
+    ("budget_duration", "99999999999d"),
 ]
 
 
-@pytest.mark.parametrize(("field", "value"), [*_BAD_SETTINGS, ("duration", "soon"), ("blocked", 1)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [*_BAD_SETTINGS, ("duration", "soon"), ("duration", "99999999999d"), ("blocked", 1)],
+)
 async def test_bad_key_fields(admin: Admin, field: str, value: Any) -> None:
     for path, extra in (("/key/generate", {}), ("/key/update", {"key": "sk-any"})):
         reply = await admin.post(path, {**extra, field: value})
@@ -145,6 +153,10 @@ async def test_missing_or_malformed_identities(
         ("/key/list", {"page": "0"}, "page"),
         ("/key/list", {"size": "-1"}, "size"),
         ("/key/list", {"size": "5000"}, "size"),
+        ("/key/list", {"page": "²"}, "page"),
+        ("/key/list", {"page": "1" * 5000}, "page"),
+        ("/key/list", {"page": str(10**9 + 1)}, "page"),
+        ("/spend/logs", {"end_date": "9999-12-31"}, "end_date"),
         ("/key/list", {"return_full_object": "maybe"}, "return_full_object"),
         ("/user/list", {"page_size": "x"}, "page_size"),
         ("/user/info", {}, "user_id"),

@@ -3,7 +3,6 @@ and the callback that tells the auth cache a key changed."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -82,14 +81,17 @@ class AdminContext:
                 code="unknown_team",
             )
 
-    async def ensure_user(self, user_id: str | None) -> None:
+    async def ensure_user(self, user_id: str | None) -> bool:
         """A key may name a user that does not exist yet: it is created, empty, as LiteLLM
-        does, so scripts written for it keep working."""
+        does, so scripts written for it keep working. True if this call created it."""
         if user_id is None or await self.store.get_user(user_id) is not None:
-            return
+            return False
         now = self.now()
-        with contextlib.suppress(ConflictError):  # created concurrently: fine
+        try:
             await self.store.create_user(UserRecord(user_id, created_at=now, updated_at=now))
+        except ConflictError:  # created concurrently: fine
+            return False
+        return True
 
 
 def store_changes(values: dict[str, Any], now: float) -> dict[str, Any]:

@@ -12,8 +12,10 @@ key when requests are enforced, so raising a team's limits later needs no key ed
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 from tokenway.errors import BadRequestError, NotFoundError
@@ -34,6 +36,7 @@ from tokenway.proxy.admin.validation import (
     page_of,
     read_body,
     read_query,
+    small_count,
     text,
     text_list,
 )
@@ -51,9 +54,9 @@ def key_fields(served: list[str]) -> dict[str, Validator]:
         "models": model_aliases(served),
         "max_budget": money,
         "budget_duration": duration,
-        "rpm_limit": count,
+        "rpm_limit": small_count,  # PostgreSQL INTEGER columns
         "tpm_limit": count,
-        "max_parallel_requests": count,
+        "max_parallel_requests": small_count,
         "duration": duration,
         "metadata": metadata,
         "user_id": text,
@@ -120,8 +123,8 @@ class KeyRoutes:
     async def update(self, request: Request, call: Call) -> Response:
         values = read_body(request.body, self._update_fields, required=("key",))
         key_hash = values.pop("key")
-        await _check_owners(self._ctx, values)
-        record = await self._apply(key_hash, _key_changes(values, self._ctx.now()))
+        async with _owners(self._ctx, values):
+            record = await self._apply(key_hash, _key_changes(values, self._ctx.now()))
         return json_response(key_json(record), call)
 
     async def delete(self, request: Request, call: Call) -> Response:
@@ -197,7 +200,11 @@ class KeyRoutes:
 
 async def create_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, KeyRecord]:
     """Store a new key with validated ``values``; return its secret (shown once) and record."""
-    await _check_owners(ctx, values)
+    async with _owners(ctx, values):
+        return await _store_key(ctx, values)
+
+
+async def _store_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, KeyRecord]:
     secret = new_secret()
     now = ctx.now()
     fields, limits = split_limits(_key_changes(values, now))
@@ -222,9 +229,19 @@ def display_name(secret: str) -> str:
     return f"sk-...{secret[-4:]}"
 
 
-async def _check_owners(ctx: AdminContext, values: dict[str, Any]) -> None:
+@contextlib.asynccontextmanager
+async def _owners(ctx: AdminContext, values: dict[str, Any]) -> AsyncIterator[None]:
+    """The key's team must exist; its user is created if need be, and removed again if
+    what follows fails (a duplicate key_alias, an unknown key), so a refused request
+    leaves nothing behind."""
     await ctx.require_team(values.get("team_id"))
-    await ctx.ensure_user(values.get("user_id"))
+    new_user = await ctx.ensure_user(values.get("user_id"))
+    try:
+        yield
+    except BaseException:
+        if new_user:
+            await ctx.store.delete_users([values["user_id"]])
+        raise
 
 
 def _key_changes(values: dict[str, Any], now: float) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -81,8 +82,21 @@ def scrub(message: str) -> str:
     return _SECRET.sub("sk-***", _URL_PASSWORD.sub(r"\1***@", message))
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC).isoformat()
+_LATEST = datetime.max.replace(tzinfo=UTC).isoformat()
+
+
 def iso(moment: float | None) -> str | None:
-    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+    if moment is None:
+        return None
+    try:
+        return datetime.fromtimestamp(moment, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        # A time past datetime's range, stored before durations were bounded (an expiry
+        # "99999999999d" away): shown as the range's end, so the record can still be read.
+        if math.isnan(moment):
+            return None
+        return _LATEST if moment > 0 else _EARLIEST
 
 
 def limits_json(limits: Limits) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from tokenway.proxy.admin.validation import (
     page_of,
     read_body,
     read_query,
+    small_count,
     text,
 )
 from tokenway.store.base import TeamRecord
@@ -38,9 +39,9 @@ def team_fields(served: list[str]) -> dict[str, Validator]:
         "models": model_aliases(served),
         "max_budget": money,
         "budget_duration": duration,
-        "rpm_limit": count,
+        "rpm_limit": small_count,  # PostgreSQL INTEGER columns
         "tpm_limit": count,
-        "max_parallel_requests": count,
+        "max_parallel_requests": small_count,
         "metadata": metadata,
         "blocked": flag,
     }

@@ -37,6 +37,7 @@ from tokenway.proxy.admin.validation import (
     page_of,
     read_body,
     read_query,
+    small_count,
     text,
 )
 from tokenway.store.base import UserRecord
@@ -61,9 +62,9 @@ def user_fields(served: list[str]) -> dict[str, Validator]:
         "models": model_aliases(served),
         "max_budget": money,
         "budget_duration": duration,
-        "rpm_limit": count,
+        "rpm_limit": small_count,  # PostgreSQL INTEGER columns
         "tpm_limit": count,
-        "max_parallel_requests": count,
+        "max_parallel_requests": small_count,
         "metadata": metadata,
     }
 

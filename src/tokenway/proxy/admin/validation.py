@@ -7,11 +7,12 @@ a field the endpoint does not know is a 400 that names it, instead of being igno
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
 from tokenway.errors import BadRequestError
@@ -20,6 +21,11 @@ from tokenway.proxy.chat import parse_body
 from tokenway.store.durations import parse_duration
 
 Validator = Callable[[str, Any], Any]
+
+FIELD_SCHEMAS: dict[Validator, dict[str, Any]] = {}
+"""The JSON Schema of what each validator accepts, for ``/openapi.json``: kept beside the
+checks it describes. Where a check cannot be written as a schema (a duration's upper
+bound), the schema describes a part of what is accepted, never more."""
 
 LIMIT_FIELDS = (
     "max_budget",
@@ -30,6 +36,12 @@ LIMIT_FIELDS = (
 )
 
 _HASH = re.compile(r"[0-9a-f]{64}")
+
+# What the store's integer columns hold: PostgreSQL INTEGER (rpm_limit,
+# max_parallel_requests) and BIGINT (tpm_limit; SQLite's INTEGER is 64-bit too).
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+_MAX_PAGE = 10**9  # any page past this is empty, and (page - 1) * size stays far below 2^63
 
 
 def read_body(
@@ -71,33 +83,53 @@ def read_fields(
 def text(name: str, value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(name, "a non-empty string")
+    if not _is_text(value) or not value.strip():
+        raise _invalid(name, "a non-empty string without NUL characters")
     return value
 
 
 def text_list(name: str, value: Any) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not all(_is_text(v) and v for v in value):
         raise _invalid(name, "a list of non-empty strings")
     return value
+
+
+def _is_text(value: Any) -> TypeGuard[str]:
+    """A string the store can hold: PostgreSQL's TEXT refuses NUL (a 503 otherwise)."""
+    return isinstance(value, str) and "\x00" not in value
 
 
 def money(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise _invalid(name, "a number >= 0 (US dollars) or null for no limit")
-    return float(value)
+    amount = float(value)
+    if not math.isfinite(amount):  # NaN fails `value >= 0` already; this is Infinity
+        raise _invalid(name, "a finite number of US dollars, or null for no limit")
+    return amount
 
 
-def count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _invalid(name, "a whole number >= 0 or null for no limit")
-    return value
+def bounded_count(high: int) -> Validator:
+    """A whole number from 0 to ``high`` (what the store's column holds), or null."""
+
+    def check(name: str, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():  # JSON has one kind of number
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+            raise _invalid(name, f"a whole number from 0 to {high}, or null for no limit")
+        return value
+
+    FIELD_SCHEMAS[check] = {"type": ["integer", "null"], "minimum": 0, "maximum": high}
+    return check
+
+
+count = bounded_count(INT64_MAX)
+small_count = bounded_count(INT32_MAX)
 
 
 def duration(name: str, value: Any) -> str | None:
@@ -110,7 +142,7 @@ def duration(name: str, value: Any) -> str | None:
                 return value
         except ValueError:
             pass
-    raise _invalid(name, 'a duration such as "30s", "15m", "1h", "1d" or "30d"')
+    raise _invalid(name, 'a duration such as "30s", "15m", "1h", "1d" or "30d", up to 100 years')
 
 
 def metadata(name: str, value: Any) -> dict[str, Any]:
@@ -143,7 +175,7 @@ def key_refs(name: str, value: Any) -> list[str]:
 
 
 def ids(name: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not value or not all(_is_text(v) for v in value):
         raise _invalid(name, "a non-empty list of ids")
     return value
 
@@ -164,6 +196,7 @@ def model_aliases(served: Sequence[str]) -> Validator:
             )
         return aliases
 
+    FIELD_SCHEMAS[check] = {"type": ["array", "null"], "items": {"enum": sorted(served_set)}}
     return check
 
 
@@ -175,17 +208,23 @@ def one_of(*choices: str) -> Validator:
             raise _invalid(name, f"one of {', '.join(choices)}")
         return str(value)
 
+    FIELD_SCHEMAS[check] = {"enum": [*choices, None]}
     return check
 
 
 def positive_int(name: str, value: Any) -> int:
     """A page number or page size, from a query string or a body."""
     number = value
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses; and a short
+    # string, since int() refuses more than 4,300 digits.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
         number = int(value)
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise _invalid(name, "a whole number >= 1")
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= _MAX_PAGE:
+        raise _invalid(name, f"a whole number from 1 to {_MAX_PAGE}")
     return number
+
+
+_INSTANT = 'an ISO date ("2026-01-31") or datetime ("2026-01-31T12:00:00Z")'
 
 
 def instant(name: str, value: Any) -> datetime:
@@ -198,13 +237,18 @@ def instant(name: str, value: Any) -> datetime:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except ValueError:
             pass
-    raise _invalid(name, 'an ISO date ("2026-01-31") or datetime ("2026-01-31T12:00:00Z")')
+    raise _invalid(name, _INSTANT)
 
 
 def end_instant(name: str, value: Any) -> datetime:
     """Like ``instant``, but a bare date ends after that day, so the day is included."""
     moment = instant(name, value)
-    return moment + timedelta(days=1) if len(value) == 10 else moment
+    if len(value) != 10:
+        return moment
+    try:
+        return moment + timedelta(days=1)
+    except OverflowError:  # 9999-12-31 ends past datetime's last day
+        raise _invalid(name, f"{_INSTANT}, before 9999-12-31") from None
 
 
 def time_range(values: Mapping[str, Any]) -> tuple[float | None, float | None]:
@@ -219,6 +263,37 @@ def time_range(values: Mapping[str, Any]) -> tuple[float | None, float | None]:
         start.timestamp() if start is not None else None,
         end.timestamp() if end is not None else None,
     )
+
+
+_NO_NUL = "^[^\\x00]*$"
+_KEY_REF = {"type": "string", "pattern": "\\S"}
+# Durations up to 99,999,999s, 999,999m, 99,999h, 9,999d or 999w: all under 100 years.
+_DURATION = (
+    "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,4}h|[1-9][0-9]{0,3}d|[1-9][0-9]{0,2}w)$"
+)
+_DATE = {"type": "string", "format": "date"}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+
+FIELD_SCHEMAS.update(
+    {
+        text: {"type": ["string", "null"], "pattern": "^[^\\x00]*\\S[^\\x00]*$"},
+        text_list: {
+            "type": ["array", "null"],
+            "items": {"type": "string", "minLength": 1, "pattern": _NO_NUL},
+        },
+        money: {"type": ["number", "null"], "minimum": 0},
+        duration: {"type": ["string", "null"], "pattern": _DURATION},
+        metadata: {"type": ["object", "null"]},
+        flag: {"type": "boolean"},
+        key_ref: _KEY_REF,
+        key_refs: {"type": "array", "minItems": 1, "items": _KEY_REF},
+        ids: {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": _NO_NUL}},
+        positive_int: {"type": "integer", "minimum": 1, "maximum": _MAX_PAGE},
+        instant: {"anyOf": [_DATE, _DATE_TIME]},
+        # A bare date ends the next midnight, which must exist.
+        end_instant: {"anyOf": [{**_DATE, "pattern": "^(?!9999-12-31)"}, _DATE_TIME]},
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from tokenway.tokens import prompt_floor
 DISCONNECTED = "client_disconnected"  # a row's error_code when its client left
 
 # Fields a client could use to redirect the proxy or swap its credentials.
-_FORBIDDEN_FIELDS = (
+FORBIDDEN_FIELDS = (
     "api_base", "base_url", "api_key", "api_version", "organization", "extra_headers",
     "litellm_params", "custom_llm_provider",
 )  # fmt: skip
@@ -118,7 +118,7 @@ class ChatCompletions:
     async def _serve(self, request: Request, ctx: CallContext, ticket: Ticket) -> Response:
         body = parse_body(request.body)
         validate_chat_body(body)
-        for name in _FORBIDDEN_FIELDS:
+        for name in FORBIDDEN_FIELDS:
             if name in body:
                 raise BadRequestError(
                     f"'{name}' cannot be set by clients of this proxy",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokenway.proxy.chat import FORBIDDEN_FIELDS
 from tokenway.proxy.openapi_admin import admin_paths, error
 
 _OBJECT = {"type": "object"}
+_FORBIDDEN = {"not": {}, "description": "refused: set by the proxy's config, never by a client"}
 
 
 def _op(
@@ -186,5 +188,7 @@ def chat_request(model_names: list[str]) -> dict[str, Any]:
             "seed": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
             "user": {"type": "string"},
             "metadata": _OBJECT,
+            # Refused (400 forbidden_field): a client cannot redirect the proxy.
+            **{name: _FORBIDDEN for name in FORBIDDEN_FIELDS},
         },
     }

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from tokenway.http._framing import frame_response, status_line
+from tokenway.http._headers import checked_block, header_lines
 from tokenway.http._messages import Request, Response, aclose_stream
 
 if TYPE_CHECKING:
@@ -279,11 +280,11 @@ class HttpProtocol(asyncio.Protocol):
         else:
             connection = b"connection: close\r\n"
         head = [status_line(response.status), self._state.static_head, connection]
+        # Checked where rendered: no CR, LF or NUL from any value reaches the wire.
         if response.headers:
-            lines = "".join([f"{name}: {value}\r\n" for name, value in response.headers])
-            head.append(lines.encode("latin-1"))
+            head.append(header_lines(response.headers))
         if response.header_block:
-            head.append(response.header_block)
+            head.append(checked_block(response.header_block))
         return head
 
     async def _send_stream(

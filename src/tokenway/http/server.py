@@ -24,6 +24,7 @@ from email.utils import formatdate
 
 import orjson
 
+from tokenway.http._headers import header_line
 from tokenway.http._messages import ErrorResponder, Handler, Request, Response
 from tokenway.http._protocol import HttpProtocol
 
@@ -87,7 +88,10 @@ class ServerState:
         self.error_responder = error_responder
         self.max_body_size = max_body_size
         self.keepalive_timeout = keepalive_timeout
-        self.server_line = f"server: {server_header}\r\n".encode() if server_header else b""
+        line = header_line("server", server_header) if server_header else b""
+        if line is None:
+            raise ValueError(f"server_header {server_header!r} cannot be sent as a header")
+        self.server_line = line
         self.connections: set[HttpProtocol] = set()
         self.in_flight = 0
         self.shutting_down = False

@@ -22,6 +22,7 @@ from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.chat import CallContext, ChatCompletions
 from tokenway.proxy.config import ProxyConfig
+from tokenway.proxy.echo import echoable_request_id
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.gate import Gate
 from tokenway.proxy.health import HealthChecker
@@ -33,8 +34,6 @@ from tokenway.retry import Backoff
 log = logging.getLogger("tokenway.proxy")
 
 Route = Callable[[Request, CallContext], Awaitable[Response]]
-
-_MAX_REQUEST_ID = 128  # a longer client-sent x-request-id is replaced, not echoed
 
 
 class ProxyApp:
@@ -94,7 +93,8 @@ class ProxyApp:
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or ""
-        chosen = 0 < len(request_id) <= _MAX_REQUEST_ID
+        # Echoed and stored only in a conservative form; anything else gets a fresh id.
+        chosen = bool(request_id) and echoable_request_id(request_id)
         if not chosen:
             request_id = new_request_id()
         key = (request.method, request.path)

@@ -11,9 +11,11 @@ from urllib.parse import unquote
 
 import orjson
 import pytest
-from tests.proxy.conftest import RunningProxy
+from tests.proxy.conftest import RunningProxy, proxy_config, running_proxy
 from tests.security.wire import WireResponse, connect, parse_response, read_until_close
 from tests.security.wire import request_bytes as build_request
+
+from tokenway.emulator import Emulator, FaultConfig
 
 SERVED = "llama-3.1-8b-instruct"
 
@@ -139,4 +141,18 @@ def test_a_request_id_with_line_breaks_is_refused_by_the_parser(
     assert response.status == 400
     assert response.error()["type"] == "invalid_request_error"
     assert b"set-cookie" not in response.head.lower()
+    assert response.rest == b""
+
+
+def test_an_upstream_retry_after_beyond_any_float_is_relayed_bounded(
+    clean_emulator: Emulator,
+) -> None:
+    """An upstream's ``retry-after: 1000...0`` (400 digits) parses as inf: relayed as a
+    day, not a 500. (Its own proxy: the 429 cools the deployment down.)"""
+    clean_emulator.faults = FaultConfig(error_rate=1.0, error_status=429, retry_after_s=10**400)
+    with running_proxy(proxy_config(clean_emulator.base_url)) as proxy:
+        response = chat(proxy.port, SERVED)
+    assert response.status == 429, response.body
+    assert response.error()["type"] == "rate_limit_error"
+    assert response.header("retry-after") == "86400"
     assert response.rest == b""

@@ -24,11 +24,12 @@ from email.utils import formatdate
 
 import orjson
 
-from tokenway.http._headers import header_line
+from tokenway.http._headers import BlockTemplate, header_line
 from tokenway.http._messages import ErrorResponder, Handler, Request, Response
 from tokenway.http._protocol import HttpProtocol
 
 __all__ = [
+    "BlockTemplate",
     "ErrorResponder",
     "HTTPServer",
     "Handler",

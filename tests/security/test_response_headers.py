@@ -7,12 +7,19 @@ headers, nothing after its body) and never a 500.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 import orjson
 import pytest
 from tests.proxy.conftest import RunningProxy, proxy_config, running_proxy
-from tests.security.wire import WireResponse, connect, parse_response, read_until_close
+from tests.security.wire import (
+    WireResponse,
+    connect,
+    parse_response,
+    read_until_close,
+    send_json,
+)
 from tests.security.wire import request_bytes as build_request
 
 from tokenway.emulator import Emulator, FaultConfig
@@ -156,3 +163,57 @@ def test_an_upstream_retry_after_beyond_any_float_is_relayed_bounded(
     assert response.error()["type"] == "rate_limit_error"
     assert response.header("retry-after") == "86400"
     assert response.rest == b""
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_ONCE = ("content-length", "transfer-encoding", "connection", "date")
+
+
+def _sent_names_are_tokens(response: WireResponse) -> None:
+    lines = response.head.decode("latin-1").split("\r\n")[1:]
+    names = [line.partition(":")[0] for line in lines]
+    assert all(_TOKEN.fullmatch(name) for name in names), names
+    assert all(names.count(name) <= 1 for name in _ONCE), names
+    assert response.rest == b""
+
+
+def test_every_header_name_the_proxy_sends_is_a_token(proxy: RunningProxy) -> None:
+    """Names are constants of the proxy's code, so the server checks on each response
+    only what could split it; this walks the proxy's kinds of answer instead."""
+    port = proxy.port
+    key = send_json(port, "POST", "/key/generate", {"rpm_limit": 50, "tpm_limit": 10**6})
+    limited = f"Authorization: Bearer {key.json()['key']}\r\n"
+    message = {"role": "user", "content": "Hi"}
+    answers = [
+        key,
+        chat(port, SERVED),
+        chat(port, "no-such-model"),
+        send_json(port, "POST", "/v1/chat/completions", b"{not json"),
+        send_json(port, "POST", "/v1/chat/completions", {"model": SERVED}, auth=""),
+        send_json(
+            port,
+            "POST",
+            "/v1/chat/completions",
+            {"model": SERVED, "messages": [message]},
+            auth=limited,
+        ),
+        send_json(
+            port,
+            "POST",
+            "/v1/chat/completions",
+            {"model": SERVED, "messages": [message], "stream": True},
+        ),
+        send_json(port, "GET", "/v1/chat/completions", b""),
+    ]
+    for path in (
+        "/v1/models",
+        "/health/liveliness",
+        "/health/readiness",
+        "/openapi.json",
+        "/key/list",
+    ):
+        answers.append(send_json(port, "GET", path, b""))
+    assert answers[5].header("x-ratelimit-limit-requests") == "50"  # a header block's
+    assert {answer.status for answer in answers} >= {200, 400, 401, 404, 405}
+    for answer in answers:
+        _sent_names_are_tokens(answer)

@@ -280,7 +280,7 @@ class HttpProtocol(asyncio.Protocol):
         else:
             connection = b"connection: close\r\n"
         head = [status_line(response.status), self._state.static_head, connection]
-        # Checked where rendered: no CR, LF or NUL from any value reaches the wire.
+        # Checked where rendered: no CR, LF or NUL of a name or value reaches the wire.
         if response.headers:
             head.append(header_lines(response.headers))
         if response.header_block:

@@ -2,8 +2,9 @@
 
 Two values come back to a client in a header: the ``model`` alias it asked for
 (``x-tokenway-model-group``) and its own ``x-request-id``. The server drops any header line
-that could break the response (``tokenway.http._headers``); these rules keep the echoed
-values short and readable so that the headers are not dropped in the first place.
+that could split the response (CR, LF, NUL; ``tokenway.http._headers``); these rules keep
+the echoed values printable ASCII (no other control character either, which strict
+clients refuse) and short, so that the headers go out and say something useful.
 """
 
 from __future__ import annotations

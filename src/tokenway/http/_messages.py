@@ -37,6 +37,8 @@ class Response:
 
     ``header_block`` is more header lines already rendered (``b"name: value\r\n"`` each,
     latin-1), written after ``headers``: for a hot path that can render several at once.
+    The server checks every header where it renders it (``tokenway.http._headers``): a
+    header that could break the response is dropped, a bad ``header_block`` as a whole.
     """
 
     status: int = 200

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from tokenway.http._framing import frame_response, status_line
+from tokenway.http._headers import checked_block, header_lines
 from tokenway.http._intake import CONTINUE, RequestIntake
 from tokenway.http._messages import Request, Response, aclose_stream
 
@@ -266,11 +267,11 @@ class HttpProtocol(RequestIntake):
         else:
             connection = b"connection: close\r\n"
         head = [status_line(response.status), self._state.static_head, connection]
+        # Checked where rendered: no CR, LF or NUL of a name or value reaches the wire.
         if response.headers:
-            lines = "".join([f"{name}: {value}\r\n" for name, value in response.headers])
-            head.append(lines.encode("latin-1"))
+            head.append(header_lines(response.headers))
         if response.header_block:
-            head.append(response.header_block)
+            head.append(checked_block(response.header_block))
         return head
 
     async def _send_stream(

@@ -28,11 +28,13 @@ from email.utils import formatdate
 
 import orjson
 
+from tokenway.http._headers import BlockTemplate, header_line
 from tokenway.http._messages import ErrorResponder, Handler, Request, Response
 from tokenway.http._protocol import HttpProtocol
 from tokenway.http.limits import ServerLimits
 
 __all__ = [
+    "BlockTemplate",
     "ErrorResponder",
     "HTTPServer",
     "Handler",
@@ -121,7 +123,10 @@ class ServerState:
             limits.max_request_line_bytes, limits.max_header_line_bytes, limits.max_header_bytes
         )
         self.tick = min(keepalive_timeout, limits.header_timeout)  # a connection's timer
-        self.server_line = f"server: {server_header}\r\n".encode() if server_header else b""
+        line = header_line("server", server_header) if server_header else b""
+        if line is None:
+            raise ValueError(f"server_header {server_header!r} cannot be sent as a header")
+        self.server_line = line
         self.connections: set[HttpProtocol] = set()
         self.orphans: set[HttpProtocol] = set()  # closed, their handler still running
         self.in_flight = 0

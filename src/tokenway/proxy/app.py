@@ -22,6 +22,7 @@ from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.chat import CallContext, ChatCompletions
 from tokenway.proxy.config import ProxyConfig
+from tokenway.proxy.echo import echoable_request_id
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.gate import Gate
 from tokenway.proxy.health import HealthChecker
@@ -34,7 +35,6 @@ log = logging.getLogger("tokenway.proxy")
 
 Route = Callable[[Request, CallContext], Awaitable[Response]]
 
-_MAX_REQUEST_ID = 128  # a longer client-sent x-request-id is replaced, not echoed
 # At shutdown, how long calls whose client has gone may run on before the upstream
 # connections close: long enough for most answers; a call cut off later still leaves its
 # spend row in the journal (recorded as a client that left).
@@ -100,7 +100,8 @@ class ProxyApp:
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or ""
-        chosen = 0 < len(request_id) <= _MAX_REQUEST_ID
+        # Echoed and stored only in a conservative form; anything else gets a fresh id.
+        chosen = bool(request_id) and echoable_request_id(request_id)
         if not chosen:
             request_id = new_request_id()
         key = (request.method, request.path)

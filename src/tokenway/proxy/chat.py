@@ -32,6 +32,7 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
 from tokenway.params import validate_chat_body
+from tokenway.proxy.echo import header_alias
 from tokenway.proxy.errors import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -294,7 +295,7 @@ def _route_headers(trace: RouteTrace[Route]) -> list[tuple[str, str]]:
     """Which group and deployment answered (or were tried last), and what it took."""
     route = trace.deployment
     return [
-        ("x-tokenway-model-group", trace.group),
+        ("x-tokenway-model-group", header_alias(trace.group)),  # the client's own text
         ("x-tokenway-deployment", route.deployment_id if route is not None else ""),
         ("x-tokenway-attempted-retries", str(trace.retries)),
         ("x-tokenway-attempted-fallbacks", str(trace.fallbacks)),

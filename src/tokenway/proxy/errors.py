@@ -40,6 +40,7 @@ _CREDENTIALS = re.compile(
 )
 
 JSON_HEADERS = [("content-type", "application/json")]
+_MAX_RETRY_AFTER = 86_400.0  # a day: longer retry-after figures are sent as this
 SSE_HEADERS = [
     ("content-type", "text/event-stream; charset=utf-8"),
     ("cache-control", "no-cache"),
@@ -62,8 +63,11 @@ def error_response(
     headers = list(JSON_HEADERS)
     if request_id:
         headers.append(("x-request-id", request_id))
-    if error.retry_after is not None:
-        headers.append(("retry-after", str(max(1, round(error.retry_after)))))
+    retry_after = error.retry_after
+    if retry_after is not None:
+        if not retry_after <= _MAX_RETRY_AFTER:  # an upstream's inf, 1e300 or nan: no 500
+            retry_after = _MAX_RETRY_AFTER
+        headers.append(("retry-after", str(max(1, round(retry_after)))))
     extra = getattr(error, "headers", None)  # e.g. x-ratelimit-* of a key's own limits
     if extra:
         headers.extend(extra)

@@ -2,11 +2,13 @@
 
 Two forms of the same six headers: ``rate_headers`` as (name, value) pairs, for refusals;
 ``rate_header_block`` as rendered lines for ``Response.header_block``, for every admitted
-request of a limited key, so it costs one ``bytes %`` on a cached template.
+request of a limited key, so it costs one ``bytes %`` on a cached template (a
+``BlockTemplate``: checked by the server's header rules once, when it is made).
 """
 
 from __future__ import annotations
 
+from tokenway.http.server import BlockTemplate
 from tokenway.limits.window import Headroom
 
 __all__ = ["rate_header_block", "rate_headers"]
@@ -27,16 +29,18 @@ def rate_header_block(figures: Headroom) -> bytes:
     if template is None:
         template = _block_template(limit_requests, limit_tokens)
     if limit_tokens is None:
-        return template % (requests, reset_requests) if limit_requests is not None else b""
+        return template.render(requests, reset_requests) if limit_requests is not None else b""
     if limit_requests is None:
-        return template % (tokens, reset_tokens)
-    return template % (requests, reset_requests, tokens, reset_tokens)
+        return template.render(tokens, reset_tokens)
+    return template.render(requests, reset_requests, tokens, reset_tokens)
 
 
-_BLOCKS: dict[tuple[int | None, int | None], bytes] = {}
+# Checked once by the server's header rules when made, so the server writes what they
+# render without another look.
+_BLOCKS: dict[tuple[int | None, int | None], BlockTemplate] = {}
 
 
-def _block_template(limit_requests: int | None, limit_tokens: int | None) -> bytes:
+def _block_template(limit_requests: int | None, limit_tokens: int | None) -> BlockTemplate:
     lines: list[str] = []
     for kind, limit in (("requests", limit_requests), ("tokens", limit_tokens)):
         if limit is not None:
@@ -47,5 +51,6 @@ def _block_template(limit_requests: int | None, limit_tokens: int | None) -> byt
             )
     if len(_BLOCKS) >= 4096:
         _BLOCKS.clear()
-    template = _BLOCKS[(limit_requests, limit_tokens)] = "".join(lines).encode("latin-1")
+    template = BlockTemplate("".join(lines).encode("latin-1"))
+    _BLOCKS[(limit_requests, limit_tokens)] = template
     return template

@@ -1,0 +1,65 @@
+"""Client input that the proxy echoes in response headers, bounded and encoded first.
+
+Two values come back to a client in a header: the ``model`` alias it asked for
+(``x-tokenway-model-group``) and its own ``x-request-id``. The server drops any header line
+that could split the response (CR, LF, NUL; ``tokenway.http._headers``); these rules keep
+the echoed values printable ASCII (no other control character either, which strict
+clients refuse) and short, so that the headers go out and say something useful.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, unquote
+
+__all__ = ["MAX_ALIAS_ECHO", "echoable_request_id", "header_alias"]
+
+MAX_ALIAS_ECHO = 256
+
+# Printable ASCII but space and "%": what stays as it is in an echoed alias.
+_ALIAS_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+
+# A client's x-request-id is echoed (and keys its spend row) only in this conservative
+# form (UUIDs, ULIDs, "req_..." ids, W3C trace ids fit); anything else gets a fresh id.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def header_alias(alias: str) -> str:
+    """The alias as its header value: the alias itself when it is printable ASCII without
+    space or "%" and at most ``MAX_ALIAS_ECHO`` characters; otherwise its percent-encoded
+    UTF-8 (``urllib.parse.quote`` keeping exactly those characters, so ``unquote`` gives
+    the alias back), cut to ``MAX_ALIAS_ECHO`` characters at the end of a character."""
+    if (
+        len(alias) <= MAX_ALIAS_ECHO
+        and alias.isascii()
+        and alias.isprintable()
+        and " " not in alias
+        and "%" not in alias
+    ):
+        return alias  # the common case: a few C calls, no copy
+    # Every character encodes to at least one, so the first MAX_ALIAS_ECHO are enough
+    # (and a 1 MB alias costs no more than a short one).
+    encoded = quote(alias[:MAX_ALIAS_ECHO], safe=_ALIAS_SAFE, errors="replace")
+    return encoded if len(encoded) <= MAX_ALIAS_ECHO else _cut(encoded)
+
+
+def _cut(encoded: str) -> str:
+    """``encoded`` cut to ``MAX_ALIAS_ECHO`` characters, neither inside an escape nor
+    inside the escapes of one character (a UTF-8 character is up to four of them)."""
+    cut = encoded[:MAX_ALIAS_ECHO]
+    escape = cut.rfind("%", -2)
+    if escape != -1:
+        cut = cut[:escape]
+    for _ in range(3):
+        try:
+            unquote(cut, errors="strict")
+        except UnicodeDecodeError:  # only its end can be unfinished
+            cut = cut[:-3]
+        else:
+            break
+    return cut
+
+
+def echoable_request_id(value: str) -> bool:
+    """Whether a client's x-request-id may be echoed and used as the request's id."""
+    return _REQUEST_ID.fullmatch(value) is not None

@@ -19,6 +19,9 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _MAX_TOKENS = 2**31 - 1  # no context window comes near; upstreams parse these as int32
 _INT64 = 2**63  # seeds are 64-bit signed integers upstream
+# Longer than any provider's model id (with its prefix); the proxy echoes the alias in a
+# header and in a 404's message, so a megabyte of "model" must stop here.
+MAX_MODEL_NAME = 256
 
 # name -> (min, max, integer?) for the numeric knobs; every one bounded on both sides, so
 # what is forwarded is what an upstream can parse (JSON itself allows any size).
@@ -44,6 +47,8 @@ def validate_chat_body(body: Mapping[str, Any]) -> None:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_param("model", "'model' is required and must be a non-empty string")
+    if len(model) > MAX_MODEL_NAME:
+        raise bad_param("model", f"'model' is longer than {MAX_MODEL_NAME} characters")
     validate_messages(body.get("messages"))
     # Walk the body's few keys rather than every known parameter.
     for name, value in body.items():

@@ -95,11 +95,20 @@ def test_an_injected_model_leaves_the_response_intact(proxy: RunningProxy, model
     assert unquote(echoed) == model
 
 
-def test_a_1mb_model_comes_back_as_a_short_header(proxy: RunningProxy) -> None:
+def test_a_1mb_model_is_refused_without_echoing_it(proxy: RunningProxy) -> None:
     response = chat(proxy.port, "a" * 1_000_000)
+    assert_intact(response, 400, ["date", "connection", "content-type", "x-request-id",
+                                  "content-length"])  # fmt: skip
+    assert response.error()["param"] == "model"
+    assert len(response.head) + len(response.body) < 1024
+
+
+def test_a_long_unserved_model_comes_back_as_a_short_header(proxy: RunningProxy) -> None:
+    response = chat(proxy.port, "\u2603" * 256)  # 256 characters, 2,304 once encoded
     assert_intact(response, 404, _NOT_FOUND_HEADERS)
-    assert response.header("x-tokenway-model-group") == "a" * 256
-    assert len(response.head) < 1024
+    echoed = response.header("x-tokenway-model-group")
+    assert echoed is not None and len(echoed) <= 256
+    assert unquote(echoed) == "\u2603" * (256 // 9)  # whole characters only
 
 
 def test_a_served_model_is_echoed_as_sent(proxy: RunningProxy) -> None:

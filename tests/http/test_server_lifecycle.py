@@ -67,14 +67,7 @@ async def test_shutdown_waits_for_in_flight_and_closes_idle() -> None:
 
 async def test_shutdown_timeout_closes_what_remains() -> None:
     cancelled = asyncio.Event()
-
-    async def handler(request: Request) -> Response:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return Response()
+    handler = _waits_until_cancelled(cancelled)
 
     server = HTTPServer(handler)
     await server.start()
@@ -133,14 +126,7 @@ async def test_shutdown_waits_for_a_handler_whose_client_left() -> None:
 
 async def test_shutdown_timeout_cancels_a_handler_whose_client_left() -> None:
     cancelled = asyncio.Event()
-
-    async def handler(request: Request) -> Response:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return Response()
+    handler = _waits_until_cancelled(cancelled)
 
     server, _ = await _start_orphan(handler)
     started = time.monotonic()
@@ -164,3 +150,17 @@ async def test_a_client_that_half_closes_gets_its_answer_then_the_close() -> Non
         status, _, body = await read_response(reader)
         assert status == 200 and b'"/half"' in body
         await assert_closed(reader)
+
+
+def _waits_until_cancelled(cancelled: asyncio.Event) -> Handler:
+    """A handler that never answers; ``cancelled`` is set when it is cancelled."""
+
+    async def handler(request: Request) -> Response:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Response()
+
+    return handler

@@ -8,6 +8,7 @@ the proxy, so duplicates would show even if an endpoint hid them.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import os
@@ -77,11 +78,14 @@ class ProxyProcess:
 
 
 @contextmanager
-def tokenway_process(config: Path, workdir: Path, tag: str) -> Iterator[ProxyProcess]:
-    """Start the proxy in ``workdir`` on a free loopback port; yield once its banner is out."""
+def tokenway_process(
+    config: Path, workdir: Path, tag: str, *options: str
+) -> Iterator[ProxyProcess]:
+    """Start the proxy in ``workdir`` on a free loopback port; yield once its banner is out.
+    It runs in a session of its own, so its workers (``--workers N``) go with it."""
     out, err = workdir / f"{tag}.stdout", workdir / f"{tag}.stderr"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LITELLM_MASTER_KEY")}
-    args = ["--config", str(config), "--host", "127.0.0.1", "--port", "0"]
+    args = ["--config", str(config), "--host", "127.0.0.1", "--port", "0", *options]
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tokenway.cli", *args],
@@ -89,12 +93,13 @@ def tokenway_process(config: Path, workdir: Path, tag: str) -> Iterator[ProxyPro
             env=env,
             stdout=stdout,
             stderr=stderr,
+            start_new_session=True,
         )
     try:
         yield ProxyProcess(proc, _wait_for_banner(proc, out, err), err)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        with contextlib.suppress(ProcessLookupError):  # whatever failed, leave nothing behind
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
 

@@ -8,20 +8,18 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY
-from tests.proxy.crash_helpers import write_config
+from tests.proxy.crash_helpers import tokenway_process, write_config
 
 from tokenway.emulator import Emulator, EmulatorConfig, run_emulator_in_thread
 
-_BANNER = re.compile(r"RUNNING on http://127\.0\.0\.1:(\d+)")
 _STARTED = re.compile(r"worker (\d+) started")
 
 
@@ -54,31 +52,8 @@ def upstream() -> Iterator[Emulator]:
 
 @contextmanager
 def tokenway_workers(config: Path, workdir: Path, count: int) -> Iterator[Workers]:
-    out, err = workdir / "workers.stdout", workdir / "workers.stderr"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LITELLM_MASTER_KEY")}
-    args = ["--config", str(config), "--host", "127.0.0.1", "--port", "0", "--workers", str(count)]
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tokenway.cli", *args],
-            cwd=workdir,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + 15
-        while not (match := _BANNER.search(out.read_text())):
-            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
-            time.sleep(0.02)
-        yield Workers(proc, int(match.group(1)), err)
-    finally:
-        if proc.poll() is None:  # never leave a worker behind, whatever failed
-            for pid in _STARTED.findall(err.read_text(errors="replace")):
-                if _alive(int(pid)) and _parent_of(int(pid)) == proc.pid:
-                    with suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-            proc.kill()
-            proc.wait(10)
+    with tokenway_process(config, workdir, "workers", "--workers", str(count)) as proxy:
+        yield Workers(proxy.proc, proxy.port, proxy.log)
 
 
 def _alive(pid: int) -> bool:

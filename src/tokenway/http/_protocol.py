@@ -123,6 +123,8 @@ class HttpProtocol(RequestIntake):
         that reset a few times. A stream already begun, or HTTP/1.0: the client left."""
         if self._task is None or self._fatal is not None or self._streaming or not self._v11:
             return None  # close
+        if self._request is None and not self._queue:
+            return None  # the last answer is out (or going out): nothing left to probe for
         self._eof = True
         self._transport.write(CONTINUE)
         self._loop.call_later(_PROBE_DELAYS[0], self._probe_eof, 1)
@@ -200,6 +202,7 @@ class HttpProtocol(RequestIntake):
                     self._maybe_resume_reading()
                 if not await self._respond(request, keep_alive, http11):
                     return
+                self._request = None  # answered: a FIN now is no half-close to probe
                 if self._write_paused:
                     await self._drain()
         except Exception:  # a bug (e.g. an error_responder's bad Response): drop the line

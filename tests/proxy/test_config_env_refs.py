@@ -28,34 +28,58 @@ def test_references_are_resolved_at_any_depth_in_every_section(tmp_path: Path) -
             litellm_params:
               model: inference/x
               api_key: os.environ/INFERENCE_API_KEY
-              extra_headers: {X-Tenant: os.environ/TENANT}
+              stream_timeout: os.environ/STREAM_TIMEOUT
         general_settings:
           master_key: os.environ/MASTER
           database_url: os.environ/DB
+          allowed_routes: [os.environ/ROUTE]
         router_settings:
-          redis_password: os.environ/REDIS_PASSWORD
-          retry_policy: {RateLimitErrorRetries: os.environ/RETRIES}
           fallbacks: [{m: [os.environ/FALLBACK]}]
         litellm_settings:
-          callbacks: [os.environ/CALLBACK]
+          num_retries: os.environ/RETRIES
         """,
         MASTER=MASTER,
         DB="postgresql://u:p@db/tokenway",
-        REDIS_PASSWORD="redis-pw",
+        ROUTE="/v1/chat/completions",
         RETRIES="3",
         FALLBACK="m",
-        TENANT="acme",
-        CALLBACK="prometheus",
+        STREAM_TIMEOUT="7",
     )
 
     assert config.master_key == MASTER
     assert config.database_url == "postgresql://u:p@db/tokenway"
     assert config.general_settings["master_key"] == MASTER
-    assert config.router_settings["redis_password"] == "redis-pw"
-    assert config.router_settings["retry_policy"] == {"RateLimitErrorRetries": "3"}
+    assert config.allowed_routes == frozenset({"/v1/chat/completions"})
     assert config.router_settings["fallbacks"] == [{"m": ["m"]}]
-    assert config.litellm_settings["callbacks"] == ["prometheus"]
-    assert config.deployments[0].extra_litellm_params["extra_headers"] == {"X-Tenant": "acme"}
+    assert config.num_retries == 3
+    assert config.deployments[0].extra_litellm_params["stream_timeout"] == 7.0
+
+
+def test_an_ignored_key_naming_an_unset_variable_only_warns(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        model_list:
+          - model_name: m
+            litellm_params:
+              model: inference/x
+              api_key: os.environ/INFERENCE_API_KEY
+              organization: os.environ/OPENAI_ORG_ID
+        router_settings:
+          redis_host: os.environ/REDIS_HOST
+          redis_port: os.environ/REDIS_PORT
+        litellm_settings:
+          cache_params: {password: os.environ/REDIS_PASSWORD}
+          default_team_settings: [{langfuse_secret: os.environ/LANGFUSE_SECRET}]
+        files_settings:
+          - api_key: os.environ/AZURE_API_KEY
+        """,
+    )
+
+    assert len(config.warnings) == 6
+    assert all("ignored: " in warning for warning in config.warnings)
+    assert "redis_host" not in config.router_settings
+    assert "organization" not in config.deployments[0].extra_litellm_params
 
 
 def test_a_missing_variable_names_the_path_and_the_variable(tmp_path: Path) -> None:
@@ -98,14 +122,14 @@ def test_environment_variables_feed_references(tmp_path: Path) -> None:
                 litellm_params:
                   model: inference/x
                   api_key: os.environ/INFERENCE_API_KEY
-                  region_name: os.environ/REGION
+                  stream_timeout: os.environ/PORT
             """,
         ),
         env={"VAULT_INFERENCE_KEY": SECRET},
     )
 
     assert config.deployments[0].api_key == SECRET
-    assert config.deployments[0].extra_litellm_params["region_name"] == "eu"
+    assert config.deployments[0].extra_litellm_params["stream_timeout"] == 4000.0
     assert config.environment_variables == {
         "INFERENCE_API_KEY": SECRET,
         "REGION": "eu",

@@ -46,6 +46,8 @@ def test_an_unknown_key_is_one_warning_and_the_config_still_loads(tmp_path: Path
 
     assert config.warnings == (
         "litellm_settings.foo: unknown key, ignored",
+        "litellm_settings.drop_params: ignored: the proxy forwards request parameters "
+        "unchanged (the SDK applies drop_params)",
         "general_settings.bar: unknown key, ignored",
     )
     assert config.drop_params is True
@@ -63,15 +65,36 @@ def test_unknown_keys_in_model_entries_warn_per_path() -> None:
     )
 
 
-def test_accepted_but_unsupported_keys_warn_that_they_are_not_supported() -> None:
+def test_accepted_but_ignored_keys_warn_with_what_is_not_done() -> None:
     config = parse(
         {
             "model_list": [model()],
-            "general_settings": {"alerting": ["slack"], "enable_jwt_auth": True,
-                                 "custom_auth": "my.module.auth"},
+            "general_settings": {"alerting": ["slack"]},
+            "litellm_settings": {"cache": True, "json_logs": True},
+        }
+    )
+
+    assert config.warnings == (
+        "litellm_settings.cache: ignored: response caching is not implemented in tokenway; "
+        "requests are not cached",
+        "litellm_settings.json_logs: ignored: logs are plain text; JSON logs are not implemented",
+        "general_settings.alerting: ignored: alerting is not implemented in tokenway; "
+        "no alert is sent",
+    )
+
+
+def test_auth_keys_tokenway_does_not_implement_stop_start_up() -> None:
+    found = parse_problems(
+        {
+            "model_list": [model()],
+            "general_settings": {"enable_jwt_auth": True, "custom_auth": "my.module.auth",
+                                 "allow_client_side_credentials": True},
         }
     )  # fmt: skip
 
-    assert len(config.warnings) == 3
-    assert all("not supported" in w for w in config.warnings)
-    assert config.warnings[0].startswith("general_settings.alerting: ")
+    assert [problem.split(": ")[0] for problem in found] == [
+        "general_settings.enable_jwt_auth",
+        "general_settings.custom_auth",
+        "general_settings.allow_client_side_credentials",
+    ]
+    assert all(": not supported: " in problem and "remove this key" in problem for problem in found)

@@ -60,25 +60,30 @@ def test_deployments_sharing_an_alias_form_one_group_and_get_distinct_ids() -> N
     assert [d.model_info["id"] for d in config.deployments] == ["fast-0", "fast-1", "slow-2"]
 
 
-def test_deployment_fields_are_typed_and_extras_are_kept() -> None:
+def test_deployment_fields_are_typed_and_only_implemented_extras_are_kept() -> None:
     entry = model(
         rpm="500", tpm=100000, timeout=30, input_cost_per_token="3e-08",
         output_cost_per_token=1e-07, rust=True, extra_headers={"X-Team": "a"}, temperature=0.2,
+        weight=2, stream_timeout="9",
     )  # fmt: skip
-    entry["model_info"] = {"id": "dep-1", "mode": "chat", "max_tokens": 16384}
+    entry["model_info"] = {"id": "dep-1", "mode": "chat", "max_input_tokens": 16384}
 
-    deployment = parse({"model_list": [entry]}).deployments[0]
+    config = parse({"model_list": [entry]})
+    deployment = config.deployments[0]
 
     assert (deployment.rpm, deployment.tpm, deployment.timeout) == (500, 100000, 30.0)
     # PyYAML reads 3e-08 (no dot) as a string; it is still a price.
     assert deployment.input_cost_per_token == pytest.approx(3e-08)
     assert deployment.output_cost_per_token == pytest.approx(1e-07)
-    assert deployment.model_info == {"id": "dep-1", "mode": "chat", "max_tokens": 16384}
-    assert deployment.extra_litellm_params == {
-        "rust": True,
-        "extra_headers": {"X-Team": "a"},
-        "temperature": 0.2,
-    }
+    assert deployment.model_info == {"id": "dep-1", "max_input_tokens": 16384}
+    # rust, extra_headers, temperature and mode do nothing on the proxy: warned, not kept
+    assert deployment.extra_litellm_params == {"weight": 2.0, "stream_timeout": 9.0}
+    assert [w.split(": ")[0] for w in config.warnings] == [
+        "model_list[0].litellm_params.rust",
+        "model_list[0].litellm_params.extra_headers",
+        "model_list[0].litellm_params.temperature",
+        "model_list[0].model_info.mode",
+    ]
 
 
 def test_prices_in_model_info_are_used_when_litellm_params_has_none() -> None:

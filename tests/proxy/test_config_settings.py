@@ -22,7 +22,7 @@ def test_bad_numbers_are_named_by_path(tmp_path: Path) -> None:
               timeout: 0
               input_cost_per_token: -0.5
         router_settings:
-          redis_port: 99999
+          cooldown_time: -3
         litellm_settings:
           num_retries: 1.5
         """,
@@ -36,7 +36,7 @@ def test_bad_numbers_are_named_by_path(tmp_path: Path) -> None:
         "model_list[0].litellm_params.timeout: must be a number greater than 0 (got 0)",
         "model_list[0].litellm_params.tpm: "
         "must be a positive integer (got text that is not a number)",
-        "router_settings.redis_port: must be a port number (1-65535) (got 99999)",
+        "router_settings.cooldown_time: must be a number of 0 or more (got -3)",
     ]
 
 

@@ -96,6 +96,8 @@ class ProxyApp:
             ("GET", "/openapi.json"): self._openapi,
         }
         self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
+        # general_settings.allowed_routes: exact paths; None (the default) allows every route
+        self._allowed_routes = config.allowed_routes
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -108,6 +110,8 @@ class ProxyApp:
         public = self._public.get(key)
         if public is not None:
             return public()
+        if self._allowed_routes is not None and request.path not in self._allowed_routes:
+            return error_response(_ROUTE_NOT_ALLOWED, request_id)
         try:
             principal = self.auth.authenticate(request.headers)
             if principal.unresolved:
@@ -228,6 +232,13 @@ class _MethodNotAllowed(TokenwayError):
         allow = ", ".join(sorted(set(allowed)))
         super().__init__(f"{request.method} is not allowed on {request.path}; use {allow}")
         self.headers = [("allow", allow)]
+
+
+# One instance: the refusal carries nothing of the request (the path is not echoed).
+_ROUTE_NOT_ALLOWED = PermissionDeniedError(
+    "this route is not allowed on this proxy (general_settings.allowed_routes)",
+    code="route_not_allowed",
+)
 
 
 def _alive() -> Response:

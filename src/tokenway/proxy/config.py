@@ -28,7 +28,6 @@ __all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "par
 
 MIB = 1024 * 1024
 DEFAULT_MAX_REQUEST_BODY_BYTES = 8 * MIB
-ENV_REFERENCE = "os.environ/"
 
 _T = TypeVar("_T")
 
@@ -63,6 +62,8 @@ class ProxyConfig:
     litellm_settings: Mapping[str, Any] = field(repr=False, hash=False)
     router_settings: Mapping[str, Any] = field(repr=False, hash=False)
     warnings: tuple[str, ...] = ()
+    # general_settings.allowed_routes: the only paths an authenticated request may use
+    allowed_routes: frozenset[str] | None = None
 
     def model_names(self) -> list[str]:
         """Distinct public aliases, in config order."""
@@ -104,10 +105,9 @@ def _parse(data: object, env: Mapping[str, str], report: schema.Report) -> Proxy
     merged = {**env, **env_vars}
     sections = {
         name: _settings_section(name, data.get(name), merged, report)
-        for name in schema.SETTINGS_SCHEMAS
+        for name in schema.SETTINGS_SECTIONS
     }
-    models = _resolve(data.get("model_list"), "model_list", merged, report)
-    deployments = parse_deployments(models, merged, report)
+    deployments = parse_deployments(data.get("model_list"), merged, report)
     config = _proxy_config(tuple(deployments), sections, env_vars, merged, report)
     return None if report.problems else config
 
@@ -142,25 +142,30 @@ def _proxy_config(
         litellm_settings=MappingProxyType(sections["litellm_settings"]),
         router_settings=MappingProxyType(sections["router_settings"]),
         warnings=report.warnings,
+        allowed_routes=_allowed_routes(general, report),
     )
 
 
 def _check_top_level(data: dict[Any, Any], report: schema.Report) -> None:
+    """Refuse, warn about or accept each top-level key; its value is read elsewhere."""
     for key in data:
         name = str(key)
+        known = schema.TOP_LEVEL.get(name)
         if name in schema.SECURITY_KEYS:
             report.problem(name, schema.misplaced(name))
-        elif name in schema.UNSUPPORTED_TOP_LEVEL:
-            report.warn(name, schema.UNSUPPORTED_TOP_LEVEL[name])
-        elif name not in schema.SECTION_NAMES:
+        elif known is None:
             report.warn(name, "unknown key, ignored")
+        elif known.status == "refused":
+            report.problem(name, f"not supported: {known.note}")
+        elif known.status == "ignored":
+            report.warn(name, f"ignored: {known.note}")
 
 
 def _settings_section(
     name: str, raw: object, env: Mapping[str, str], report: schema.Report
 ) -> dict[str, Any]:
-    resolved = _resolve(schema.section_mapping(name, raw, report), name, env, report)
-    return schema.check_keys(schema.SETTINGS_SCHEMAS[name], name, resolved, report)
+    values = schema.section_mapping(name, raw, report)
+    return schema.check_keys(schema.SETTINGS_SECTIONS[name], name, values, report, env)
 
 
 # --- os.environ/ references --------------------------------------------------------
@@ -173,7 +178,7 @@ def _environment_variables(
     out: dict[str, str] = {}
     for name, value in schema.section_mapping("environment_variables", raw, report).items():
         path = f"environment_variables.{name}"
-        value = _resolve(value, path, env, report)
+        value = schema.resolve(value, path, env, report)
         if isinstance(value, bool):
             out[name] = "true" if value else "false"
         elif isinstance(value, str | int | float):
@@ -181,31 +186,6 @@ def _environment_variables(
         elif value is not schema.FAILED:
             report.problem(path, "must be a string, number or boolean")
     return out
-
-
-def _resolve(value: object, path: str, env: Mapping[str, str], report: schema.Report) -> Any:
-    """A copy of ``value`` with every ``os.environ/NAME`` string replaced, at any depth."""
-    if isinstance(value, str) and value.startswith(ENV_REFERENCE):
-        return _lookup(value.removeprefix(ENV_REFERENCE), path, env, report)
-    if isinstance(value, dict):
-        return {k: _resolve(v, f"{path}.{k}", env, report) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, f"{path}[{i}]", env, report) for i, v in enumerate(value)]
-    return value
-
-
-def _lookup(name: str, path: str, env: Mapping[str, str], report: schema.Report) -> object:
-    if not name:
-        report.problem(path, "'os.environ/' needs a variable name after the slash")
-        return schema.FAILED
-    if name not in env:
-        report.problem(
-            path,
-            f"environment variable {name} is not set "
-            "(export it, or define it under environment_variables)",
-        )
-        return schema.FAILED
-    return env[name]
 
 
 def _first(
@@ -246,6 +226,21 @@ def _drop_params(settings: Mapping[str, Any], env: Mapping[str, str]) -> bool:
     if value is not None:
         return value
     return env.get("LITELLM_DROP_PARAMS", "").strip().lower() in ("true", "1")
+
+
+def _allowed_routes(general: Mapping[str, Any], report: schema.Report) -> frozenset[str] | None:
+    """LiteLLM's meaning: an exact-match list of paths; route groups are not expanded."""
+    routes = schema.typed(general, "allowed_routes", list)
+    if routes is None:
+        return None
+    for index, route in enumerate(routes):
+        if not route.startswith("/"):
+            report.warn(
+                f"general_settings.allowed_routes[{index}]",
+                "is not a path, so it allows nothing (entries are exact paths such as "
+                "/v1/chat/completions; route groups are not expanded)",
+            )
+    return frozenset(routes)
 
 
 def _max_request_body_bytes(general: Mapping[str, Any]) -> int:

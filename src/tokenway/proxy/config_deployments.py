@@ -67,11 +67,11 @@ def _deployment(
         return None
     before = len(report.problems)
     values = schema.check_keys(
-        schema.MODEL_ENTRY, path, schema.section_mapping(path, entry, report), report
+        schema.MODEL_ENTRY, path, schema.section_mapping(path, entry, report), report, env
     )
     name = _required(values, "model_name", path, report, "the alias clients send as model")
-    params = _nested(values, "litellm_params", schema.LITELLM_PARAMS, path, report)
-    info = _nested(values, "model_info", schema.MODEL_INFO, path, report) or {}
+    params = _nested(values, "litellm_params", schema.LITELLM_PARAMS, path, report, env)
+    info = _nested(values, "model_info", schema.MODEL_INFO, path, report, env) or {}
     provider = None if params is None else _provider(f"{path}.litellm_params", params, report)
     if params is not None and provider is not None:
         _check_upstream_access(f"{path}.litellm_params", provider[0], params, env, report)
@@ -86,6 +86,7 @@ def _nested(
     section: schema.SectionSchema,
     path: str,
     report: schema.Report,
+    env: Mapping[str, str],
 ) -> dict[str, Any] | None:
     """``litellm_params`` or ``model_info`` of one entry, checked; None if absent or invalid."""
     nested = values.get(key)
@@ -93,7 +94,7 @@ def _nested(
         report.problem(f"{path}.{key}", "missing; add litellm_params with a model")
     if not isinstance(nested, dict):
         return None
-    return schema.check_keys(section, f"{path}.{key}", nested, report)
+    return schema.check_keys(section, f"{path}.{key}", nested, report, env)
 
 
 def _required(

@@ -58,7 +58,6 @@ positive_int = _numeric("a positive integer", lambda n: n > 0, integer=True)
 non_negative_int = _numeric("an integer of 0 or more", lambda n: n >= 0, integer=True)
 positive_number = _numeric("a number greater than 0", lambda n: n > 0)
 non_negative_number = _numeric("a number of 0 or more", lambda n: n >= 0)
-port = _numeric("a port number (1-65535)", lambda n: 1 <= n <= 65535, integer=True)
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -106,12 +105,6 @@ def string_list(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError(f"must be a list of names (got {_describe(value)})")
     return list(value)
-
-
-def string_mapping(value: object) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ValueError(f"must be a mapping of names to strings (got {_describe(value)})")
-    return {str(k): v for k, v in value.items()}
 
 
 def mapping(value: object) -> dict[str, object]:

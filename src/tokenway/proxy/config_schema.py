@@ -1,49 +1,30 @@
-"""What a LiteLLM-style config.yaml may contain, and the checker that applies it.
+"""The checker that applies the key table of :mod:`tokenway.proxy.config_keys`.
 
-Key names come from LiteLLM's config reference
-(https://docs.litellm.ai/docs/proxy/config_settings). A key not listed here is not an
-error: it is reported once as "unknown key, ignored", because a misspelt key silently
-ignored is how a LiteLLM deployment once ended up unauthenticated
-(BerriAI/litellm-docs#1184).
-
-The value rules themselves are in :mod:`tokenway.proxy.config_rules`.
+A key in no table is not an error: it is reported once as "unknown key, ignored",
+because a misspelt key silently ignored is how a LiteLLM deployment once ended up
+unauthenticated (BerriAI/litellm-docs#1184). The value rules themselves are in
+:mod:`tokenway.proxy.config_rules`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tokenway.providers.base import OPENAI_CHAT_PARAMS
-from tokenway.proxy.config_rules import (
-    Rule,
-    boolean,
-    fallback_list,
-    http_url,
-    identifier,
-    mapping,
-    non_empty_string,
-    non_negative_int,
-    non_negative_number,
-    one_of,
-    port,
-    positive_int,
-    positive_number,
-    string,
-    string_list,
-    string_mapping,
+from tokenway.proxy.config_keys import (
+    LITELLM_PARAMS,
+    MODEL_ENTRY,
+    MODEL_INFO,
+    SETTINGS_SECTIONS,
+    TOP_LEVEL,
+    Key,
+    Section,
 )
+from tokenway.proxy.config_rules import Rule
 
 _T = TypeVar("_T")
 
-SECTION_NAMES: tuple[str, ...] = (
-    "model_list",
-    "litellm_settings",
-    "general_settings",
-    "router_settings",
-    "environment_variables",
-)
+ENV_REFERENCE = "os.environ/"
 
 # Keys that only mean something under general_settings. Anywhere else they would be
 # ignored, so finding one elsewhere stops start-up instead of warning.
@@ -55,17 +36,6 @@ SECURITY_KEYS: Mapping[str, str] = {
 # Example keys from LiteLLM's documentation that anyone can guess.
 WELL_KNOWN_MASTER_KEYS: frozenset[str] = frozenset({"sk-1234"})
 
-ROUTING_STRATEGIES: tuple[str, ...] = (
-    "simple-shuffle",
-    "least-busy",
-    "usage-based-routing",
-    "usage-based-routing-v2",
-    "latency-based-routing",
-    "cost-based-routing",
-    "provider-budget-routing",
-    "lar1",
-)
-
 # litellm_params keys that become DeploymentConfig fields; the rest are kept as extras.
 DEPLOYMENT_PARAM_KEYS: frozenset[str] = frozenset(
     {
@@ -75,166 +45,9 @@ DEPLOYMENT_PARAM_KEYS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
-# --- sections ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SectionSchema:
-    """Known keys of one mapping, rules for the typed ones, and accepted-but-unsupported keys."""
-
-    rules: Mapping[str, Rule]
-    untyped: frozenset[str] = frozenset()
-    unsupported: Mapping[str, str] = field(default_factory=dict)
-
-    def knows(self, key: str) -> bool:
-        return key in self.rules or key in self.untyped or key in self.unsupported
-
-
-_NOT_SUPPORTED = "accepted for LiteLLM compatibility but not supported by tokenway; ignored"
-_NO_CLIENT_CREDENTIALS = (
-    "not supported: tokenway never lets a client choose the upstream URL or key; ignored"
-)
-
-MODEL_ENTRY = SectionSchema(
-    rules={"model_name": non_empty_string, "litellm_params": mapping, "model_info": mapping},
-)
-
-LITELLM_PARAMS = SectionSchema(
-    rules={
-        "model": non_empty_string,
-        "api_base": http_url,
-        "api_key": non_empty_string,
-        "rpm": positive_int,
-        "tpm": positive_int,
-        "timeout": positive_number,
-        "stream_timeout": positive_number,
-        "input_cost_per_token": non_negative_number,
-        "output_cost_per_token": non_negative_number,
-        "max_retries": non_negative_int,
-        "max_parallel_requests": positive_int,
-        "weight": positive_number,
-        "order": positive_int,
-        "extra_headers": string_mapping,
-        "rust": boolean,
-        "tags": string_list,
-    },
-    # Request defaults (temperature, max_tokens, ...) are passed on like LiteLLM does.
-    untyped=OPENAI_CHAT_PARAMS | {"api_version", "organization", "region_name"},
-    unsupported={"configurable_clientside_auth_params": _NO_CLIENT_CREDENTIALS},
-)
-
-MODEL_INFO = SectionSchema(
-    rules={
-        "id": identifier,
-        "mode": string,
-        "base_model": string,
-        "max_tokens": positive_int,
-        "max_input_tokens": positive_int,
-        "max_output_tokens": positive_int,
-        "input_cost_per_token": non_negative_number,
-        "output_cost_per_token": non_negative_number,
-    },
-    untyped=frozenset(
-        {
-            "description", "access_groups", "supports_function_calling",
-            "supports_parallel_function_calling", "supports_tool_choice", "supports_vision",
-            "supports_response_schema", "supports_system_messages", "supports_reasoning",
-        }
-    ),
-)  # fmt: skip
-
-LITELLM_SETTINGS = SectionSchema(
-    rules={
-        "drop_params": boolean,
-        "num_retries": non_negative_int,
-        "request_timeout": positive_number,
-        "callbacks": string_list,
-        "success_callback": string_list,
-        "failure_callback": string_list,
-        "cache": boolean,
-        "cache_params": mapping,
-        "context_window_fallbacks": fallback_list,
-        "content_policy_fallbacks": fallback_list,
-        "default_fallbacks": fallback_list,
-        "turn_off_message_logging": boolean,
-        "redact_user_api_key_info": boolean,
-        "json_logs": boolean,
-        "force_ipv4": boolean,
-        "cost_margin_config": mapping,
-    },
-)
-
-GENERAL_SETTINGS = SectionSchema(
-    rules={
-        "master_key": non_empty_string,
-        "database_url": non_empty_string,
-        "database_connection_pool_limit": positive_int,
-        "proxy_batch_write_at": positive_number,
-        "disable_spend_logs": boolean,
-        "allow_requests_on_db_unavailable": boolean,
-        "store_prompts_in_spend_logs": boolean,
-        "maximum_spend_logs_retention_period": string,
-        "background_health_checks": boolean,
-        "health_check_interval": positive_number,
-        "max_parallel_requests": positive_int,
-        "global_max_parallel_requests": positive_int,
-        "allowed_routes": string_list,
-        "use_redis_transaction_buffer": boolean,
-        "max_request_size_mb": positive_number,
-        "max_response_size_mb": positive_number,
-        # tokenway's own: where the spend journal lives, and how often it is fsynced
-        "spend_journal_dir": non_empty_string,
-        "spend_journal_fsync_interval": positive_number,
-        # tokenway's own: what the HTTP server accepts (tokenway.http.limits.ServerLimits)
-        "max_request_line_bytes": positive_int,
-        "max_header_line_bytes": positive_int,
-        "max_header_bytes": positive_int,
-        "max_header_count": positive_int,
-        "header_timeout": positive_number,
-        "body_timeout": positive_number,
-        "min_body_rate": positive_int,
-        "max_connections": non_negative_int,
-    },
-    unsupported={
-        "alerting": _NOT_SUPPORTED,
-        "enable_jwt_auth": _NOT_SUPPORTED,
-        "custom_auth": "not supported: tokenway does not load user code for auth; ignored",
-        "allow_client_side_credentials": _NO_CLIENT_CREDENTIALS,
-    },
-)
-
-ROUTER_SETTINGS = SectionSchema(
-    rules={
-        "routing_strategy": one_of(ROUTING_STRATEGIES),
-        "num_retries": non_negative_int,
-        "timeout": positive_number,
-        "fallbacks": fallback_list,
-        "context_window_fallbacks": fallback_list,
-        "content_policy_fallbacks": fallback_list,
-        "default_fallbacks": fallback_list,
-        "max_wait_for_capacity": non_negative_number,
-        "allowed_fails": non_negative_int,
-        "cooldown_time": non_negative_number,
-        "disable_cooldowns": boolean,
-        "redis_host": non_empty_string,
-        "redis_port": port,
-        "redis_password": string,
-        "enable_pre_call_checks": boolean,
-        "retry_policy": mapping,
-        "allowed_fails_policy": mapping,
-        "enable_tag_filtering": boolean,
-    },
-)
-
-SETTINGS_SCHEMAS: Mapping[str, SectionSchema] = {
-    "litellm_settings": LITELLM_SETTINGS,
-    "general_settings": GENERAL_SETTINGS,
-    "router_settings": ROUTER_SETTINGS,
-}
-
-UNSUPPORTED_TOP_LEVEL: Mapping[str, str] = {
-    "include": "not supported by tokenway; merge the included files into this one",
-}
+# A model_list entry's tables; the settings sections' tables (from config_keys).
+SectionSchema = Section
+__all__ = ["LITELLM_PARAMS", "MODEL_ENTRY", "MODEL_INFO", "SETTINGS_SECTIONS", "TOP_LEVEL"]
 
 
 # --- collecting problems -----------------------------------------------------------
@@ -276,22 +89,40 @@ def section_mapping(path: str, value: object, report: Report) -> dict[str, Any]:
 
 
 def check_keys(
-    section: SectionSchema, path: str, values: dict[str, Any], report: Report
+    section: Section,
+    path: str,
+    values: dict[str, Any],
+    report: Report,
+    env: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Warn on unknown keys, refuse misplaced security keys, convert typed values."""
+    """Apply ``section``'s table to ``values``: refuse, warn, or resolve and convert.
+
+    Only keys whose value tokenway reads (those with a rule, or implemented) are kept and
+    have their ``os.environ/`` references resolved; a nested mapping (``litellm_params``)
+    is kept as written and resolved by its own table.
+    """
     out: dict[str, Any] = {}
-    for key, value in values.items():
-        key_path = f"{path}.{key}"
-        if key in SECURITY_KEYS and section is not GENERAL_SETTINGS:
-            report.problem(key_path, misplaced(key))
-            continue
-        if key in section.unsupported:
-            report.warn(key_path, section.unsupported[key])
-        elif not section.knows(key):
+    for name, value in values.items():
+        key_path = f"{path}.{name}"
+        key = section.get(name)
+        if name in SECURITY_KEYS and section is not SETTINGS_SECTIONS["general_settings"]:
+            report.problem(key_path, misplaced(name))
+        elif key is None:
             report.warn(key_path, "unknown key, ignored")
-        rule = section.rules.get(key)
-        out[key] = _convert(key_path, value, rule, report) if rule else value
+        elif key.status == "refused":
+            report.problem(key_path, f"not supported: {key.note}")
+        else:
+            if key.status == "ignored":
+                report.warn(key_path, f"ignored: {key.note}")
+            if key.status == "implemented" or key.rule is not None:
+                out[name] = _read(key, key_path, value, report, env)
     return out
+
+
+def _read(key: Key, path: str, value: object, report: Report, env: Mapping[str, str]) -> object:
+    if not key.nested:
+        value = resolve(value, path, env, report)
+    return _convert(path, value, key.rule, report) if key.rule else value
 
 
 def _convert(path: str, value: object, rule: Rule, report: Report) -> object:
@@ -314,3 +145,31 @@ def misplaced(key: str) -> str:
     return (
         f"{key} belongs under general_settings; here it would be ignored and {SECURITY_KEYS[key]}"
     )
+
+
+# --- os.environ/ references --------------------------------------------------------
+
+
+def resolve(value: object, path: str, env: Mapping[str, str], report: Report) -> Any:
+    """A copy of ``value`` with every ``os.environ/NAME`` string replaced, at any depth."""
+    if isinstance(value, str) and value.startswith(ENV_REFERENCE):
+        return _lookup(value.removeprefix(ENV_REFERENCE), path, env, report)
+    if isinstance(value, dict):
+        return {k: resolve(v, f"{path}.{k}", env, report) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, f"{path}[{i}]", env, report) for i, v in enumerate(value)]
+    return value
+
+
+def _lookup(name: str, path: str, env: Mapping[str, str], report: Report) -> object:
+    if not name:
+        report.problem(path, "'os.environ/' needs a variable name after the slash")
+        return FAILED
+    if name not in env:
+        report.problem(
+            path,
+            f"environment variable {name} is not set "
+            "(export it, or define it under environment_variables)",
+        )
+        return FAILED
+    return env[name]

@@ -157,15 +157,33 @@ class ProxyApp:
         raise NotFoundError(f"no route {request.method} {request.path}", code="route_not_found")
 
     async def _list_models(self, request: Request, ctx: CallContext) -> Response:
-        data = [self._model_entry(alias) for alias in self.models.aliases()]
+        data = [self._model_entry(alias) for alias in self._usable(ctx)]
         body = orjson.dumps({"object": "list", "data": data})
         return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
 
     async def _get_model(self, request: Request, ctx: CallContext) -> Response:
         alias = request.path.split("/models/", 1)[1]
-        self.models.group(alias)  # 404 listing the served aliases when unknown
+        usable = self._usable(ctx)
+        if alias not in usable:
+            if ctx.key is None or ctx.key.models is None:
+                self.models.group(alias)  # 404 listing the served aliases
+            # 404 as OpenAI answers for a model the key cannot use: the SDK's
+            # NotFoundError, and the key learns nothing about models outside its list.
+            raise NotFoundError(
+                f"model '{alias}' is not served to this API key; "
+                f"its models: {', '.join(usable) or 'none'}",
+                param="model",
+                code="model_not_found",
+            )
         body = orjson.dumps(self._model_entry(alias))
         return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
+
+    def _usable(self, ctx: CallContext) -> list[str]:
+        """The served aliases the caller may use: a virtual key's allowed models (its own
+        capped by its team's, the set the gate admits chat requests by), else all."""
+        aliases = self.models.aliases()
+        allowed = ctx.key.models if ctx.key is not None else None
+        return aliases if allowed is None else [a for a in aliases if a in allowed]
 
     def _model_entry(self, alias: str) -> dict[str, object]:
         return {"id": alias, "object": "model", "created": self.started, "owned_by": "tokenway"}

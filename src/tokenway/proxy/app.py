@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -22,6 +23,7 @@ from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.chat import CallContext, ChatCompletions
 from tokenway.proxy.config import ProxyConfig
+from tokenway.proxy.cors import Cors, cors_from_settings
 from tokenway.proxy.echo import echoable_request_id
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.gate import Gate
@@ -260,6 +262,26 @@ def protocol_error(status: int, message: str) -> Response:
     return Response(status, list(JSON_HEADERS), envelope(message, kind))
 
 
+class _CorsProxyApp(ProxyApp):
+    """The app with CORS (``tokenway.proxy.cors``). A class of its own, chosen at start, so
+    a proxy without CORS pays nothing for it on any request."""
+
+    def __init__(self, config: ProxyConfig, cors: Cors, **options: Any) -> None:
+        super().__init__(config, **options)
+        self._cors = cors
+
+    async def __call__(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is None:  # not a browser's cross-origin call
+            return await super().__call__(request)
+        answer = self._cors.preflight(request, origin)
+        if answer is not None:
+            return answer
+        response = await super().__call__(request)
+        self._cors.decorate(response, origin)
+        return response
+
+
 def create_app(
     config: ProxyConfig,
     *,
@@ -268,6 +290,9 @@ def create_app(
     data_dir: Path | None = None,
 ) -> ProxyApp:
     """``data_dir`` holds the default SQLite file and the spend journal (default: cwd)."""
+    cors = cors_from_settings(config.general_settings)
+    if cors is not None:
+        return _CorsProxyApp(config, cors, env=env, backoff=backoff, data_dir=data_dir)
     return ProxyApp(config, env=env, backoff=backoff, data_dir=data_dir)
 
 

@@ -34,6 +34,7 @@ from tokenway.proxy.config_rules import (
     string_list,
     string_mapping,
 )
+from tokenway.proxy.cors import origin_list
 
 _T = TypeVar("_T")
 
@@ -194,6 +195,9 @@ GENERAL_SETTINGS = SectionSchema(
         "body_timeout": positive_number,
         "min_body_rate": positive_int,
         "max_connections": non_negative_int,
+        # tokenway's own: CORS for browser clients, off unless set (tokenway.proxy.cors)
+        "cors_allow_origins": origin_list,
+        "cors_max_age": non_negative_int,
     },
     unsupported={
         "alerting": _NOT_SUPPORTED,

@@ -170,3 +170,27 @@ def test_workers_share_the_port_and_stop_together(config_file: Path, env: dict[s
             assert client.models.list().data
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+def test_version_is_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run(tokenway_cmd("--version"), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"tokenway {version('tokenway')}"
+
+
+def test_help_lists_the_subcommands() -> None:
+    done = subprocess.run(tokenway_cmd("--help"), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "tokenway emulator" in done.stdout and "tokenway migrate" in done.stdout
+    assert "--config" in done.stdout and "--demo" in done.stdout
+
+
+def test_emulator_subcommand_help_names_itself() -> None:
+    done = subprocess.run(
+        tokenway_cmd("emulator", "--help"), capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: tokenway emulator")
+    assert "--api-key" in done.stdout

@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["emulator"]:
         from tokenway.emulator.__main__ import main as emulator_main
 
-        return emulator_main(argv[1:])
+        return emulator_main(argv[1:], prog="tokenway emulator")
     if argv[:1] == ["migrate"]:
         from tokenway.store.migrate import main as migrate_main
 
@@ -50,8 +50,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args, config, demo_note=None)
 
 
+# The subcommands, dispatched in ``main`` before the proxy's options are parsed (each
+# parses its own); listed in --help by this epilog.
+_SUBCOMMANDS = """subcommands:
+  tokenway emulator [--api-key KEY ...]   run the bundled Inference.net emulator (a
+                                          testing tool); see tokenway emulator --help
+  tokenway migrate [--database-url URL]   apply the database migrations; see
+                                          tokenway migrate --help"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tokenway", description="OpenAI-compatible LLM proxy")
+    p = argparse.ArgumentParser(
+        prog="tokenway",
+        usage="tokenway [--config FILE | --demo] [options]\n       tokenway {emulator,migrate} ...",
+        description="OpenAI-compatible LLM proxy",
+        epilog=_SUBCOMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", "-V", action="version", version=f"tokenway {_version()}")
     p.add_argument("--config", "-c", help="LiteLLM-style config.yaml")
     p.add_argument("--host", default=os.environ.get("HOST"), help="default 0.0.0.0 (env HOST)")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4000")))
@@ -65,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--shutdown-timeout", type=float, default=30.0)
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tokenway")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _apply_environment(variables: Mapping[str, str]) -> None:

@@ -1,6 +1,6 @@
 import random
 
-from tokenway.limits.window import SPAN, MemoryLimitStore, Quota, SlidingWindow
+from tokenway.limits.window import SPAN, WINDOW, MemoryLimitStore, Quota, SlidingWindow
 
 
 def test_window_counts_the_last_minute_and_forgets_after_it() -> None:
@@ -121,7 +121,7 @@ async def test_headers_report_the_tightest_limits() -> None:
     state = await store.acquire((key, team), 30.0)
     assert (state.limit_requests, state.remaining_requests) == (5, 4)
     assert (state.limit_tokens, state.remaining_tokens) == (500, 500)
-    assert state.reset_requests == SPAN
+    assert state.reset_requests == WINDOW
     assert state.reset_tokens == 0.0
 
 
@@ -133,3 +133,25 @@ async def test_sweep_drops_idle_principals_only() -> None:
         await store.acquire((Quota(f"key:{i}", "k", rpm=5),), 0.0)
     assert store.sweep(100.0) >= 20
     assert store.in_flight("key:busy") == 1
+
+
+async def test_reported_waits_never_exceed_the_minute() -> None:
+    """Units leave the window 61 s after their whole second; a per-minute limit still never
+    tells a client to wait longer than 60 s (retry-after, x-ratelimit-reset-*)."""
+    store = MemoryLimitStore()
+    rpm, tpm = Quota("key:r", "key 'r'", rpm=1), Quota("key:t", "key 't'", tpm=1000)
+    admitted = store.acquire_now((rpm, tpm), 100.25)
+    assert admitted[2] == WINDOW  # full again a minute after the newest request
+    store.release((rpm, tpm), 1200, 100.25)
+    refused = await store.acquire((rpm,), 100.5)  # 100 + SPAN - 100.5 = 60.5 s away
+    assert refused.refused == "requests" and refused.retry_after == WINDOW
+    assert refused.headroom()[2] <= WINDOW
+    refused = await store.acquire((tpm,), 100.5)
+    assert refused.refused == "tokens" and refused.retry_after == WINDOW
+    assert refused.headroom()[5] <= WINDOW
+    tokens = Quota("key:u", "key 'u'", tpm=10_000)
+    store.acquire_now((tokens,), 200.0)
+    store.release((tokens,), 5, 200.0)
+    assert store.acquire_now((tokens,), 200.5)[5] == WINDOW  # counted this second
+    store.release((tokens,), 0, 200.5)
+    assert store.acquire_now((tokens,), 201.5)[5] <= WINDOW  # counted a second ago

@@ -204,14 +204,14 @@ async def test_rpm_refusal_is_a_429_with_retry_after_and_headers(store: SQLiteSt
         (await gate.admit(ctx, "m", 0.0, NOW)).settle(None, 10)
     error = await refusal(gate, ctx)
     assert isinstance(error, LimitExceededError) and error.status_code == 429
-    assert error.code == "rpm_limit_exceeded" and error.retry_after == 61.0
+    assert error.code == "rpm_limit_exceeded" and error.retry_after == 60.0
     headers = dict(error.headers)
     assert headers["x-ratelimit-limit-requests"] == "2"
     assert headers["x-ratelimit-remaining-requests"] == "0"
-    assert headers["x-ratelimit-reset-requests"] == "61s"
+    assert headers["x-ratelimit-reset-requests"] == "60s"
     assert headers["x-ratelimit-remaining-tokens"] == "980"
     wire = error_response(error, "req-1")
-    assert ("retry-after", "61") in wire.headers
+    assert ("retry-after", "60") in wire.headers
     assert ("x-ratelimit-limit-requests", "2") in wire.headers
     assert orjson.loads(wire.body)["error"]["type"] == "rate_limit_error"
 
@@ -254,7 +254,7 @@ async def test_admitted_responses_carry_the_tightest_limits(store: SQLiteStore) 
     assert admission.headers() == [
         ("x-ratelimit-limit-requests", "3"),
         ("x-ratelimit-remaining-requests", "2"),
-        ("x-ratelimit-reset-requests", "61s"),
+        ("x-ratelimit-reset-requests", "60s"),
         ("x-ratelimit-limit-tokens", "900"),
         ("x-ratelimit-remaining-tokens", "900"),
         ("x-ratelimit-reset-tokens", "0s"),

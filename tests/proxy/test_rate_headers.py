@@ -17,13 +17,13 @@ def test_the_header_block_says_what_the_header_list_says() -> None:
 
 def test_rate_headers_format_limits_and_seconds() -> None:
     state = RateState(limit_requests=10**12, remaining_requests=5, reset_requests=60.2)
-    state.limit_tokens, state.remaining_tokens, state.reset_tokens = 100, -3, 75.5
+    state.limit_tokens, state.remaining_tokens, state.reset_tokens = 100, -3, 3.5
     assert rate_headers(state.headroom()) == [
         ("x-ratelimit-limit-requests", "1000000000000"),
         ("x-ratelimit-remaining-requests", "5"),
-        ("x-ratelimit-reset-requests", "61s"),
+        ("x-ratelimit-reset-requests", "60s"),  # capped: a per-minute limit
         ("x-ratelimit-limit-tokens", "100"),
         ("x-ratelimit-remaining-tokens", "0"),
-        ("x-ratelimit-reset-tokens", "76s"),
+        ("x-ratelimit-reset-tokens", "4s"),  # rounded up
     ]
     assert Quota("q", "q").rpm is None

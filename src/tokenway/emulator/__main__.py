@@ -19,8 +19,8 @@ _KEY_ENV = "INFERENCE_API_KEY"
 _BANNER = "Inference.net emulator (a testing tool, not the real API) listening on {url}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m tokenway.emulator") -> int:
+    args = _parser(prog).parse_args(argv)
     keys = tuple(args.api_key or ([os.environ[_KEY_ENV]] if os.environ.get(_KEY_ENV) else []))
     if not keys:
         print(
@@ -80,9 +80,9 @@ def _config(args: argparse.Namespace, keys: tuple[str, ...]) -> EmulatorConfig:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tokenway.emulator",
+        prog=prog,
         description="Serve a local emulator of Inference.net's OpenAI-compatible API "
         "(a testing tool, not the real API).",
     )

@@ -4,8 +4,11 @@ Counting is a ring of one-second buckets per principal and dimension. Precision:
 are exact per whole second, and a unit counted at second ``s`` leaves the window at
 ``s + 61``, so the window always covers the last 60 to 61 seconds. A limit is therefore
 never exceeded in any 60-second span; a refused caller may wait up to one second longer
-than an exact sliding log would make it. Each call is O(1) amortised: clearing the
-buckets of the seconds that passed is bounded by the ring size and paid once per second.
+than an exact sliding log would make it. The waits it reports (``retry_after``,
+``reset_*``) are capped at ``WINDOW``, the minute the limits are per: a client told
+``retry-after: 60`` may, at worst, be refused once more for under a second. Each call is
+O(1) amortised: clearing the buckets of the seconds that passed is bounded by the ring
+size and paid once per second.
 
 Callers pass the time (``now``, seconds) into every call, so tests inject their clock.
 ``LimitStore`` is the seam: ``MemoryLimitStore`` serves one process; a shared store
@@ -24,6 +27,7 @@ from typing import Literal, Protocol
 __all__ = [
     "NO_HEADROOM",
     "SPAN",
+    "WINDOW",
     "Headroom",
     "LimitStore",
     "MemoryLimitStore",
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 SPAN = 61  # buckets: this second and the 60 before it
+WINDOW = 60  # seconds: the longest wait reported (a per-minute limit never asks for more)
 _UNLIMITED = 2**62
 _LAST_SECOND = float(SPAN - 1)
 
@@ -152,10 +157,10 @@ class RateState:
         return (
             self.limit_requests,
             max(self.remaining_requests, 0),
-            math.ceil(self.reset_requests),
+            min(math.ceil(self.reset_requests), WINDOW),
             self.limit_tokens,
             max(self.remaining_tokens, 0),
-            math.ceil(self.reset_tokens),
+            min(math.ceil(self.reset_tokens), WINDOW),
         )
 
 
@@ -231,7 +236,7 @@ class MemoryLimitStore:
         The hot path of every limited request, so one function: the windows' fields are
         read here directly (same module) instead of through ``count``/``add``. An admitted
         request sits in the newest bucket of its requests windows: they are full again
-        ``SPAN`` seconds (rounded up) from now."""
+        ``SPAN`` seconds (rounded up) from now, reported as ``WINDOW``."""
         counters = self._counters
         limit_r: int | None = None
         limit_t: int | None = None
@@ -270,15 +275,15 @@ class MemoryLimitStore:
                     if left == tpm:  # nothing counted: full already
                         reset_t = 0
                     elif tokens._buckets[tokens._slot]:  # counted this second: as requests
-                        reset_t = SPAN
+                        reset_t = WINDOW
                     else:
-                        reset_t = math.ceil(tokens.until_empty(now))
+                        reset_t = min(math.ceil(tokens.until_empty(now)), WINDOW)
             if parallel is not None:
                 slot.in_flight += 1
             if rpm is not None:  # ``add(now, 1)`` on the window advanced above
                 requests._buckets[requests._slot] += 1
                 requests._total += 1
-        return limit_r, left_r, SPAN, limit_t, left_t, reset_t
+        return limit_r, left_r, WINDOW, limit_t, left_t, reset_t
 
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
         counters = self._counters
@@ -302,7 +307,7 @@ class MemoryLimitStore:
         counters = self._counters
         for earlier in quotas[: quotas.index(quota)]:
             counters[earlier.name].give_back(earlier)
-        state = RateState(why, quota, retry_after)
+        state = RateState(why, quota, min(retry_after, WINDOW))
         for each in quotas:
             slot = counters.get(each.name)
             if slot is not None:

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -22,6 +23,7 @@ from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.chat import CallContext, ChatCompletions
 from tokenway.proxy.config import ProxyConfig
+from tokenway.proxy.cors import Cors, cors_from_settings
 from tokenway.proxy.echo import echoable_request_id
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.gate import Gate
@@ -161,15 +163,33 @@ class ProxyApp:
         raise NotFoundError(f"no route {request.method} {request.path}", code="route_not_found")
 
     async def _list_models(self, request: Request, ctx: CallContext) -> Response:
-        data = [self._model_entry(alias) for alias in self.models.aliases()]
+        data = [self._model_entry(alias) for alias in self._usable(ctx)]
         body = orjson.dumps({"object": "list", "data": data})
         return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
 
     async def _get_model(self, request: Request, ctx: CallContext) -> Response:
         alias = request.path.split("/models/", 1)[1]
-        self.models.group(alias)  # 404 listing the served aliases when unknown
+        usable = self._usable(ctx)
+        if alias not in usable:
+            if ctx.key is None or ctx.key.models is None:
+                self.models.group(alias)  # 404 listing the served aliases
+            # 404 as OpenAI answers for a model the key cannot use: the SDK's
+            # NotFoundError, and the key learns nothing about models outside its list.
+            raise NotFoundError(
+                f"model '{alias}' is not served to this API key; "
+                f"its models: {', '.join(usable) or 'none'}",
+                param="model",
+                code="model_not_found",
+            )
         body = orjson.dumps(self._model_entry(alias))
         return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
+
+    def _usable(self, ctx: CallContext) -> list[str]:
+        """The served aliases the caller may use: a virtual key's allowed models (its own
+        capped by its team's, the set the gate admits chat requests by), else all."""
+        aliases = self.models.aliases()
+        allowed = ctx.key.models if ctx.key is not None else None
+        return aliases if allowed is None else [a for a in aliases if a in allowed]
 
     def _model_entry(self, alias: str) -> dict[str, object]:
         return {"id": alias, "object": "model", "created": self.started, "owned_by": "tokenway"}
@@ -253,6 +273,26 @@ def protocol_error(status: int, message: str) -> Response:
     return Response(status, list(JSON_HEADERS), envelope(message, kind))
 
 
+class _CorsProxyApp(ProxyApp):
+    """The app with CORS (``tokenway.proxy.cors``). A class of its own, chosen at start, so
+    a proxy without CORS pays nothing for it on any request."""
+
+    def __init__(self, config: ProxyConfig, cors: Cors, **options: Any) -> None:
+        super().__init__(config, **options)
+        self._cors = cors
+
+    async def __call__(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is None:  # not a browser's cross-origin call
+            return await super().__call__(request)
+        answer = self._cors.preflight(request, origin)
+        if answer is not None:
+            return answer
+        response = await super().__call__(request)
+        self._cors.decorate(response, origin)
+        return response
+
+
 def create_app(
     config: ProxyConfig,
     *,
@@ -261,6 +301,9 @@ def create_app(
     data_dir: Path | None = None,
 ) -> ProxyApp:
     """``data_dir`` holds the default SQLite file and the spend journal (default: cwd)."""
+    cors = cors_from_settings(config.general_settings)
+    if cors is not None:
+        return _CorsProxyApp(config, cors, env=env, backoff=backoff, data_dir=data_dir)
     return ProxyApp(config, env=env, backoff=backoff, data_dir=data_dir)
 
 

@@ -34,6 +34,7 @@ from tokenway.proxy.config_rules import (
     positive_number,
     string_list,
 )
+from tokenway.proxy.cors import origin_list
 
 ROUTING_STRATEGIES: tuple[str, ...] = (
     "simple-shuffle",
@@ -244,6 +245,10 @@ GENERAL_SETTINGS: Section = {
     "min_body_rate": implemented("tokenway's: bytes/s a body must keep", positive_int),
     "max_connections": implemented("tokenway's: open connections (0: default)",
                                    non_negative_int),
+    "cors_allow_origins": implemented("tokenway's: origins browsers may call from (or *)",
+                                      origin_list),
+    "cors_max_age": implemented("tokenway's: seconds a CORS preflight is cached",
+                                non_negative_int),
     # authentication and access: refused, never ignored
     "enable_jwt_auth": refused(f"JWT auth is not implemented; {_NO_AUTH}"),
     "litellm_jwtauth": refused(f"JWT auth is not implemented; {_NO_AUTH}"),

@@ -135,6 +135,10 @@ class ModelTable:
             )
         return group
 
+    def names(self) -> list[str]:
+        """Every group's name, a wildcard's pattern included (what a key may be limited to)."""
+        return list(self._groups)
+
     def aliases(self) -> list[str]:
         """The explicit aliases (a wildcard's pattern is not a model a client can name)."""
         return [alias for alias in self._groups if not is_pattern(alias)]

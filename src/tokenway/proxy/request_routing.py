@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from tokenway.errors import BadRequestError, PermissionDeniedError
 from tokenway.http.server import Response
+from tokenway.proxy.gate import may_use
 from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.router import RouteTrace, RoutingEngine
@@ -49,7 +50,7 @@ def request_fallbacks(
                 code="model_not_found",
             )
         models = key.models if key is not None and not key.unrestricted else None
-        if models is not None and name not in models:
+        if not may_use(models, name):
             raise PermissionDeniedError(
                 f"'fallbacks' names model '{name}', which this API key may not use",
                 param="fallbacks",

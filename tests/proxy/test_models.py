@@ -9,6 +9,7 @@ from tokenway.proxy.config import parse_config
 from tokenway.proxy.models import (
     PROXY_TIMEOUT,
     STREAM_IDLE_TIMEOUT,
+    WILDCARD_CACHE,
     Route,
     build_router,
     build_routes,
@@ -47,3 +48,25 @@ def test_a_configured_timeout_bounds_the_call_and_the_streams_silence() -> None:
 def test_a_route_knows_the_credentials_it_sends() -> None:
     (route,), _ = routes({})
     assert route.secrets == ("inf-key-0123456789",)
+
+
+def test_a_wildcard_route_makes_bounded_concrete_routes_with_the_name_filled_in() -> None:
+    (template,), _ = routes({"model": "inference/*"})
+    assert template.wildcard is None  # "m" is no pattern: "*" would be sent as it is
+    entry = {
+        "model_name": "inference/*",
+        "litellm_params": {"model": "inference/*", "api_base": "http://127.0.0.1:1/v1"},
+        "model_info": {"id": "wild"},
+    }
+    config = parse_config({"model_list": [entry]}, env={"INFERENCE_API_KEY": "k" * 8})
+    (wild,) = build_routes(config.deployments, {"INFERENCE_API_KEY": "k" * 8}, Catalog(), None)
+    assert wild.wildcard is not None
+    route = wild.wildcard.route("inference/meta-llama/llama-3.1-8b-instruct/fp-16")
+    assert route.alias == "inference/meta-llama/llama-3.1-8b-instruct/fp-16"
+    assert route.upstream_model == "meta-llama/llama-3.1-8b-instruct/fp-16"
+    assert route.info is not None and route.deployment_id == "wild"
+    assert route.alias_field == b'"model":"inference/meta-llama/llama-3.1-8b-instruct/fp-16"'
+    assert wild.wildcard.route(route.alias) is route  # made once
+    for n in range(WILDCARD_CACHE + 10):  # clients choose the names: the cache is bounded
+        wild.wildcard.route(f"inference/m{n}")
+    assert len(wild.wildcard._routes) <= WILDCARD_CACHE

@@ -84,7 +84,7 @@ class ProxyApp:
         }
         admin = AdminAPI(
             self.services.store,
-            served_models=self.models.aliases(),
+            served_models=self.models.names(),
             on_key_change=self.services.keys.invalidate,
         )
         self._admin: dict[tuple[str, str], Route] = {

@@ -47,6 +47,7 @@ from tokenway.proxy.json_depth import MAX_DEPTH, too_deep
 from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
+from tokenway.proxy.request_routing import concrete, request_fallbacks
 from tokenway.proxy.spend import SpendTracker, Ticket
 from tokenway.proxy.usage import ESTIMATED, answer_tokens, counted, estimate, total_tokens
 from tokenway.router import RouteTrace, RoutingEngine
@@ -96,6 +97,7 @@ class ChatCompletions:
         self._spend = spend
         self._gate = gate or Gate()
         self._prices: dict[str, Price] = {}
+        self._wildcards = router.wildcards
 
     async def __call__(self, request: Request, ctx: CallContext) -> Response:
         """One chat request; whatever happens, its ticket is closed (one spend row)."""
@@ -128,6 +130,9 @@ class ChatCompletions:
                 )
         alias = ticket.alias = body["model"]
         ticket.stream = bool(body.get("stream"))
+        fallbacks = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
+        if fallbacks is not None:
+            fallbacks = request_fallbacks(fallbacks, self._router, ctx.key)
         admission: Admission | None = None
         key = ctx.key
         if key is not None and not key.unrestricted:
@@ -147,6 +152,8 @@ class ChatCompletions:
         else:
             send = functools.partial(self._plain, body, ctx, ticket)
         trace: RouteTrace[Route] = RouteTrace(alias)
+        if self._wildcards:
+            send = concrete(send, trace)
         try:
             routed = await self._router.acall(
                 alias,
@@ -154,6 +161,7 @@ class ChatCompletions:
                 needed_tokens=functools.partial(_needed_tokens, body),
                 trace=trace,
                 hold=ticket.stream,  # a stream keeps its deployment busy until it ends
+                fallbacks=fallbacks,
             )
         except TokenwayError as error:
             return self._failure(error, trace, ctx, ticket)
@@ -183,9 +191,14 @@ class ChatCompletions:
         """The dearest deployment of the group, so a reservation is never too small."""
         price = self._prices.get(alias)
         if price is None:
-            if alias not in self._router.groups():  # the router answers 404 in a moment
+            group = self._router.find(alias)
+            if group is None:  # the router answers 404 in a moment
                 return NO_PRICE
-            price = self._prices[alias] = _dearest(self._router.deployments(alias))
+            if group.name != alias:  # a wildcard's: priced per model, not kept (names are many)
+                return _dearest(
+                    [r.wildcard.route(alias) if r.wildcard else r for r in group.handles]
+                )
+            price = self._prices[alias] = _dearest(group.handles)
         return price
 
     async def _plain(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ from tokenway.limits.window import (
 )
 from tokenway.proxy.keys import Account, KeyContext
 from tokenway.proxy.rate_headers import rate_header_block, rate_headers
+from tokenway.router.patterns import Pattern, compile_patterns, match
 from tokenway.tokens import prompt_estimate
 
 __all__ = ["NO_PRICE", "Admission", "Gate", "LimitExceededError", "Price", "estimate_cost"]
@@ -135,7 +137,7 @@ class Gate:
             return Admission(self, _NO_ACCOUNTS, 0.0)
         expires_at, models = ctx.key.expires_at, ctx.models
         if (expires_at is not None and expires_at <= now) or (
-            models is not None and model_alias not in models
+            models is not None and model_alias not in models and not may_use(models, model_alias)
         ):
             _check_key(ctx, model_alias, now)  # raises the most fundamental refusal
         quotas, memory = ctx.quotas, self._memory
@@ -248,13 +250,28 @@ def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:
                 f"{whose} is blocked; ask your administrator to unblock it", code="key_blocked"
             )
     models = ctx.models
-    if models is not None and model_alias not in models:
+    if models is not None and not may_use(models, model_alias):
         allowed = ", ".join(sorted(models)) or "none"
         raise PermissionDeniedError(
             f"this API key may not use model '{model_alias}'; allowed models: {allowed}",
             param="model",
             code="model_not_allowed",
         )
+
+
+def may_use(models: frozenset[str] | None, alias: str) -> bool:
+    """Whether a key limited to ``models`` may call ``alias``: one of them, or a model a
+    pattern among them (``"inference/*"``, as a wildcard deployment's) matches."""
+    if models is None or alias in models:
+        return True
+    patterns = _patterns_of(models)
+    return bool(patterns) and match(patterns, alias) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _patterns_of(models: frozenset[str]) -> tuple[Pattern, ...]:
+    """Compiled once per distinct model set (a frozenset keeps its hash)."""
+    return compile_patterns(models)
 
 
 def _try_reserve(

@@ -54,7 +54,7 @@ class HealthChecker:
         general_settings: Mapping[str, Any],
     ) -> None:
         self._router = router
-        self._routes = tuple(routes)
+        self._routes = tuple(r for r in routes if r.wildcard is None)  # "*" is no model to probe
         self._http = http
         self._master_hash = hash_key(master_key) if master_key else None
         self.background = bool(general_settings.get("background_health_checks"))

@@ -17,7 +17,7 @@ HTTP client's 10 s.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import orjson
 
@@ -28,9 +28,11 @@ from tokenway.providers.registry import get_provider
 from tokenway.proxy.config import DeploymentConfig, ProxyConfig
 from tokenway.retry import Backoff
 from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
+from tokenway.router.patterns import Pattern, is_pattern, substitute
 
 PROXY_TIMEOUT = 300.0  # seconds for a whole call, retries included, unless configured
 STREAM_IDLE_TIMEOUT = 60.0  # seconds a stream may stay silent, unless configured
+WILDCARD_CACHE = 1024  # concrete routes a wildcard deployment keeps, by requested model
 
 
 class StartupError(Exception):
@@ -58,6 +60,9 @@ class Route:
     api_base: str
     limits: DeploymentLimits
     secrets: tuple[str, ...] = ()  # the credentials it sends, never to be relayed or logged
+    # A wildcard deployment (model_name "*" or "inference/*"): the router picks this
+    # template, and the attempt sends with ``wildcard.route(name)``, its concrete twin.
+    wildcard: Wildcard | None = field(default=None, repr=False, compare=False)
 
     @property
     def group(self) -> str:
@@ -73,6 +78,41 @@ class Route:
             self.input_cost_per_token,
             self.output_cost_per_token,
         )
+
+
+class Wildcard:
+    """Makes the concrete route of a wildcard deployment for one requested model: the
+    alias is the requested name, and what each ``*`` matched replaces the ``*`` of the
+    upstream model. Made once per name (at most ``WILDCARD_CACHE`` kept, since clients
+    choose the names), sharing the template's deployment id and so its limits, cooldown
+    and stats."""
+
+    def __init__(
+        self,
+        cfg: DeploymentConfig,
+        env: Mapping[str, str],
+        catalog: Catalog,
+        default_timeout: float | None,
+    ) -> None:
+        self._cfg = cfg
+        self._env, self._catalog, self._default_timeout = env, catalog, default_timeout
+        self._pattern = Pattern.of(cfg.model_name)
+        self._routes: dict[str, Route] = {}
+
+    def route(self, name: str) -> Route:
+        found = self._routes.get(name)
+        if found is None:
+            captures = self._pattern.captures(name) or (name,)
+            upstream = substitute(self._cfg.upstream_model, captures)
+            provider = self._cfg.provider.name
+            cfg = replace(
+                self._cfg, model_name=name, model=f"{provider}/{upstream}", upstream_model=upstream
+            )
+            if len(self._routes) >= WILDCARD_CACHE:
+                self._routes.clear()
+            found = _route(cfg, self._env, self._catalog, self._default_timeout)
+            self._routes[name] = found
+        return found
 
 
 class ModelTable:
@@ -95,8 +135,13 @@ class ModelTable:
             )
         return group
 
-    def aliases(self) -> list[str]:
+    def names(self) -> list[str]:
+        """Every group's name, a wildcard's pattern included (what a key may be limited to)."""
         return list(self._groups)
+
+    def aliases(self) -> list[str]:
+        """The explicit aliases (a wildcard's pattern is not a model a client can name)."""
+        return [alias for alias in self._groups if not is_pattern(alias)]
 
 
 def build_router(
@@ -111,7 +156,7 @@ def build_router(
         backoff=backoff,
     )
     try:
-        return RoutingEngine(routes, settings)
+        return RoutingEngine(routes, settings, wildcards=True)
     except ValueError as err:
         raise StartupError(f"router_settings: {err}") from None
 
@@ -122,7 +167,13 @@ def build_routes(
     catalog: Catalog,
     default_timeout: float | None,
 ) -> list[Route]:
-    return [_route(d, env, catalog, default_timeout) for d in deployments]
+    routes = []
+    for cfg in deployments:
+        route = _route(cfg, env, catalog, default_timeout)
+        if is_pattern(cfg.model_name):
+            route = replace(route, wildcard=Wildcard(cfg, env, catalog, default_timeout))
+        routes.append(route)
+    return routes
 
 
 def _route(

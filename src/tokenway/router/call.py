@@ -108,6 +108,7 @@ class RoutedCall(Generic[D]):
     __slots__ = (
         "_context_mode",
         "_error",
+        "_home",
         "_needed",
         "_needed_value",
         "_next",
@@ -120,6 +121,7 @@ class RoutedCall(Generic[D]):
         "_visited",
         "deadline",
         "engine",
+        "fallbacks",
         "first_choice_rejected",
         "group",
         "position",
@@ -143,7 +145,8 @@ class RoutedCall(Generic[D]):
         self.trace: RouteTrace[D] = trace if trace is not None else RouteTrace(group)
         self.position = -1
         self.stats: DeploymentStats | None = None  # of the deployment picked, as picked
-        self._origin = group
+        self._origin = group  # the model asked for
+        self._home = self.group.name  # its group's name: a pattern's, for a wildcard model
         self._num_retries = num_retries
         self._needed = needed_tokens
         self._needed_value = needed_value  # needed_tokens() once asked, else None
@@ -158,6 +161,8 @@ class RoutedCall(Generic[D]):
         # The strategy's choice from the whole group was found unusable before this call
         # was made (by the engine's short way): the first pick asks only the filtered group.
         self.first_choice_rejected = False
+        # A request's own fallbacks: when set, they replace the configured ones.
+        self.fallbacks: tuple[str, ...] | None = None
 
     # ---- choosing (under the engine's lock) -----------------------------------------
 
@@ -266,9 +271,12 @@ class RoutedCall(Generic[D]):
         self._error = error
         if isinstance(error, ContextWindowExceededError) and not self._context_mode:
             self._context_mode = True
-            self._queue = list(self.engine.settings.context_window_fallbacks_for(self._origin))
+            self._queue = list(self.engine.settings.context_window_fallbacks_for(*self._names()))
         elif self._queue is None:
-            self._queue = list(self.engine.settings.fallbacks_for(self._origin))
+            fallbacks = self.fallbacks
+            if fallbacks is None:
+                fallbacks = self.engine.settings.fallbacks_for(*self._names())
+            self._queue = list(fallbacks)
         queue = self._queue
         while queue:
             name = queue.pop(0)
@@ -283,6 +291,10 @@ class RoutedCall(Generic[D]):
         self._next = _ANY
         self.trace.group = name
         self.trace.fallbacks += 1
+
+    def _names(self) -> tuple[str, ...]:
+        """Whose configured fallbacks apply: the model asked for, then its pattern's."""
+        return (self._origin,) if self._home == self._origin else (self._origin, self._home)
 
     def _overflows(self, window: int) -> bool:
         if self._needed is None:

@@ -31,6 +31,7 @@ from tokenway.router.call import Routed, RoutedCall, RouteTrace, attempt_budget,
 from tokenway.router.cooldown import counts_against_deployment
 from tokenway.router.groups import Group, build_groups, choose_filtered, saturated
 from tokenway.router.handles import Routable
+from tokenway.router.patterns import compile_patterns, match
 from tokenway.router.settings import RouterSettings
 from tokenway.router.state import DeploymentStats, MemoryState, RouterState
 from tokenway.router.strategies import Strategy, strategy_for, usage_based
@@ -57,6 +58,7 @@ class RoutingEngine(Generic[D]):
         strategy: Strategy | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        wildcards: bool = False,
     ) -> None:
         self.settings = settings or RouterSettings()
         self.state: RouterState = state if state is not None else MemoryState()
@@ -65,13 +67,16 @@ class RoutingEngine(Generic[D]):
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
         self._groups = build_groups(deployments)
+        # ``wildcards``: groups named like "*" or "inference/*" also serve the requested
+        # models they match (see ``router.patterns``), asked only when no name is exact.
+        self._patterns = compile_patterns(self._groups) if wildcards else ()
         # Tokens matter only to TPM limits and usage-based routing; otherwise skip the count.
         self._counts_tokens = self.strategy is usage_based or any(
             lim.tpm for group in self._groups.values() for lim in group.limits
         )
         for group in self._groups.values():
             self.state.add_group(group.name, group.ids, group.limits)
-        unknown = sorted(self.settings.groups_named() - set(self._groups))
+        unknown = sorted(n for n in self.settings.groups_named() if self.find(n) is None)
         if unknown:
             raise ValueError(
                 f"fallbacks name model group(s) that are not served: {', '.join(unknown)}"
@@ -82,8 +87,22 @@ class RoutingEngine(Generic[D]):
     def groups(self) -> list[str]:
         return list(self._groups)
 
-    def group_of(self, name: str) -> Group[D]:
+    @property
+    def wildcards(self) -> bool:
+        """Some group is a pattern that serves the models it matches."""
+        return bool(self._patterns)
+
+    def find(self, name: str) -> Group[D] | None:
+        """The group serving the model ``name``: its own, else a matching pattern's."""
         group = self._groups.get(name)
+        if group is None and self._patterns:
+            pattern = match(self._patterns, name)
+            if pattern is not None:
+                group = self._groups[pattern.name]
+        return group
+
+    def group_of(self, name: str) -> Group[D]:
+        group = self.find(name)
         if group is None:
             served = ", ".join(self._groups) or "none"
             raise NotFoundError(
@@ -113,12 +132,14 @@ class RoutingEngine(Generic[D]):
         num_retries: int | None = None,
         trace: RouteTrace[D] | None = None,
         hold: bool = False,
+        fallbacks: Sequence[str] | None = None,
     ) -> Routed[D, T]:
         """Run ``attempt(deployment, seconds)`` until one answers, as the settings allow.
 
         ``hold=True`` (streams): the deployment stays in flight after the answer began,
-        until the returned ``Routed.release()`` is called."""
-        first = self._first(group, needed_tokens, timeout, num_retries, trace)
+        until the returned ``Routed.release()`` is called. ``fallbacks`` (a request's own
+        list) replaces the configured fallbacks of ``group`` for this call."""
+        first = self._first(group, needed_tokens, timeout, num_retries, trace, fallbacks)
         if isinstance(first, RoutedCall):
             return await self._arun(first, attempt, hold)
         picked, position, _, deadline, _ = first
@@ -129,7 +150,7 @@ class RoutingEngine(Generic[D]):
                 handle, attempt_budget(picked.limits[position], deadline, started)
             )
         except TokenwayError as error:
-            call = self._adopt(first, error, started, needed_tokens, num_retries, trace)
+            call = self._adopt(group, first, error, started, needed_tokens, num_retries, trace)
         except BaseException:
             self._abandoned(picked.ids[position])
             raise
@@ -148,9 +169,10 @@ class RoutingEngine(Generic[D]):
         num_retries: int | None = None,
         trace: RouteTrace[D] | None = None,
         hold: bool = False,
+        fallbacks: Sequence[str] | None = None,
     ) -> Routed[D, T]:
         """The sync twin of ``acall``."""
-        first = self._first(group, needed_tokens, timeout, num_retries, trace)
+        first = self._first(group, needed_tokens, timeout, num_retries, trace, fallbacks)
         if isinstance(first, RoutedCall):
             return self._run(first, attempt, hold)
         picked, position, _, deadline, _ = first
@@ -159,7 +181,7 @@ class RoutingEngine(Generic[D]):
         try:
             value = attempt(handle, attempt_budget(picked.limits[position], deadline, started))
         except TokenwayError as error:
-            call = self._adopt(first, error, started, needed_tokens, num_retries, trace)
+            call = self._adopt(group, first, error, started, needed_tokens, num_retries, trace)
         except BaseException:
             self._abandoned(picked.ids[position])
             raise
@@ -230,14 +252,20 @@ class RoutingEngine(Generic[D]):
         timeout: float | None,
         num_retries: int | None,
         trace: RouteTrace[D] | None,
+        fallbacks: Sequence[str] | None,
     ) -> RoutedCall[D] | _Picked[D]:
         """The common case without a per-call object: the request fits, and the strategy's
         first choice (a single deployment, without asking it) is healthy; it is begun.
         Otherwise the general loop's ``RoutedCall``, which has not begun anything yet."""
         group = self._groups.get(name)
+        if group is None and self._patterns:  # exact names first: a pattern only on a miss
+            group = self.find(name)
         seconds = timeout or self.settings.timeout
-        if group is None or seconds <= 0:
-            return self._start(name, needed_tokens, timeout, num_retries, trace)
+        if group is None or seconds <= 0 or fallbacks is not None:
+            # A request's own fallbacks are rare: the general loop carries them.
+            return self._start(
+                name, needed_tokens, timeout, num_retries, trace, fallbacks=fallbacks
+            )
         needed = None
         if group.context_window is not None and needed_tokens is not None:
             needed = needed_tokens()
@@ -247,7 +275,7 @@ class RoutingEngine(Generic[D]):
         lock.acquire()  # not ``with``: on this path every tenth of a microsecond shows
         try:
             now = self.clock()
-            stats = self.state.view(name, now)
+            stats = self.state.view(group.name, now)
             shape = group.shape
             position = 0 if group.single else self.strategy(shape, shape.everyone, stats, self.rng)
             chosen = stats[position]
@@ -320,15 +348,20 @@ class RoutingEngine(Generic[D]):
         trace: RouteTrace[D] | None,
         needed: int | None = None,
         deadline: float | None = None,
+        fallbacks: Sequence[str] | None = None,
     ) -> RoutedCall[D]:
         settings = self.settings
         if deadline is None:
             deadline = self.clock() + (timeout or settings.timeout)
         retries = settings.num_retries if num_retries is None else num_retries
-        return RoutedCall(self, name, deadline, retries, needed_tokens, trace, needed)
+        call = RoutedCall(self, name, deadline, retries, needed_tokens, trace, needed)
+        if fallbacks is not None:
+            call.fallbacks = tuple(fallbacks)
+        return call
 
     def _adopt(
         self,
+        name: str,
         first: _Picked[D],
         error: TokenwayError,
         started: float,
@@ -338,8 +371,8 @@ class RoutingEngine(Generic[D]):
     ) -> RoutedCall[D]:
         """The ``RoutedCall`` that would have made ``_first``'s attempt, begun at
         ``started``, told that it failed with ``error``: the general loop carries on."""
-        group, position, stats, deadline, needed = first
-        call = self._start(group.name, needed_tokens, None, num_retries, trace, needed, deadline)
+        _, position, stats, deadline, needed = first
+        call = self._start(name, needed_tokens, None, num_retries, trace, needed, deadline)
         call.adopt(position, stats)
         self._failed(call, error, self.clock() - started)
         return call

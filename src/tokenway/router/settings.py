@@ -31,12 +31,14 @@ class RouterSettings:
     max_wait_for_capacity: float = DEFAULT_CAPACITY_WAIT
     backoff: Backoff = field(default_factory=Backoff)
 
-    def fallbacks_for(self, group: str) -> tuple[str, ...]:
-        found = self.fallbacks.get(group)
+    def fallbacks_for(self, *groups: str) -> tuple[str, ...]:
+        """The first of ``groups`` with fallbacks of its own (a wildcard-served model, then
+        its pattern), else the default ones."""
+        found = _first_entry(self.fallbacks, groups)
         return self.default_fallbacks if found is None else found
 
-    def context_window_fallbacks_for(self, group: str) -> tuple[str, ...]:
-        return self.context_window_fallbacks.get(group, ())
+    def context_window_fallbacks_for(self, *groups: str) -> tuple[str, ...]:
+        return _first_entry(self.context_window_fallbacks, groups) or ()
 
     def groups_named(self) -> set[str]:
         """Every group a fallback setting names (to check against the served groups)."""
@@ -106,6 +108,16 @@ def _names(value: object) -> list[str]:
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return list(value)
     raise ValueError("fallback targets must be a model_name or a list of model_names")
+
+
+def _first_entry(
+    table: Mapping[str, tuple[str, ...]], groups: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    for group in groups:
+        found = table.get(group)
+        if found is not None:
+            return found
+    return None
 
 
 def _get(settings: Mapping[str, Any], key: str, default: Any) -> Any:

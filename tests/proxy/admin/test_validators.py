@@ -8,10 +8,12 @@ import pytest
 
 from tokenway.errors import BadRequestError
 from tokenway.proxy.admin.validation import (
+    FIELD_SCHEMAS,
     INT32_MAX,
     INT64_MAX,
     count,
     end_instant,
+    model_aliases,
     money,
     positive_int,
     small_count,
@@ -44,3 +46,14 @@ def test_the_last_day_a_datetime_can_end_is_the_one_before_9999_12_31() -> None:
     with pytest.raises(BadRequestError) as info:
         end_instant("end_date", "9999-12-31")
     assert info.value.param == "end_date"
+
+
+def test_a_key_may_be_limited_to_models_a_wildcard_deployment_serves() -> None:
+    check = model_aliases(["llama", "inference/*"])
+    assert check("models", ["llama", "inference/*", "inference/x/y"]) == [
+        "llama", "inference/*", "inference/x/y",
+    ]  # fmt: skip
+    with pytest.raises(BadRequestError, match="gpt-4o"):
+        check("models", ["gpt-4o"])
+    assert FIELD_SCHEMAS[check]["items"] == {"type": "string"}  # no enum can list them
+    assert FIELD_SCHEMAS[model_aliases(["llama"])]["items"] == {"enum": ["llama"]}

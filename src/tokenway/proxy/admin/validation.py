@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from tokenway.errors import BadRequestError
 from tokenway.proxy.auth import hash_key
 from tokenway.proxy.chat import parse_body
+from tokenway.router.patterns import compile_patterns, match
 from tokenway.store.durations import parse_duration
 
 Validator = Callable[[str, Any], Any]
@@ -181,12 +182,16 @@ def ids(name: str, value: Any) -> list[str]:
 
 
 def model_aliases(served: Sequence[str]) -> Validator:
-    """A list of model aliases, each one the proxy serves."""
+    """A list of model aliases, each one the proxy serves: a served name, or a model a
+    wildcard deployment's pattern (``"*"``, ``"inference/*"``) matches."""
     served_set = set(served)
+    patterns = compile_patterns(served)
 
     def check(name: str, value: Any) -> list[str]:
         aliases = text_list(name, value)
-        unknown = [alias for alias in aliases if alias not in served_set]
+        unknown = [
+            alias for alias in aliases if alias not in served_set and not match(patterns, alias)
+        ]
         if unknown:
             raise BadRequestError(
                 f"'{name}' names model(s) this proxy does not serve: {', '.join(unknown)}; "
@@ -196,7 +201,8 @@ def model_aliases(served: Sequence[str]) -> Validator:
             )
         return aliases
 
-    FIELD_SCHEMAS[check] = {"type": ["array", "null"], "items": {"enum": sorted(served_set)}}
+    items: dict[str, Any] = {"type": "string"} if patterns else {"enum": sorted(served_set)}
+    FIELD_SCHEMAS[check] = {"type": ["array", "null"], "items": items}
     return check
 
 

@@ -49,6 +49,18 @@ def test_a_version_1_line_of_an_earlier_proxy_still_decodes() -> None:
     assert decode_row(line) == row
 
 
+def test_a_version_2_line_without_usage_estimated_still_decodes() -> None:
+    row = spend_row(3, team_id="team-1")
+    line = orjson.dumps((2, *row[:-1]))  # version 2 had every field but the last
+    assert SpendRow._fields[-1] == "usage_estimated"
+    assert decode_row(line) == row and decode_row(line).usage_estimated is False
+
+
+def test_an_estimated_row_keeps_its_mark() -> None:
+    row = spend_row(4)._replace(usage_estimated=True)
+    assert decode_row(encode_row(row)).usage_estimated is True
+
+
 @pytest.mark.parametrize("line", [b"[2, 1]", b'{"v": 3}', b"[]", b"5", b'{"v": 1, "x": 1}'])
 def test_a_line_of_no_known_shape_is_refused(line: bytes) -> None:
     with pytest.raises(ValueError):

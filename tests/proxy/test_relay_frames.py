@@ -19,6 +19,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 HEAD = b'data: {"id":"c","model":"meta-llama/llama-3.1-8b-instruct/fp-16","choices":'
 ROLE = HEAD + b'[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
 TEXT = HEAD + b'[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+# "Hi" delivered before the stream failed: one token, and the prompt (7 in these tests)
+ESTIMATE_HI = {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8, "estimated": True}
 ERROR = b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n'
 
 
@@ -67,6 +69,7 @@ async def relay_all(
         response,  # type: ignore[arg-type]
         wants_usage,
         lambda usage, error_code: ended.append(usage),
+        lambda: 7,
     )
     first = await relay.prime()
     out = [frame async for frame in relay.frames(first)]
@@ -92,7 +95,7 @@ async def test_usage_chunk_is_forwarded_when_asked() -> None:
 
 async def test_error_before_content_is_raised_for_an_http_answer() -> None:
     response = FakeResponse([ROLE + ERROR])
-    relay = StreamRelay(route(), response, False, lambda usage, error_code: None)  # type: ignore[arg-type]
+    relay = StreamRelay(route(), response, False, lambda u, e: None, lambda: 7)  # type: ignore[arg-type]
     with pytest.raises(InternalServerError, match="boom"):
         await relay.prime()
     assert response.closed
@@ -105,7 +108,7 @@ async def test_error_after_content_in_the_same_read_keeps_the_content() -> None:
     assert json.loads(frames[-1].removeprefix("data: "))["error"]["message"].endswith("boom")
     assert "[DONE]" not in out.decode()
     # no usage frame came: charged for the one content frame delivered, marked estimated
-    assert ended == [{"completion_tokens": 1, "estimated": True}]
+    assert ended == [ESTIMATE_HI]
 
 
 async def test_cut_without_done_ends_with_an_error_frame() -> None:
@@ -134,6 +137,7 @@ async def test_a_stream_closed_before_its_first_send_still_closes_and_reports() 
         response,  # type: ignore[arg-type]
         False,
         lambda usage, error_code: ended.append(error_code),
+        lambda: 7,
     )
     frames = relay.frames(await relay.prime())
     assert await anext(frames) == b""  # the chat route takes this one before answering
@@ -153,7 +157,7 @@ class BrokenResponse(FakeResponse):
 
 async def test_an_unexpected_error_before_content_is_a_failed_attempt() -> None:
     response = BrokenResponse([ROLE])
-    relay = StreamRelay(route(), response, False, lambda usage, error_code: None)  # type: ignore[arg-type]
+    relay = StreamRelay(route(), response, False, lambda u, e: None, lambda: 7)  # type: ignore[arg-type]
     with pytest.raises(TokenwayError) as failed:  # which the router retries: not a 500
         await relay.prime()
     assert failed.value.code == "stream_error"
@@ -168,9 +172,42 @@ async def test_an_unexpected_error_after_content_ends_with_the_error_frame() -> 
         response,  # type: ignore[arg-type]
         False,
         lambda usage, error_code: ended.append((usage, error_code)),
+        lambda: 7,
     )
     out = b"".join([frame async for frame in relay.frames(await relay.prime())])
     last = json.loads(out.decode().split("\n\n")[-2].removeprefix("data: "))
     assert last["error"]["code"] == "stream_error"
-    assert ended == [({"completion_tokens": 1, "estimated": True}, "stream_error")]
+    assert ended == [(ESTIMATE_HI, "stream_error")]
     assert response.closed
+
+
+SPACED = (
+    b": ping\n\n"
+    b'data: {"id": "c", "model": "meta-llama/llama-3.1-8b-instruct/fp-16", "choices": '
+    b'[{"index": 0, "delta": {"role": "assistant"}, "finish_reason": null}]}\n\n'
+    b'data: {"id": "c", "model" :  "meta-llama/llama-3.1-8b-instruct/fp-16", "choices": '
+    b'[{"index": 0, "delta": {"content": "Hello \\"world\\" again"}, "finish_reason": null}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize("split", [1, 7, len(SPACED)])
+async def test_spaced_frames_are_parsed_however_they_are_split(split: int) -> None:
+    pieces = [SPACED[i : i + split] for i in range(0, len(SPACED), split)]
+    out, ended, _ = await relay_all(pieces, wants_usage=True)
+    assert b"meta-llama" not in out  # every spacing of "model" swapped for the alias
+    frames = [json.loads(f[len("data: ") :]) for f in out.decode().split("\n\n")[:-2] if f]
+    assert [f["model"] for f in frames] == ["fast"] * 3
+    assert frames[1]["choices"][0]["delta"]["content"] == 'Hello "world" again'
+    usage = {"prompt_tokens": 7, "completion_tokens": 6, "total_tokens": 13, "estimated": True}
+    assert frames[2] == {"id": "c", "object": "chat.completion.chunk", "created": None,
+                         "model": "fast", "choices": [], "usage": usage}  # fmt: skip
+    assert ended == [usage]
+
+
+async def test_a_role_frame_without_content_is_held() -> None:
+    role = SPACED.split(b"\n\n")[1] + b"\n\n"
+    relay = StreamRelay(route(), FakeResponse([role]), False, lambda u, e: None, lambda: 7)  # type: ignore[arg-type]
+    with pytest.raises(TokenwayError) as failed:  # cut before content: no 200 was sent
+        await relay.prime()
+    assert failed.value.code == "stream_cut_before_content"

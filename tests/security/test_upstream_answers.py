@@ -32,7 +32,7 @@ from tests.security.raw_upstream import (
 )
 from tests.security.wire import WireResponse, send_json
 
-from tokenway.tokens import prompt_floor
+from tokenway.tokens import prompt_floor, prompt_likely
 
 CONTENT = "Hello, world! " * 7  # 98 characters: 25 tokens at four a token, rounded up
 CHAT = {"model": ALIAS, "messages": MESSAGES}
@@ -81,7 +81,7 @@ def test_a_plain_answer_with_bad_usage_reaches_the_client_and_is_charged_an_esti
         assert data["model"] == ALIAS
         assert data["usage"] == orjson.loads(json.dumps(usage))  # as the upstream sent it
         row = only_row(proxy, response)
-        assert (row.status, row.error_code) == (200, "usage_estimated")
+        assert (row.status, row.error_code, row.usage_estimated) == (200, None, True)
         assert row.prompt_tokens == prompt_floor(MESSAGES)
         assert row.completion_tokens == 25
         assert row.cost is not None and row.cost > 0
@@ -99,7 +99,7 @@ def test_a_plain_answer_without_usage_is_charged_an_estimate() -> None:
         assert response.status == 200
         assert "usage" not in response.json()
         row = only_row(proxy, response)
-        assert (row.error_code, row.completion_tokens) == ("usage_estimated", 25)
+        assert (row.error_code, row.usage_estimated, row.completion_tokens) == (None, True, 25)
 
 
 def test_a_plain_answer_with_good_usage_is_charged_what_it_says() -> None:
@@ -108,6 +108,7 @@ def test_a_plain_answer_with_good_usage_is_charged_what_it_says() -> None:
         assert response.json()["usage"] == GOOD_USAGE
         row = only_row(p, response)
         assert (row.error_code, row.prompt_tokens, row.completion_tokens) == (None, 12, 25)
+        assert not row.usage_estimated
 
 
 @pytest.mark.parametrize(
@@ -187,5 +188,5 @@ def test_a_stream_with_bad_usage_counts_completes_and_is_charged_an_estimate(usa
         assert response.status == 200
         assert response.body.endswith(DONE)
         row = only_row(proxy, response)
-        assert (row.status, row.error_code) == (200, "usage_estimated")
-        assert (row.prompt_tokens, row.completion_tokens) == (prompt_floor(MESSAGES), 2)
+        assert (row.status, row.error_code, row.usage_estimated) == (200, None, True)
+        assert (row.prompt_tokens, row.completion_tokens) == (prompt_likely(MESSAGES), 2)

@@ -49,9 +49,9 @@ from tokenway.proxy.models import Route
 from tokenway.proxy.relay import StreamRelay
 from tokenway.proxy.request_routing import concrete, request_fallbacks
 from tokenway.proxy.spend import SpendTracker, Ticket
-from tokenway.proxy.usage import ESTIMATED, answer_tokens, counted, estimate, total_tokens
+from tokenway.proxy.usage import answer_tokens, counted, estimate, total_tokens
 from tokenway.router import RouteTrace, RoutingEngine
-from tokenway.tokens import prompt_floor
+from tokenway.tokens import prompt_floor, prompt_likely
 
 DISCONNECTED = "client_disconnected"  # a row's error_code when its client left
 
@@ -238,16 +238,15 @@ class ChatCompletions:
             raise bad_answer(route, "an answer nested too deep") from None
         usage: Any = data.get("usage")
         tokens = counted(usage)
-        error_code = None
-        if tokens < 0:
-            usage, error_code = estimate(body, answer_tokens(data)), ESTIMATED
+        if tokens < 0:  # the row is marked usage_estimated
+            usage = estimate(body, answer_tokens(data))
             tokens = total_tokens(usage)
         cost = route.cost(usage)
         self._router.add_tokens(route, tokens)
         answer = data if self._spend.store_payload else None
         ticket.close(
             status=200, deployment=route.deployment_id, usage=usage, cost=cost,
-            error_code=error_code, answer=answer,
+            answer=answer,
         )  # fmt: skip
         headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
         return Response(200, headers, content)
@@ -278,21 +277,19 @@ class ChatCompletions:
                 raise upstream_failure(route, response.status, response.headers, raw)
         except HTTPError as exc:
             raise transport_error(exc, route) from None
-        relay = StreamRelay(route, response, wants_usage, self._on_stream_end(route, ticket, body))
+        prompt = functools.partial(prompt_likely, body["messages"], body.get("tools"))
+        on_end = self._on_stream_end(route, ticket)
+        relay = StreamRelay(route, response, wants_usage, on_end, prompt)
         first = await relay.prime()  # raises TokenwayError if it fails before any content
         ctx.upstream_seconds = time.perf_counter() - sent
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
         return Response(200, headers, stream=await relay.stream(first))
 
     def _on_stream_end(
-        self, route: Route, ticket: Ticket, body: Mapping[str, Any]
+        self, route: Route, ticket: Ticket
     ) -> Callable[[Mapping[str, Any] | None, str | None], None]:
         def record(usage: Mapping[str, Any] | None, error_code: str | None) -> None:
-            cost = None
-            if usage is not None and usage.get("estimated"):  # no usable usage: what was sent
-                prompt = prompt_floor(body["messages"], body.get("tools"))
-                usage = {**usage, "prompt_tokens": prompt}
-                error_code = error_code or ESTIMATED
+            cost = None  # an estimated usage (marked so) is charged as any other
             if usage is not None:
                 self._router.add_tokens(route, total_tokens(usage))
                 cost = route.cost(usage)

@@ -41,7 +41,7 @@ __all__ = ["JOURNAL_VERSION", "JournalLockedError", "SpendJournal", "decode_row"
 
 log = logging.getLogger("tokenway.proxy.journal")
 
-JOURNAL_VERSION = 2  # 1: a JSON object per row, still read
+JOURNAL_VERSION = 3  # 1: a JSON object per row; 2: without usage_estimated; both still read
 LOCK_NAME = "journal.lock"
 ACTIVE_NAME = "active.jsonl"
 LATE_NAME = "late.jsonl"
@@ -49,6 +49,7 @@ _SEALED_PREFIX = "sealed-"
 _SEALED_SUFFIX = ".jsonl"
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _LINE_LENGTH = 1 + len(SpendRow._fields)
+_ARRAY_LENGTHS = {JOURNAL_VERSION: _LINE_LENGTH, 2: _LINE_LENGTH - 1}  # version: items
 
 
 class JournalLockedError(StartupError):
@@ -211,11 +212,13 @@ def encode_row(row: SpendRow) -> bytes:
 def decode_row(line: bytes) -> SpendRow:
     """The row of one journal line; ``ValueError`` if it is not a complete row we know.
 
-    Version 1 lines (an object of named fields) are what a proxy before version 2 left."""
+    Version 1 lines (an object of named fields) are what a proxy before version 2 left;
+    version 2 lines lack the last field (``usage_estimated``), which then is false."""
     data = orjson.loads(line)
-    if isinstance(data, list) and data and data[0] == JOURNAL_VERSION:
-        if len(data) != _LINE_LENGTH:
-            raise ValueError(f"{len(data) - 1} fields, expected {_LINE_LENGTH - 1}")
+    if isinstance(data, list) and data and data[0] in _ARRAY_LENGTHS:
+        expected = _ARRAY_LENGTHS[data[0]]
+        if len(data) != expected:
+            raise ValueError(f"{len(data) - 1} fields, expected {expected - 1}")
         return SpendRow(*data[1:])
     if isinstance(data, dict) and data.get("v") == 1:
         del data["v"]
@@ -223,7 +226,7 @@ def decode_row(line: bytes) -> SpendRow:
             return SpendRow(**data)
         except TypeError as err:
             raise ValueError(f"fields do not match a spend row: {err}") from None
-    raise ValueError(f"unknown journal version {_version(data)!r} (known: 1, {JOURNAL_VERSION})")
+    raise ValueError(f"unknown journal version {_version(data)!r} (known: 1, 2, {JOURNAL_VERSION})")
 
 
 def _version(data: object) -> object:

@@ -133,11 +133,11 @@ class Ticket:
             prompt, completion = _tokens(usage)
             if self._admission is not None:
                 self._admission.settle(cost, prompt + completion)
-            if status == 200 and (usage is None or usage.get("estimated")):
+            estimated = usage is not None and usage.get("estimated") is True
+            if status == 200 and (usage is None or estimated):
                 tracker.calls_without_usage += 1  # the upstream never said what it used
-            tracker.record(
-                self._row(status, deployment, prompt, completion, cost, error_code, answer)
-            )
+            row = self._row(status, deployment, prompt, completion, cost, error_code, answer)
+            tracker.record(row._replace(usage_estimated=True) if estimated else row)
         finally:
             tracker.ticket_closed()  # the row is journaled (or logged lost): nothing to wait for
         if self._release is not None:

@@ -3,9 +3,10 @@
 An upstream's ``usage`` is read, never obeyed: a count that is not a plain non-negative
 integer below ``MAX_TOKENS`` (a string, a bool, a float, a negative or astronomical
 number) makes the whole object unusable, and the row is charged an estimate instead,
-marked ``estimated``: the prompt's floor (``tokens.prompt_floor``, a lower bound) and
-the delivered text at four characters a token, rounded up. The client still gets the
-upstream's answer as it was sent.
+marked ``estimated`` (the spend row's ``usage_estimated``): the prompt's floor
+(``tokens.prompt_floor``, a lower bound) and the delivered text at four characters a
+token, rounded up. The client still gets the upstream's answer as it was sent. (A
+stream's estimate is the relay's, ``tokenway.proxy.relay``.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from tokenway.tokens import prompt_floor
 # No model's window is near this; above it a count is a bug, and a store column or a
 # budget must not take it (SQLite's INTEGER ends at 2**63, PostgreSQL's INTEGER at 2**31).
 MAX_TOKENS = 100_000_000
-ESTIMATED = "usage_estimated"  # the error_code of a 200 row whose counts are estimated
 _CHARS_PER_TOKEN = 4
 
 

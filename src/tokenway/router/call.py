@@ -8,7 +8,8 @@ Order: the group, with up to ``num_retries`` retries on another healthy deployme
 (backing off only before trying the same one again); then the group's ``fallbacks`` (or
 ``default_fallbacks``) in order, each with its own retries. A context-window overflow
 (found before sending, or by the upstream) goes to ``context_window_fallbacks`` only.
-A client error (400 etc.) ends the call at once.
+A client error (400 etc.) ends the call at once. A stream cut before any content is
+tried once more at most, on another deployment if there is one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from tokenway.errors import ContextWindowExceededError, Timeout, TokenwayError
 from tokenway.retry import is_retryable
-from tokenway.router.cooldown import counts_against_deployment
+from tokenway.router.cooldown import CUT_BEFORE_CONTENT, counts_against_deployment
 from tokenway.router.groups import saturated_error
 from tokenway.router.handles import DeploymentLimits, Routable
 from tokenway.router.state import DeploymentStats
@@ -107,6 +108,7 @@ class RoutedCall(Generic[D]):
 
     __slots__ = (
         "_context_mode",
+        "_cut",
         "_error",
         "_home",
         "_needed",
@@ -156,6 +158,7 @@ class RoutedCall(Generic[D]):
         self._error: TokenwayError | None = None  # the latest failure
         self._queue: list[str] | None = None
         self._context_mode = False
+        self._cut = False  # a stream was cut before content once already
         self._visited = [group]
         self._saturated_until: float | None = None
         # The strategy's choice from the whole group was found unusable before this call
@@ -232,6 +235,13 @@ class RoutedCall(Generic[D]):
         self._error = error
         if isinstance(error, ContextWindowExceededError):
             self._next_group(error)
+        elif error.code == CUT_BEFORE_CONTENT:
+            if self._cut or self._tries >= self._num_retries:
+                raise error
+            self._cut = True
+            self._tries += 1
+            self.trace.retries += 1
+            self._next = _OTHER if len(self.group.handles) > 1 else _SAME_AFTER_BACKOFF
         elif not counts_against_deployment(error):
             raise error  # the request itself is wrong: no other deployment will take it
         elif self._tries < self._num_retries:

@@ -5,7 +5,9 @@ down for ``cooldown_time`` seconds; a 429 cools it down at once, for as long as 
 upstream's ``retry-after`` asked when that is longer. What counts is what says something
 about the deployment: the retryable failures (rate limits, 5xx, timeouts, lost
 connections) and 401/402/403/404 (its key, credit or model are wrong). A 400 says
-something about the request, never about the deployment, so it never counts.
+something about the request, never about the deployment, so it never counts; nor does
+a stream cut after its 200 before any content (``CUT_BEFORE_CONTENT``): the deployment
+answered, and what it could not finish is most often the request (a prompt too long).
 """
 
 from __future__ import annotations
@@ -15,13 +17,23 @@ from dataclasses import dataclass
 from tokenway.errors import APIStatusError, RateLimitError, TokenwayError
 from tokenway.retry import is_retryable
 
-__all__ = ["DEPLOYMENT_FAULT_STATUS", "CooldownPolicy", "counts_against_deployment"]
+__all__ = [
+    "CUT_BEFORE_CONTENT",
+    "DEPLOYMENT_FAULT_STATUS",
+    "CooldownPolicy",
+    "counts_against_deployment",
+]
 
 # Answers that mean this deployment is misconfigured: another deployment may well work.
 DEPLOYMENT_FAULT_STATUS = frozenset({401, 402, 403, 404})
+# The code of a stream that ended after its 200 and before any content: retried once at
+# most (``RoutedCall.failed``), never a failure of the deployment.
+CUT_BEFORE_CONTENT = "stream_cut_before_content"
 
 
 def counts_against_deployment(error: TokenwayError) -> bool:
+    if error.code == CUT_BEFORE_CONTENT:
+        return False
     if is_retryable(error):
         return True
     return isinstance(error, APIStatusError) and error.status_code in DEPLOYMENT_FAULT_STATUS

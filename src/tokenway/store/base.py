@@ -104,6 +104,8 @@ class SpendRow(NamedTuple):
     stream: bool
     started_at: float
     payload: str | None = None  # JSON of messages/response, only when the config asks
+    # The token counts are the proxy's estimate: the upstream sent none it could trust.
+    usage_estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ _SPEND_TYPES = {
     "latency_ms": "float8",
     "status": "int4",
     "stream": "bool",
+    "usage_estimated": "bool",
     "started_at": "float8",
 }
 # One statement for a whole batch: the rows arrive as one array per column.

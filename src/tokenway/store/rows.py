@@ -168,14 +168,17 @@ def column_value(name: str, value: Any) -> Any:
 
 
 def spend_to_row(row: SpendRow) -> tuple[Any, ...]:
-    """A spend row is its table row already; only ``stream`` must be a real boolean."""
-    stream = row.stream
-    return row if stream is True or stream is False else row._replace(stream=bool(stream))
+    """A spend row is its table row already; only its flags must be real booleans."""
+    stream, estimated = row.stream, row.usage_estimated
+    if (stream is True or stream is False) and (estimated is True or estimated is False):
+        return row
+    return row._replace(stream=bool(stream), usage_estimated=bool(estimated))
 
 
 def spend_from_row(row: RowLike) -> SpendRow:
     values = {name: row[name] for name in SPEND_COLUMNS}
     values["stream"] = bool(values["stream"])
+    values["usage_estimated"] = bool(values["usage_estimated"])
     for name in ("cost", "latency_ms", "started_at"):
         values[name] = _real(values[name])
     return SpendRow(**values)

@@ -57,6 +57,7 @@ async def test_logs_newest_first_with_litellm_names(admin: Admin, spent: dict[st
         "http_status": 200,
         "error_code": None,
         "stream": False,
+        "usage_estimated": False,
     }
     failed = reply.json[2]
     assert failed["status"] == "failure" and failed["spend"] is None

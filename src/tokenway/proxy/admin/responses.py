@@ -178,5 +178,6 @@ def spend_json(row: SpendRow) -> dict[str, Any]:
         "http_status": row.status,
         "error_code": row.error_code,
         "stream": row.stream,
+        "usage_estimated": row.usage_estimated,
         **({"payload": row.payload} if row.payload is not None else {}),
     }

@@ -30,3 +30,10 @@ def test_the_precision_suffix_is_part_of_the_id() -> None:
     assert find_model("meta-llama/llama-3.1-8b-instruct/fp-16") is not None
     assert find_model("meta-llama/llama-3.1-8b-instruct") is None
     assert find_model("meta-llama/llama-3.1-8b-instruct/fp-8") is None
+
+
+def test_the_embedding_model_is_served_by_id_but_not_listed() -> None:
+    card = find_model("qwen/qwen3-embedding-4b")
+    assert card is not None and (card.kind, card.dimensions) == ("embedding", 2560)
+    assert "pricing" not in card.to_dict(include_pricing=True)  # no documented price
+    assert find_model("meta-llama/llama-3.1-8b-instruct/fp-16").kind == "chat"  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -13,6 +14,8 @@ from pathlib import Path
 import orjson
 
 import tokenway
+from tokenway.emulator import FaultConfig
+from tokenway.emulator.__main__ import _config, _parser
 
 BANNER = re.compile(
     r"^Inference\.net emulator \(a testing tool, not the real API\) listening on "
@@ -72,3 +75,23 @@ def test_refuses_to_start_without_a_key() -> None:
     )
     assert result.returncode == 2
     assert "--api-key" in result.stderr and "INFERENCE_API_KEY" in result.stderr
+
+
+def test_every_fault_field_has_a_flag() -> None:
+    flags = {action.dest for action in _parser()._actions}
+    assert {field.name for field in dataclasses.fields(FaultConfig)} <= flags
+
+
+def test_stream_and_hang_flags_reach_the_fault_config() -> None:
+    argv = ["--hang", "--stream-cut-after", "3", "--stream-error-after", "2"]
+    argv += ["--retry-after-s", "7", "--error-status", "503", "--seed", "4"]
+    faults = _config(_parser().parse_args(argv), ("k",)).faults
+    assert faults == FaultConfig(
+        hang=True,
+        stream_cut_after=3,
+        stream_error_after=2,
+        retry_after_s=7,
+        error_status=503,
+        seed=4,
+    )
+    assert _config(_parser().parse_args([]), ("k",)).faults == FaultConfig()

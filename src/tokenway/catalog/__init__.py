@@ -25,6 +25,10 @@ class ModelInfo:
     supports_response_schema: bool = True
     supports_vision: bool = False
     description: str = ""
+    # LiteLLM's names: "chat", "embedding" or "completion"; what endpoint serves the model.
+    mode: str = "chat"
+    # Length of an embedding vector; None for other modes, or when no source states it.
+    output_vector_size: int | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ModelInfo:
@@ -39,6 +43,8 @@ class ModelInfo:
             supports_response_schema=bool(data.get("supports_response_schema", True)),
             supports_vision=bool(data.get("supports_vision", False)),
             description=str(data.get("description", "")),
+            mode=str(data.get("mode", "chat")),
+            output_vector_size=_opt_int(data.get("output_vector_size")),
         )
 
 
@@ -76,7 +82,10 @@ def cost_of(
     input_cost_per_token: float | None = None,
     output_cost_per_token: float | None = None,
 ) -> float | None:
-    """USD for one call; ``None`` when no price is known for either side."""
+    """USD for one call; ``None`` when no price is known for either side.
+
+    An embedding call has prompt tokens only: pass ``completion_tokens=0``.
+    """
     price_in = (
         input_cost_per_token
         if input_cost_per_token is not None
@@ -106,6 +115,10 @@ def _named_fields(data: Mapping[str, Any]) -> set[str]:
 
 def _opt_float(value: Any) -> float | None:
     return float(value) if value is not None else None
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if value is not None else None
 
 
 def _bundled() -> dict[str, ModelInfo]:

@@ -1,8 +1,9 @@
 """A local emulator of Inference.net's OpenAI-compatible API, with fault injection.
 
-A testing tool, not the real API: it serves the 2025 model catalog, deterministic
-generated text, tool calls and structured outputs, SSE streams, Inference.net's
-error statuses and rate limits, and faults on demand. Inside a running event loop::
+A testing tool, not the real API: it serves the 2025 model catalog (chat, legacy
+text completions and embeddings), deterministic generated text and vectors, tool
+calls and structured outputs, SSE streams, Inference.net's error statuses and rate
+limits, and faults on demand. Inside a running event loop::
 
     emulator = Emulator(EmulatorConfig(api_keys=("test-key",)))
     await emulator.start()  # port 0: a free port; emulator.base_url says which

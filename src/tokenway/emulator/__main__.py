@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -58,16 +59,8 @@ async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
 
 
 def _config(args: argparse.Namespace, keys: tuple[str, ...]) -> EmulatorConfig:
-    faults = FaultConfig(
-        latency_ms=args.latency_ms,
-        latency_jitter_ms=args.latency_jitter_ms,
-        error_rate=args.error_rate,
-        error_status=args.error_status,
-        error_body=args.error_body,
-        fail_first_n=args.fail_first_n,
-        chunk_delay_ms=args.chunk_delay_ms,
-        seed=args.seed,
-    )
+    # Every FaultConfig field has a flag of the same name (tests compare the two).
+    faults = FaultConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(FaultConfig)})
     return EmulatorConfig(
         api_keys=keys,
         out_of_credit_keys=tuple(args.out_of_credit_key or ()),
@@ -100,8 +93,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     add("--error-rate", type=float, default=0.0, help="probability of an injected error")
     add("--error-status", type=int, default=500)
     add("--error-body", choices=ERROR_BODY_STYLES, default="json")
-    add("--fail-first-n", type=int, default=0)
-    add("--chunk-delay-ms", type=int, default=0)
+    add("--retry-after-s", type=int, default=1, help="retry-after of injected 429 and 503")
+    add("--fail-first-n", type=int, default=0, help="the first N requests get --error-status")
+    add("--stream-cut-after", type=int, default=None, help="drop streams after N chunks")
+    add("--stream-error-after", type=int, default=None, help="event: error after N chunks")
+    add("--chunk-delay-ms", type=int, default=0, help="pause between stream chunks")
+    add("--hang", action="store_true", help="never answer /v1/* requests")
     add("--seed", type=int, default=0, help="seed of the fault draws")
     add("--allow-fault-header", action="store_true", help="honour x-emulator-fault headers")
     add("--log-level", default="warning", choices=("debug", "info", "warning", "error"))

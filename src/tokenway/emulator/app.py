@@ -1,4 +1,8 @@
-"""The emulator's request handler: routing, auth, credit, limits, faults, and the chat endpoint.
+"""The emulator's request handler: routing, auth, credit, limits, faults, and the endpoints.
+
+Generation endpoints: chat (`/v1/chat/completions`), legacy text (`/v1/completions`,
+`text_completions.py`) and embeddings (`/v1/embeddings`, `embeddings.py`); all three
+meet the same faults, credit, rate limit and body cap.
 
 A `/v1/*` request meets, in order: faults (latency, hang, injected error), bearer
 auth (401), then per route: out-of-credit keys (402), the rate limit (429), body
@@ -20,11 +24,13 @@ from tokenway.http.server import Request, Response
 
 from .catalog import find_model, models_payload
 from .config import EmulatorConfig, FaultConfig
+from .embeddings import embedding_body, parse_embedding_request
 from .errors import ApiError, error_body, invalid_request
 from .faults import FAULT_HEADER, FaultPlan, HeaderPlans, faulty_sse, injected_error
 from .generate import generate_completion
 from .limits import Clock, RateLimiter
 from .responses import completion_body, stream_chunks
+from .text_completions import generate_text, parse_text_request, text_body, text_chunks
 from .validate import check_against_model, parse_chat_request
 
 __all__ = ["EmulatorApp"]
@@ -121,6 +127,12 @@ class EmulatorApp:
         if path == "/v1/chat/completions":
             _require_method(method, "POST", path)
             return self._chat(request, key, faults)
+        if path == "/v1/completions":
+            _require_method(method, "POST", path)
+            return self._text_completion(request, key, faults)
+        if path == "/v1/embeddings":
+            _require_method(method, "POST", path)
+            return self._embeddings(request, key)
         if path == "/v1/models":
             _require_method(method, "GET", path)
             return _json(200, models_payload(include_pricing=self.config.include_pricing))
@@ -158,6 +170,33 @@ class EmulatorApp:
         return _json(200, card.to_dict(include_pricing=self.config.include_pricing))
 
     def _chat(self, request: Request, key: str, faults: FaultConfig) -> Response:
+        headers = self._admit(request, key)
+        chat = parse_chat_request(request.body)
+        card = check_against_model(chat, self.config.max_output_tokens)
+        completion = generate_completion(chat, card)
+        if not chat.stream:
+            return _json(200, completion_body(completion), headers)
+        chunks = stream_chunks(completion, include_usage=chat.include_usage)
+        return self._sse(chunks, faults, headers)
+
+    def _text_completion(self, request: Request, key: str, faults: FaultConfig) -> Response:
+        headers = self._admit(request, key)
+        text = parse_text_request(request.body)
+        completion = generate_text(text, self.config.max_output_tokens)
+        if not text.stream:
+            return _json(200, text_body(completion), headers)
+        return self._sse(text_chunks(completion, include_usage=text.include_usage), faults, headers)
+
+    def _embeddings(self, request: Request, key: str) -> Response:
+        # Stream faults do not apply: an embeddings answer is never streamed.
+        headers = self._admit(request, key)
+        return _json(200, embedding_body(parse_embedding_request(request.body)), headers)
+
+    def _admit(self, request: Request, key: str) -> list[tuple[str, str]]:
+        """Credit (402), the rate limit (429) and the body size (400) of a generation request.
+
+        Returns the rate-limit headers of the answer.
+        """
         if key in self.config.out_of_credit_keys:
             raise ApiError(
                 402, "Insufficient credits.", "insufficient_quota", None, "insufficient_credits"
@@ -178,13 +217,11 @@ class EmulatorApp:
                 f"Request body too large: {len(request.body)} bytes; the limit is "
                 f"{self.config.max_body_bytes} bytes."
             )
-        chat = parse_chat_request(request.body)
-        card = check_against_model(chat, self.config.max_output_tokens)
-        completion = generate_completion(chat, card)
-        headers = decision.headers()
-        if not chat.stream:
-            return Response(200, [*headers, _JSON], orjson.dumps(completion_body(completion)))
-        chunks = stream_chunks(completion, include_usage=chat.include_usage)
+        return decision.headers()
+
+    def _sse(
+        self, chunks: list[dict[str, Any]], faults: FaultConfig, headers: list[tuple[str, str]]
+    ) -> Response:
         stream = faulty_sse(chunks, faults, self.config.error_style)
         sse_headers = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
         return Response(200, [*headers, *sse_headers], stream=stream)
@@ -247,5 +284,7 @@ def _method_not_allowed(method: str, path: str, allowed: str) -> ApiError:
     )
 
 
-def _json(status: int, payload: dict[str, Any]) -> Response:
-    return Response(status, [_JSON], orjson.dumps(payload))
+def _json(
+    status: int, payload: dict[str, Any], headers: list[tuple[str, str]] | None = None
+) -> Response:
+    return Response(status, [*(headers or ()), _JSON], orjson.dumps(payload))

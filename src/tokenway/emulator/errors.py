@@ -85,14 +85,16 @@ def invalid_request(message: str, param: str | None = None) -> ApiError:
     return ApiError(400, message, "invalid_request_error", param, None)
 
 
-def context_length_exceeded(window: int, prompt: int, completion: int) -> ApiError:
+def context_length_exceeded(
+    window: int, prompt: int, completion: int, param: str = "messages"
+) -> ApiError:
     """vLLM's wording with OpenAI's type, param and code (reference §8.2)."""
     message = (
         f"This model's maximum context length is {window} tokens. However, you requested "
         f"{prompt + completion} tokens ({prompt} in the messages, {completion} in the "
         "completion). Please reduce the length of the messages or completion."
     )
-    return ApiError(400, message, "invalid_request_error", "messages", "context_length_exceeded")
+    return ApiError(400, message, "invalid_request_error", param, "context_length_exceeded")
 
 
 def html_error_page(status: int) -> bytes:

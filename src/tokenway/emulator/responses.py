@@ -9,16 +9,25 @@ with `choices: []` precedes `data: [DONE]`.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import orjson
 
 from .generate import Choice, Completion
 from .tokens import token_ends
 
-__all__ = ["DONE_FRAME", "completion_body", "error_frame", "sse_frame", "stream_chunks"]
+__all__ = [
+    "DONE_FRAME",
+    "completion_body",
+    "content_pieces",
+    "error_frame",
+    "interleave",
+    "sse_frame",
+    "stream_chunks",
+]
 
+T = TypeVar("T")
 DONE_FRAME = b"data: [DONE]\n\n"
 _MAX_TOKENS_PER_DELTA = 3
 _MAX_CHARS_PER_FRAGMENT = 12
@@ -38,25 +47,39 @@ def completion_body(completion: Completion) -> dict[str, Any]:
 
 def stream_chunks(completion: Completion, *, include_usage: bool) -> list[dict[str, Any]]:
     """Every chunk of the stream, in order, `[DONE]` excluded."""
-    pending = {choice.index: iter(list(_choice_deltas(choice))) for choice in completion.choices}
-    chunks: list[dict[str, Any]] = []
-    while pending:
-        for index in list(pending):
-            step = next(pending[index], None)
-            if step is None:
-                del pending[index]
-                continue
-            delta, finish_reason = step
-            choice = {
-                "index": index,
-                "delta": delta,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-            chunks.append(_chunk(completion, [choice]))
+    steps = interleave(
+        [
+            [(choice.index, delta, finish) for delta, finish in _choice_deltas(choice)]
+            for choice in completion.choices
+        ]
+    )
+    chunks = [
+        _chunk(
+            completion,
+            [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        )
+        for index, delta, finish in steps
+    ]
     if include_usage:
         chunks.append({**_chunk(completion, []), "usage": completion.usage()})
     return chunks
+
+
+def interleave(sequences: Iterable[Iterable[T]]) -> list[T]:
+    """Round robin over the sequences: one item of each in turn, as choices interleave (§6.4)."""
+    pending = [iter(sequence) for sequence in sequences]
+    items: list[T] = []
+    while pending:
+        for source in list(pending):
+            item = next(source, _END)
+            if item is _END:
+                pending.remove(source)
+            else:
+                items.append(item)
+    return items
+
+
+_END: Any = object()
 
 
 def sse_frame(chunk: dict[str, Any]) -> bytes:
@@ -104,7 +127,7 @@ def _choice_deltas(choice: Choice) -> Iterator[tuple[dict[str, Any], str | None]
         yield from _tool_call_deltas(choice, rng)
     else:
         yield {"role": "assistant", "content": ""}, None
-        for piece in _content_pieces(choice.content or "", rng):
+        for piece in content_pieces(choice.content or "", rng):
             yield {"content": piece}, None
     yield {}, choice.finish_reason
 
@@ -125,7 +148,7 @@ def _tool_call_deltas(choice: Choice, rng: random.Random) -> Iterator[tuple[dict
             yield {"tool_calls": [{"index": position, "function": {"arguments": fragment}}]}, None
 
 
-def _content_pieces(text: str, rng: random.Random) -> list[str]:
+def content_pieces(text: str, rng: random.Random) -> list[str]:
     """`text` in pieces of one to three tokens; a piece starts with the space before its token."""
     ends = token_ends(text)
     pieces: list[str] = []

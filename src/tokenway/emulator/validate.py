@@ -13,12 +13,24 @@ from typing import Any
 
 import orjson
 
-from .catalog import ModelCard, find_model
+from .catalog import CHAT, EMBEDDING, ModelCard, find_model
 from .errors import ApiError, context_length_exceeded, invalid_request
 from .messages import validate_messages
 from .tokens import prompt_tokens
 
-__all__ = ["MAX_CHOICES", "ChatRequest", "check_against_model", "parse_chat_request"]
+__all__ = [
+    "MAX_CHOICES",
+    "ChatRequest",
+    "boolean_field",
+    "check_against_model",
+    "check_sampling",
+    "decode_body",
+    "include_usage_of",
+    "integer_field",
+    "model_for",
+    "parse_chat_request",
+    "stop_strings",
+]
 
 MAX_CHOICES = 8
 MAX_IMAGES = 2
@@ -51,26 +63,26 @@ class ChatRequest:
 
 def parse_chat_request(body: bytes) -> ChatRequest:
     """Check the body's shape; the model is not looked up here."""
-    data = _decode(body)
+    data = decode_body(body)
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise invalid_request("You must provide a model parameter.", "model")
     messages, image_urls = validate_messages(data.get("messages"))
-    _check_sampling(data)
+    check_sampling(data)
     tools = _tools(data.get("tools"))
     tool_choice, forced_tool = _tool_choice(data.get("tool_choice"), tools)
     response_kind, response_schema = _response_format(data.get("response_format"))
-    stream = _boolean(data, "stream", default=False)
+    stream = boolean_field(data, "stream", default=False)
     return ChatRequest(
         model=model,
         messages=messages,
         image_urls=image_urls,
-        n=_integer(data, "n", 1, MAX_CHOICES) or 1,
+        n=integer_field(data, "n", 1, MAX_CHOICES) or 1,
         max_tokens=_max_tokens(data),
-        stop=_stop(data.get("stop")),
-        seed=_integer(data, "seed", -(2**63), 2**64 - 1),
+        stop=stop_strings(data.get("stop")),
+        seed=integer_field(data, "seed", -(2**63), 2**64 - 1),
         stream=stream,
-        include_usage=_include_usage(data.get("stream_options"), stream),
+        include_usage=include_usage_of(data.get("stream_options"), stream),
         tools=tools,
         tool_choice=tool_choice,
         forced_tool=forced_tool,
@@ -83,15 +95,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
 
 def check_against_model(request: ChatRequest, max_output_tokens: int | None) -> ModelCard:
     """The model card, once the request fits the model; raises `ApiError` otherwise."""
-    card = find_model(request.model)
-    if card is None:
-        raise ApiError(
-            404,
-            f"The model `{request.model}` does not exist.",
-            "invalid_request_error",
-            "model",
-            "model_not_found",
-        )
+    card = model_for(request.model, CHAT)
     _check_images(request.image_urls, card)
     if max_output_tokens is not None and (request.max_tokens or 0) > max_output_tokens:
         raise invalid_request(
@@ -105,7 +109,28 @@ def check_against_model(request: ChatRequest, max_output_tokens: int | None) -> 
     return card
 
 
-def _decode(body: bytes) -> dict[str, Any]:
+def model_for(model_id: str, kind: str) -> ModelCard:
+    """The card of a model serving `kind` endpoints: 404 if unknown, 400 if of another kind."""
+    card = find_model(model_id)
+    if card is None:
+        raise ApiError(
+            404,
+            f"The model `{model_id}` does not exist.",
+            "invalid_request_error",
+            "model",
+            "model_not_found",
+        )
+    if card.kind != kind:
+        # vLLM's refusal, e.g. "The model does not support Embeddings API" (emulation rule).
+        serves = "embeddings" if card.kind == EMBEDDING else "chat and text completions"
+        raise invalid_request(
+            f"The model `{model_id}` does not support this endpoint: it serves {serves} only.",
+            "model",
+        )
+    return card
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -118,7 +143,7 @@ def _decode(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _check_sampling(data: dict[str, Any]) -> None:
+def check_sampling(data: dict[str, Any]) -> None:
     _number(data, "temperature", 0.0, 2.0)
     _number(data, "top_p", 0.0, 1.0)
     _number(data, "frequency_penalty", -2.0, 2.0)
@@ -132,12 +157,12 @@ def _check_sampling(data: dict[str, Any]) -> None:
 
 def _max_tokens(data: dict[str, Any]) -> int | None:
     # vLLM: max_completion_tokens wins over its deprecated alias max_tokens.
-    completion = _integer(data, "max_completion_tokens", 1, None)
-    legacy = _integer(data, "max_tokens", 1, None)
+    completion = integer_field(data, "max_completion_tokens", 1, None)
+    legacy = integer_field(data, "max_tokens", 1, None)
     return completion if completion is not None else legacy
 
 
-def _stop(value: object) -> tuple[str, ...]:
+def stop_strings(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -153,7 +178,7 @@ def _stop(value: object) -> tuple[str, ...]:
     return tuple(item for item in value if item)
 
 
-def _include_usage(value: object, stream: bool) -> bool:
+def include_usage_of(value: object, stream: bool) -> bool:
     if value is None:
         return False
     if not stream:
@@ -310,7 +335,7 @@ def _number(data: dict[str, Any], name: str, low: float, high: float) -> float |
     return float(value)
 
 
-def _integer(data: dict[str, Any], name: str, low: int, high: int | None) -> int | None:
+def integer_field(data: dict[str, Any], name: str, low: int, high: int | None) -> int | None:
     value = data.get(name)
     if value is None:
         return None
@@ -333,7 +358,7 @@ def _integer(data: dict[str, Any], name: str, low: int, high: int | None) -> int
     return value
 
 
-def _boolean(data: dict[str, Any], name: str, *, default: bool) -> bool:
+def boolean_field(data: dict[str, Any], name: str, *, default: bool) -> bool:
     value = data.get(name)
     if value is None:
         return default

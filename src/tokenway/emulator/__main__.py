@@ -17,10 +17,11 @@ from .config import ERROR_BODY_STYLES, ERROR_STYLES, EmulatorConfig, FaultConfig
 from .server import Emulator
 
 _KEY_ENV = "INFERENCE_API_KEY"
+_PROG = "python -m tokenway.emulator"  # as `tokenway emulator` it says so itself
 _BANNER = "Inference.net emulator (a testing tool, not the real API) listening on {url}"
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m tokenway.emulator") -> int:
+def main(argv: Sequence[str] | None = None, prog: str = _PROG) -> int:
     args = _parser(prog).parse_args(argv)
     keys = tuple(args.api_key or ([os.environ[_KEY_ENV]] if os.environ.get(_KEY_ENV) else []))
     if not keys:
@@ -73,7 +74,7 @@ def _config(args: argparse.Namespace, keys: tuple[str, ...]) -> EmulatorConfig:
     )
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
+def _parser(prog: str = _PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Serve a local emulator of Inference.net's OpenAI-compatible API "

@@ -7,7 +7,7 @@ than five visible characters into a token, and never two space-separated words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _PER_MESSAGE = 4
@@ -20,13 +20,23 @@ def visible_chars(text: str) -> int:
 
 def prompt_floor(messages: Iterable[Any], tools: Any = None) -> int:
     """A lower bound on the prompt's tokens, framing included."""
+    return _prompt(messages, tools, _text_floor, lambda text: visible_chars(text) // 10)
+
+
+def _prompt(
+    messages: Iterable[Any],
+    tools: Any,
+    per_text: Callable[[str], int],
+    per_tools: Callable[[str], int],
+) -> int:
+    """Framing plus ``per_text`` of each message's texts, plus ``per_tools`` of the tools."""
     total = _PER_PROMPT
     for message in messages:
         total += _PER_MESSAGE
         if isinstance(message, dict):
-            total += sum(_text_floor(t) for t in _texts(message.get("content")))
+            total += sum(per_text(t) for t in _texts(message.get("content")))
     if tools:
-        total += visible_chars(str(tools)) // 10
+        total += per_tools(str(tools))
     return total
 
 
@@ -115,11 +125,4 @@ def text_likely(text: str) -> int:
 def prompt_likely(messages: Iterable[Any], tools: Any = None) -> int:
     """A likely count of the prompt's tokens (framing included), between ``prompt_floor``
     and ``prompt_estimate``: what a stream without usage is charged for its prompt."""
-    total = _PER_PROMPT
-    for message in messages:
-        total += _PER_MESSAGE
-        if isinstance(message, dict):
-            total += sum(text_likely(t) for t in _texts(message.get("content")))
-    if tools:
-        total += text_likely(str(tools))
-    return total
+    return _prompt(messages, tools, text_likely, text_likely)

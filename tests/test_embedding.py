@@ -135,6 +135,8 @@ def test_bad_encoding_and_dimensions_are_400s(inference_env: Emulator, client: C
         client.embedding(MODEL, "hi", encoding_format="int8")
     with pytest.raises(BadRequestError, match="dimensions"):
         client.embedding(MODEL, "hi", dimensions=0)
+    with pytest.raises(BadRequestError, match="dimensions"):
+        client.embedding(MODEL, "hi", dimensions=True)  # bool is no count
     before = inference_env.requests_total
     with pytest.raises(BadRequestError, match="dimensions"):  # the upstream's own 400
         client.embedding(MODEL, "hi", dimensions=100_000, num_retries=2)

@@ -12,9 +12,11 @@ from tokenway import Client
 from tokenway.catalog import cost_of
 from tokenway.emulator import Emulator, FaultConfig
 from tokenway.errors import (
+    APIConnectionError,
     AuthenticationError,
     BadRequestError,
     ContextWindowExceededError,
+    InternalServerError,
     NotFoundError,
     UnsupportedParamsError,
 )
@@ -166,3 +168,26 @@ def test_a_stream_answered_503_is_retried(inference_env: Emulator, client: Clien
     stream = client.text_completion("Hi", MODEL, stream=True, num_retries=1, max_tokens=6)
     assert isinstance(stream, tokenway.TextCompletionStream)
     assert "".join(c.choices[0].text for c in stream).strip()
+
+
+def test_an_error_frame_inside_a_stream_raises(inference_env: Emulator, client: Client) -> None:
+    inference_env.faults = FaultConfig(stream_error_after=2)
+    stream = client.text_completion("Hi", MODEL, stream=True, num_retries=0, max_tokens=30)
+    assert isinstance(stream, tokenway.TextCompletionStream)
+    with pytest.raises(InternalServerError, match="error inside the stream"):
+        list(stream)
+
+
+def test_a_stream_cut_after_content_raises_and_is_not_retried(
+    inference_env: Emulator, client: Client
+) -> None:
+    inference_env.faults = FaultConfig(stream_cut_after=2)
+    before = inference_env.requests_total
+    stream = client.text_completion("Hi", MODEL, stream=True, num_retries=2, max_tokens=30)
+    assert isinstance(stream, tokenway.TextCompletionStream)
+    got = []
+    with pytest.raises(APIConnectionError):
+        for chunk in stream:
+            got.append(chunk)
+    assert got, "content arrived before the cut"
+    assert inference_env.requests_total - before == 1

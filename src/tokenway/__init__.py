@@ -16,18 +16,28 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "completion": "tokenway.api",
     "acompletion": "tokenway.api",
+    "embedding": "tokenway.api",
+    "aembedding": "tokenway.api",
+    "text_completion": "tokenway.api",
+    "atext_completion": "tokenway.api",
     "completion_cost": "tokenway.api",
     "register_model": "tokenway.api",
     "get_model_info": "tokenway.api",
     "stream_chunk_builder": "tokenway.streaming",
     "Stream": "tokenway.streaming",
     "AsyncStream": "tokenway.streaming",
+    "TextCompletionStream": "tokenway.streaming",
+    "AsyncTextCompletionStream": "tokenway.streaming",
     "Client": "tokenway.client",
     "Router": "tokenway.router.sdk",
     "ModelInfo": "tokenway.catalog",
     "ChatCompletion": "tokenway.types",
     "ChatCompletionChunk": "tokenway.types",
     "Usage": "tokenway.types",
+    "Embedding": "tokenway.types",
+    "EmbeddingResponse": "tokenway.types",
+    "TextCompletion": "tokenway.types",
+    "TextCompletionChunk": "tokenway.types",
     "TokenwayError": "tokenway.errors",
     "APIConnectionError": "tokenway.errors",
     "APIStatusError": "tokenway.errors",
@@ -50,6 +60,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "AsyncStream",
+    "AsyncTextCompletionStream",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",
@@ -57,6 +68,8 @@ __all__ = [
     "ChatCompletionChunk",
     "Client",
     "ContextWindowExceededError",
+    "Embedding",
+    "EmbeddingResponse",
     "InternalServerError",
     "ModelInfo",
     "NotFoundError",
@@ -66,17 +79,24 @@ __all__ = [
     "Router",
     "ServiceUnavailableError",
     "Stream",
+    "TextCompletion",
+    "TextCompletionChunk",
+    "TextCompletionStream",
     "Timeout",
     "TokenwayError",
     "UnknownProviderError",
     "UnsupportedParamsError",
     "Usage",
     "acompletion",
+    "aembedding",
+    "atext_completion",
     "completion",
     "completion_cost",
+    "embedding",
     "get_model_info",
     "register_model",
     "stream_chunk_builder",
+    "text_completion",
 ]
 
 
@@ -98,10 +118,14 @@ if TYPE_CHECKING:
 
     from tokenway.api import (
         acompletion,
+        aembedding,
+        atext_completion,
         completion,
         completion_cost,
+        embedding,
         get_model_info,
         register_model,
+        text_completion,
     )
     from tokenway.catalog import ModelInfo
     from tokenway.client import Client
@@ -124,5 +148,19 @@ if TYPE_CHECKING:
         UnsupportedParamsError,
     )
     from tokenway.router.sdk import Router
-    from tokenway.streaming import AsyncStream, Stream, stream_chunk_builder
-    from tokenway.types import ChatCompletion, ChatCompletionChunk, Usage
+    from tokenway.streaming import (
+        AsyncStream,
+        AsyncTextCompletionStream,
+        Stream,
+        TextCompletionStream,
+        stream_chunk_builder,
+    )
+    from tokenway.types import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        Embedding,
+        EmbeddingResponse,
+        TextCompletion,
+        TextCompletionChunk,
+        Usage,
+    )

@@ -1,4 +1,8 @@
-"""The module-level SDK: ``completion()``, ``acompletion()`` and helpers on a default client.
+"""The module-level SDK on a default client: ``completion()`` / ``acompletion()`` (chat),
+``embedding()`` / ``aembedding()`` (vectors, ``tokenway.embeddings``),
+``text_completion()`` / ``atext_completion()`` (the legacy completions API,
+``tokenway.text``) and helpers. All share the providers, keys, retries, timeouts, pacing,
+error classes and catalog costs of ``completion()``.
 
 For settings of your own (retries, timeouts, rate limits, a private catalog), make a
 ``tokenway.Client``; these functions use one created on first use.
@@ -12,9 +16,11 @@ from typing import Any, Literal, Unpack, overload
 
 from tokenway.catalog import ModelInfo, cost_of
 from tokenway.client import Client
+from tokenway.embeddings import EmbeddingParams
 from tokenway.request import CompletionParams
-from tokenway.streaming import AsyncStream, Stream
-from tokenway.types import ChatCompletion
+from tokenway.streaming import AsyncStream, AsyncTextCompletionStream, Stream, TextCompletionStream
+from tokenway.text import TextCompletionParams
+from tokenway.types import ChatCompletion, EmbeddingResponse, Result, TextCompletion
 
 _default: Client | None = None
 _default_lock = threading.Lock()
@@ -91,8 +97,86 @@ async def acompletion(
     return await default_client().acompletion(model, messages, stream=stream, **params)
 
 
+def embedding(model: str, input: Any, **params: Unpack[EmbeddingParams]) -> EmbeddingResponse:
+    """Embed ``input`` (a string or a list) with ``model`` ("provider/model-id")."""
+    return default_client().embedding(model, input, **params)
+
+
+async def aembedding(
+    model: str, input: Any, **params: Unpack[EmbeddingParams]
+) -> EmbeddingResponse:
+    """The async ``embedding()``."""
+    return await default_client().aembedding(model, input, **params)
+
+
+@overload
+def text_completion(
+    prompt: Any,
+    model: str,
+    *,
+    stream: Literal[True],
+    **params: Unpack[TextCompletionParams],
+) -> TextCompletionStream: ...
+
+
+@overload
+def text_completion(
+    prompt: Any,
+    model: str,
+    *,
+    stream: Literal[False] = False,
+    **params: Unpack[TextCompletionParams],
+) -> TextCompletion: ...
+
+
+def text_completion(
+    prompt: Any,
+    model: str,
+    *,
+    stream: bool = False,
+    **params: Unpack[TextCompletionParams],
+) -> TextCompletion | TextCompletionStream:
+    """Complete ``prompt`` (a string or a list) with ``model``: the legacy completions API.
+
+    LiteLLM's order: ``prompt`` first, so ``text_completion(model=..., prompt=...)`` and
+    ``text_completion("Say hi", "inference/...")`` both work.
+    """
+    return default_client().text_completion(prompt, model, stream=stream, **params)
+
+
+@overload
+async def atext_completion(
+    prompt: Any,
+    model: str,
+    *,
+    stream: Literal[True],
+    **params: Unpack[TextCompletionParams],
+) -> AsyncTextCompletionStream: ...
+
+
+@overload
+async def atext_completion(
+    prompt: Any,
+    model: str,
+    *,
+    stream: Literal[False] = False,
+    **params: Unpack[TextCompletionParams],
+) -> TextCompletion: ...
+
+
+async def atext_completion(
+    prompt: Any,
+    model: str,
+    *,
+    stream: bool = False,
+    **params: Unpack[TextCompletionParams],
+) -> TextCompletion | AsyncTextCompletionStream:
+    """The async ``text_completion()``."""
+    return await default_client().atext_completion(prompt, model, stream=stream, **params)
+
+
 def completion_cost(
-    completion_response: ChatCompletion | None = None,
+    completion_response: Result | None = None,
     *,
     model: str | None = None,
     prompt_tokens: int | None = None,

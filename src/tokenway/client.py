@@ -1,7 +1,9 @@
 """The SDK's engine: one ``Client`` holds connection pools, pacers, the catalog and defaults.
 
-A call is prepared without I/O (``tokenway.request``), paced per (provider, key),
-sent, and retried while that can still help and the call's deadline allows. The sync
+A call is prepared without I/O (``tokenway.request``; ``tokenway.embeddings`` and
+``tokenway.text`` for the other endpoints), paced per (provider, key), sent, and retried
+while that can still help and the call's deadline allows. Every endpoint shares this
+path; a call's ``CallKind`` says where it goes and what its answer becomes. The sync
 path uses ``SyncHTTPClient``; the async path one ``AsyncHTTPClient`` per event loop.
 """
 
@@ -13,9 +15,10 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tokenway.catalog import Catalog, ModelInfo, cost_of
+from tokenway.embeddings import prepare_embedding
 from tokenway.errors import Timeout, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
@@ -23,11 +26,28 @@ from tokenway.http.sclient import SyncHTTPClient
 from tokenway.limits.bucket import AsyncPacer, Pacer
 from tokenway.request import PreparedCall, prepare_call
 from tokenway.retry import DEFAULT_NUM_RETRIES, DEFAULT_TIMEOUT, Backoff, retry_delay
-from tokenway.streaming import AsyncStream, Stream, _StreamState
+from tokenway.streaming import (
+    AsyncStream,
+    AsyncTextCompletionStream,
+    Stream,
+    TextCompletionStream,
+    _AsyncStream,
+    _StreamState,
+    _SyncStream,
+)
+from tokenway.text import prepare_text_completion
 from tokenway.transport_errors import map_http_error
-from tokenway.types import ChatCompletion
+from tokenway.types import ChatCompletion, EmbeddingResponse, Result, TextCompletion
 
 T = TypeVar("T")
+_Answer = Result | _SyncStream[Any]
+_AsyncAnswer = Result | _AsyncStream[Any]
+
+# The stream classes of each streamed endpoint (CallKind.name).
+_STREAMS: dict[str, tuple[type[_SyncStream[Any]], type[_AsyncStream[Any]]]] = {
+    "chat": (Stream, AsyncStream),
+    "text_completion": (TextCompletionStream, AsyncTextCompletionStream),
+}
 
 
 class _Deadline:
@@ -78,21 +98,54 @@ class Client:
     # ---- public API -------------------------------------------------------------------
 
     def completion(self, model: str, messages: Any, **params: Any) -> ChatCompletion | Stream:
-        call = self.prepare(model, messages, params)
-        deadline = _Deadline(call.timeout or self.timeout)
-        return self._with_retries(call, deadline, lambda: self._attempt(call, deadline))
+        return cast("ChatCompletion | Stream", self._run(self.prepare(model, messages, params)))
 
     async def acompletion(
         self, model: str, messages: Any, **params: Any
     ) -> ChatCompletion | AsyncStream:
         call = self.prepare(model, messages, params)
-        deadline = _Deadline(call.timeout or self.timeout)
-        return await self._awith_retries(call, deadline, lambda: self._aattempt(call, deadline))
+        return cast("ChatCompletion | AsyncStream", await self._arun(call))
+
+    def embedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
+        """Vectors for ``input`` (see ``tokenway.embeddings``)."""
+        return cast(EmbeddingResponse, self._run(self._prepare_embedding(model, input, params)))
+
+    async def aembedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
+        call = self._prepare_embedding(model, input, params)
+        return cast(EmbeddingResponse, await self._arun(call))
+
+    def text_completion(
+        self, prompt: Any, model: str, **params: Any
+    ) -> TextCompletion | TextCompletionStream:
+        """The legacy completions API (see ``tokenway.text``); LiteLLM's argument order."""
+        call = self._prepare_text(prompt, model, params)
+        return cast("TextCompletion | TextCompletionStream", self._run(call))
+
+    async def atext_completion(
+        self, prompt: Any, model: str, **params: Any
+    ) -> TextCompletion | AsyncTextCompletionStream:
+        call = self._prepare_text(prompt, model, params)
+        return cast("TextCompletion | AsyncTextCompletionStream", await self._arun(call))
 
     def prepare(self, model: str, messages: Any, params: Mapping[str, Any]) -> PreparedCall:
         return prepare_call(
             model,
             messages,
+            params,
+            catalog=self.catalog,
+            drop_params=self.drop_params,
+            env=os.environ,
+        )
+
+    def _prepare_embedding(self, model: str, input: Any, params: Mapping[str, Any]) -> PreparedCall:
+        return prepare_embedding(
+            model, input, params, catalog=self.catalog, drop_params=self.drop_params, env=os.environ
+        )
+
+    def _prepare_text(self, prompt: Any, model: str, params: Mapping[str, Any]) -> PreparedCall:
+        return prepare_text_completion(
+            model,
+            prompt,
             params,
             catalog=self.catalog,
             drop_params=self.drop_params,
@@ -112,6 +165,14 @@ class Client:
             await client.aclose()
 
     # ---- retries ----------------------------------------------------------------------
+
+    def _run(self, call: PreparedCall) -> _Answer:
+        deadline = _Deadline(call.timeout or self.timeout)
+        return self._with_retries(call, deadline, lambda: self._attempt(call, deadline))
+
+    async def _arun(self, call: PreparedCall) -> _AsyncAnswer:
+        deadline = _Deadline(call.timeout or self.timeout)
+        return await self._awith_retries(call, deadline, lambda: self._aattempt(call, deadline))
 
     def _with_retries(self, call: PreparedCall, deadline: _Deadline, attempt: Callable[[], T]) -> T:
         tries = 0
@@ -147,7 +208,7 @@ class Client:
 
     # ---- one sync attempt -------------------------------------------------------------
 
-    def _attempt(self, call: PreparedCall, deadline: _Deadline) -> ChatCompletion | Stream:
+    def _attempt(self, call: PreparedCall, deadline: _Deadline) -> _Answer:
         self._pacer(call)
         remaining = deadline.remaining()
         if remaining <= 0:
@@ -162,7 +223,8 @@ class Client:
                 return self._finish(call, response.status, response.headers, body)
         except HTTPError as exc:
             raise map_http_error(exc, call) from exc
-        stream = Stream(_StreamState(call, call.provider.stream_decoder()), response)
+        state = _StreamState(call, call.provider.stream_decoder(_chunk_maker(call)))
+        stream = _STREAMS[call.kind.name][0](state, response)
         stream.prime()
         return stream
 
@@ -195,9 +257,7 @@ class Client:
 
     # ---- one async attempt ------------------------------------------------------------
 
-    async def _aattempt(
-        self, call: PreparedCall, deadline: _Deadline
-    ) -> ChatCompletion | AsyncStream:
+    async def _aattempt(self, call: PreparedCall, deadline: _Deadline) -> _AsyncAnswer:
         await self._apacer(call)
         remaining = deadline.remaining()
         if remaining <= 0:
@@ -210,7 +270,7 @@ class Client:
         except HTTPError as exc:
             raise map_http_error(exc, call) from exc
 
-    async def _asend(self, call: PreparedCall, remaining: float) -> ChatCompletion | AsyncStream:
+    async def _asend(self, call: PreparedCall, remaining: float) -> _AsyncAnswer:
         req = call.request
         response = await self._ahttp().request(
             req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
@@ -219,8 +279,10 @@ class Client:
             async with response:
                 body = await response.read()
             return self._finish(call, response.status, response.headers, body)
-        state = _StreamState(call, call.provider.stream_decoder())
-        stream = AsyncStream(state, response, idle_timeout=call.timeout or self.timeout)
+        state = _StreamState(call, call.provider.stream_decoder(_chunk_maker(call)))
+        stream = _STREAMS[call.kind.name][1](
+            state, response, idle_timeout=call.timeout or self.timeout
+        )
         await stream.prime()
         return stream
 
@@ -249,10 +311,9 @@ class Client:
         return self.rpm_overrides.get(spec.name, spec.default_rpm)
 
     @staticmethod
-    def _finish(
-        call: PreparedCall, status: int, headers: Mapping[str, str], body: bytes
-    ) -> ChatCompletion:
-        response = call.provider.parse_response(status, headers, body)
+    def _finish(call: PreparedCall, status: int, headers: Mapping[str, str], body: bytes) -> Result:
+        kind = call.kind
+        response = kind.result(call.provider.parse_json(status, headers, body, kind.required))
         usage = response.usage
         if usage is not None:
             response.cost = cost_of(
@@ -264,6 +325,13 @@ class Client:
             )
         response.response_headers = dict(headers)
         return response
+
+
+def _chunk_maker(call: PreparedCall) -> Callable[[dict[str, Any]], Result]:
+    chunk = call.kind.chunk
+    if chunk is None:  # prepare_* refuses stream=True for endpoints that never stream
+        raise AssertionError(f"{call.kind.name} calls are never streamed")
+    return chunk
 
 
 def _pacer_key(call: PreparedCall) -> tuple[str, str | None, str]:

@@ -292,3 +292,42 @@ _OTHER_CHECKS: dict[str, Callable[[Any, Mapping[str, Any]], None]] = {
     "parallel_tool_calls": _check_bool("parallel_tool_calls"),
     "logprobs": _check_bool("logprobs"),
 }
+
+
+def check_knobs(body: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> None:
+    """The chat checks of the knobs other endpoints share (temperature, stop, user, ...).
+
+    ``skip`` names parameters an endpoint means differently (the legacy API's integer
+    ``logprobs``) and checks itself.
+    """
+    for name, value in body.items():
+        if value is None or name in skip:
+            continue
+        spec = _RANGES.get(name)
+        if spec is not None:
+            _check_number(name, value, *spec)
+        check = _OTHER_CHECKS.get(name)
+        if check is not None:
+            check(value, body)
+
+
+def check_integer(body: Mapping[str, Any], name: str, low: int, high: int) -> None:
+    value = body.get(name)
+    if value is not None:
+        _check_number(name, value, low, high, True)
+
+
+def check_type(body: Mapping[str, Any], name: str, kind: type, what: str) -> None:
+    value = body.get(name)
+    # bool is an int subclass: True is no dimension count.
+    if value is not None and (
+        not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))
+    ):
+        raise bad_param(name, f"'{name}' must be {what}; got {_shown(value)}")
+
+
+def check_model(model: Any) -> None:
+    if not isinstance(model, str) or not model:
+        raise bad_param("model", "'model' is required and must be a non-empty string")
+    if len(model) > MAX_MODEL_NAME:
+        raise bad_param("model", f"'model' is longer than {MAX_MODEL_NAME} characters")

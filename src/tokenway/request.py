@@ -8,7 +8,7 @@ clearly overflows the model's context window.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -20,9 +20,10 @@ from tokenway.errors import (
     UnsupportedParamsError,
 )
 from tokenway.params import validate_chat_body
-from tokenway.providers.base import Deployment, Provider, ProviderSpec, UpstreamRequest
+from tokenway.providers.base import CHAT_PATH, Deployment, Provider, ProviderSpec, UpstreamRequest
 from tokenway.providers.registry import get_provider, split_model
 from tokenway.tokens import prompt_floor
+from tokenway.types import ChatCompletion, ChatCompletionChunk, Result
 
 
 class CompletionParams(TypedDict, total=False):
@@ -69,6 +70,20 @@ CONTROL_PARAMS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class CallKind:
+    """One OpenAI endpoint as the SDK calls it: where, and what its answers are made into."""
+
+    name: str  # "chat", "embedding" or "text_completion"
+    path: str  # under the provider's api_base
+    required: str  # the key a successful answer always carries
+    result: Callable[[dict[str, Any]], Result]
+    chunk: Callable[[dict[str, Any]], Result] | None = None  # None: never streamed
+
+
+CHAT = CallKind("chat", CHAT_PATH, "choices", ChatCompletion, ChatCompletionChunk)
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedCall:
     model: str  # as the caller wrote it, provider prefix included
     provider: Provider
@@ -82,6 +97,7 @@ class PreparedCall:
     timeout: float | None
     num_retries: int | None
     rpm: int | None
+    kind: CallKind = CHAT
 
 
 def prepare_call(
@@ -94,28 +110,46 @@ def prepare_call(
     env: Mapping[str, str] = os.environ,
 ) -> PreparedCall:
     spec, upstream_model = split_model(model)
-    deployment = Deployment(
+    deployment = resolve_deployment(spec, upstream_model, params, env)
+    body = _body(upstream_model, messages, params, spec, params.get("drop_params", drop_params))
+    info = catalog.get(model)
+    if info is not None:
+        check_context_window(model, info, body)
+    return finish_call(model, deployment, body, params, info, CHAT)
+
+
+def resolve_deployment(
+    spec: ProviderSpec, upstream_model: str, params: Mapping[str, Any], env: Mapping[str, str]
+) -> Deployment:
+    return Deployment(
         spec=spec,
         model=upstream_model,
         api_base=_api_base(spec, params, env),
         api_key=_api_key(spec, params, env),
         extra_headers=params.get("extra_headers") or {},
     )
-    body = _body(upstream_model, messages, params, spec, params.get("drop_params", drop_params))
-    info = catalog.get(model)
-    if info is not None:
-        check_context_window(model, info, body)
+
+
+def finish_call(
+    model: str,
+    deployment: Deployment,
+    body: dict[str, Any],
+    params: Mapping[str, Any],
+    info: ModelInfo | None,
+    kind: CallKind,
+) -> PreparedCall:
+    """The call for a checked ``body`` (``extra_body`` already merged) of any endpoint."""
     caller_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if body.get("stream"):
         # Always ask for usage so streamed calls get a cost; the extra chunk is hidden
         # from a caller who did not ask for it.
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-    provider = get_provider(spec)
+    provider = get_provider(deployment.spec)
     return PreparedCall(
         model=model,
         provider=provider,
         deployment=deployment,
-        request=provider.build_request(body, deployment),
+        request=provider.build_request(body, deployment, kind.path),
         stream=bool(body.get("stream")),
         caller_wants_usage=caller_wants_usage,
         info=info,
@@ -124,6 +158,38 @@ def prepare_call(
         timeout=params.get("timeout"),
         num_retries=params.get("num_retries"),
         rpm=params.get("rpm"),
+        kind=kind,
+    )
+
+
+def add_params(
+    body: dict[str, Any],
+    params: Mapping[str, Any],
+    supported: frozenset[str],
+    spec: ProviderSpec,
+    drop_params: bool,
+) -> None:
+    """Put the upstream parameters of ``params`` in ``body``; an unsupported one is dropped
+    (``drop_params``) or refused with ``UnsupportedParamsError`` naming it."""
+    unsupported = []
+    for name, value in params.items():
+        if value is None or name in CONTROL_PARAMS:
+            continue
+        if name != "stream" and name not in supported:
+            unsupported.append(name)
+            continue
+        body[name] = value
+    if unsupported and not drop_params:
+        raise _unsupported(spec, unsupported)
+
+
+def _unsupported(spec: ProviderSpec, names: list[str]) -> UnsupportedParamsError:
+    listed = ", ".join(sorted(names))
+    return UnsupportedParamsError(
+        f"provider '{spec.name}' does not support: {listed}. "
+        "Remove them, or pass drop_params=True to drop them.",
+        param=sorted(names)[0],
+        code="unsupported_parameter",
     )
 
 
@@ -179,25 +245,10 @@ def _body(
     drop_params: bool,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"model": upstream_model, "messages": messages}
-    unsupported = []
-    for name, value in params.items():
-        if value is None or name in CONTROL_PARAMS:
-            continue
-        if name != "stream" and name not in spec.supported_params:
-            unsupported.append(name)
-            continue
-        body[name] = value
+    add_params(body, params, spec.supported_params, spec, drop_params)
     if "max_completion_tokens" in body and "max_tokens" not in body:
         # Inference.net documents max_tokens only.
         body["max_tokens"] = body.pop("max_completion_tokens")
-    if unsupported and not drop_params:
-        names = ", ".join(sorted(unsupported))
-        raise UnsupportedParamsError(
-            f"provider '{spec.name}' does not support: {names}. "
-            "Remove them, or pass drop_params=True to drop them.",
-            param=sorted(unsupported)[0],
-            code="unsupported_parameter",
-        )
     validate_chat_body(body)
     extra = params.get("extra_body")
     if extra:

@@ -3,7 +3,8 @@
 A ``Stream`` (sync) or ``AsyncStream`` owns one upstream response. Iterating yields
 ``ChatCompletionChunk`` objects as they arrive; when the caller stops early, ``close()``
 (also run by ``with``/``async with`` and when the object is dropped) closes the
-connection, which cancels the upstream request.
+connection, which cancels the upstream request. ``TextCompletionStream`` and
+``AsyncTextCompletionStream`` do the same for ``text_completion()``'s chunks.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from tokenway.catalog import cost_of
 from tokenway.errors import TokenwayError
@@ -19,23 +20,31 @@ from tokenway.http.errors import HTTPError
 from tokenway.providers.base import StreamDecoder
 from tokenway.request import PreparedCall
 from tokenway.transport_errors import map_http_error
-from tokenway.types import ChatCompletion, ChatCompletionChunk, Usage
+from tokenway.types import ChatCompletion, ChatCompletionChunk, Result, TextCompletionChunk, Usage
 
-__all__ = ["AsyncStream", "Stream", "stream_chunk_builder"]
+__all__ = [
+    "AsyncStream",
+    "AsyncTextCompletionStream",
+    "Stream",
+    "TextCompletionStream",
+    "stream_chunk_builder",
+]
+
+C = TypeVar("C", bound=Result)  # the chunk type: chat or text completion
 
 
-class _StreamState:
+class _StreamState(Generic[C]):
     """What sync and async streams share: buffered chunks, usage, cost, the decoder."""
 
-    def __init__(self, call: PreparedCall, decoder: StreamDecoder) -> None:
+    def __init__(self, call: PreparedCall, decoder: StreamDecoder[C]) -> None:
         self.call = call
         self.decoder = decoder
-        self.pending: deque[ChatCompletionChunk] = deque()
+        self.pending: deque[C] = deque()
         self.usage: Usage | None = None
         self.cost: float | None = None
         self.finished = False
 
-    def accept(self, chunks: Iterable[ChatCompletionChunk]) -> None:
+    def accept(self, chunks: Iterable[C]) -> None:
         for chunk in chunks:
             usage = chunk.usage
             if usage is not None:
@@ -60,10 +69,10 @@ class _StreamState:
             self.finished = True
 
 
-class Stream:
+class _SyncStream(Generic[C]):
     """A sync iterator of chunks. ``usage`` and ``cost`` are set once the stream ends."""
 
-    def __init__(self, state: _StreamState, response: Any) -> None:
+    def __init__(self, state: _StreamState[C], response: Any) -> None:
         self._state = state
         self._response = response
         self._pieces: Iterator[bytes] = response.iter_bytes()
@@ -87,10 +96,10 @@ class Stream:
         while not self._state.pending and not self._state.finished:
             self._read_more()
 
-    def __iter__(self) -> Stream:
+    def __iter__(self) -> Self:
         return self
 
-    def __next__(self) -> ChatCompletionChunk:
+    def __next__(self) -> C:
         state = self._state
         while not state.pending:
             if state.finished or self._closed:
@@ -123,7 +132,7 @@ class Stream:
             finally:
                 _run_hooks(self._on_close, self._state.usage)
 
-    def __enter__(self) -> Stream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -134,13 +143,21 @@ class Stream:
             self.close()
 
 
-class AsyncStream:
+class Stream(_SyncStream[ChatCompletionChunk]):
+    """A sync iterator of ``ChatCompletionChunk``; ``usage`` and ``cost`` once it ends."""
+
+
+class TextCompletionStream(_SyncStream[TextCompletionChunk]):
+    """A sync iterator of ``TextCompletionChunk``; ``usage`` and ``cost`` once it ends."""
+
+
+class _AsyncStream(Generic[C]):
     """An async iterator of chunks. ``usage`` and ``cost`` are set once the stream ends.
 
     Dropped without ``aclose()``, its response closes the connection when collected.
     """
 
-    def __init__(self, state: _StreamState, response: Any, idle_timeout: float | None) -> None:
+    def __init__(self, state: _StreamState[C], response: Any, idle_timeout: float | None) -> None:
         self._state = state
         self._response = response
         self._pieces: AsyncIterator[bytes] = response.iter_bytes(idle_timeout)
@@ -168,10 +185,10 @@ class AsyncStream:
         while not self._state.pending and not self._state.finished:
             await self._read_more()
 
-    def __aiter__(self) -> AsyncStream:
+    def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> ChatCompletionChunk:
+    async def __anext__(self) -> C:
         state = self._state
         while not state.pending:
             if state.finished or self._closed:
@@ -203,7 +220,7 @@ class AsyncStream:
             finally:
                 _run_hooks(self._on_close, self._state.usage)
 
-    async def __aenter__(self) -> AsyncStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -213,6 +230,14 @@ class AsyncStream:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class AsyncStream(_AsyncStream[ChatCompletionChunk]):
+    """An async iterator of ``ChatCompletionChunk``; ``usage`` and ``cost`` once it ends."""
+
+
+class AsyncTextCompletionStream(_AsyncStream[TextCompletionChunk]):
+    """An async iterator of ``TextCompletionChunk``; ``usage`` and ``cost`` once it ends."""
 
 
 def stream_chunk_builder(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletion:

@@ -7,7 +7,10 @@ upstream sent kept as is (unknown ones included), so nothing is lost or rewritte
 
 from __future__ import annotations
 
+import array
+import base64
 import copy
+import sys
 from typing import Any
 
 __all__ = [
@@ -16,8 +19,13 @@ __all__ = [
     "Choice",
     "ChunkChoice",
     "Delta",
+    "Embedding",
+    "EmbeddingResponse",
     "Function",
     "Message",
+    "TextChoice",
+    "TextCompletion",
+    "TextCompletionChunk",
     "ToolCall",
     "Usage",
 ]
@@ -180,8 +188,8 @@ class ChunkChoice(_ChoiceBase):
         return Delta(self._data.setdefault("delta", {}))
 
 
-class _Completion(OpenAIObject):
-    """What a completion and a chunk share; ``cost`` is tokenway's, not the wire's."""
+class Result(OpenAIObject):
+    """What every answer shares; ``cost`` is tokenway's, not the wire's."""
 
     __slots__ = ("cost", "response_headers")
 
@@ -191,24 +199,12 @@ class _Completion(OpenAIObject):
         self.response_headers: dict[str, str] = {}
 
     @property
-    def id(self) -> str:
-        return str(self._data.get("id", ""))
-
-    @property
     def object(self) -> str:
         return str(self._data.get("object", ""))
 
     @property
-    def created(self) -> int:
-        return int(self._data.get("created") or 0)
-
-    @property
     def model(self) -> str:
         return str(self._data.get("model", ""))
-
-    @property
-    def system_fingerprint(self) -> str | None:
-        return self._data.get("system_fingerprint")
 
     @property
     def usage(self) -> Usage | None:
@@ -216,6 +212,24 @@ class _Completion(OpenAIObject):
 
     def __repr__(self) -> str:
         return f"{super().__repr__()[:-1]}, cost={self.cost!r})"
+
+
+class _Completion(Result):
+    """What a completion and a chunk share (chat or text)."""
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> str:
+        return str(self._data.get("id", ""))
+
+    @property
+    def created(self) -> int:
+        return int(self._data.get("created") or 0)
+
+    @property
+    def system_fingerprint(self) -> str | None:
+        return self._data.get("system_fingerprint")
 
 
 class ChatCompletion(_Completion):
@@ -232,3 +246,66 @@ class ChatCompletionChunk(_Completion):
     @property
     def choices(self) -> list[ChunkChoice]:
         return [ChunkChoice(c) for c in self._data.get("choices") or ()]
+
+
+# ---- the legacy text completions API (openai's ``Completion``) ----------------------------
+
+
+class TextChoice(_ChoiceBase):
+    __slots__ = ()
+
+    @property
+    def text(self) -> str:
+        return str(self._data.get("text") or "")
+
+
+class TextCompletion(_Completion):
+    """A ``text_completion`` answer: ``choices[i].text``, ``usage``, ``cost``."""
+
+    __slots__ = ()
+
+    @property
+    def choices(self) -> list[TextChoice]:
+        return [TextChoice(c) for c in self._data.get("choices") or ()]
+
+
+class TextCompletionChunk(TextCompletion):
+    """One streamed piece: the same shape as the answer, with a piece of text per choice."""
+
+    __slots__ = ()
+
+
+# ---- embeddings (openai's ``CreateEmbeddingResponse``) -----------------------------------
+
+
+class Embedding(OpenAIObject):
+    __slots__ = ()
+
+    @property
+    def index(self) -> int:
+        return int(self._data.get("index") or 0)
+
+    @property
+    def embedding(self) -> list[float] | str:
+        """As the provider sent it: floats, or a base64 string for ``encoding_format="base64"``."""
+        return self._data.get("embedding") or []
+
+    def floats(self) -> list[float]:
+        """The vector as floats, decoding a base64 answer (little-endian float32, as OpenAI's)."""
+        value = self._data.get("embedding") or []
+        if not isinstance(value, str):
+            return list(value)
+        vector = array.array("f", base64.b64decode(value))
+        if sys.byteorder != "little":
+            vector.byteswap()
+        return vector.tolist()
+
+
+class EmbeddingResponse(Result):
+    """An ``embedding()`` answer: ``data[i].embedding`` in input order, ``usage``, ``cost``."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> list[Embedding]:
+        return [Embedding(e) for e in self._data.get("data") or ()]

@@ -16,10 +16,11 @@ from tokenway.errors import (
     ServiceUnavailableError,
     Timeout,
 )
-from tokenway.providers.base import Deployment
+from tokenway.providers.base import EMBEDDINGS_PATH, TEXT_COMPLETIONS_PATH, Deployment
 from tokenway.providers.openai_compatible import parse_retry_after
 from tokenway.providers.registry import get_provider, get_provider_spec
 from tokenway.streaming import stream_chunk_builder
+from tokenway.types import ChatCompletionChunk, TextCompletionChunk
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 provider = get_provider(get_provider_spec("inference"))
@@ -35,6 +36,31 @@ def test_build_request_targets_chat_completions_with_bearer_key() -> None:
     assert headers["accept"] == "text/event-stream"
     assert headers["x-extra"] == "1"
     assert req.body == b'{"model":"m/x/fp-16","stream":true}'
+
+
+@pytest.mark.parametrize("path", [EMBEDDINGS_PATH, TEXT_COMPLETIONS_PATH])
+def test_build_request_targets_the_endpoint_it_is_given(path: str) -> None:
+    spec = get_provider_spec("inference")
+    deployment = Deployment(spec, "m", "http://127.0.0.1:9/v1", "k-1")
+    req = provider.build_request({"model": "m", "input": "x"}, deployment, path)
+    assert req.url == "http://127.0.0.1:9/v1" + path
+    assert dict(req.headers)["accept"] == "application/json"
+
+
+def test_parse_json_requires_the_endpoint_key() -> None:
+    good = b'{"object":"list","data":[{"embedding":[0.5]}],"usage":{"prompt_tokens":1}}'
+    assert provider.parse_json(200, {}, good, "data")["data"][0]["embedding"] == [0.5]
+    with pytest.raises(InternalServerError, match="without 'data'") as info:
+        provider.parse_json(200, {}, b'{"choices":[]}', "data")
+    assert info.value.status_code == 502
+
+
+def test_stream_decoder_makes_the_chunk_type_it_is_given() -> None:
+    decoder = provider.stream_decoder(TextCompletionChunk)
+    frame = b'data: {"object":"text_completion","choices":[{"index":0,"text":"Hi"}]}\n\n'
+    (chunk,) = decoder.feed(frame + b"data: [DONE]\n\n")
+    assert isinstance(chunk, TextCompletionChunk) and chunk.choices[0].text == "Hi"
+    assert decoder.done
 
 
 def test_parse_response_keeps_every_upstream_field() -> None:
@@ -101,7 +127,7 @@ def test_retry_after_forms() -> None:
 
 def test_stream_decoder_rebuilds_tool_call_from_fragments() -> None:
     raw = (FIXTURES / "stream_tool_call.sse").read_bytes()
-    decoder = provider.stream_decoder()
+    decoder = provider.stream_decoder(ChatCompletionChunk)
     chunks = []
     for i in range(0, len(raw), 7):  # arbitrary split points
         chunks.extend(decoder.feed(raw[i : i + 7]))
@@ -118,7 +144,7 @@ def test_stream_decoder_rebuilds_tool_call_from_fragments() -> None:
 
 
 def test_stream_without_done_raises() -> None:
-    decoder = provider.stream_decoder()
+    decoder = provider.stream_decoder(ChatCompletionChunk)
     decoder.feed(b'data: {"id":"1","choices":[]}\n\n')
     with pytest.raises(APIConnectionError, match="before \\[DONE\\]"):
         decoder.close()
@@ -127,13 +153,15 @@ def test_stream_without_done_raises() -> None:
 def test_error_frames_inside_a_stream_raise() -> None:
     frame = b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n'
     with pytest.raises(InternalServerError, match="boom"):
-        provider.stream_decoder().feed(frame)
+        provider.stream_decoder(ChatCompletionChunk).feed(frame)
     with pytest.raises(RateLimitError, match="slow"):
-        provider.stream_decoder().feed(b'data: {"error":{"message":"slow","code":429}}\n\n')
+        provider.stream_decoder(ChatCompletionChunk).feed(
+            b'data: {"error":{"message":"slow","code":429}}\n\n'
+        )
 
 
 def test_chunks_read_before_an_error_frame_are_delivered_first() -> None:
-    decoder = provider.stream_decoder()
+    decoder = provider.stream_decoder(ChatCompletionChunk)
     good = b'data: {"id":"1","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
     frame = b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n'
     chunks = decoder.feed(good + frame)
@@ -145,7 +173,7 @@ def test_chunks_read_before_an_error_frame_are_delivered_first() -> None:
 
 
 def test_an_unterminated_last_chunk_is_delivered_before_the_cut_is_reported() -> None:
-    decoder = provider.stream_decoder()
+    decoder = provider.stream_decoder(ChatCompletionChunk)
     assert decoder.feed(b'data: {"id":"1","choices":[]}') == []
     assert len(decoder.close()) == 1
     with pytest.raises(APIConnectionError, match="before \\[DONE\\]"):

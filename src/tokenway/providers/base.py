@@ -8,13 +8,20 @@ the bytes. Most vendors speak OpenAI's dialect and differ only in data, so they 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tokenway.errors import TokenwayError
-    from tokenway.types import ChatCompletion, ChatCompletionChunk
+    from tokenway.types import ChatCompletion
+
+C = TypeVar("C")
+
+# The OpenAI endpoints a provider serves, as paths under its api_base.
+CHAT_PATH = "/chat/completions"
+EMBEDDINGS_PATH = "/embeddings"
+TEXT_COMPLETIONS_PATH = "/completions"
 
 # The OpenAI chat parameters of the product brief's table plus the ones every
 # OpenAI-compatible server (vLLM included) takes.
@@ -24,6 +31,18 @@ OPENAI_CHAT_PARAMS: frozenset[str] = frozenset(
         "presence_penalty", "stop", "n", "tools", "tool_choice", "response_format", "seed",
         "user", "stream_options", "logprobs", "top_logprobs", "parallel_tool_calls",
         "logit_bias", "metadata",
+    }
+)  # fmt: skip
+
+# OpenAI's embeddings parameters (besides model and input).
+OPENAI_EMBEDDING_PARAMS: frozenset[str] = frozenset({"encoding_format", "dimensions", "user"})
+
+# OpenAI's legacy completions parameters (besides model, prompt and stream).
+OPENAI_TEXT_PARAMS: frozenset[str] = frozenset(
+    {
+        "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs", "max_tokens", "n",
+        "presence_penalty", "seed", "stop", "stream_options", "suffix", "temperature", "top_p",
+        "user",
     }
 )  # fmt: skip
 
@@ -37,6 +56,8 @@ class ProviderSpec:
     api_key_env: str | None
     api_base_env: str | None = None
     supported_params: frozenset[str] = OPENAI_CHAT_PARAMS
+    embedding_params: frozenset[str] = OPENAI_EMBEDDING_PARAMS
+    text_completion_params: frozenset[str] = OPENAI_TEXT_PARAMS
     default_rpm: int | None = None
     key_required: bool = True
     key_hint: str = ""
@@ -64,12 +85,12 @@ class UpstreamRequest:
     body: bytes
 
 
-class StreamDecoder(Protocol):
+class StreamDecoder(Protocol[C]):
     """Turns the upstream's stream bytes into chunks; raises ``TokenwayError`` on error frames."""
 
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]: ...
+    def feed(self, data: bytes) -> list[C]: ...
 
-    def close(self) -> list[ChatCompletionChunk]:
+    def close(self) -> list[C]:
         """End of input: the last chunks; raises if the stream ended without its terminator."""
         ...
 
@@ -80,12 +101,24 @@ class StreamDecoder(Protocol):
 class Provider(Protocol):
     spec: ProviderSpec
 
-    def build_request(self, body: dict[str, object], deployment: Deployment) -> UpstreamRequest: ...
+    def build_request(
+        self, body: dict[str, object], deployment: Deployment, path: str = CHAT_PATH
+    ) -> UpstreamRequest:
+        """The request for one endpoint (``path``, a ``*_PATH`` constant; chat by default)."""
+        ...
 
     def parse_response(
         self, status: int, headers: Mapping[str, str], body: bytes
     ) -> ChatCompletion: ...
 
-    def stream_decoder(self) -> StreamDecoder: ...
+    def parse_json(
+        self, status: int, headers: Mapping[str, str], body: bytes, required: str
+    ) -> dict[str, Any]:
+        """A successful answer's JSON object, which must carry ``required``; raises otherwise."""
+        ...
+
+    def stream_decoder(self, chunk: Callable[[dict[str, Any]], C]) -> StreamDecoder[C]:
+        """A decoder making each frame's JSON object into a chunk with ``chunk``."""
+        ...
 
     def map_error(self, status: int, headers: Mapping[str, str], body: bytes) -> TokenwayError: ...

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import time
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -17,9 +17,11 @@ from tokenway.errors import (
     TokenwayError,
     error_for_status,
 )
-from tokenway.providers.base import Deployment, ProviderSpec, UpstreamRequest
+from tokenway.providers.base import CHAT_PATH, Deployment, ProviderSpec, UpstreamRequest
 from tokenway.sse import SSEDecoder, SSEEvent
-from tokenway.types import ChatCompletion, ChatCompletionChunk
+from tokenway.types import ChatCompletion
+
+C = TypeVar("C")
 
 _USER_AGENT = "tokenway/0.1"
 _CONTEXT_MARKERS = ("maximum context length", "context_length_exceeded", "context window")
@@ -29,7 +31,9 @@ class OpenAICompatibleProvider:
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
 
-    def build_request(self, body: dict[str, object], deployment: Deployment) -> UpstreamRequest:
+    def build_request(
+        self, body: dict[str, object], deployment: Deployment, path: str = CHAT_PATH
+    ) -> UpstreamRequest:
         headers = [
             ("content-type", "application/json"),
             ("accept", "text/event-stream" if body.get("stream") else "application/json"),
@@ -38,12 +42,17 @@ class OpenAICompatibleProvider:
         if deployment.api_key:
             headers.append(("authorization", f"Bearer {deployment.api_key}"))
         headers.extend(deployment.extra_headers.items())
-        url = deployment.api_base.rstrip("/") + "/chat/completions"
+        url = deployment.api_base.rstrip("/") + path
         return UpstreamRequest("POST", url, headers, orjson.dumps(body))
 
     def parse_response(
         self, status: int, headers: Mapping[str, str], body: bytes
     ) -> ChatCompletion:
+        return ChatCompletion(self.parse_json(status, headers, body, "choices"))
+
+    def parse_json(
+        self, status: int, headers: Mapping[str, str], body: bytes, required: str
+    ) -> dict[str, Any]:
         if status >= 400:
             raise self.map_error(status, headers, body)
         try:
@@ -54,18 +63,18 @@ class OpenAICompatibleProvider:
                 status_code=502,
                 llm_provider=self.spec.name,
             ) from None
-        if not isinstance(data, dict) or "choices" not in data:
+        if not isinstance(data, dict) or required not in data:
             if isinstance(data, dict) and "error" in data:
                 raise self.map_error(500, headers, body)
             raise InternalServerError(
-                f"{self.spec.name} answered without 'choices': {_snippet(body)}",
+                f"{self.spec.name} answered without '{required}': {_snippet(body)}",
                 status_code=502,
                 llm_provider=self.spec.name,
             )
-        return ChatCompletion(data)
+        return data
 
-    def stream_decoder(self) -> OpenAIStreamDecoder:
-        return OpenAIStreamDecoder(self)
+    def stream_decoder(self, chunk: Callable[[dict[str, Any]], C]) -> OpenAIStreamDecoder[C]:
+        return OpenAIStreamDecoder(self, chunk)
 
     def map_error(self, status: int, headers: Mapping[str, str], body: bytes) -> TokenwayError:
         message, err_type, param, code = parse_error_body(body)
@@ -90,21 +99,27 @@ class OpenAICompatibleProvider:
         )
 
 
-class OpenAIStreamDecoder:
-    """SSE bytes → chunks; error frames and streams cut before ``[DONE]`` raise."""
+class OpenAIStreamDecoder(Generic[C]):
+    """SSE bytes → chunks; error frames and streams cut before ``[DONE]`` raise.
 
-    __slots__ = ("_done", "_pending", "_provider", "_sse")
+    The chunk type is the endpoint's (chat or text completion); the framing is the same.
+    """
 
-    def __init__(self, provider: OpenAICompatibleProvider) -> None:
+    __slots__ = ("_done", "_make", "_pending", "_provider", "_sse")
+
+    def __init__(
+        self, provider: OpenAICompatibleProvider, make: Callable[[dict[str, Any]], C]
+    ) -> None:
         self._provider = provider
+        self._make = make
         self._sse = SSEDecoder()
         self._done = False
         self._pending: TokenwayError | None = None  # an error read after good chunks
 
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+    def feed(self, data: bytes) -> list[C]:
         return self._decode(self._sse.feed(data))
 
-    def close(self) -> list[ChatCompletionChunk]:
+    def close(self) -> list[C]:
         chunks = self._decode(self._sse.flush())
         if chunks:
             return chunks  # the caller gets these first; the next close() raises
@@ -119,11 +134,11 @@ class OpenAIStreamDecoder:
     def done(self) -> bool:
         return self._done
 
-    def _decode(self, events: list[SSEEvent]) -> list[ChatCompletionChunk]:
+    def _decode(self, events: list[SSEEvent]) -> list[C]:
         """Chunks of ``events``; an error frame after good chunks is raised on the next call."""
         if self._pending is not None:
             raise self._pending
-        chunks: list[ChatCompletionChunk] = []
+        chunks: list[C] = []
         for event in events:
             try:
                 chunk = self._chunk(event)
@@ -136,7 +151,7 @@ class OpenAIStreamDecoder:
                 chunks.append(chunk)
         return chunks
 
-    def _chunk(self, event: SSEEvent) -> ChatCompletionChunk | None:
+    def _chunk(self, event: SSEEvent) -> C | None:
         if self._done:
             return None
         if event.data == b"[DONE]":
@@ -152,7 +167,7 @@ class OpenAIStreamDecoder:
             raise self._stream_error(event.data)
         if data.get("error"):
             raise self._stream_error(event.data)
-        return ChatCompletionChunk(data)
+        return self._make(data)
 
     def _stream_error(self, payload: bytes) -> TokenwayError:
         message, _type, param, code = parse_error_body(payload)

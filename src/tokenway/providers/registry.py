@@ -18,6 +18,18 @@ INFERENCE_PARAMS = frozenset(
     }
 )  # fmt: skip
 
+# Inference.net documents encoding_format and metadata for embeddings; dimensions and user
+# are OpenAI's, and its servers (and the emulator) take them.
+INFERENCE_EMBEDDING_PARAMS = frozenset({"encoding_format", "dimensions", "user", "metadata"})
+
+# The legacy completions API: the chat table's knobs that apply to a prompt, plus echo.
+INFERENCE_TEXT_PARAMS = frozenset(
+    {
+        "temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty", "stop",
+        "n", "seed", "user", "metadata", "stream_options", "echo",
+    }
+)  # fmt: skip
+
 _INFERENCE_HINT = "Get a key from the Inference.net dashboard (https://inference.net/dashboard)."
 
 PROVIDERS: dict[str, ProviderSpec] = {
@@ -29,6 +41,8 @@ PROVIDERS: dict[str, ProviderSpec] = {
             api_key_env="INFERENCE_API_KEY",
             api_base_env="INFERENCE_API_BASE",
             supported_params=INFERENCE_PARAMS,
+            embedding_params=INFERENCE_EMBEDDING_PARAMS,
+            text_completion_params=INFERENCE_TEXT_PARAMS,
             default_rpm=500,
             key_hint=_INFERENCE_HINT,
         ),

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from tokenway.catalog import Catalog
 from tokenway.params import bad_param, check_integer, check_model, check_type
 from tokenway.providers.base import EMBEDDINGS_PATH
-from tokenway.providers.registry import split_model
-from tokenway.request import CallKind, PreparedCall, add_params, finish_call, resolve_deployment
+from tokenway.request import CallKind, CallKnobs, PreparedCall, prepare_endpoint
 from tokenway.types import EmbeddingResponse
 
 __all__ = ["EMBEDDING", "EmbeddingParams", "prepare_embedding", "validate_embedding_body"]
@@ -33,23 +32,13 @@ MAX_INPUTS = 2048  # OpenAI's cap on one request's inputs
 _INPUT_HELP = "a non-empty string, a list of strings, a token array or a list of token arrays"
 
 
-class EmbeddingParams(TypedDict, total=False):
+class EmbeddingParams(CallKnobs, total=False):
     """Everything ``embedding()`` takes besides ``model`` and ``input``."""
 
     encoding_format: Literal["float", "base64"]
     dimensions: int
     user: str
     metadata: dict[str, Any]
-    # tokenway's own knobs: never sent upstream
-    timeout: float
-    api_key: str
-    api_base: str
-    num_retries: int
-    drop_params: bool
-    extra_headers: dict[str, str]
-    extra_body: dict[str, Any]
-    input_cost_per_token: float
-    rpm: int
 
 
 def prepare_embedding(
@@ -61,18 +50,13 @@ def prepare_embedding(
     drop_params: bool,
     env: Mapping[str, str] = os.environ,
 ) -> PreparedCall:
-    spec, upstream_model = split_model(model)
-    deployment = resolve_deployment(spec, upstream_model, params, env)
-    body: dict[str, Any] = {"model": upstream_model, "input": input}
     if params.get("stream"):
         raise bad_param("stream", "embeddings are never streamed")
-    drop = params.get("drop_params", drop_params)
-    add_params(body, params, spec.embedding_params, spec, drop)
-    validate_embedding_body(body)
-    extra = params.get("extra_body")
-    if extra:
-        body.update(extra)
-    return finish_call(model, deployment, body, params, catalog.get(model), EMBEDDING)
+    return prepare_endpoint(
+        model, "input", input, params, EMBEDDING,
+        lambda spec: spec.embedding_params, validate_embedding_body,
+        catalog=catalog, drop_params=drop_params, env=env,
+    )  # fmt: skip
 
 
 def validate_embedding_body(body: Mapping[str, Any]) -> None:

@@ -26,7 +26,22 @@ from tokenway.tokens import prompt_floor
 from tokenway.types import ChatCompletion, ChatCompletionChunk, Result
 
 
-class CompletionParams(TypedDict, total=False):
+class CallKnobs(TypedDict, total=False):
+    """tokenway's own knobs, taken by every call and never sent upstream."""
+
+    timeout: float
+    api_key: str
+    api_base: str
+    num_retries: int
+    drop_params: bool
+    extra_headers: dict[str, str]
+    extra_body: dict[str, Any]
+    input_cost_per_token: float
+    output_cost_per_token: float
+    rpm: int
+
+
+class CompletionParams(CallKnobs, total=False):
     """Everything ``completion()`` takes besides ``model``, ``messages`` and ``stream``."""
 
     temperature: float
@@ -48,17 +63,6 @@ class CompletionParams(TypedDict, total=False):
     logit_bias: dict[str, float]
     metadata: dict[str, Any]
     stream_options: dict[str, Any]
-    # tokenway's own knobs: never sent upstream
-    timeout: float
-    api_key: str
-    api_base: str
-    num_retries: int
-    drop_params: bool
-    extra_headers: dict[str, str]
-    extra_body: dict[str, Any]
-    input_cost_per_token: float
-    output_cost_per_token: float
-    rpm: int
 
 
 CONTROL_PARAMS = frozenset(
@@ -116,6 +120,33 @@ def prepare_call(
     if info is not None:
         check_context_window(model, info, body)
     return finish_call(model, deployment, body, params, info, CHAT)
+
+
+def prepare_endpoint(
+    model: str,
+    field: str,
+    value: Any,
+    params: Mapping[str, Any],
+    kind: CallKind,
+    supported: Callable[[ProviderSpec], frozenset[str]],
+    validate: Callable[[Mapping[str, Any]], None],
+    *,
+    catalog: Catalog,
+    drop_params: bool,
+    env: Mapping[str, str],
+) -> PreparedCall:
+    """A call other than chat: ``{"model": ..., field: value}`` plus the parameters the
+    provider supports for ``kind`` (others dropped or refused), checked by ``validate``,
+    then ``extra_body`` on top."""
+    spec, upstream_model = split_model(model)
+    deployment = resolve_deployment(spec, upstream_model, params, env)
+    body: dict[str, Any] = {"model": upstream_model, field: value}
+    add_params(body, params, supported(spec), spec, params.get("drop_params", drop_params))
+    validate(body)
+    extra = params.get("extra_body")
+    if extra:
+        body.update(extra)
+    return finish_call(model, deployment, body, params, catalog.get(model), kind)
 
 
 def resolve_deployment(

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any
 
 from tokenway.catalog import Catalog
 from tokenway.params import bad_param, check_integer, check_knobs, check_model, check_type
 from tokenway.providers.base import TEXT_COMPLETIONS_PATH
-from tokenway.providers.registry import split_model
-from tokenway.request import CallKind, PreparedCall, add_params, finish_call, resolve_deployment
+from tokenway.request import CallKind, CallKnobs, PreparedCall, prepare_endpoint
 from tokenway.types import TextCompletion, TextCompletionChunk
 
 __all__ = ["TEXT_COMPLETION", "TextCompletionParams", "prepare_text_completion"]
@@ -33,7 +32,7 @@ _PROMPT_HELP = "a string, a list of strings, a token array or a list of token ar
 _OWN_CHECKS = frozenset({"logprobs", "echo", "best_of", "suffix"})
 
 
-class TextCompletionParams(TypedDict, total=False):
+class TextCompletionParams(CallKnobs, total=False):
     """Everything ``text_completion()`` takes besides ``prompt``, ``model`` and ``stream``."""
 
     max_tokens: int
@@ -52,17 +51,6 @@ class TextCompletionParams(TypedDict, total=False):
     logit_bias: dict[str, float]
     metadata: dict[str, Any]
     stream_options: dict[str, Any]
-    # tokenway's own knobs: never sent upstream
-    timeout: float
-    api_key: str
-    api_base: str
-    num_retries: int
-    drop_params: bool
-    extra_headers: dict[str, str]
-    extra_body: dict[str, Any]
-    input_cost_per_token: float
-    output_cost_per_token: float
-    rpm: int
 
 
 def prepare_text_completion(
@@ -74,16 +62,11 @@ def prepare_text_completion(
     drop_params: bool,
     env: Mapping[str, str] = os.environ,
 ) -> PreparedCall:
-    spec, upstream_model = split_model(model)
-    deployment = resolve_deployment(spec, upstream_model, params, env)
-    body: dict[str, Any] = {"model": upstream_model, "prompt": prompt}
-    drop = params.get("drop_params", drop_params)
-    add_params(body, params, spec.text_completion_params, spec, drop)
-    validate_text_body(body)
-    extra = params.get("extra_body")
-    if extra:
-        body.update(extra)
-    return finish_call(model, deployment, body, params, catalog.get(model), TEXT_COMPLETION)
+    return prepare_endpoint(
+        model, "prompt", prompt, params, TEXT_COMPLETION,
+        lambda spec: spec.text_completion_params, validate_text_body,
+        catalog=catalog, drop_params=drop_params, env=env,
+    )  # fmt: skip
 
 
 def validate_text_body(body: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Iterator
 
@@ -192,12 +193,14 @@ def test_async_retries_and_errors(inference_env: Emulator, client: Client) -> No
 
 def test_2000_concurrent_calls_are_paced_without_a_429() -> None:
     # Inference.net's 500 RPM, scaled down in time: the emulator allows 500 per second
-    # and the client paces at 95 % of that (28,500 per minute): a call leaves the pacer a
-    # few milliseconds before the emulator counts it, and on a loaded machine that jitter
-    # alone pushed a pacer at exactly the limit over it (45-94 of 2,000 refused).
+    # and the client paces at 90 % of that (27,000 per minute). The emulator runs in a
+    # thread of this process and counts a request when it gets the GIL, so a stall (a
+    # garbage collection of the whole suite's heap) bunches what it counts: a pacer at
+    # exactly the limit was refused 23-94 of 2,000 in full-suite runs, never alone.
+    gc.collect()
     config = EmulatorConfig(api_keys=("k",), rpm=500, rate_window_s=1.0)
     with run_emulator_in_thread(config) as emu:
-        client = Client(rpm={"inference": 28_500}, num_retries=0)
+        client = Client(rpm={"inference": 27_000}, num_retries=0)
 
         async def run() -> int:
             calls = [

@@ -34,6 +34,7 @@ logger = logging.getLogger("tokenway.http")
 
 __all__ = [
     "MAX_VALUE",
+    "TOKEN_CHARS",
     "BlockTemplate",
     "CheckedBlock",
     "checked_block",
@@ -48,9 +49,11 @@ MAX_VALUE = 8192
 
 # A block's lines: token names, no framing header (the server writes those; a second
 # content-length could make the client read the body wrongly), no CR, LF or NUL.
+# RFC 9110's token characters (header names), for every check that needs them.
+TOKEN_CHARS = "!#$%&'*+.^_`|~0-9A-Za-z-"
 _BLOCK = re.compile(
     rb"(?:(?!(?i:content-length|transfer-encoding|connection):)"
-    rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00\r\n]*\r\n)*"
+    rb"[" + TOKEN_CHARS.encode() + rb"]+:[^\x00\r\n]*\r\n)*"
 )
 _WARNED: set[str] = set()  # names already logged as dropped (bounded)
 _MAX_WARNED = 1024

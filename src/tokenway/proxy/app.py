@@ -74,8 +74,6 @@ class ProxyApp:
             general_settings=config.general_settings,
         )
         self.ready = False
-        general = config.general_settings
-        self._ready_on_outage = bool(general.get("allow_requests_on_db_unavailable"))
         self._private: dict[tuple[str, str], Route] = {
             ("POST", "/v1/chat/completions"): self.chat,
             ("POST", "/chat/completions"): self.chat,
@@ -201,7 +199,7 @@ class ProxyApp:
         proxy stays ready (200, ``degraded``) and a load balancer keeps sending to it."""
         db = self.services.store_available
         state = ("ready" if db else "degraded") if self.ready else "starting"
-        ok = state == "ready" or (state == "degraded" and self._ready_on_outage)
+        ok = state == "ready" or (state == "degraded" and self.services.serves_through_outage)
         body = orjson.dumps(
             {
                 "status": state,

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokenway.http.server import Request, Response
+from tokenway.proxy.echo import echoable_token_list
 
 __all__ = ["DEFAULT_MAX_AGE", "Cors", "cors_from_settings", "origin_list"]
 
@@ -43,11 +44,6 @@ EXPOSE_HEADERS = (
 _ORIGIN = re.compile(
     r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?", re.IGNORECASE
 )
-# A comma-separated list of RFC 9110 tokens (header names), bounded in length.
-_TOKEN_LIST = re.compile(
-    r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*"
-)
-_MAX_REQUESTED_HEADERS = 1024  # characters: a real browser's list is far shorter
 
 
 def origin_list(value: object) -> list[str]:
@@ -113,11 +109,9 @@ class Cors:
 
 
 def _allow_headers(headers: Mapping[str, str]) -> str:
-    """The requested header names, lower-cased, when they are a clean token list."""
+    """The requested header names when they are a clean token list (``proxy.echo``)."""
     requested = headers.get("access-control-request-headers", "")
-    if len(requested) <= _MAX_REQUESTED_HEADERS and _TOKEN_LIST.fullmatch(requested):
-        return ", ".join(name.strip().lower() for name in requested.split(","))
-    return DEFAULT_ALLOW_HEADERS
+    return echoable_token_list(requested) or DEFAULT_ALLOW_HEADERS
 
 
 def cors_from_settings(general: Mapping[str, Any]) -> Cors | None:

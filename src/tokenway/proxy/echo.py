@@ -1,9 +1,10 @@
 """Client input that the proxy echoes in response headers, bounded and encoded first.
 
-Two values come back to a client in a header: the ``model`` alias it asked for
-(``x-tokenway-model-group``) and its own ``x-request-id``. The server drops any header line
-that could split the response (CR, LF, NUL; ``tokenway.http._headers``); these rules keep
-the echoed values printable ASCII (no other control character either, which strict
+Three values come back to a client in a header: the ``model`` alias it asked for
+(``x-tokenway-model-group``), its own ``x-request-id``, and, with CORS on, the header
+names a browser's preflight asks for (``access-control-allow-headers``). The server drops
+any header line that could split the response (CR, LF, NUL; ``tokenway.http._headers``);
+these rules keep the echoed values printable ASCII (no other control character either, which strict
 clients refuse) and short, so that the headers go out and say something useful.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote
 
-__all__ = ["MAX_ALIAS_ECHO", "echoable_request_id", "header_alias"]
+from tokenway.http._headers import TOKEN_CHARS
+
+__all__ = ["MAX_ALIAS_ECHO", "echoable_request_id", "echoable_token_list", "header_alias"]
 
 MAX_ALIAS_ECHO = 256
 
@@ -22,6 +25,9 @@ _ALIAS_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 # A client's x-request-id is echoed (and keys its spend row) only in this conservative
 # form (UUIDs, ULIDs, "req_..." ids, W3C trace ids fit); anything else gets a fresh id.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# A comma-separated list of header names (RFC 9110 tokens), bounded in length.
+_TOKEN_LIST = re.compile(rf"[{TOKEN_CHARS}]+(?:[ \t]*,[ \t]*[{TOKEN_CHARS}]+)*")
+_MAX_TOKEN_LIST = 1024  # characters: a real browser's list is far shorter
 
 
 def header_alias(alias: str) -> str:
@@ -63,3 +69,11 @@ def _cut(encoded: str) -> str:
 def echoable_request_id(value: str) -> bool:
     """Whether a client's x-request-id may be echoed and used as the request's id."""
     return _REQUEST_ID.fullmatch(value) is not None
+
+
+def echoable_token_list(value: str) -> str | None:
+    """A client's list of header names, lower-cased and re-joined, when every item is a
+    token and the list is short; None otherwise (the caller sends its own list)."""
+    if len(value) <= _MAX_TOKEN_LIST and _TOKEN_LIST.fullmatch(value):
+        return ", ".join(name.strip().lower() for name in value.split(","))
+    return None

@@ -51,9 +51,9 @@ class Services:
         url = database_url or _default_sqlite_url(data_dir)
         self.url = url
         self.store: Store = open_store(url)
-        self.keys = KeyCache(
-            self.store, allow_on_store_outage=bool(general.get("allow_requests_on_db_unavailable"))
-        )
+        # Every key served through a store outage (allow_requests_on_db_unavailable).
+        self.serves_through_outage = bool(general.get("allow_requests_on_db_unavailable"))
+        self.keys = KeyCache(self.store, allow_on_store_outage=self.serves_through_outage)
         self.tracker = SpendTracker(store_payload=bool(general.get("store_prompts_in_spend_logs")))
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started

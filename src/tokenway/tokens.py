@@ -126,3 +126,35 @@ def prompt_likely(messages: Iterable[Any], tools: Any = None) -> int:
     """A likely count of the prompt's tokens (framing included), between ``prompt_floor``
     and ``prompt_estimate``: what a stream without usage is charged for its prompt."""
     return _prompt(messages, tools, text_likely, text_likely)
+
+
+def _input_tokens(value: Any, per_text: Callable[[str], int]) -> int:
+    """``per_text`` of each string of a prompt or an embedding input (a string, strings,
+    token arrays), plus the tokens given as arrays (those are exact)."""
+    if isinstance(value, str):
+        return per_text(value)
+    total = 0
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                total += per_text(item)
+            elif isinstance(item, list):
+                total += len(item)
+            else:
+                total += 1  # one token of a single token array
+    return total
+
+
+def input_floor(value: Any) -> int:
+    """A lower bound on the tokens of a prompt or an embedding input."""
+    return _input_tokens(value, _text_floor)
+
+
+def input_estimate(value: Any) -> int:
+    """An upper-ish count of them, for budget reservations (as ``prompt_estimate``)."""
+    return _input_tokens(value, _bytes_estimate)
+
+
+def input_likely(value: Any) -> int:
+    """A likely count of them, for a stream the upstream gave no usage for."""
+    return _input_tokens(value, text_likely)

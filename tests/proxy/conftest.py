@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from tokenway.emulator import Emulator, EmulatorConfig, FaultConfig, run_emulato
 from tokenway.http.server import HTTPServer
 from tokenway.proxy.app import ProxyApp, create_app, protocol_error
 from tokenway.proxy.config import ProxyConfig, parse_config
+from tokenway.proxy.pipeline import Wrap
 from tokenway.retry import Backoff
 
 MASTER_KEY = "sk-test-master-key"
@@ -61,7 +62,9 @@ def proxy_config(
 
 
 @contextmanager
-def running_proxy(config: ProxyConfig, backoff: Backoff | None = None) -> Iterator[RunningProxy]:
+def running_proxy(
+    config: ProxyConfig, backoff: Backoff | None = None, wraps: Sequence[Wrap] = ()
+) -> Iterator[RunningProxy]:
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
@@ -69,7 +72,7 @@ def running_proxy(config: ProxyConfig, backoff: Backoff | None = None) -> Iterat
     data_dir = Path(tempfile.mkdtemp(prefix="tokenway-proxy-"))
 
     async def start() -> None:
-        app = create_app(config, env={}, backoff=backoff, data_dir=data_dir)
+        app = create_app(config, env={}, backoff=backoff, data_dir=data_dir, wraps=wraps)
         server = HTTPServer(
             app,
             error_responder=protocol_error,

@@ -302,7 +302,7 @@ def test_litellm_s_own_example_config_starts_with_its_variables_unset(tmp_path: 
     warned = {warning.partition(": ")[0] for warning in config.warnings}
     assert {
         "finetune_settings", "files_settings", "litellm_settings.default_team_settings",
-        "litellm_settings.telemetry", "litellm_settings.drop_params",
+        "litellm_settings.telemetry",
         "router_settings.redis_host", "router_settings.redis_port",
         "router_settings.model_group_alias", "general_settings.pass_through_endpoints",
         "general_settings.master_key",  # LiteLLM's example key: anyone can guess it

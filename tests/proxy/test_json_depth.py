@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from tokenway.errors import BadRequestError
-from tokenway.proxy.chat import parse_body
 from tokenway.proxy.json_depth import MAX_DEPTH, ORJSON_MAX_DEPTH, too_deep
+from tokenway.proxy.pipeline.intake import parse_body
 
 
 def _lists(depth: int) -> bytes:

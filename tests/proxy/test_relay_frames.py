@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,13 +13,14 @@ from tokenway.errors import InternalServerError, TokenwayError
 from tokenway.proxy.config import parse_config
 from tokenway.proxy.models import Route, build_routes
 from tokenway.proxy.relay import StreamRelay
+from tokenway.proxy.usage import Usage
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 HEAD = b'data: {"id":"c","model":"meta-llama/llama-3.1-8b-instruct/fp-16","choices":'
 ROLE = HEAD + b'[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
 TEXT = HEAD + b'[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
 # "Hi" delivered before the stream failed: one token, and the prompt (7 in these tests)
-ESTIMATE_HI = {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8, "estimated": True}
+ESTIMATE_HI = Usage(7, 1, estimated=True)
 ERROR = b'event: error\ndata: {"error":{"message":"boom","type":"server_error"}}\n\n'
 
 
@@ -61,9 +61,9 @@ def route() -> Route:
 
 async def relay_all(
     pieces: list[bytes], wants_usage: bool = False
-) -> tuple[bytes, list[Mapping[str, Any] | None], FakeResponse]:
+) -> tuple[bytes, list[Usage], FakeResponse]:
     response = FakeResponse(pieces)
-    ended: list[Mapping[str, Any] | None] = []
+    ended: list[Usage] = []
     relay = StreamRelay(
         route(),
         response,  # type: ignore[arg-type]
@@ -83,7 +83,7 @@ async def test_recorded_stream_split_byte_by_byte_keeps_frames_and_rewrites_mode
     assert frames[-1] == "data: [DONE]"
     assert len(frames) == 5  # the usage chunk was tokenway's, not the client's
     assert all('"model":"fast"' in f for f in frames[:-1])
-    assert ended == [{"prompt_tokens": 44, "completion_tokens": 16, "total_tokens": 60}]
+    assert ended == [Usage(44, 16)]
     assert response.closed
 
 
@@ -125,7 +125,7 @@ async def test_whole_plain_frames_pass_through_with_the_alias_swapped() -> None:
     assert len(frames) == 5  # role, 3 x text, [DONE]; the usage frame is hidden
     assert all('"model":"fast"' in f for f in frames[:-1])
     assert "llama" not in out.decode()
-    assert ended == [{"prompt_tokens": 3, "completion_tokens": 2}]
+    assert ended == [Usage(3, 2)]
 
 
 async def test_a_stream_closed_before_its_first_send_still_closes_and_reports() -> None:
@@ -166,7 +166,7 @@ async def test_an_unexpected_error_before_content_is_a_failed_attempt() -> None:
 
 async def test_an_unexpected_error_after_content_ends_with_the_error_frame() -> None:
     response = BrokenResponse([ROLE + TEXT])
-    ended: list[tuple[Mapping[str, Any] | None, str | None]] = []
+    ended: list[tuple[Usage, str | None]] = []
     relay = StreamRelay(
         route(),
         response,  # type: ignore[arg-type]
@@ -202,7 +202,7 @@ async def test_spaced_frames_are_parsed_however_they_are_split(split: int) -> No
     usage = {"prompt_tokens": 7, "completion_tokens": 6, "total_tokens": 13, "estimated": True}
     assert frames[2] == {"id": "c", "object": "chat.completion.chunk", "created": None,
                          "model": "fast", "choices": [], "usage": usage}  # fmt: skip
-    assert ended == [usage]
+    assert ended == [Usage(7, 6, estimated=True)]
 
 
 async def test_a_role_frame_without_content_is_held() -> None:

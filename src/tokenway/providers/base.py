@@ -22,6 +22,14 @@ C = TypeVar("C")
 CHAT_PATH = "/chat/completions"
 EMBEDDINGS_PATH = "/embeddings"
 TEXT_COMPLETIONS_PATH = "/completions"
+PATHS = (CHAT_PATH, EMBEDDINGS_PATH, TEXT_COMPLETIONS_PATH)
+
+# The fields each endpoint's body is made of, besides its parameters.
+BODY_FIELDS: dict[str, frozenset[str]] = {
+    CHAT_PATH: frozenset({"model", "messages", "stream"}),
+    EMBEDDINGS_PATH: frozenset({"model", "input"}),
+    TEXT_COMPLETIONS_PATH: frozenset({"model", "prompt", "stream"}),
+}
 
 # The OpenAI chat parameters of the product brief's table plus the ones every
 # OpenAI-compatible server (vLLM included) takes.
@@ -62,6 +70,14 @@ class ProviderSpec:
     key_required: bool = True
     key_hint: str = ""
     dialect: str = "openai"
+
+    def params_for(self, path: str) -> frozenset[str]:
+        """The parameters this vendor takes on the endpoint at ``path``."""
+        if path == EMBEDDINGS_PATH:
+            return self.embedding_params
+        if path == TEXT_COMPLETIONS_PATH:
+            return self.text_completion_params
+        return self.supported_params
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,14 @@ class Provider(Protocol):
         self, body: dict[str, object], deployment: Deployment, path: str = CHAT_PATH
     ) -> UpstreamRequest:
         """The request for one endpoint (``path``, a ``*_PATH`` constant; chat by default)."""
+        ...
+
+    def encode_body(self, body: Mapping[str, Any]) -> bytes:
+        """The upstream's body bytes for a request body (what ``build_request`` sends)."""
+        ...
+
+    def decode_answer(self, raw: bytes) -> Any:
+        """A successful answer's bytes as an OpenAI-shaped value; ``ValueError`` if unreadable."""
         ...
 
     def parse_response(

@@ -43,7 +43,12 @@ class OpenAICompatibleProvider:
             headers.append(("authorization", f"Bearer {deployment.api_key}"))
         headers.extend(deployment.extra_headers.items())
         url = deployment.api_base.rstrip("/") + path
-        return UpstreamRequest("POST", url, headers, orjson.dumps(body))
+        return UpstreamRequest("POST", url, headers, self.encode_body(body))
+
+    # The proxy's byte-level fast path: OpenAI's dialect is the client's, so a body goes
+    # up as JSON and an answer comes back as its JSON (the relay streams frames as bytes).
+    encode_body = staticmethod(orjson.dumps)
+    decode_answer = staticmethod(orjson.loads)
 
     def parse_response(
         self, status: int, headers: Mapping[str, str], body: bytes

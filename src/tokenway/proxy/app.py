@@ -9,7 +9,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,16 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
-from tokenway.proxy.chat import CallContext, ChatCompletions
 from tokenway.proxy.config import ProxyConfig
 from tokenway.proxy.cors import Cors, cors_from_settings
 from tokenway.proxy.echo import echoable_request_id
+from tokenway.proxy.endpoints import ENDPOINTS
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.gate import Gate
 from tokenway.proxy.health import HealthChecker
 from tokenway.proxy.models import ModelTable, build_router, build_routes
 from tokenway.proxy.openapi import openapi_document
+from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
 
@@ -52,11 +53,19 @@ class ProxyApp:
         catalog: Catalog | None = None,
         backoff: Backoff | None = None,
         data_dir: Path | None = None,
+        wraps: Sequence[Wrap] = (),
     ) -> None:
+        """``wraps``: steps around every model endpoint's requests (``Pipeline``)."""
         env = os.environ if env is None else env
         self.config = config
         self.started = int(time.time())
-        routes = build_routes(config.deployments, env, catalog or Catalog(), config.request_timeout)
+        routes = build_routes(
+            config.deployments,
+            env,
+            catalog or Catalog(),
+            config.request_timeout,
+            drop_params=config.drop_params,
+        )
         self.models = ModelTable(routes)
         self.router = build_router(config, routes, backoff)
         self.services = Services(
@@ -65,7 +74,11 @@ class ProxyApp:
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
-        self.chat = ChatCompletions(self.router, self.http, self.spend, Gate())
+        gate = Gate()
+        self.pipelines = {
+            endpoint.name: Pipeline(endpoint, self.router, self.http, self.spend, gate, wraps)
+            for endpoint in ENDPOINTS
+        }
         self.health = HealthChecker(
             self.router,
             routes,
@@ -75,8 +88,11 @@ class ProxyApp:
         )
         self.ready = False
         self._private: dict[tuple[str, str], Route] = {
-            ("POST", "/v1/chat/completions"): self.chat,
-            ("POST", "/chat/completions"): self.chat,
+            **{
+                ("POST", path): pipeline.handle
+                for pipeline in self.pipelines.values()
+                for path in pipeline.endpoint.paths
+            },
             ("GET", "/v1/models"): self._list_models,
             ("GET", "/models"): self._list_models,
         }
@@ -297,12 +313,15 @@ def create_app(
     env: Mapping[str, str] | None = None,
     backoff: Backoff | None = None,
     data_dir: Path | None = None,
+    wraps: Sequence[Wrap] = (),
 ) -> ProxyApp:
-    """``data_dir`` holds the default SQLite file and the spend journal (default: cwd)."""
+    """``data_dir`` holds the default SQLite file and the spend journal (default: cwd);
+    ``wraps`` are steps around every model endpoint's requests (``Pipeline``)."""
+    options: dict[str, Any] = {"env": env, "backoff": backoff, "data_dir": data_dir}
     cors = cors_from_settings(config.general_settings)
     if cors is not None:
-        return _CorsProxyApp(config, cors, env=env, backoff=backoff, data_dir=data_dir)
-    return ProxyApp(config, env=env, backoff=backoff, data_dir=data_dir)
+        return _CorsProxyApp(config, cors, **options, wraps=wraps)
+    return ProxyApp(config, **options, wraps=wraps)
 
 
 __all__ = ["ProxyApp", "create_app", "protocol_error"]

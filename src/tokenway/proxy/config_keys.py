@@ -112,6 +112,16 @@ LITELLM_PARAMS: Section = {
     "output_cost_per_token": implemented("price of a completion token", non_negative_number),
     "max_parallel_requests": implemented("calls in flight at once", positive_int),
     "weight": implemented("share of traffic under simple-shuffle", positive_number),
+    "drop_params": implemented(
+        "drop request parameters this deployment does not take (else a 400 names them)",
+        boolean,
+    ),
+    "additional_drop_params": implemented(
+        "parameters always dropped from requests to this deployment", string_list
+    ),
+    "allowed_openai_params": implemented(
+        "parameters this deployment takes besides its provider's list", string_list
+    ),
     "max_retries": ignored("retries are set by num_retries for the whole router"),
     "order": ignored("deployment priority (order) is not implemented; all are tried alike"),
     "tags": ignored("tag-based routing is not implemented"),
@@ -166,9 +176,8 @@ LITELLM_SETTINGS: Section = {
                                             fallback_list),
     "default_fallbacks": implemented("aliases tried when any alias fails", fallback_list),
     "fallbacks": implemented("aliases tried when an alias fails", fallback_list),
-    "drop_params": ignored(
-        "the proxy forwards request parameters unchanged (the SDK applies drop_params)",
-        boolean,
+    "drop_params": implemented(
+        "drop request parameters a deployment does not take (else a 400 names them)", boolean
     ),
     "content_policy_fallbacks": ignored(
         "content-policy errors are not told apart; they use fallbacks"

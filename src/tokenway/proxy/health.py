@@ -27,9 +27,9 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.auth import hash_key
-from tokenway.proxy.chat import CallContext
 from tokenway.proxy.errors import JSON_HEADERS, transport_error
 from tokenway.proxy.models import Route
+from tokenway.proxy.pipeline import CallContext
 from tokenway.router import RoutingEngine
 
 __all__ = ["DEFAULT_HEALTH_CHECK_INTERVAL", "HealthChecker"]

@@ -23,9 +23,10 @@ import orjson
 
 from tokenway.catalog import Catalog, ModelInfo, cost_of
 from tokenway.errors import NotFoundError
-from tokenway.providers.base import Deployment, Provider
+from tokenway.providers.base import BODY_FIELDS, PATHS, Deployment, Provider
 from tokenway.providers.registry import get_provider
 from tokenway.proxy.config import DeploymentConfig, ProxyConfig
+from tokenway.proxy.usage import Usage
 from tokenway.retry import Backoff
 from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
 from tokenway.router.patterns import Pattern, is_pattern, substitute
@@ -59,6 +60,13 @@ class Route:
     deployment_id: str  # model_info.id
     api_base: str
     limits: DeploymentLimits
+    # Per upstream path (``providers.base.PATHS``): its URL, and every body field it takes.
+    urls: Mapping[str, str] = field(default_factory=dict, repr=False)
+    accepts: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # Parameters it does not take are dropped (drop_params), else refused with a 400;
+    # ``drops`` (additional_drop_params) are dropped whatever drop_params says.
+    drop_params: bool = False
+    drops: frozenset[str] = frozenset()
     secrets: tuple[str, ...] = ()  # the credentials it sends, never to be relayed or logged
     # A wildcard deployment (model_name "*" or "inference/*"): the router picks this
     # template, and the attempt sends with ``wildcard.route(name)``, its concrete twin.
@@ -68,13 +76,11 @@ class Route:
     def group(self) -> str:
         return self.alias
 
-    def cost(self, usage: Mapping[str, object]) -> float | None:
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
+    def cost(self, usage: Usage) -> float | None:
         return cost_of(
             self.info,
-            prompt if isinstance(prompt, int) else 0,
-            completion if isinstance(completion, int) else 0,
+            usage.prompt,
+            usage.completion,
             self.input_cost_per_token,
             self.output_cost_per_token,
         )
@@ -93,9 +99,11 @@ class Wildcard:
         env: Mapping[str, str],
         catalog: Catalog,
         default_timeout: float | None,
+        drop_params: bool = False,
     ) -> None:
         self._cfg = cfg
         self._env, self._catalog, self._default_timeout = env, catalog, default_timeout
+        self._drop_params = drop_params
         self._pattern = Pattern.of(cfg.model_name)
         self._routes: dict[str, Route] = {}
 
@@ -110,7 +118,7 @@ class Wildcard:
             )
             if len(self._routes) >= WILDCARD_CACHE:
                 self._routes.clear()
-            found = _route(cfg, self._env, self._catalog, self._default_timeout)
+            found = _route(cfg, self._env, self._catalog, self._default_timeout, self._drop_params)
             self._routes[name] = found
         return found
 
@@ -166,18 +174,25 @@ def build_routes(
     env: Mapping[str, str],
     catalog: Catalog,
     default_timeout: float | None,
+    drop_params: bool = False,
 ) -> list[Route]:
+    """``drop_params``: litellm_settings' (a deployment's own litellm_params win)."""
     routes = []
     for cfg in deployments:
-        route = _route(cfg, env, catalog, default_timeout)
+        route = _route(cfg, env, catalog, default_timeout, drop_params)
         if is_pattern(cfg.model_name):
-            route = replace(route, wildcard=Wildcard(cfg, env, catalog, default_timeout))
+            wildcard = Wildcard(cfg, env, catalog, default_timeout, drop_params)
+            route = replace(route, wildcard=wildcard)
         routes.append(route)
     return routes
 
 
 def _route(
-    cfg: DeploymentConfig, env: Mapping[str, str], catalog: Catalog, default_timeout: float | None
+    cfg: DeploymentConfig,
+    env: Mapping[str, str],
+    catalog: Catalog,
+    default_timeout: float | None,
+    drop_params: bool = False,
 ) -> Route:
     spec = cfg.provider
     api_base = cfg.api_base or (env.get(spec.api_base_env) if spec.api_base_env else None)
@@ -217,8 +232,30 @@ def _route(
         deployment_id=str(cfg.model_info["id"]),
         api_base=api_base,
         limits=_limits(cfg, info),
+        urls={path: provider.build_request({}, deployment, path).url for path in PATHS},
+        accepts=_accepts(cfg, provider),
+        drop_params=_flag(cfg.extra_litellm_params.get("drop_params"), drop_params),
+        drops=frozenset(_names(cfg.extra_litellm_params.get("additional_drop_params"))),
         secrets=_secrets(api_key, plain.headers),
     )
+
+
+def _accepts(cfg: DeploymentConfig, provider: Provider) -> dict[str, frozenset[str]]:
+    """Per path: the body's fields, the provider's parameters, and the deployment's
+    ``allowed_openai_params`` (parameters its server takes that the provider's table
+    lacks), less its ``additional_drop_params``."""
+    allowed = frozenset(_names(cfg.extra_litellm_params.get("allowed_openai_params")))
+    dropped = frozenset(_names(cfg.extra_litellm_params.get("additional_drop_params")))
+    spec = provider.spec
+    return {path: (BODY_FIELDS[path] | spec.params_for(path) | allowed) - dropped for path in PATHS}
+
+
+def _names(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _flag(value: object, default: bool) -> bool:
+    return value if isinstance(value, bool) else default
 
 
 def _secrets(api_key: str | None, headers: Sequence[tuple[str, str]]) -> tuple[str, ...]:

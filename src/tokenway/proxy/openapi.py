@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenway.proxy.chat import FORBIDDEN_FIELDS
 from tokenway.proxy.openapi_admin import admin_paths, error
+from tokenway.proxy.pipeline.intake import FORBIDDEN_FIELDS
 
 _OBJECT = {"type": "object"}
 _FORBIDDEN = {"not": {}, "description": "refused: set by the proxy's config, never by a client"}
@@ -29,22 +29,31 @@ def _op(
     return op
 
 
-def _chat() -> dict[str, Any]:
-    op = _op(
-        "Create a chat completion (JSON, or SSE with stream=true)",
-        _OBJECT,
-        ("400", "401", "403", "404", "413", "429", "502", "503", "504"),
-    )
-    op["responses"]["200"]["content"]["text/event-stream"] = {"schema": _SSE_EVENT}
+_MODEL_CODES = ("400", "401", "403", "404", "413", "429", "502", "503", "504")
+
+
+def _model_op(summary: str, schema: str, *, streams: bool) -> dict[str, Any]:
+    """A model endpoint's operation; its body is ``#/components/schemas/<schema>``."""
+    op = _op(summary, _OBJECT, _MODEL_CODES)
+    if streams:
+        op["responses"]["200"]["content"]["text/event-stream"] = {"schema": _SSE_EVENT}
     op["requestBody"] = {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
     return op
 
 
 def openapi_document(model_names: list[str]) -> dict[str, Any]:
-    chat = _chat()
+    chat = _model_op(
+        "Create a chat completion (JSON, or SSE with stream=true)", "ChatRequest", streams=True
+    )
+    embed = _model_op("Create embeddings of the input", "EmbeddingRequest", streams=False)
+    text = _model_op(
+        "Create a legacy text completion (JSON, or SSE with stream=true)",
+        "CompletionRequest",
+        streams=True,
+    )
     models = _op("List the served model aliases", _MODEL_LIST, ("401", "403"))
     one_model = _op("One served model", _MODEL, ("401", "403", "404"))
     one_model["parameters"] = [
@@ -60,6 +69,10 @@ def openapi_document(model_names: list[str]) -> dict[str, Any]:
         "paths": {
             "/v1/chat/completions": {"post": chat},
             "/chat/completions": {"post": chat},
+            "/v1/embeddings": {"post": embed},
+            "/embeddings": {"post": embed},
+            "/v1/completions": {"post": text},
+            "/completions": {"post": text},
             "/v1/models": {"get": models},
             "/models": {"get": models},
             "/v1/models/{model}": {"get": one_model},
@@ -72,7 +85,12 @@ def openapi_document(model_names: list[str]) -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": _ERROR_SCHEMA, "ChatRequest": chat_request(model_names)},
+            "schemas": {
+                "Error": _ERROR_SCHEMA,
+                "ChatRequest": chat_request(model_names),
+                "EmbeddingRequest": embedding_request(model_names),
+                "CompletionRequest": completion_request(model_names),
+            },
         },
         "security": [{"bearer": []}],
     }
@@ -145,7 +163,8 @@ def _message(roles: list[str], content: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_request(model_names: list[str]) -> dict[str, Any]:
-    """The fields the proxy reads and checks; any other OpenAI field is passed upstream."""
+    """The fields the proxy reads and checks; another field is passed upstream if the
+    deployment takes it, else dropped (``drop_params``) or refused with a 400."""
     text_or_parts = {
         "anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": _TEXT_PART}]
     }
@@ -189,6 +208,55 @@ def chat_request(model_names: list[str]) -> dict[str, Any]:
             "user": {"type": "string"},
             "metadata": _OBJECT,
             # Refused (400 forbidden_field): a client cannot redirect the proxy.
+            **{name: _FORBIDDEN for name in FORBIDDEN_FIELDS},
+        },
+    }
+
+
+_TEXTS = {
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 2048,
+            "items": {"type": "string", "minLength": 1},
+        },
+    ]
+}
+
+
+def embedding_request(model_names: list[str]) -> dict[str, Any]:
+    """``POST /v1/embeddings``: text input (token arrays are taken too, not described)."""
+    return {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": {"type": "string", "enum": model_names},
+            "input": _TEXTS,
+            "encoding_format": {"enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+            "user": {"type": "string"},
+            **{name: _FORBIDDEN for name in FORBIDDEN_FIELDS},
+        },
+    }
+
+
+def completion_request(model_names: list[str]) -> dict[str, Any]:
+    """``POST /v1/completions``: the legacy text API's fields the proxy checks."""
+    return {
+        "type": "object",
+        "required": ["model", "prompt"],
+        "properties": {
+            "model": {"type": "string", "enum": model_names},
+            "prompt": _TEXTS,
+            "stream": {"type": "boolean"},
+            "max_tokens": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "n": {"type": "integer", "minimum": 1, "maximum": 128},
+            "echo": {"type": "boolean"},
+            "user": {"type": "string"},
             **{name: _FORBIDDEN for name in FORBIDDEN_FIELDS},
         },
     }

@@ -52,7 +52,7 @@ from tokenway.http.aclient import AsyncResponse
 from tokenway.http.errors import HTTPError, ReadTimeout
 from tokenway.proxy.errors import bad_answer, envelope, upstream_failure
 from tokenway.proxy.models import Route
-from tokenway.proxy.usage import counted
+from tokenway.proxy.usage import Usage, read_usage
 from tokenway.router.cooldown import CUT_BEFORE_CONTENT
 from tokenway.sse import SSEDecoder
 from tokenway.tokens import text_likely
@@ -64,9 +64,10 @@ _MODEL_KEY = len(b'"model":')
 _KEEP_BYTES = 65_536
 _CONTENT_KEYS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content")
 # The JSON string bodies of a chunk's generated text (a stream without usage is charged
-# for it): the deltas' text, and the tool calls' names and arguments. Spacing is free.
+# for it): the deltas' text, the tool calls' names and arguments, a legacy completion's
+# text. Spacing is free.
 _TEXT = re.compile(
-    rb'"(?:content|reasoning_content|refusal|name|arguments)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+    rb'"(?:content|reasoning_content|refusal|name|arguments|text)"\s*:\s*"((?:[^"\\]|\\.)*)"'
 )
 
 
@@ -76,8 +77,9 @@ class StreamRelay:
         route: Route,
         response: AsyncResponse,
         wants_usage: bool,
-        on_end: Callable[[Mapping[str, Any] | None, str | None], None],
+        on_end: Callable[[Usage, str | None], None],
         prompt: Callable[[], int],
+        chunk_object: str = "chat.completion.chunk",
     ) -> None:
         self._route = route
         self._response = response
@@ -85,7 +87,8 @@ class StreamRelay:
         self._wants_usage = wants_usage
         self._on_end = on_end
         self._sse = SSEDecoder()
-        self._usage: Mapping[str, Any] | None = None
+        self._usage: Usage | None = None  # the upstream's, if it sent a usable one
+        self._object = chunk_object  # of an estimated usage chunk
         self._done = False
         self._ended = False
         self._reported = False
@@ -200,8 +203,7 @@ class StreamRelay:
                 self._head = self._head or chunk
             usage = chunk.get("usage")
             if usage is not None:
-                if counted(usage) >= 0:
-                    self._usage = usage
+                self._usage = read_usage(usage) or self._usage
                 if not (chunk.get("choices") or self._wants_usage):
                     continue  # the usage frame asked for the spend row alone
             self._delivered(data)
@@ -258,25 +260,21 @@ class StreamRelay:
         """What ends a stream: the usage the client asked for if the upstream sent none
         (estimated, and marked so), then ``[DONE]``; the row is written first."""
         usage = self._report(None)
-        if self._usage is not None or not self._wants_usage:
+        if usage is None or self._usage is not None or not self._wants_usage:
             return _DONE
         head = self._head or {}
         chunk: dict[str, Any] = {
-            "id": head.get("id"), "object": "chat.completion.chunk",
+            "id": head.get("id"), "object": self._object,
             "created": head.get("created"), "model": self._route.alias,
-            "choices": [], "usage": usage,
+            "choices": [], "usage": usage.as_openai(),
         }  # fmt: skip
         return b"data: " + orjson.dumps(chunk) + b"\n\n" + _DONE
 
-    def _estimate(self) -> dict[str, Any]:
+    def _estimate(self) -> Usage:
         """The usage of a stream the upstream did not count: the request's likely prompt
         and the text delivered so far, marked ``estimated``."""
         self._reduce()
-        prompt, completion = self._prompt(), text_likely("".join(self._text))
-        return {
-            "prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion, "estimated": True,
-        }  # fmt: skip
+        return Usage(self._prompt(), text_likely("".join(self._text)), estimated=True)
 
     def _unexpected(self, exc: Exception) -> TokenwayError:
         log.error("relaying the stream for %s failed", self._route.alias, exc_info=exc)
@@ -293,7 +291,7 @@ class StreamRelay:
         )
         return b"data: " + envelope(error.message, error.error_type, None, error.code) + b"\n\n"
 
-    def _report(self, error_code: str | None) -> Mapping[str, Any] | None:
+    def _report(self, error_code: str | None) -> Usage | None:
         """The outcome, once; the usage charged for it. Without the upstream's usage (a
         stream cut short, or an upstream that never counts) that is the estimate."""
         if self._reported:

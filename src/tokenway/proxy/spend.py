@@ -21,6 +21,7 @@ import orjson
 
 from tokenway.proxy.gate import Admission
 from tokenway.proxy.keys import KeyContext
+from tokenway.proxy.usage import Usage
 from tokenway.store.base import SpendRow
 
 log = logging.getLogger("tokenway.proxy")
@@ -119,7 +120,7 @@ class Ticket:
         *,
         status: int,
         deployment: str | None = None,
-        usage: Mapping[str, Any] | None = None,
+        usage: Usage | None = None,
         cost: float | None = None,
         error_code: str | None = None,
         answer: Any = None,
@@ -130,14 +131,13 @@ class Ticket:
         self.closed = True
         tracker = self._tracker
         try:
-            prompt, completion = _tokens(usage)
-            if self._admission is not None:
-                self._admission.settle(cost, prompt + completion)
-            estimated = usage is not None and usage.get("estimated") is True
-            if status == 200 and (usage is None or estimated):
+            if status == 200 and (usage is None or usage.estimated):
                 tracker.calls_without_usage += 1  # the upstream never said what it used
-            row = self._row(status, deployment, prompt, completion, cost, error_code, answer)
-            tracker.record(row._replace(usage_estimated=True) if estimated else row)
+            usage = usage or _NONE
+            if self._admission is not None:
+                self._admission.settle(cost, usage.total)
+            row = self._row(status, deployment, usage, cost, error_code, answer)
+            tracker.record(row)
         finally:
             tracker.ticket_closed()  # the row is journaled (or logged lost): nothing to wait for
         if self._release is not None:
@@ -147,8 +147,7 @@ class Ticket:
         self,
         status: int,
         deployment: str | None,
-        prompt: int,
-        completion: int,
+        usage: Usage,
         cost: float | None,
         error_code: str | None,
         answer: Any,
@@ -161,8 +160,8 @@ class Ticket:
             team_id=key.key.team_id if key is not None else None,
             model_alias=self.alias,
             deployment=deployment,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
+            prompt_tokens=usage.prompt,
+            completion_tokens=usage.completion,
             cost=cost,
             latency_ms=(time.perf_counter() - self.started_perf) * 1000,
             status=status,
@@ -170,6 +169,7 @@ class Ticket:
             stream=self.stream,
             started_at=self.started_at,
             payload=self._payload(answer),
+            usage_estimated=usage.estimated,
         )
 
     def _payload(self, answer: Any) -> str | None:
@@ -179,12 +179,4 @@ class Ticket:
         return orjson.dumps(data, default=str).decode()
 
 
-def _tokens(usage: Mapping[str, Any] | None) -> tuple[int, int]:
-    if not usage:
-        return 0, 0
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
-    return (
-        prompt if isinstance(prompt, int) else 0,
-        completion if isinstance(completion, int) else 0,
-    )
+_NONE = Usage(0, 0)  # a row without usage: nothing was sent, or nothing came back

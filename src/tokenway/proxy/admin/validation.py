@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from tokenway.errors import BadRequestError
 from tokenway.proxy.auth import hash_key
-from tokenway.proxy.chat import parse_body
+from tokenway.proxy.pipeline.intake import parse_body
 from tokenway.router.patterns import compile_patterns, match
 from tokenway.store.durations import parse_duration
 

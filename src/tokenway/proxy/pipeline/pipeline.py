@@ -1,0 +1,216 @@
+"""The request pipeline every model endpoint runs, in named steps.
+
+1. **parse**: the body as JSON, checked by the endpoint (``Endpoint.validate``); fields
+   that would redirect the proxy are refused.
+2. **authenticate**: done before the pipeline by the app (``ProxyApp``), which puts the
+   caller (master key, virtual key, anonymous) in the ``CallContext``.
+3. **admit**: a virtual key's model list, rate limits and budget (``Gate``), with a
+   reservation of the request's most expensive outcome.
+4. **route**: the router picks a deployment of the alias's group and runs attempts,
+   retrying and falling back as configured (the request's own ``fallbacks`` too).
+5. **call upstream**, 6. **relay**, 7. **account**: one attempt each
+   (``tokenway.proxy.pipeline.upstream``): the body fitted to the deployment, what its
+   provider encodes sent, the answer relayed, one spend row written.
+
+Whatever happens, a request's ticket closes once (one spend row). A client that leaves
+cancels its call (``Request.cancel_on_disconnect``): the upstream connection is closed,
+the router and the key's reservation are released, and the row says 499
+``client_disconnected``.
+
+A step that wraps whole requests (a cache, metrics, a request log) is a ``Wrap``, given
+to the pipeline when it is built: it gets the endpoint and the next handler, and returns
+a handler. The endpoints are not edited for it, and a pipeline without wraps pays
+nothing for the possibility.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from tokenway.errors import BadRequestError, TokenwayError
+from tokenway.http.aclient import AsyncHTTPClient
+from tokenway.http.server import Request, Response
+from tokenway.proxy.errors import error_response, upstream_error
+from tokenway.proxy.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
+from tokenway.proxy.keys import KeyContext
+from tokenway.proxy.models import Route
+from tokenway.proxy.pipeline.context import CallContext, route_headers
+from tokenway.proxy.pipeline.endpoint import Endpoint
+from tokenway.proxy.pipeline.intake import parse_body, refuse_forbidden
+from tokenway.proxy.pipeline.upstream import Upstream
+from tokenway.proxy.request_routing import concrete, request_fallbacks
+from tokenway.proxy.spend import SpendTracker, Ticket
+from tokenway.proxy.usage import Usage
+from tokenway.router import RouteTrace, RoutingEngine
+
+Handler = Callable[[Request, CallContext], Awaitable[Response]]
+Wrap = Callable[[Endpoint, Handler], Handler]
+Send = Callable[[Route, float], Awaitable[Response]]
+
+
+class Pipeline:
+    """One endpoint's requests, through the steps; ``handle`` is what the app calls."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        router: RoutingEngine[Route],
+        http: AsyncHTTPClient,
+        spend: SpendTracker,
+        gate: Gate,
+        wraps: Sequence[Wrap] = (),
+    ) -> None:
+        self.endpoint = endpoint
+        self._router = router
+        self._spend = spend
+        self._gate = gate
+        self._upstream = Upstream(endpoint, router, http, spend.store_payload)
+        self._prices: dict[str, Price] = {}
+        self._wildcards = router.wildcards
+        handler: Handler = self._handle
+        for wrap in reversed(wraps):  # the first wrap is the outermost
+            handler = wrap(endpoint, handler)
+        self.handle = handler
+
+    async def _handle(self, request: Request, ctx: CallContext) -> Response:
+        """One request; whatever happens, its ticket is closed (one spend row)."""
+        spend_id = ctx.request_id
+        if ctx.client_chose_id:  # a reused id must not merge (and so hide) spend rows
+            spend_id = f"{spend_id}.{os.urandom(6).hex()}"
+        ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key)
+        request.cancel_on_disconnect = True  # nothing here is left half done by a cancel
+        try:
+            return await self._serve(request, ctx, ticket)
+        except TokenwayError as error:
+            ticket.close(status=error.status_code, error_code=error.code or error.error_type)
+            raise
+        except asyncio.CancelledError:  # the client left (or shutdown gave up waiting)
+            self._upstream.abandoned(request, ctx, ticket)
+            raise
+        except BaseException:  # anything else is a bug (the server answers 500)
+            ticket.close(status=500, error_code="internal_error")
+            raise
+
+    def parse(self, request: Request) -> dict[str, Any]:
+        """Step 1: the body, checked by the endpoint; nothing is stored for a bad one."""
+        body = parse_body(request.body)
+        endpoint = self.endpoint
+        if not endpoint.streams and body.get("stream"):
+            raise BadRequestError(
+                f"the {endpoint.name} endpoint does not stream; leave 'stream' out",
+                param="stream",
+                code="invalid_value",
+            )
+        endpoint.validate(body)
+        refuse_forbidden(body)
+        return body
+
+    async def admit(
+        self, request: Request, key: KeyContext, ticket: Ticket, body: dict[str, Any]
+    ) -> Admission:
+        """Step 3: a restricted virtual key's model list, limits and budget."""
+        alias = ticket.alias
+        # The body's bytes bound its prompt tokens (a token is at least one byte).
+        estimate = estimate_cost(
+            body, self._price(alias), self.endpoint.default_output, len(request.body)
+        )
+        admission = self._gate.admit_now(key, alias, estimate, now := time.time())
+        if admission is None:  # something must be waited for
+            admission = await self._gate.admit_later(key, alias, estimate, now)
+        ticket.admitted(admission, body)
+        return admission
+
+    async def _serve(self, request: Request, ctx: CallContext, ticket: Ticket) -> Response:
+        body = self.parse(request)
+        ticket.alias = alias = body["model"]
+        ticket.stream = bool(body.get("stream"))
+        fallbacks = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
+        if fallbacks is not None:
+            fallbacks = request_fallbacks(fallbacks, self._router, ctx.key)
+        key = ctx.key
+        admission = None
+        if key is not None and not key.unrestricted:
+            admission = await self.admit(request, key, ticket, body)
+        trace: RouteTrace[Route] = RouteTrace(alias)
+        try:  # step 4: route, each attempt steps 5 to 7
+            routed = await self._router.acall(
+                alias,
+                self._attempt(body, ctx, ticket, trace),
+                needed_tokens=functools.partial(self._needed_tokens, body),
+                trace=trace,
+                hold=ticket.stream,  # a stream keeps its deployment busy until it ends
+                fallbacks=fallbacks,
+            )
+        except TokenwayError as error:
+            return self._failure(error, trace, ctx, ticket)
+        if ticket.stream:
+            ticket.hold(routed.release)
+        response = routed.value
+        response.headers += route_headers(trace)
+        if admission is not None:
+            response.header_block = admission.header_block()
+        return response
+
+    def _attempt(
+        self, body: dict[str, Any], ctx: CallContext, ticket: Ticket, trace: RouteTrace[Route]
+    ) -> Send:
+        send: Send
+        if ticket.stream:
+            options = body.get("stream_options") or {}
+            # Usage is always asked for, so spend is known; the client gets it only if it asked.
+            body["stream_options"] = {**options, "include_usage": True}
+            wants_usage = bool(options.get("include_usage"))
+            send = functools.partial(self._upstream.stream, body, ctx, ticket, wants_usage)
+        else:
+            send = functools.partial(self._upstream.plain, body, ctx, ticket)
+        return concrete(send, trace) if self._wildcards else send
+
+    def _failure(
+        self, error: TokenwayError, trace: RouteTrace[Route], ctx: CallContext, ticket: Ticket
+    ) -> Response:
+        route = trace.deployment
+        if route is None:  # nothing was sent: an unknown model, or no capacity, or too long
+            response = error_response(error, ctx.request_id)
+        else:
+            response = upstream_error(error, route, ctx.request_id)
+        response.headers += route_headers(trace)
+        deployment = route.deployment_id if route is not None else None
+        code = error.code or error.error_type
+        ticket.close(status=response.status, deployment=deployment, error_code=code)
+        return response
+
+    def _needed_tokens(self, body: dict[str, Any]) -> int:
+        """At least this many tokens of context: the prompt's floor plus the completion
+        asked for."""
+        completion = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        return self.endpoint.prompt_floor(body) + int(completion)
+
+    def _price(self, alias: str) -> Price:
+        """The dearest deployment of the group, so a reservation is never too small."""
+        price = self._prices.get(alias)
+        if price is None:
+            group = self._router.find(alias)
+            if group is None:  # the router answers 404 in a moment
+                return NO_PRICE
+            if group.name != alias:  # a wildcard's: priced per model, not kept (names are many)
+                return _dearest(
+                    [r.wildcard.route(alias) if r.wildcard else r for r in group.handles]
+                )
+            price = self._prices[alias] = _dearest(group.handles)
+        return price
+
+
+def _dearest(routes: Sequence[Route]) -> Price:
+    """The highest per-token prices among ``routes`` (prices are linear in tokens)."""
+    unit_in = [c for r in routes if (c := r.cost(_ONE_PROMPT)) is not None]
+    unit_out = [c for r in routes if (c := r.cost(_ONE_COMPLETION)) is not None]
+    return max(unit_in, default=0.0), max(unit_out, default=0.0)
+
+
+_ONE_PROMPT = Usage(1, 0)
+_ONE_COMPLETION = Usage(0, 1)

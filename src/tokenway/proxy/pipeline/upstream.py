@@ -1,0 +1,179 @@
+"""The pipeline's upstream steps, one attempt at a time: call, relay, account.
+
+The router (``tokenway.router``) calls ``plain`` or ``stream`` once per attempt with the
+deployment it chose. An attempt fits the body to the deployment (``intake.fit_params``),
+swaps the alias for the upstream id, sends what the provider encodes and reads what it
+decodes. A plain answer is read once (for usage, and to put the alias in it); a stream
+is relayed frame by frame (``tokenway.proxy.relay``, the OpenAI dialect's byte-level
+relay) and held until its first content, so a failure before that is an ordinary failed
+attempt the router may retry elsewhere. The spend row is written once the outcome is
+known: the upstream's usage when it can be trusted, else the endpoint's estimate,
+marked so.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from tokenway.http.aclient import AsyncHTTPClient
+from tokenway.http.errors import HTTPError
+from tokenway.http.server import Request, Response
+from tokenway.proxy.errors import (
+    JSON_HEADERS,
+    SSE_HEADERS,
+    bad_answer,
+    transport_error,
+    upstream_failure,
+)
+from tokenway.proxy.models import Route
+from tokenway.proxy.pipeline.context import CallContext
+from tokenway.proxy.pipeline.endpoint import Endpoint
+from tokenway.proxy.pipeline.intake import fit_params
+from tokenway.proxy.relay import StreamRelay
+from tokenway.proxy.spend import Ticket
+from tokenway.proxy.usage import Usage, read_usage
+from tokenway.router import RoutingEngine
+
+
+class Upstream:
+    """The attempts of one endpoint's requests."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        router: RoutingEngine[Route],
+        http: AsyncHTTPClient,
+        store_payload: bool,
+    ) -> None:
+        self._endpoint = endpoint
+        self._path = endpoint.upstream_path
+        self._router = router
+        self._http = http
+        self._store_payload = store_payload
+
+    def _fitted(self, body: dict[str, Any], route: Route) -> dict[str, Any]:
+        accepts = route.accepts[self._path]
+        if not body.keys() <= accepts:
+            body = fit_params(body, route, accepts)
+        body["model"] = route.upstream_model
+        return body
+
+    async def plain(
+        self, body: dict[str, Any], ctx: CallContext, ticket: Ticket, route: Route, budget: float
+    ) -> Response:
+        """One attempt; a ``TokenwayError`` goes back to the router, which may try again."""
+        body = self._fitted(body, route)
+        sent = time.perf_counter()
+        ctx.sent = route
+        try:
+            response = await self._http.request(
+                "POST",
+                route.urls[self._path],
+                headers=route.headers,
+                body=route.provider.encode_body(body),
+                timeout=budget,
+            )
+            raw = await response.read(budget)  # releases the connection, or closes it on error
+        except HTTPError as exc:
+            raise transport_error(exc, route) from None
+        ctx.upstream_seconds = time.perf_counter() - sent
+        if response.status >= 400:
+            raise upstream_failure(route, response.status, response.headers, raw)
+        return self._answer(body, route, raw, ctx, ticket)
+
+    def _answer(
+        self, body: dict[str, Any], route: Route, raw: bytes, ctx: CallContext, ticket: Ticket
+    ) -> Response:
+        """The client gets the answer as sent (its alias swapped in), whatever its usage
+        says; the row gets the usage if it can be trusted, else an estimate."""
+        try:
+            data = route.provider.decode_answer(raw)
+        except ValueError:
+            raise bad_answer(route, "an answer that is not JSON") from None
+        if type(data) is not dict:
+            raise bad_answer(route, "an answer that is not a JSON object")
+        data["model"] = route.alias
+        try:
+            content = route.provider.encode_body(data)
+        except TypeError:  # nested deeper than orjson writes (it reads deeper)
+            raise bad_answer(route, "an answer nested too deep") from None
+        endpoint = self._endpoint
+        usage = read_usage(data.get("usage"), endpoint.completes)
+        if usage is None:  # the row is marked usage_estimated
+            usage = Usage(endpoint.prompt_floor(body), endpoint.answer_tokens(data), True)
+        cost = route.cost(usage)
+        self._router.add_tokens(route, usage.total)
+        answer = data if self._store_payload else None
+        ticket.close(
+            status=200, deployment=route.deployment_id, usage=usage, cost=cost,
+            answer=answer,
+        )  # fmt: skip
+        headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
+        return Response(200, headers, content)
+
+    async def stream(
+        self,
+        body: dict[str, Any],
+        ctx: CallContext,
+        ticket: Ticket,
+        wants_usage: bool,
+        route: Route,
+        budget: float,
+    ) -> Response:
+        """One attempt; a failure before the first content goes back to the router."""
+        body = self._fitted(body, route)
+        sent = time.perf_counter()
+        ctx.sent = route
+        try:
+            response = await self._http.request(
+                "POST",
+                route.urls[self._path],
+                headers=route.stream_headers,
+                body=route.provider.encode_body(body),
+                timeout=budget,
+            )
+            if response.status >= 400:
+                raw = await response.read(budget)  # releases the connection, as in plain
+                raise upstream_failure(route, response.status, response.headers, raw)
+        except HTTPError as exc:
+            raise transport_error(exc, route) from None
+        endpoint = self._endpoint
+        prompt = functools.partial(endpoint.prompt_likely, body)
+        on_end = self._on_stream_end(route, ticket)
+        relay = StreamRelay(route, response, wants_usage, on_end, prompt, endpoint.chunk_object)
+        first = await relay.prime()  # raises TokenwayError if it fails before any content
+        ctx.upstream_seconds = time.perf_counter() - sent
+        headers = [*SSE_HEADERS, *ctx.headers(route, None)]
+        return Response(200, headers, stream=await relay.stream(first))
+
+    def _on_stream_end(self, route: Route, ticket: Ticket) -> Callable[[Usage, str | None], None]:
+        def record(usage: Usage, error_code: str | None) -> None:
+            self._router.add_tokens(route, usage.total)
+            ticket.close(
+                status=200, deployment=route.deployment_id, usage=usage,
+                cost=route.cost(usage), error_code=error_code,
+            )  # fmt: skip
+
+        return record
+
+    def abandoned(self, request: Request, ctx: CallContext, ticket: Ticket) -> None:
+        """The row of a call its client left: 499, charged the prompt's floor once the
+        prompt was sent (the upstream may bill a request it began), nothing before."""
+        route = ctx.sent
+        if route is None:
+            ticket.close(status=499, error_code=DISCONNECTED)
+            return
+        body = orjson.loads(request.body)  # parsed and checked before it was sent
+        usage = Usage(self._endpoint.prompt_floor(body), 0, estimated=True)
+        ticket.close(
+            status=499, deployment=route.deployment_id, usage=usage, cost=route.cost(usage),
+            error_code=DISCONNECTED,
+        )  # fmt: skip
+
+
+DISCONNECTED = "client_disconnected"  # a row's error_code when its client left

@@ -29,9 +29,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from tokenway.proxy.accounting.gate import Gate, estimate_cost
+from tokenway.proxy.accounting.keys import KeyCache
 from tokenway.proxy.auth import Authenticator, hash_key
-from tokenway.proxy.gate import Gate, estimate_cost
-from tokenway.proxy.keys import KeyCache
 from tokenway.store.base import KeyRecord, Limits, TeamRecord, UserRecord
 from tokenway.store.sqlite import SQLiteStore
 

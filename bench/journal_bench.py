@@ -33,8 +33,8 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 
-from tokenway.proxy.journal import SpendJournal, encode_row
-from tokenway.proxy.spend_writer import SpendWriter
+from tokenway.proxy.accounting.journal import SpendJournal, encode_row
+from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.store.base import SpendRow
 from tokenway.store.sqlite import SQLiteStore
 

@@ -32,7 +32,7 @@ import yaml
 from tests.conftest import run_private_loop
 from tests.proxy.conftest import BRIEF_MODELS, MASTER_KEY, UPSTREAM_KEY
 
-from tokenway.proxy.journal import decode_row
+from tokenway.proxy.accounting.journal import decode_row
 
 _BANNER = re.compile(r"RUNNING on http://127\.0\.0\.1:(\d+)")
 _DONE = b"data: [DONE]\n\n"

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, cast
 
+from tokenway.proxy.accounting.keys import KeyCache, KeyContext
 from tokenway.proxy.auth import hash_key
-from tokenway.proxy.keys import KeyCache, KeyContext
 from tokenway.store.base import KeyRecord, Limits, Store, TeamRecord, UserRecord
 from tokenway.store.sqlite import SQLiteStore
 

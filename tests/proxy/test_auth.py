@@ -4,8 +4,8 @@ import pytest
 from tests.proxy.key_helpers import add_key, open_sqlite
 
 from tokenway.errors import AuthenticationError
+from tokenway.proxy.accounting.keys import KeyCache
 from tokenway.proxy.auth import ANONYMOUS, Authenticator, Principal, bearer_token, hash_key
-from tokenway.proxy.keys import KeyCache
 
 
 def test_master_key_by_bearer_or_x_api_key() -> None:

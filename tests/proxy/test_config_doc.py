@@ -1,11 +1,11 @@
-"""docs/CONFIG.md is the key table of tokenway.proxy.config_keys, regenerated."""
+"""docs/CONFIG.md is the key table of tokenway.proxy.config.keys, regenerated."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tokenway.proxy.config_doc import markdown
-from tokenway.proxy.config_keys import TABLE
+from tokenway.proxy.config.doc import markdown
+from tokenway.proxy.config.keys import TABLE
 
 DOC = Path(__file__).parent.parent.parent / "docs" / "CONFIG.md"
 

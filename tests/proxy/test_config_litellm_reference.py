@@ -17,7 +17,7 @@ import pytest
 from tests.proxy.config_helpers import parse, parse_problems
 
 from tokenway.proxy.config import ProxyConfig, load_config
-from tokenway.proxy.config_keys import TABLE
+from tokenway.proxy.config.keys import TABLE
 
 # fmt: off
 LITELLM_SETTINGS: dict[str, Any] = {

@@ -14,9 +14,9 @@ from tokenway.errors import (
     TokenwayError,
 )
 from tokenway.limits.window import MemoryLimitStore, Quota, RateState
+from tokenway.proxy.accounting.gate import NO_PRICE, Gate, LimitExceededError, estimate_cost
+from tokenway.proxy.accounting.keys import KeyCache, KeyContext
 from tokenway.proxy.errors import error_response
-from tokenway.proxy.gate import NO_PRICE, Gate, LimitExceededError, estimate_cost
-from tokenway.proxy.keys import KeyCache, KeyContext
 from tokenway.store.sqlite import SQLiteStore
 from tokenway.tokens import prompt_estimate
 
@@ -379,7 +379,7 @@ def test_estimate_is_not_below_a_request_that_stops_at_max_tokens(
 
 
 def test_tiny_budgets_read_in_significant_digits() -> None:
-    from tokenway.proxy.gate import _money
+    from tokenway.proxy.accounting.gate import _money
 
     assert _money(0.00000048) == "$0.00000048"
     assert _money(0.0049) == "$0.0049"

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from tests.proxy.spend_helpers import spend_row
 
-from tokenway.proxy.journal import (
+from tokenway.proxy.accounting.journal import (
     ACTIVE_NAME,
     JOURNAL_VERSION,
     JournalLockedError,
@@ -26,7 +26,7 @@ from tokenway.store.base import SpendRow
 
 HOLD_LOCK = """
 import sys
-from tokenway.proxy.journal import SpendJournal
+from tokenway.proxy.accounting.journal import SpendJournal
 journal = SpendJournal(sys.argv[1])
 print("locked", flush=True)
 sys.stdin.read()
@@ -117,12 +117,12 @@ def test_a_failed_write_does_not_spoil_the_next_row(
         calls.append(len(data))
         if len(calls) == 1:
             return real_write(fd, bytes(data[:30]))
-        monkeypatch.setattr("tokenway.proxy.journal.os.write", real_write)
+        monkeypatch.setattr("tokenway.proxy.accounting.journal.os.write", real_write)
         raise OSError(28, "No space left on device")
 
     with SpendJournal(tmp_path) as journal:
         journal.append(spend_row(1))
-        monkeypatch.setattr("tokenway.proxy.journal.os.write", half_then_disk_full)
+        monkeypatch.setattr("tokenway.proxy.accounting.journal.os.write", half_then_disk_full)
         with pytest.raises(OSError):
             journal.append(spend_row(2))
         journal.append(spend_row(3))

@@ -15,9 +15,9 @@ from tests.proxy.key_helpers import (
 )
 
 from tokenway.errors import AuthenticationError, ServiceUnavailableError
+from tokenway.proxy.accounting.gate import Gate
+from tokenway.proxy.accounting.keys import Account, KeyCache
 from tokenway.proxy.auth import hash_key
-from tokenway.proxy.gate import Gate
-from tokenway.proxy.keys import Account, KeyCache
 from tokenway.store.base import Limits, SpendRow
 from tokenway.store.sqlite import SQLiteStore
 

@@ -1,5 +1,5 @@
 from tokenway.limits.window import Quota, RateState
-from tokenway.proxy.rate_headers import rate_header_block, rate_headers
+from tokenway.proxy.accounting.rate_headers import rate_header_block, rate_headers
 
 
 def test_the_header_block_says_what_the_header_list_says() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.proxy.spend_helpers import spend_row
 
-from tokenway.proxy.journal import SpendJournal
+from tokenway.proxy.accounting.journal import SpendJournal
 from tokenway.proxy.services import Services
 from tokenway.store.base import SpendFilter
 

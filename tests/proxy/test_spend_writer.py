@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from tests.proxy.spend_helpers import FakeSpendStore, spend_row, wait_until
 
-from tokenway.proxy.journal import SpendJournal
-from tokenway.proxy.spend import SpendTracker, Ticket
-from tokenway.proxy.spend_writer import SpendWriter
+from tokenway.proxy.accounting.journal import SpendJournal
+from tokenway.proxy.accounting.spend import SpendTracker, Ticket
+from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.store import KeyRecord, SpendFilter, Store, open_store
 from tokenway.store.base import SpendRow, StoreError
 
@@ -26,9 +26,9 @@ KEY_HASH = "cd" * 32
 # segment, the rest in the active file), then dies without any chance to clean up.
 RECORD_THEN_SIGKILL = """
 import asyncio, os, signal, sys
-from tokenway.proxy.journal import SpendJournal
-from tokenway.proxy.spend import SpendTracker, Ticket
-from tokenway.proxy.spend_writer import SpendWriter
+from tokenway.proxy.accounting.journal import SpendJournal
+from tokenway.proxy.accounting.spend import SpendTracker, Ticket
+from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.store.base import SpendRow, StoreError
 
 class DownStore:
@@ -108,7 +108,7 @@ async def test_an_outage_loses_nothing_logs_once_and_keeps_the_order(
     writer = SpendWriter(
         store, journal, batch_interval=0.01, max_batch_rows=10, retry_initial=0.01, retry_max=0.02
     )
-    caplog.set_level(logging.INFO, logger="tokenway.proxy.spend")
+    caplog.set_level(logging.INFO, logger="tokenway.proxy.accounting.spend")
     await writer.start()
     for n in range(5):
         writer.record(spend_row(n))

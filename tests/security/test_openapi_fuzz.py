@@ -26,7 +26,7 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from tests.proxy.conftest import BRIEF_MODELS, MASTER_KEY, RunningProxy
 from tests.security.wire import exchange, request_bytes, send_json
 
-from tokenway.proxy.openapi import openapi_document
+from tokenway.proxy.endpoints.openapi import openapi_document
 
 # The document the proxy serves (checked below), loaded at import: schemathesis's lazy
 # loader (from a fixture) does not run under this pytest.

@@ -19,17 +19,17 @@ from tokenway.catalog import Catalog
 from tokenway.errors import NotFoundError, PermissionDeniedError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
+from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.config import ProxyConfig
 from tokenway.proxy.cors import Cors, cors_from_settings
 from tokenway.proxy.echo import echoable_request_id
 from tokenway.proxy.endpoints import ENDPOINTS
+from tokenway.proxy.endpoints.health import HealthChecker
+from tokenway.proxy.endpoints.openapi import openapi_document
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
-from tokenway.proxy.gate import Gate
-from tokenway.proxy.health import HealthChecker
 from tokenway.proxy.models import ModelTable, build_router, build_routes
-from tokenway.proxy.openapi import openapi_document
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tokenway.errors import AuthenticationError
-from tokenway.proxy.keys import KeyCache, KeyContext
+from tokenway.proxy.accounting.keys import KeyCache, KeyContext
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from tokenway.catalog import Catalog, ModelInfo, cost_of
 from tokenway.errors import NotFoundError
 from tokenway.providers.base import BODY_FIELDS, PATHS, Deployment, Provider
 from tokenway.providers.registry import get_provider
+from tokenway.proxy.accounting.usage import Usage
 from tokenway.proxy.config import DeploymentConfig, ProxyConfig
-from tokenway.proxy.usage import Usage
 from tokenway.retry import Backoff
 from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
 from tokenway.router.patterns import Pattern, is_pattern, substitute

@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tokenway.proxy.journal import JournalLockedError, SpendJournal
-from tokenway.proxy.keys import KeyCache
-from tokenway.proxy.spend import SpendTracker
-from tokenway.proxy.spend_writer import SpendWriter
+from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
+from tokenway.proxy.accounting.keys import KeyCache
+from tokenway.proxy.accounting.spend import SpendTracker
+from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.store import DEFAULT_SQLITE_URL, Store, StoreError, open_store, redact_url
 
 log = logging.getLogger("tokenway.proxy")

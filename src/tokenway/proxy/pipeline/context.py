@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.echo import header_alias
-from tokenway.proxy.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.router import RouteTrace
 

@@ -4,7 +4,7 @@ The router (``tokenway.router``) calls ``plain`` or ``stream`` once per attempt 
 deployment it chose. An attempt fits the body to the deployment (``intake.fit_params``),
 swaps the alias for the upstream id, sends what the provider encodes and reads what it
 decodes. A plain answer is read once (for usage, and to put the alias in it); a stream
-is relayed frame by frame (``tokenway.proxy.relay``, the OpenAI dialect's byte-level
+is relayed frame by frame (``tokenway.proxy.pipeline.relay``, the OpenAI dialect's byte-level
 relay) and held until its first content, so a failure before that is an ordinary failed
 attempt the router may retry elsewhere. The spend row is written once the outcome is
 known: the upstream's usage when it can be trusted, else the endpoint's estimate,
@@ -23,6 +23,8 @@ import orjson
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
+from tokenway.proxy.accounting.spend import Ticket
+from tokenway.proxy.accounting.usage import Usage, read_usage
 from tokenway.proxy.errors import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -34,9 +36,7 @@ from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline.context import CallContext
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import fit_params
-from tokenway.proxy.relay import StreamRelay
-from tokenway.proxy.spend import Ticket
-from tokenway.proxy.usage import Usage, read_usage
+from tokenway.proxy.pipeline.relay import StreamRelay
 from tokenway.router import RoutingEngine
 
 

@@ -1,9 +1,9 @@
-"""The checker that applies the key table of :mod:`tokenway.proxy.config_keys`.
+"""The checker that applies the key table of :mod:`tokenway.proxy.config.keys`.
 
 A key in no table is not an error: it is reported once as "unknown key, ignored",
 because a misspelt key silently ignored is how a LiteLLM deployment once ended up
 unauthenticated (BerriAI/litellm-docs#1184). The value rules themselves are in
-:mod:`tokenway.proxy.config_rules`.
+:mod:`tokenway.proxy.config.rules`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from tokenway.proxy.config_keys import (
+from tokenway.proxy.config.keys import (
     LITELLM_PARAMS,
     MODEL_ENTRY,
     MODEL_INFO,
@@ -20,7 +20,7 @@ from tokenway.proxy.config_keys import (
     Key,
     Section,
 )
-from tokenway.proxy.config_rules import Rule
+from tokenway.proxy.config.rules import Rule
 
 _T = TypeVar("_T")
 

@@ -1,4 +1,4 @@
-"""One row of the config key table (:mod:`tokenway.proxy.config_keys`)."""
+"""One row of the config key table (:mod:`tokenway.proxy.config.keys`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from tokenway.proxy.config_rules import Rule
+from tokenway.proxy.config.rules import Rule
 
 Status = Literal["implemented", "refused", "ignored"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from tokenway.proxy import config_schema as schema
+from tokenway.proxy.config import schema
 
 
 class _Loader(yaml.SafeLoader):

@@ -9,7 +9,7 @@ sets one believes the proxy enforces it.
 
 Keys come from LiteLLM's reference (https://docs.litellm.ai/docs/proxy/config_settings),
 plus tokenway's own. ``docs/CONFIG.md`` is generated from this table
-(``python -m tokenway.proxy.config_doc``). Only ``implemented`` keys have their
+(``python -m tokenway.proxy.config.doc``). Only ``implemented`` keys have their
 ``os.environ/`` references resolved, so an ignored key naming an unset variable does not
 stop start-up.
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tokenway.providers.base import OPENAI_CHAT_PARAMS
-from tokenway.proxy.config_key import Key, Section, ignored, implemented, refused
-from tokenway.proxy.config_rules import (
+from tokenway.proxy.config.key import Key, Section, ignored, implemented, refused
+from tokenway.proxy.config.rules import (
     boolean,
     fallback_list,
     http_url,

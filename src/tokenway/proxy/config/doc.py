@@ -1,6 +1,6 @@
-"""``docs/CONFIG.md``: the key table of :mod:`tokenway.proxy.config_keys` as Markdown.
+"""``docs/CONFIG.md``: the key table of :mod:`tokenway.proxy.config.keys` as Markdown.
 
-``python -m tokenway.proxy.config_doc`` prints it (``scripts/config_table`` writes the
+``python -m tokenway.proxy.config.doc`` prints it (``scripts/config_table`` writes the
 file); a test checks that the committed file is what this prints.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from tokenway.proxy.config_keys import TABLE, Key
+from tokenway.proxy.config.keys import TABLE, Key
 
 _STATUS = {"implemented": "implemented", "refused": "**refused**", "ignored": "ignored (warned)"}
 

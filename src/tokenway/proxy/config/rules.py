@@ -1,4 +1,4 @@
-"""The value rules of :mod:`tokenway.proxy.config_schema`.
+"""The value rules of :mod:`tokenway.proxy.config.schema`.
 
 Each rule turns a raw YAML value into the typed value tokenway uses, or raises
 ``ValueError`` with a message that says what is expected. Messages never repeat a

@@ -38,8 +38,8 @@ from tokenway.limits.window import (
     RateRefused,
     RateState,
 )
-from tokenway.proxy.keys import Account, KeyContext
-from tokenway.proxy.rate_headers import rate_header_block, rate_headers
+from tokenway.proxy.accounting.keys import Account, KeyContext
+from tokenway.proxy.accounting.rate_headers import rate_header_block, rate_headers
 from tokenway.router.patterns import Pattern, compile_patterns, match
 from tokenway.tokens import prompt_estimate
 

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from tokenway.proxy.gate import Admission
-from tokenway.proxy.keys import KeyContext
-from tokenway.proxy.usage import Usage
+from tokenway.proxy.accounting.gate import Admission
+from tokenway.proxy.accounting.keys import KeyContext
+from tokenway.proxy.accounting.usage import Usage
 from tokenway.store.base import SpendRow
 
 log = logging.getLogger("tokenway.proxy")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenway.proxy.openapi_admin import admin_paths, error
+from tokenway.proxy.endpoints.openapi_admin import admin_paths, error
 from tokenway.proxy.pipeline.intake import FORBIDDEN_FIELDS
 
 _OBJECT = {"type": "object"}

@@ -39,7 +39,7 @@ from tokenway.store.base import SpendRow
 
 __all__ = ["JOURNAL_VERSION", "JournalLockedError", "SpendJournal", "decode_row", "encode_row"]
 
-log = logging.getLogger("tokenway.proxy.journal")
+log = logging.getLogger("tokenway.proxy.accounting.journal")
 
 JOURNAL_VERSION = 3  # 1: a JSON object per row; 2: without usage_estimated; both still read
 LOCK_NAME = "journal.lock"

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from tokenway.errors import BadRequestError, PermissionDeniedError
 from tokenway.http.server import Response
-from tokenway.proxy.gate import may_use
-from tokenway.proxy.keys import KeyContext
+from tokenway.proxy.accounting.gate import may_use
+from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.models import Route
 from tokenway.router import RouteTrace, RoutingEngine
 from tokenway.router.patterns import is_pattern

@@ -1,6 +1,6 @@
 """The ``model_list`` section of a config: each entry checked and made a ``DeploymentConfig``.
 
-Used by :mod:`tokenway.proxy.config`, which re-exports ``DeploymentConfig``.
+Used by :mod:`tokenway.proxy.config.loader`, which re-exports ``DeploymentConfig``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from tokenway.errors import UnknownProviderError
 from tokenway.providers.base import ProviderSpec
 from tokenway.providers.registry import known_providers, split_model
-from tokenway.proxy import config_schema as schema
+from tokenway.proxy.config import schema
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tokenway.http.limits import ServerLimits
-from tokenway.proxy import config_schema as schema
-from tokenway.proxy.config_deployments import DeploymentConfig, parse_deployments
-from tokenway.proxy.config_yaml import read_yaml
+from tokenway.proxy.config import schema
+from tokenway.proxy.config.deployments import DeploymentConfig, parse_deployments
+from tokenway.proxy.config.yaml_file import read_yaml
 from tokenway.retry import DEFAULT_NUM_RETRIES
 
 __all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "parse_config"]

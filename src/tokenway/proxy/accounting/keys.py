@@ -38,7 +38,7 @@ from tokenway.store.durations import parse_duration
 
 __all__ = ["Account", "KeyCache", "KeyContext"]
 
-log = logging.getLogger("tokenway.proxy.keys")
+log = logging.getLogger("tokenway.proxy.accounting.keys")
 
 _MAX_UNKNOWN = 10_000  # negative entries kept before expired ones are purged
 

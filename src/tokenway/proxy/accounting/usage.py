@@ -6,7 +6,7 @@ number) makes the whole object unusable (``read_usage`` gives ``None``), and the
 charged an estimate instead, a ``Usage`` marked ``estimated`` (the spend row's
 ``usage_estimated``). The client still gets the upstream's answer as it was sent. Each
 endpoint says how its estimate is made (``tokenway.proxy.pipeline.endpoint``); a
-stream's is the relay's (``tokenway.proxy.relay``).
+stream's is the relay's (``tokenway.proxy.pipeline.relay``).
 """
 
 from __future__ import annotations

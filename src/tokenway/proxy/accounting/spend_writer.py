@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tokenway.proxy.journal import SpendJournal
+from tokenway.proxy.accounting.journal import SpendJournal
 from tokenway.store.base import SpendRow, StoreError
 
 __all__ = ["FlushedCallback", "SpendStore", "SpendWriter", "StoreObserver"]
 
-log = logging.getLogger("tokenway.proxy.spend")
+log = logging.getLogger("tokenway.proxy.accounting.spend")
 
 FlushedCallback = Callable[[Sequence[SpendRow]], None]
 StoreObserver = Callable[[bool], None]  # told whether each store call succeeded

@@ -1,0 +1,11 @@
+"""The proxy's configuration: a LiteLLM-style ``config.yaml`` loaded into typed settings."""
+
+from tokenway.proxy.config.loader import (
+    ConfigError,
+    DeploymentConfig,
+    ProxyConfig,
+    load_config,
+    parse_config,
+)
+
+__all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "parse_config"]

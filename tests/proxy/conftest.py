@@ -43,14 +43,20 @@ class RunningProxy:
 
 
 def proxy_config(
-    api_base: str, master_key: str | None = MASTER_KEY, num_retries: int = 0, **general: Any
+    api_base: str,
+    master_key: str | None = MASTER_KEY,
+    num_retries: int = 0,
+    models: dict[str, str] | None = None,
+    **general: Any,
 ) -> ProxyConfig:
+    """One deployment per alias of ``models`` (alias → upstream model; BRIEF_MODELS by
+    default), all on ``api_base``; ``general`` goes to general_settings."""
     entries = [
         {
             "model_name": alias,
             "litellm_params": {"model": model, "api_base": api_base, "api_key": UPSTREAM_KEY},
         }
-        for alias, model in BRIEF_MODELS.items()
+        for alias, model in (BRIEF_MODELS if models is None else models).items()
     ]
     settings = {**general, **({"master_key": master_key} if master_key else {})}
     data = {

@@ -34,9 +34,6 @@ from tokenway.emulator import Emulator
 CHAT_ALIAS = "llama-3.1-8b-instruct"
 EMBEDDING_ALIAS = "qwen3-embedding-4b"
 EMBEDDING_DIMENSIONS = 2560  # inference/qwen/qwen3-embedding-4b
-NEEDS_NEW_ENDPOINTS = pytest.mark.xfail(
-    strict=True, reason="needs the proxy's /v1/embeddings and /v1/completions (pipeline issue)"
-)
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # What could make a client call out on its own: tracing, or settings taken from the
 # environment in place of the ones the tests give.
@@ -253,7 +250,6 @@ def _embeddings(proxy: RunningProxy) -> OpenAIEmbeddings:
     )
 
 
-@NEEDS_NEW_ENDPOINTS
 def test_langchain_embed_documents(proxy: RunningProxy) -> None:
     vectors = _embeddings(proxy).embed_documents(["one", "two"])
     assert len(vectors) == 2
@@ -262,7 +258,6 @@ def test_langchain_embed_documents(proxy: RunningProxy) -> None:
     assert all(isinstance(x, float) for x in vectors[0])
 
 
-@NEEDS_NEW_ENDPOINTS
 def test_langchain_embed_query(proxy: RunningProxy) -> None:
     embeddings = _embeddings(proxy)
     vector = embeddings.embed_query("one")
@@ -270,7 +265,6 @@ def test_langchain_embed_query(proxy: RunningProxy) -> None:
     assert vector == embeddings.embed_documents(["one"])[0]  # the emulator is deterministic
 
 
-@NEEDS_NEW_ENDPOINTS
 async def test_langchain_aembed_documents(proxy: RunningProxy) -> None:
     vectors = await _embeddings(proxy).aembed_documents(["one", "two"])
     assert [len(v) for v in vectors] == [EMBEDDING_DIMENSIONS, EMBEDDING_DIMENSIONS]
@@ -279,7 +273,6 @@ async def test_langchain_aembed_documents(proxy: RunningProxy) -> None:
 # --- llama-index OpenAILike -------------------------------------------------------------
 
 
-@NEEDS_NEW_ENDPOINTS
 def test_llama_index_complete(proxy: RunningProxy) -> None:
     # OpenAILike's default (is_chat_model=False) is the legacy text API, /v1/completions.
     response = _llama(proxy).complete("Once upon a time")
@@ -287,7 +280,6 @@ def test_llama_index_complete(proxy: RunningProxy) -> None:
     assert response.raw is not None and response.raw.model == CHAT_ALIAS
 
 
-@NEEDS_NEW_ENDPOINTS
 def test_llama_index_stream_complete(proxy: RunningProxy) -> None:
     responses = list(_llama(proxy).stream_complete("Once upon a time"))
     deltas = [r.delta for r in responses if r.delta]
@@ -319,7 +311,6 @@ async def test_llama_index_achat(proxy: RunningProxy) -> None:
     assert response.message.content and response.message.content.strip()
 
 
-@NEEDS_NEW_ENDPOINTS
 def test_llama_index_embeddings(proxy: RunningProxy) -> None:
     embeddings = OpenAILikeEmbedding(
         model_name=EMBEDDING_ALIAS, api_base=f"{proxy.url}/v1", api_key=MASTER_KEY
@@ -360,7 +351,6 @@ def test_llama_index_unknown_model_is_not_found(proxy: RunningProxy) -> None:
     assert "served models" in str(caught.value)
 
 
-@NEEDS_NEW_ENDPOINTS
 def test_langchain_embeddings_unknown_model_is_not_found(proxy: RunningProxy) -> None:
     embeddings = OpenAIEmbeddings(
         model="gpt-9",

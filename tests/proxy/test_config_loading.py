@@ -75,14 +75,13 @@ def test_deployment_fields_are_typed_and_only_implemented_extras_are_kept() -> N
     # PyYAML reads 3e-08 (no dot) as a string; it is still a price.
     assert deployment.input_cost_per_token == pytest.approx(3e-08)
     assert deployment.output_cost_per_token == pytest.approx(1e-07)
-    assert deployment.model_info == {"id": "dep-1", "max_input_tokens": 16384}
-    # rust, extra_headers, temperature and mode do nothing on the proxy: warned, not kept
+    assert deployment.model_info == {"id": "dep-1", "mode": "chat", "max_input_tokens": 16384}
+    # rust, extra_headers and temperature do nothing on the proxy: warned, not kept
     assert deployment.extra_litellm_params == {"weight": 2.0, "stream_timeout": 9.0}
     assert [w.split(": ")[0] for w in config.warnings] == [
         "model_list[0].litellm_params.rust",
         "model_list[0].litellm_params.extra_headers",
         "model_list[0].litellm_params.temperature",
-        "model_list[0].model_info.mode",
     ]
 
 

@@ -74,3 +74,21 @@ def test_background_checks_cool_down_a_failing_deployment(pair: tuple[Emulator, 
             time.sleep(0.01)
         assert router.stats("m")[1].cooldown_until == 0.0  # the next probe passed: back
     bad.faults = FaultConfig(error_rate=1, error_status=500)
+
+
+def test_each_deployment_is_probed_on_the_endpoint_of_its_mode(
+    pair: tuple[Emulator, Emulator],
+) -> None:
+    good, _ = pair
+    embed = deployment("embed", good, "embed")  # the catalog says: an embedding model
+    embed["litellm_params"]["model"] = "inference/qwen/qwen3-embedding-4b"
+    text = deployment("text", good, "text", model_info={"mode": "completion"})
+    image = deployment("image", good, "image", model_info={"mode": "image_generation"})
+    config = routing_config([deployment("chat", good, "chat"), embed, text, image])
+    with running_proxy(config) as proxy:
+        status, _, report = request(proxy, "GET", "/health")
+    assert status == 200
+    assert {e["deployment_id"] for e in report["healthy_endpoints"]} == {"chat", "embed", "text"}
+    (unserved,) = report["unhealthy_endpoints"]
+    assert unserved["deployment_id"] == "image"
+    assert "image_generation" in unserved["error"]

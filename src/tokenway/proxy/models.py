@@ -67,6 +67,9 @@ class Route:
     # ``drops`` (additional_drop_params) are dropped whatever drop_params says.
     drop_params: bool = False
     drops: frozenset[str] = frozenset()
+    # What it serves ("chat", "embedding", "completion"): model_info.mode, else the
+    # catalog's; only /health reads it (a request's path picks its endpoint).
+    mode: str = "chat"
     secrets: tuple[str, ...] = ()  # the credentials it sends, never to be relayed or logged
     # A wildcard deployment (model_name "*" or "inference/*"): the router picks this
     # template, and the attempt sends with ``wildcard.route(name)``, its concrete twin.
@@ -236,6 +239,7 @@ def _route(
         accepts=_accepts(cfg, provider),
         drop_params=_flag(cfg.extra_litellm_params.get("drop_params"), drop_params),
         drops=frozenset(_names(cfg.extra_litellm_params.get("additional_drop_params"))),
+        mode=str(cfg.model_info.get("mode") or (info.mode if info else "chat")),
         secrets=_secrets(api_key, plain.headers),
     )
 

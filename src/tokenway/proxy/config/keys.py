@@ -152,7 +152,12 @@ MODEL_INFO: Section = {
     "output_cost_per_token": implemented(
         "price of a completion token (litellm_params wins)", non_negative_number
     ),
-    "mode": ignored("the endpoint is chosen by the request path, not by mode"),
+    "mode": implemented(
+        "what /health probes it with: chat, embedding or completion (else the catalog's); "
+        "a request's path picks its endpoint; another of LiteLLM's modes is reported "
+        "unhealthy, as tokenway serves no such endpoint",
+        non_empty_string,
+    ),
     "base_model": ignored("prices come from the catalog by model, or from *_cost_per_token"),
     "max_tokens": ignored("use max_input_tokens for the context window"),
     "max_output_tokens": ignored("completion length is not capped by the proxy"),

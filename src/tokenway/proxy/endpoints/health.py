@@ -1,6 +1,8 @@
 """``GET /health``: probe every deployment with a minimal request, report who answers.
 
-Each deployment gets one chat request with ``max_tokens: 1``; the report lists healthy
+Each deployment gets one minimal request of its mode (``model_info.mode``, else the
+catalog's): a chat or legacy completion of ``max_tokens: 1``, or the embedding of one
+word. The report lists healthy
 and unhealthy endpoints with their model group, deployment id, api_base and latency, and
 for the unhealthy ones the error class and message. Keys never appear: not in api_base,
 not in an upstream's error message. Only the master key may ask (probes cost tokens).
@@ -22,10 +24,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from tokenway.errors import AuthenticationError, PermissionDeniedError, TokenwayError
+from tokenway.errors import (
+    AuthenticationError,
+    BadRequestError,
+    PermissionDeniedError,
+    TokenwayError,
+)
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
+from tokenway.providers.base import CHAT_PATH, EMBEDDINGS_PATH, TEXT_COMPLETIONS_PATH
 from tokenway.proxy.auth import hash_key
 from tokenway.proxy.errors import JSON_HEADERS, transport_error
 from tokenway.proxy.models import Route
@@ -38,7 +46,11 @@ log = logging.getLogger("tokenway.proxy")
 
 DEFAULT_HEALTH_CHECK_INTERVAL = 300.0  # seconds, as LiteLLM
 PROBE_TIMEOUT = 30.0  # seconds; a deployment slower than this for one token is not healthy
-_PROBE_MESSAGES = [{"role": "user", "content": "ping"}]
+_PROBES: dict[str, tuple[str, dict[str, Any]]] = {  # mode -> (upstream path, body)
+    "chat": (CHAT_PATH, {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}),
+    "embedding": (EMBEDDINGS_PATH, {"input": "ping"}),
+    "completion": (TEXT_COMPLETIONS_PATH, {"prompt": "ping", "max_tokens": 1}),
+}
 
 
 class HealthChecker:
@@ -133,13 +145,15 @@ class HealthChecker:
                 )  # fmt: skip
 
     async def _send_probe(self, route: Route) -> TokenwayError | None:
-        body = orjson.dumps(
-            {"model": route.upstream_model, "messages": _PROBE_MESSAGES, "max_tokens": 1}
-        )
+        found = _PROBES.get(route.mode)
+        if found is None:
+            return BadRequestError(f"mode '{route.mode}' is not an endpoint tokenway serves")
+        path, probe = found
+        body = route.provider.encode_body({"model": route.upstream_model, **probe})
         timeout = min(route.timeout, PROBE_TIMEOUT)
         try:
             response = await self._http.request(
-                "POST", route.url, headers=route.headers, body=body, timeout=timeout
+                "POST", route.urls[path], headers=route.headers, body=body, timeout=timeout
             )
             async with response:
                 raw = await response.read(timeout)

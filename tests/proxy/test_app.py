@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 from typing import Any
@@ -189,7 +190,8 @@ def test_unreachable_upstream_is_502_without_secrets() -> None:
 
 def test_upstream_timeout_is_504(emulator: Emulator) -> None:
     config = proxy_config(emulator.base_url, master_key=MASTER_KEY)
-    config = type(config)(**{**_fields(config), "request_timeout": 0.3})
+    router = dataclasses.replace(config.router, timeout=0.3)
+    config = dataclasses.replace(config, request_timeout=0.3, router=router)
     with running_proxy(config) as slow:
         emulator.faults = FaultConfig(hang=True)
         try:
@@ -198,7 +200,3 @@ def test_upstream_timeout_is_504(emulator: Emulator) -> None:
             emulator.faults = FaultConfig()
     assert status == 504
     assert_envelope(answer)
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}

@@ -51,7 +51,7 @@ def test_references_are_resolved_at_any_depth_in_every_section(tmp_path: Path) -
     assert config.general_settings["master_key"] == MASTER
     assert config.allowed_routes == frozenset({"/v1/chat/completions"})
     assert config.router_settings["fallbacks"] == [{"m": ["m"]}]
-    assert config.num_retries == 3
+    assert config.router.num_retries == 3
     assert config.deployments[0].extra_litellm_params["stream_timeout"] == 7.0
 
 

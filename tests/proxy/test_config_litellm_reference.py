@@ -298,7 +298,7 @@ def test_litellm_s_own_example_config_starts_with_its_variables_unset(tmp_path: 
     config = load_config(path, env={})
 
     assert config.model_names()[0] == "gpt-3.5-turbo-end-user-test"
-    assert config.num_retries == 5 and config.router_settings["routing_strategy"]
+    assert config.router.num_retries == 5 and config.router_settings["routing_strategy"]
     warned = {warning.partition(": ")[0] for warning in config.warnings}
     assert {
         "finetune_settings", "files_settings", "litellm_settings.default_team_settings",

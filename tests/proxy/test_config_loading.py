@@ -37,7 +37,7 @@ def test_defaults_when_the_file_sets_nothing_else(tmp_path: Path) -> None:
     assert config.master_key is None
     assert config.database_url is None
     assert config.drop_params is False
-    assert config.num_retries == 2
+    assert config.router.num_retries == 2
     assert config.request_timeout is None
     assert config.max_request_body_bytes == 8 * 1024 * 1024
     assert config.environment_variables == {}

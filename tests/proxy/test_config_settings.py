@@ -51,7 +51,7 @@ def test_numbers_written_as_strings_are_accepted() -> None:
 
     assert config.deployments[0].rpm == 500
     assert config.deployments[0].timeout == 12.5
-    assert config.num_retries == 0
+    assert config.router.num_retries == 0
     assert config.request_timeout == 600.0
     assert config.max_request_body_bytes == 512 * 1024
 
@@ -65,7 +65,11 @@ def test_router_settings_win_over_litellm_settings_for_retries_and_timeout() -> 
         }
     )
 
-    assert (config.num_retries, config.request_timeout, config.drop_params) == (1, 30.0, True)
+    assert (config.router.num_retries, config.request_timeout, config.drop_params) == (
+        1,
+        30.0,
+        True,
+    )
 
 
 def test_master_key_database_url_and_drop_params_fall_back_to_the_environment() -> None:

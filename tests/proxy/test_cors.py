@@ -12,7 +12,9 @@ from tests.security.wire import send_json
 
 from tokenway.emulator import Emulator
 from tokenway.proxy.config import ConfigError, parse_config
-from tokenway.proxy.cors import DEFAULT_ALLOW_HEADERS, Cors, cors_from_settings, origin_list
+from tokenway.proxy.config.rules import origin_list
+from tokenway.proxy.config.settings import CorsSettings
+from tokenway.proxy.cors import DEFAULT_ALLOW_HEADERS, Cors
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +49,11 @@ def test_a_bad_origin_stops_the_start() -> None:
 
 
 def test_cors_is_built_only_when_configured() -> None:
-    assert cors_from_settings({}) is None
-    cors = cors_from_settings({"cors_allow_origins": [APP]})
-    assert cors is not None and cors.allow_origin("https://APP.example") == APP
+    assert CorsSettings.of({}) is None
+    settings = CorsSettings.of({"cors_allow_origins": [APP], "cors_max_age": 5})
+    assert settings == CorsSettings((APP,), 5)
+    cors = Cors(settings.origins, settings.max_age)
+    assert cors.allow_origin("https://APP.example") == APP
     assert cors.allow_origin("https://other.example") is None
     assert Cors(["*"]).allow_origin("https://anything.example") == "*"
 

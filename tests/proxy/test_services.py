@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.proxy.spend_helpers import spend_row
 
 from tokenway.proxy.accounting.journal import SpendJournal
+from tokenway.proxy.config.settings import SpendSettings
 from tokenway.proxy.services import Services
 from tokenway.store.base import SpendFilter
 
@@ -17,8 +18,8 @@ async def test_rows_left_in_another_slot_are_adopted_and_stored(tmp_path: Path) 
     with SpendJournal(tmp_path / "tokenway-journal" / "3") as orphan:
         for n in range(5):
             orphan.append(spend_row(n))
-    general = {"proxy_batch_write_at": 0.05}
-    services = Services(f"sqlite:///{tmp_path / 't.db'}", general, tmp_path)
+    settings = SpendSettings(batch_interval=0.05)
+    services = Services(f"sqlite:///{tmp_path / 't.db'}", settings, tmp_path)
     await services.start()
     try:
         for _ in range(200):
@@ -36,8 +37,8 @@ async def test_rows_left_in_another_slot_are_adopted_and_stored(tmp_path: Path) 
 
 
 async def test_two_processes_take_different_slots(tmp_path: Path) -> None:
-    first = Services(f"sqlite:///{tmp_path / 't.db'}", {}, tmp_path)
-    second = Services(f"sqlite:///{tmp_path / 't.db'}", {}, tmp_path)
+    first = Services(f"sqlite:///{tmp_path / 't.db'}", SpendSettings(), tmp_path)
+    second = Services(f"sqlite:///{tmp_path / 't.db'}", SpendSettings(), tmp_path)
     await first.start()
     await second.start()  # the same directory: slot 0 is held, so it takes slot 1
     try:

@@ -23,7 +23,7 @@ from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.config import ProxyConfig
-from tokenway.proxy.cors import Cors, cors_from_settings
+from tokenway.proxy.cors import Cors
 from tokenway.proxy.echo import echoable_request_id
 from tokenway.proxy.endpoints import ENDPOINTS
 from tokenway.proxy.endpoints.health import HealthChecker
@@ -68,9 +68,7 @@ class ProxyApp:
         )
         self.models = ModelTable(routes)
         self.router = build_router(config, routes, backoff)
-        self.services = Services(
-            config.database_url, config.general_settings, data_dir or Path(".")
-        )
+        self.services = Services(config.database_url, config.spend, data_dir or Path("."))
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
@@ -84,7 +82,7 @@ class ProxyApp:
             routes,
             self.http,
             master_key=config.master_key,
-            general_settings=config.general_settings,
+            settings=config.health,
         )
         self.ready = False
         self._private: dict[tuple[str, str], Route] = {
@@ -318,8 +316,8 @@ def create_app(
     """``data_dir`` holds the default SQLite file and the spend journal (default: cwd);
     ``wraps`` are steps around every model endpoint's requests (``Pipeline``)."""
     options: dict[str, Any] = {"env": env, "backoff": backoff, "data_dir": data_dir}
-    cors = cors_from_settings(config.general_settings)
-    if cors is not None:
+    if config.cors is not None:
+        cors = Cors(config.cors.origins, config.cors.max_age)
         return _CorsProxyApp(config, cors, **options, wraps=wraps)
     return ProxyApp(config, **options, wraps=wraps)
 

@@ -20,16 +20,14 @@ class that calls ``Cors`` (``tokenway.proxy.app``); without it, requests never g
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from tokenway.http.server import Request, Response
+from tokenway.proxy.config.settings import DEFAULT_CORS_MAX_AGE
 from tokenway.proxy.echo import echoable_token_list
 
-__all__ = ["DEFAULT_MAX_AGE", "Cors", "cors_from_settings", "origin_list"]
+__all__ = ["Cors"]
 
-DEFAULT_MAX_AGE = 600
 ALLOW_METHODS = "GET, POST"
 # Sent when the requested header names are not a clean list of tokens.
 DEFAULT_ALLOW_HEADERS = "authorization, content-type, x-request-id"
@@ -40,32 +38,13 @@ EXPOSE_HEADERS = (
     "x-ratelimit-reset-tokens"
 )
 
-# scheme://host[:port], as the Origin header carries it (no path, no trailing slash).
-_ORIGIN = re.compile(
-    r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?", re.IGNORECASE
-)
-
-
-def origin_list(value: object) -> list[str]:
-    """The config rule of ``cors_allow_origins``: ``"*"`` or exact origins."""
-    origins = [value] if isinstance(value, str) else value
-    if not isinstance(origins, list) or not origins:
-        raise ValueError('must be a list of origins such as "https://app.example", or "*"')
-    for origin in origins:
-        if origin != "*" and not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
-            raise ValueError(
-                f"{origin!r} is not an origin: write scheme://host[:port] with no path or "
-                'trailing slash (e.g. "https://app.example"), or "*" for any origin'
-            )
-    return [origin.lower() if origin != "*" else origin for origin in origins]
-
 
 class Cors:
     """The CORS answers of one proxy: which origins, for how long a preflight holds."""
 
     __slots__ = ("_any", "_max_age", "_origins")
 
-    def __init__(self, origins: Sequence[str], max_age: int = DEFAULT_MAX_AGE) -> None:
+    def __init__(self, origins: Sequence[str], max_age: int = DEFAULT_CORS_MAX_AGE) -> None:
         self._any = "*" in origins
         self._origins = frozenset(origins) - {"*"}
         self._max_age = str(max_age)
@@ -112,12 +91,3 @@ def _allow_headers(headers: Mapping[str, str]) -> str:
     """The requested header names when they are a clean token list (``proxy.echo``)."""
     requested = headers.get("access-control-request-headers", "")
     return echoable_token_list(requested) or DEFAULT_ALLOW_HEADERS
-
-
-def cors_from_settings(general: Mapping[str, Any]) -> Cors | None:
-    """The proxy's CORS from its (checked) general_settings; None when not configured."""
-    origins = general.get("cors_allow_origins")
-    if not isinstance(origins, list) or not origins:
-        return None
-    max_age = general.get("cors_max_age")
-    return Cors(origins, max_age if isinstance(max_age, int) else DEFAULT_MAX_AGE)

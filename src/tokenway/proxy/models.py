@@ -27,12 +27,11 @@ from tokenway.providers.base import BODY_FIELDS, PATHS, Deployment, Provider
 from tokenway.providers.registry import get_provider
 from tokenway.proxy.accounting.usage import Usage
 from tokenway.proxy.config import DeploymentConfig, ProxyConfig
+from tokenway.proxy.config.settings import PROXY_TIMEOUT, STREAM_IDLE_TIMEOUT
 from tokenway.retry import Backoff
-from tokenway.router import DeploymentLimits, RouterSettings, RoutingEngine
+from tokenway.router import DeploymentLimits, RoutingEngine
 from tokenway.router.patterns import Pattern, is_pattern, substitute
 
-PROXY_TIMEOUT = 300.0  # seconds for a whole call, retries included, unless configured
-STREAM_IDLE_TIMEOUT = 60.0  # seconds a stream may stay silent, unless configured
 WILDCARD_CACHE = 1024  # concrete routes a wildcard deployment keeps, by requested model
 
 
@@ -159,13 +158,7 @@ def build_router(
     config: ProxyConfig, routes: Sequence[Route], backoff: Backoff | None = None
 ) -> RoutingEngine[Route]:
     """The routing engine over ``routes``, set up from the config's router settings."""
-    settings = RouterSettings.from_litellm(
-        config.router_settings,
-        config.litellm_settings,
-        num_retries=config.num_retries,
-        timeout=config.request_timeout or PROXY_TIMEOUT,
-        backoff=backoff,
-    )
+    settings = config.router if backoff is None else replace(config.router, backoff=backoff)
     try:
         return RoutingEngine(routes, settings, wildcards=True)
     except ValueError as err:

@@ -25,7 +25,6 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,11 @@ from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
 from tokenway.proxy.accounting.keys import KeyCache
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
+from tokenway.proxy.config.settings import SpendSettings
 from tokenway.store import DEFAULT_SQLITE_URL, Store, StoreError, open_store, redact_url
 
 log = logging.getLogger("tokenway.proxy")
 
-DEFAULT_JOURNAL_DIR = "tokenway-journal"
 BUDGET_RESET_INTERVAL = 10.0  # seconds between resets of budgets whose window ended
 CLOSE_DRAIN_TIMEOUT = 1.0  # after the upstream connections closed, calls end at once
 _REOPEN_DELAY = 2.0
@@ -45,23 +44,20 @@ _MAX_SLOTS = 256
 
 
 class Services:
-    def __init__(
-        self, database_url: str | None, general: Mapping[str, Any], data_dir: Path
-    ) -> None:
+    def __init__(self, database_url: str | None, settings: SpendSettings, data_dir: Path) -> None:
         url = database_url or _default_sqlite_url(data_dir)
         self.url = url
         self.store: Store = open_store(url)
         # Every key served through a store outage (allow_requests_on_db_unavailable).
-        self.serves_through_outage = bool(general.get("allow_requests_on_db_unavailable"))
+        self.serves_through_outage = settings.serve_through_outage
         self.keys = KeyCache(self.store, allow_on_store_outage=self.serves_through_outage)
-        self.tracker = SpendTracker(store_payload=bool(general.get("store_prompts_in_spend_logs")))
+        self.tracker = SpendTracker(store_payload=settings.store_payload)
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started
-        self._spend_logs = not general.get("disable_spend_logs")
-        journal_dir = general.get("spend_journal_dir") or DEFAULT_JOURNAL_DIR
-        self._journal_dir = data_dir / journal_dir
-        self._fsync = general.get("spend_journal_fsync_interval")
-        self._batch_interval = float(general.get("proxy_batch_write_at") or 1.0)
+        self._spend_logs = settings.spend_logs
+        self._journal_dir = data_dir / settings.journal_dir
+        self._fsync = settings.fsync_interval
+        self._batch_interval = settings.batch_interval
         self._tasks: list[asyncio.Task[None]] = []
         self.store_open = False
         self._store_ok = False  # the last store call succeeded
@@ -159,7 +155,7 @@ class Services:
     # ---- journals -------------------------------------------------------------------
 
     def _take_journal(self) -> SpendJournal:
-        fsync = float(self._fsync) if self._fsync else None
+        fsync = self._fsync
         for slot in range(_MAX_SLOTS):
             with contextlib.suppress(JournalLockedError):
                 return SpendJournal(self._journal_dir / str(slot), fsync_interval=fsync)

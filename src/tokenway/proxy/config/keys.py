@@ -30,11 +30,11 @@ from tokenway.proxy.config.rules import (
     non_negative_int,
     non_negative_number,
     one_of,
+    origin_list,
     positive_int,
     positive_number,
     string_list,
 )
-from tokenway.proxy.cors import origin_list
 
 ROUTING_STRATEGIES: tuple[str, ...] = (
     "simple-shuffle",

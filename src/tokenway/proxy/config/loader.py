@@ -21,8 +21,15 @@ from typing import Any, TypeVar
 from tokenway.http.limits import ServerLimits
 from tokenway.proxy.config import schema
 from tokenway.proxy.config.deployments import DeploymentConfig, parse_deployments
+from tokenway.proxy.config.settings import (
+    PROXY_TIMEOUT,
+    CorsSettings,
+    HealthSettings,
+    SpendSettings,
+)
 from tokenway.proxy.config.yaml_file import read_yaml
 from tokenway.retry import DEFAULT_NUM_RETRIES
+from tokenway.router import RouterSettings
 
 __all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "parse_config"]
 
@@ -53,7 +60,6 @@ class ProxyConfig:
     master_key: str | None = field(repr=False)
     database_url: str | None = field(repr=False)
     drop_params: bool
-    num_retries: int
     request_timeout: float | None
     max_request_body_bytes: int
     server_limits: ServerLimits
@@ -61,6 +67,10 @@ class ProxyConfig:
     general_settings: Mapping[str, Any] = field(repr=False, hash=False)
     litellm_settings: Mapping[str, Any] = field(repr=False, hash=False)
     router_settings: Mapping[str, Any] = field(repr=False, hash=False)
+    router: RouterSettings = field(repr=False, hash=False)
+    spend: SpendSettings = field(default_factory=SpendSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    cors: CorsSettings | None = None
     warnings: tuple[str, ...] = ()
     # general_settings.allowed_routes: the only paths an authenticated request may use
     allowed_routes: frozenset[str] | None = None
@@ -128,7 +138,6 @@ def _proxy_config(
         master_key=_master_key(general, env, report),
         database_url=schema.typed(general, "database_url", str) or env.get("DATABASE_URL") or None,
         drop_params=_drop_params(sections["litellm_settings"], env),
-        num_retries=DEFAULT_NUM_RETRIES if num_retries is None else num_retries,
         request_timeout=_first(
             sections,
             ("router_settings", "timeout"),
@@ -141,9 +150,36 @@ def _proxy_config(
         general_settings=MappingProxyType(general),
         litellm_settings=MappingProxyType(sections["litellm_settings"]),
         router_settings=MappingProxyType(sections["router_settings"]),
+        router=_router(sections, num_retries, report),
+        spend=SpendSettings.of(general),
+        health=HealthSettings.of(general),
+        cors=CorsSettings.of(general),
         warnings=report.warnings,
         allowed_routes=_allowed_routes(general, report),
     )
+
+
+def _router(
+    sections: Mapping[str, dict[str, Any]], num_retries: int | None, report: schema.Report
+) -> RouterSettings:
+    if report.problems:  # a value already refused (an unset variable, say) is not read
+        return RouterSettings()
+    timeout = _first(
+        sections,
+        ("router_settings", "timeout"),
+        ("litellm_settings", "request_timeout"),
+        kind=float,
+    )
+    try:
+        return RouterSettings.from_litellm(
+            sections["router_settings"],
+            sections["litellm_settings"],
+            num_retries=DEFAULT_NUM_RETRIES if num_retries is None else num_retries,
+            timeout=timeout or PROXY_TIMEOUT,
+        )
+    except ValueError as err:
+        report.problem("router_settings", str(err))
+        return RouterSettings()
 
 
 def _check_top_level(data: dict[Any, Any], report: schema.Report) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable
 
 Rule = Callable[[object], object]
@@ -136,3 +137,23 @@ def one_of(choices: tuple[str, ...]) -> Rule:
         raise ValueError(f"must be one of: {', '.join(choices)}{hint}")
 
     return convert
+
+
+# scheme://host[:port], as the Origin header carries it (no path, no trailing slash).
+_ORIGIN = re.compile(
+    r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?", re.IGNORECASE
+)
+
+
+def origin_list(value: object) -> list[str]:
+    """The config rule of ``cors_allow_origins``: ``"*"`` or exact origins."""
+    origins = [value] if isinstance(value, str) else value
+    if not isinstance(origins, list) or not origins:
+        raise ValueError('must be a list of origins such as "https://app.example", or "*"')
+    for origin in origins:
+        if origin != "*" and not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
+            raise ValueError(
+                f"{origin!r} is not an origin: write scheme://host[:port] with no path or "
+                'trailing slash (e.g. "https://app.example"), or "*" for any origin'
+            )
+    return [origin.lower() if origin != "*" else origin for origin in origins]

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,16 +35,16 @@ from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
 from tokenway.providers.base import CHAT_PATH, EMBEDDINGS_PATH, TEXT_COMPLETIONS_PATH
 from tokenway.proxy.auth import hash_key
+from tokenway.proxy.config.settings import HealthSettings
 from tokenway.proxy.errors import JSON_HEADERS, transport_error
 from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline import CallContext
 from tokenway.router import RoutingEngine
 
-__all__ = ["DEFAULT_HEALTH_CHECK_INTERVAL", "HealthChecker"]
+__all__ = ["HealthChecker"]
 
 log = logging.getLogger("tokenway.proxy")
 
-DEFAULT_HEALTH_CHECK_INTERVAL = 300.0  # seconds, as LiteLLM
 PROBE_TIMEOUT = 30.0  # seconds; a deployment slower than this for one token is not healthy
 _PROBES: dict[str, tuple[str, dict[str, Any]]] = {  # mode -> (upstream path, body)
     "chat": (CHAT_PATH, {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}),
@@ -63,15 +63,14 @@ class HealthChecker:
         http: AsyncHTTPClient,
         *,
         master_key: str | None,
-        general_settings: Mapping[str, Any],
+        settings: HealthSettings,
     ) -> None:
         self._router = router
         self._routes = tuple(r for r in routes if r.wildcard is None)  # "*" is no model to probe
         self._http = http
         self._master_hash = hash_key(master_key) if master_key else None
-        self.background = bool(general_settings.get("background_health_checks"))
-        interval = general_settings.get("health_check_interval")
-        self.interval = float(interval) if interval else DEFAULT_HEALTH_CHECK_INTERVAL
+        self.background = settings.background
+        self.interval = settings.interval
         self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, request: Request, ctx: CallContext) -> Response:

@@ -1,0 +1,72 @@
+"""Typed settings: what each part of the proxy reads of the config, by its own names.
+
+The loader (``tokenway.proxy.config.loader``) makes these from the checked sections
+once; the store services, the health checker, CORS and the router take them, and no
+module past the config reads a LiteLLM key name out of a mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Timeouts when the config sets none (why these: ``tokenway.proxy.models``).
+PROXY_TIMEOUT = 300.0  # seconds for a whole call, retries included
+STREAM_IDLE_TIMEOUT = 60.0  # seconds a stream may stay silent
+DEFAULT_HEALTH_CHECK_INTERVAL = 300.0  # seconds, as LiteLLM
+DEFAULT_CORS_MAX_AGE = 600  # seconds a browser may keep a preflight's answer
+DEFAULT_JOURNAL_DIR = "tokenway-journal"
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSettings:
+    """The store, the spend rows and their journal."""
+
+    store_payload: bool = False  # store_prompts_in_spend_logs
+    spend_logs: bool = True  # not disable_spend_logs
+    journal_dir: str = DEFAULT_JOURNAL_DIR  # spend_journal_dir, under the data directory
+    fsync_interval: float | None = None  # spend_journal_fsync_interval
+    batch_interval: float = 1.0  # proxy_batch_write_at
+    serve_through_outage: bool = False  # allow_requests_on_db_unavailable
+
+    @classmethod
+    def of(cls, general: Mapping[str, Any]) -> SpendSettings:
+        fsync = general.get("spend_journal_fsync_interval")
+        return cls(
+            store_payload=bool(general.get("store_prompts_in_spend_logs")),
+            spend_logs=not general.get("disable_spend_logs"),
+            journal_dir=str(general.get("spend_journal_dir") or DEFAULT_JOURNAL_DIR),
+            fsync_interval=float(fsync) if fsync else None,
+            batch_interval=float(general.get("proxy_batch_write_at") or 1.0),
+            serve_through_outage=bool(general.get("allow_requests_on_db_unavailable")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    background: bool = False  # background_health_checks
+    interval: float = DEFAULT_HEALTH_CHECK_INTERVAL  # health_check_interval
+
+    @classmethod
+    def of(cls, general: Mapping[str, Any]) -> HealthSettings:
+        interval = general.get("health_check_interval")
+        return cls(
+            background=bool(general.get("background_health_checks")),
+            interval=float(interval) if interval else DEFAULT_HEALTH_CHECK_INTERVAL,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CorsSettings:
+    origins: tuple[str, ...]  # cors_allow_origins: exact origins, or "*"
+    max_age: int = DEFAULT_CORS_MAX_AGE  # cors_max_age
+
+    @classmethod
+    def of(cls, general: Mapping[str, Any]) -> CorsSettings | None:
+        """None when not configured: CORS is off."""
+        origins = general.get("cors_allow_origins")
+        if not isinstance(origins, list) or not origins:
+            return None
+        max_age = general.get("cors_max_age")
+        return cls(tuple(origins), max_age if isinstance(max_age, int) else DEFAULT_CORS_MAX_AGE)

@@ -11,8 +11,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from tokenway.proxy.config import ConfigError, ProxyConfig, load_config, parse_config
-from tokenway.proxy.models import StartupError
+from tokenway.proxy.config import ConfigError, ProxyConfig, StartupError, load_config, parse_config
 from tokenway.proxy.serve import ServeOptions, bind_socket, fail, is_loopback, run_workers
 
 log = logging.getLogger("tokenway")

@@ -21,7 +21,7 @@ from tokenway.proxy.accounting.journal import (
     decode_row,
     encode_row,
 )
-from tokenway.proxy.models import StartupError
+from tokenway.proxy.config import StartupError
 from tokenway.store.base import SpendRow
 
 HOLD_LOCK = """

@@ -10,10 +10,10 @@ import pytest
 
 from tokenway.catalog import Catalog
 from tokenway.errors import InternalServerError, TokenwayError
-from tokenway.proxy.accounting.usage import Usage
 from tokenway.proxy.config import parse_config
 from tokenway.proxy.models import Route, build_routes
 from tokenway.proxy.pipeline.relay import StreamRelay
+from tokenway.proxy.usage import Usage
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 HEAD = b'data: {"id":"c","model":"meta-llama/llama-3.1-8b-instruct/fp-16","choices":'

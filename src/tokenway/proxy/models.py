@@ -25,18 +25,14 @@ from tokenway.catalog import Catalog, ModelInfo, cost_of
 from tokenway.errors import NotFoundError
 from tokenway.providers.base import BODY_FIELDS, PATHS, Deployment, Provider
 from tokenway.providers.registry import get_provider
-from tokenway.proxy.accounting.usage import Usage
-from tokenway.proxy.config import DeploymentConfig, ProxyConfig
+from tokenway.proxy.config import DeploymentConfig, ProxyConfig, StartupError
 from tokenway.proxy.config.settings import PROXY_TIMEOUT, STREAM_IDLE_TIMEOUT
+from tokenway.proxy.usage import Usage
 from tokenway.retry import Backoff
 from tokenway.router import DeploymentLimits, RoutingEngine
 from tokenway.router.patterns import Pattern, is_pattern, substitute
 
 WILDCARD_CACHE = 1024  # concrete routes a wildcard deployment keeps, by requested model
-
-
-class StartupError(Exception):
-    """The proxy cannot serve this configuration; the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from types import TracebackType
 
 import orjson
 
-from tokenway.proxy.models import StartupError
+from tokenway.proxy.config import StartupError
 from tokenway.store.base import SpendRow
 
 __all__ = ["JOURNAL_VERSION", "JournalLockedError", "SpendJournal", "decode_row", "encode_row"]

@@ -21,7 +21,7 @@ import orjson
 
 from tokenway.proxy.accounting.gate import Admission
 from tokenway.proxy.accounting.keys import KeyContext
-from tokenway.proxy.accounting.usage import Usage
+from tokenway.proxy.usage import Usage
 from tokenway.store.base import SpendRow
 
 log = logging.getLogger("tokenway.proxy")

@@ -4,8 +4,16 @@ from tokenway.proxy.config.loader import (
     ConfigError,
     DeploymentConfig,
     ProxyConfig,
+    StartupError,
     load_config,
     parse_config,
 )
 
-__all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "parse_config"]
+__all__ = [
+    "ConfigError",
+    "DeploymentConfig",
+    "ProxyConfig",
+    "StartupError",
+    "load_config",
+    "parse_config",
+]

@@ -31,7 +31,14 @@ from tokenway.proxy.config.yaml_file import read_yaml
 from tokenway.retry import DEFAULT_NUM_RETRIES
 from tokenway.router import RouterSettings
 
-__all__ = ["ConfigError", "DeploymentConfig", "ProxyConfig", "load_config", "parse_config"]
+__all__ = [
+    "ConfigError",
+    "DeploymentConfig",
+    "ProxyConfig",
+    "StartupError",
+    "load_config",
+    "parse_config",
+]
 
 MIB = 1024 * 1024
 DEFAULT_MAX_REQUEST_BODY_BYTES = 8 * MIB
@@ -50,6 +57,11 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         lines = "".join(f"\n  - {problem}" for problem in self.problems)
         return f"invalid config {self.source}:{lines}"
+
+
+class StartupError(Exception):
+    """The proxy cannot serve this configuration (a deployment without a key, a journal
+    that cannot be opened); the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)

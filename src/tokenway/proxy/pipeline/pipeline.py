@@ -38,7 +38,6 @@ from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
 from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.accounting.spend import SpendTracker, Ticket
-from tokenway.proxy.accounting.usage import Usage
 from tokenway.proxy.errors import error_response, upstream_error
 from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline.context import CallContext, route_headers
@@ -46,6 +45,7 @@ from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import parse_body, refuse_forbidden
 from tokenway.proxy.pipeline.routing import concrete, request_fallbacks
 from tokenway.proxy.pipeline.upstream import Upstream
+from tokenway.proxy.usage import Usage
 from tokenway.router import RouteTrace, RoutingEngine
 
 Handler = Callable[[Request, CallContext], Awaitable[Response]]

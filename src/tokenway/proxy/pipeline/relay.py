@@ -29,7 +29,7 @@ reported at all (the router may still answer from another deployment).
 The upstream is read defensively: a frame that should be JSON and is not fails the stream
 (before content, a 502 the router may retry; after, the error frame), and so does any
 unexpected error in the relay after content began. A usage object with counts that
-cannot be trusted (``tokenway.proxy.accounting.usage``) is relayed but not charged: the row gets the
+cannot be trusted (``tokenway.proxy.usage``) is relayed but not charged: the row gets the
 estimate.
 """
 
@@ -50,9 +50,9 @@ from tokenway.errors import (
 )
 from tokenway.http.aclient import AsyncResponse
 from tokenway.http.errors import HTTPError, ReadTimeout
-from tokenway.proxy.accounting.usage import Usage, read_usage
 from tokenway.proxy.errors import bad_answer, envelope, upstream_failure
 from tokenway.proxy.models import Route
+from tokenway.proxy.usage import Usage, read_usage
 from tokenway.router.cooldown import CUT_BEFORE_CONTENT
 from tokenway.sse import SSEDecoder
 from tokenway.tokens import text_likely

@@ -24,7 +24,6 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.spend import Ticket
-from tokenway.proxy.accounting.usage import Usage, read_usage
 from tokenway.proxy.errors import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -37,6 +36,7 @@ from tokenway.proxy.pipeline.context import CallContext
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import fit_params
 from tokenway.proxy.pipeline.relay import StreamRelay
+from tokenway.proxy.usage import Usage, read_usage
 from tokenway.router import RoutingEngine
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import pytest
+
 from tokenway.catalog import Catalog
-from tokenway.proxy.config import parse_config
+from tokenway.proxy.config import StartupError, parse_config
 from tokenway.proxy.models import (
     PROXY_TIMEOUT,
     STREAM_IDLE_TIMEOUT,
@@ -70,3 +73,15 @@ def test_a_wildcard_route_makes_bounded_concrete_routes_with_the_name_filled_in(
     for n in range(WILDCARD_CACHE + 10):  # clients choose the names: the cache is bounded
         wild.wildcard.route(f"inference/m{n}")
     assert len(wild.wildcard._routes) <= WILDCARD_CACHE
+
+
+def test_a_provider_of_another_dialect_stops_the_start() -> None:
+    entry = {
+        "model_name": "m",
+        "litellm_params": {"model": "inference/x", "api_key": "inf-key-0123456789"},
+    }
+    config = parse_config({"model_list": [entry]}, env={})
+    (deployment,) = config.deployments
+    other = dataclasses.replace(deployment.provider, dialect="anthropic")
+    with pytest.raises(StartupError, match="anthropic dialect"):
+        build_routes((dataclasses.replace(deployment, provider=other),), {}, Catalog(), None)

@@ -197,6 +197,11 @@ def _route(
             f"model '{cfg.model_name}': no API key; set api_key in its litellm_params "
             f"or export {spec.api_key_env}"
         )
+    if spec.dialect != "openai":  # the relay and the answers are OpenAI's (see pipeline)
+        raise StartupError(
+            f"model '{cfg.model_name}': provider '{spec.name}' speaks the {spec.dialect} "
+            "dialect, which the proxy cannot relay yet"
+        )
     provider = get_provider(spec)
     deployment = Deployment(spec, cfg.upstream_model, api_base, api_key)
     plain = provider.build_request({}, deployment)

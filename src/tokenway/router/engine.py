@@ -24,13 +24,13 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from tokenway.errors import NotFoundError, TokenwayError
 from tokenway.router.call import Routed, RoutedCall, RouteTrace, attempt_budget, routed
-from tokenway.router.cooldown import counts_against_deployment
 from tokenway.router.groups import Group, build_groups, choose_filtered, saturated
 from tokenway.router.handles import Routable
+from tokenway.router.outcomes import Outcomes
 from tokenway.router.patterns import compile_patterns, match
 from tokenway.router.settings import RouterSettings
 from tokenway.router.state import DeploymentStats, MemoryState, RouterState
@@ -43,10 +43,8 @@ log = logging.getLogger("tokenway.router")
 D = TypeVar("D", bound=Routable)
 T = TypeVar("T")
 
-FAILURE_LATENCY = 1.0  # seconds: the latency sample a counted failure adds, at least
 
-
-class RoutingEngine(Generic[D]):
+class RoutingEngine(Outcomes[D]):
     """Routes calls over deployment groups. Safe to share between threads and tasks."""
 
     def __init__(
@@ -292,28 +290,6 @@ class RoutingEngine(Generic[D]):
             trace.deployment = group.handles[position]
         return group, position, chosen, now + seconds, needed
 
-    # ---- reports from outside a call ------------------------------------------------
-
-    def add_tokens(self, handle: D, tokens: int) -> None:
-        """Tokens a finished request used (for TPM limits and usage-based routing)."""
-        if not self._counts_tokens:
-            return
-        lock = self._lock
-        lock.acquire()
-        try:
-            self.state.add_tokens(handle.deployment_id, self.clock(), tokens)
-        finally:
-            lock.release()
-
-    def report_health(self, handle: D, error: TokenwayError | None, cooldown: float) -> None:
-        """A health probe's outcome: a failure cools the deployment down, a success ends it."""
-        with self._lock:
-            if error is None:
-                self.state.recover(handle.deployment_id)
-            elif counts_against_deployment(error) and not self.settings.cooldown.disabled:
-                until = self.clock() + max(cooldown, self.settings.cooldown.cooldown_time)
-                self.state.cool_down(handle.deployment_id, until)
-
     # ---- picking (called under the lock) --------------------------------------------
 
     def choose(
@@ -376,56 +352,6 @@ class RoutingEngine(Generic[D]):
         call.adopt(position, stats)
         self._failed(call, error, self.clock() - started)
         return call
-
-    def _succeeded(
-        self, deployment_id: str, stats: DeploymentStats | None, elapsed: float, hold: bool
-    ) -> Callable[[], None] | None:
-        lock = self._lock
-        lock.acquire()
-        try:
-            self.state.end(deployment_id, elapsed, not hold)
-            # Tried while cooled down (or cooled by another call meanwhile), and it answered.
-            if stats is not None and stats.cooldown_until and stats.cooldown_until > self.clock():
-                self.state.recover(deployment_id)
-        finally:
-            lock.release()
-        return self._releaser(deployment_id) if hold else None
-
-    def _releaser(self, deployment_id: str) -> Callable[[], None]:
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                with self._lock:
-                    self.state.release(deployment_id)
-
-        return release
-
-    def _abandoned(self, deployment_id: str) -> None:
-        with self._lock:
-            self.state.end(deployment_id, None)
-
-    def _failed(self, call: RoutedCall[D], error: TokenwayError, elapsed: float) -> None:
-        deployment_id = call.group.ids[call.position]
-        counted = counts_against_deployment(error)
-        policy = self.settings.cooldown
-        with self._lock:
-            now = self.clock()
-            self.state.end(deployment_id, max(elapsed, FAILURE_LATENCY) if counted else None)
-            stats = call.stats
-            cooling = stats is not None and stats.cooldown_until > now  # already out of rotation
-            if counted and not policy.disabled and not cooling:
-                failures = self.state.fail(deployment_id, now, policy.window)
-                cooldown = policy.cooldown_for(error, failures)
-                if cooldown is not None:
-                    self.state.cool_down(deployment_id, now + cooldown)
-                    log.warning(
-                        "deployment %s of %s cooled down for %.1f s after: %s",
-                        deployment_id, call.group.name, cooldown, error.message,
-                    )  # fmt: skip
-        call.failed(error)
 
 
 # A call begun without a RoutedCall: group, position, its stats, deadline, needed tokens.

@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tokenway.providers.base import OPENAI_CHAT_PARAMS
+from tokenway.proxy.config import wording
 from tokenway.proxy.config.key import Key, Section, ignored, implemented, refused
+from tokenway.proxy.config.keys_general import GENERAL_SETTINGS
 from tokenway.proxy.config.rules import (
     boolean,
     fallback_list,
@@ -30,7 +32,6 @@ from tokenway.proxy.config.rules import (
     non_negative_int,
     non_negative_number,
     one_of,
-    origin_list,
     positive_int,
     positive_number,
     string_list,
@@ -46,23 +47,6 @@ ROUTING_STRATEGIES: tuple[str, ...] = (
     "provider-budget-routing",
     "lar1",
 )
-
-# --- shared wordings ---------------------------------------------------------------
-
-_NO_CALLBACKS = "logging/metrics callbacks are not implemented in tokenway; nothing is sent to"
-_CLIENT_CREDENTIALS = "tokenway never lets a client choose the upstream URL or key; remove this key"
-_NO_AUTH = "tokenway authenticates with the master key and virtual keys only; remove this key"
-_ONE_PROCESS = (
-    "shared state over Redis is not implemented; limits, cooldowns and routing state "
-    "are kept per process"
-)
-_NO_ALERTS = "alerting is not implemented in tokenway; no alert is sent"
-_NO_CACHE = "response caching is not implemented in tokenway; requests are not cached"
-_PROXY_DEFAULTS = (
-    "request defaults in litellm_params are applied by the SDK's Router only; the proxy "
-    "forwards the client's parameters as sent"
-)
-_LITELLM_ONLY = "a LiteLLM feature tokenway does not have; it has no effect"
 
 
 def _all(keys: tuple[str, ...], key: Key) -> dict[str, Key]:
@@ -86,7 +70,7 @@ TOP_LEVEL: Section = {
         "guardrails are not implemented in tokenway; requests would not be checked. Remove "
         "the section, and check requests before they reach the proxy"
     ),
-    "callback_settings": ignored(f"{_NO_CALLBACKS} them"),
+    "callback_settings": ignored(f"{wording.NO_CALLBACKS} them"),
     "finetune_settings": ignored("the /fine_tuning endpoints are not implemented"),
     "files_settings": ignored("the /files endpoints are not implemented"),
     "assistant_settings": ignored("the /assistants endpoints are not implemented"),
@@ -126,19 +110,19 @@ LITELLM_PARAMS: Section = {
     "order": ignored("deployment priority (order) is not implemented; all are tried alike"),
     "tags": ignored("tag-based routing is not implemented"),
     "extra_headers": ignored("extra upstream headers from the config are not sent"),
-    "rust": ignored(_LITELLM_ONLY),
+    "rust": ignored(wording.LITELLM_ONLY),
     "api_version": ignored("an Azure setting; tokenway's providers do not use it"),
     "organization": ignored("the OpenAI organization header is not sent"),
     "region_name": ignored("region-based routing is not implemented"),
     "input_cost_per_second": ignored(
         "per-second pricing is not implemented; set input_cost_per_token"
     ),
-    "mock_response": ignored(_LITELLM_ONLY),
-    "mock_timeout": ignored(_LITELLM_ONLY),
+    "mock_response": ignored(wording.LITELLM_ONLY),
+    "mock_timeout": ignored(wording.LITELLM_ONLY),
     "num_retries": ignored("retries are set by num_retries for the whole router"),
     "custom_llm_provider": ignored("the provider is the prefix of model"),
-    "configurable_clientside_auth_params": refused(_CLIENT_CREDENTIALS),
-    **_all(tuple(sorted(OPENAI_CHAT_PARAMS)), ignored(_PROXY_DEFAULTS)),
+    "configurable_clientside_auth_params": refused(wording.CLIENT_CREDENTIALS),
+    **_all(tuple(sorted(OPENAI_CHAT_PARAMS)), ignored(wording.PROXY_DEFAULTS)),
 }
 
 MODEL_INFO: Section = {
@@ -187,11 +171,11 @@ LITELLM_SETTINGS: Section = {
     "content_policy_fallbacks": ignored(
         "content-policy errors are not told apart; they use fallbacks"
     ),
-    "callbacks": ignored(f"{_NO_CALLBACKS} these callbacks"),
-    "success_callback": ignored(f"{_NO_CALLBACKS} these callbacks"),
-    "failure_callback": ignored(f"{_NO_CALLBACKS} these callbacks"),
-    "service_callbacks": ignored(f"{_NO_CALLBACKS} these callbacks"),
-    "langfuse_default_tags": ignored(f"{_NO_CALLBACKS} Langfuse"),
+    "callbacks": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
+    "success_callback": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
+    "failure_callback": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
+    "service_callbacks": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
+    "langfuse_default_tags": ignored(f"{wording.NO_CALLBACKS} Langfuse"),
     "turn_off_message_logging": ignored(
         "tokenway sends no messages to logging callbacks; prompts are kept only with "
         "general_settings.store_prompts_in_spend_logs"
@@ -201,12 +185,12 @@ LITELLM_SETTINGS: Section = {
     ),
     "json_logs": ignored("logs are plain text; JSON logs are not implemented"),
     "set_verbose": ignored("use the --log-level option"),
-    "cache": ignored(_NO_CACHE),
-    "cache_params": ignored(_NO_CACHE),
+    "cache": ignored(wording.NO_CACHE),
+    "cache_params": ignored(wording.NO_CACHE),
     "force_ipv4": ignored("upstream addresses are resolved as the system resolves them"),
     "cost_margin_config": ignored("costs are recorded without a margin"),
     "modify_params": ignored("requests are not rewritten for providers"),
-    "enable_preview_features": ignored(_LITELLM_ONLY),
+    "enable_preview_features": ignored(wording.LITELLM_ONLY),
     "mcp_aliases": ignored("MCP servers are not implemented"),
     "default_team_settings": ignored("per-team callbacks are not implemented"),
     "disable_end_user_cost_tracking": ignored("end-user cost tracking is not implemented"),
@@ -216,147 +200,16 @@ LITELLM_SETTINGS: Section = {
     "key_generation_settings": ignored(
         "only the master key can create keys in tokenway, whatever this says"
     ),
-    "disable_add_transform_inline_image_block": ignored(_LITELLM_ONLY),
+    "disable_add_transform_inline_image_block": ignored(wording.LITELLM_ONLY),
     "use_chat_completions_url_for_anthropic_messages": ignored(
         "the /v1/messages endpoint is not implemented"
     ),
     "disable_hf_tokenizer_download": ignored("tokenway downloads no tokenizer"),
     "enable_json_schema_validation": ignored("response JSON schemas are not validated"),
     "enable_key_alias_format_validation": ignored("key aliases are checked by tokenway's rule"),
-    "disable_copilot_system_to_assistant": ignored(_LITELLM_ONLY),
+    "disable_copilot_system_to_assistant": ignored(wording.LITELLM_ONLY),
     "LITELLM_DISABLE_STOP_SEQUENCE_LIMIT": ignored("stop sequences are not counted"),
     "telemetry": ignored("tokenway sends no telemetry"),
-}  # fmt: skip
-
-GENERAL_SETTINGS: Section = {
-    "master_key": implemented("the admin key; without it the proxy has no auth",
-                              non_empty_string),
-    "database_url": implemented("the key and spend store (else SQLite)", non_empty_string),
-    "allowed_routes": implemented(
-        "if set, only these exact paths answer an authenticated request; any other "
-        "is 403 route_not_allowed (health, readiness and /openapi.json stay open)",
-        string_list,
-    ),
-    "proxy_batch_write_at": implemented("seconds between spend batches", positive_number),
-    "disable_spend_logs": implemented("no spend rows are kept", boolean),
-    "allow_requests_on_db_unavailable": implemented(
-        "serve keys through a store outage", boolean
-    ),
-    "store_prompts_in_spend_logs": implemented("keep prompts in spend rows", boolean),
-    "background_health_checks": implemented("probe deployments periodically", boolean),
-    "health_check_interval": implemented("seconds between probes", positive_number),
-    "max_request_size_mb": implemented("413 above this body size", positive_number),
-    "spend_journal_dir": implemented("tokenway's: where the spend journal lives",
-                                     non_empty_string),
-    "spend_journal_fsync_interval": implemented("tokenway's: seconds between fsyncs",
-                                                positive_number),
-    "max_request_line_bytes": implemented("tokenway's: 414 above this", positive_int),
-    "max_header_line_bytes": implemented("tokenway's: 431 above this", positive_int),
-    "max_header_bytes": implemented("tokenway's: 431 above this", positive_int),
-    "max_header_count": implemented("tokenway's: 431 above this", positive_int),
-    "header_timeout": implemented("tokenway's: seconds for a request head", positive_number),
-    "body_timeout": implemented("tokenway's: base seconds for a body", positive_number),
-    "min_body_rate": implemented("tokenway's: bytes/s a body must keep", positive_int),
-    "max_connections": implemented("tokenway's: open connections (0: default)",
-                                   non_negative_int),
-    "cors_allow_origins": implemented("tokenway's: origins browsers may call from (or *)",
-                                      origin_list),
-    "cors_max_age": implemented("tokenway's: seconds a CORS preflight is cached",
-                                non_negative_int),
-    # authentication and access: refused, never ignored
-    "enable_jwt_auth": refused(f"JWT auth is not implemented; {_NO_AUTH}"),
-    "litellm_jwtauth": refused(f"JWT auth is not implemented; {_NO_AUTH}"),
-    "custom_auth": refused(f"tokenway does not load user code for auth; {_NO_AUTH}"),
-    "custom_sso": refused(f"SSO is not implemented; {_NO_AUTH}"),
-    "enable_oauth2_auth": refused(f"OAuth2 is not implemented; {_NO_AUTH}"),
-    "enable_oauth2_proxy_auth": refused(f"OAuth2 is not implemented; {_NO_AUTH}"),
-    "oauth2_config_mappings": refused(f"OAuth2 is not implemented; {_NO_AUTH}"),
-    "allow_user_auth": refused(f"user/password auth is not implemented; {_NO_AUTH}"),
-    "allow_client_side_credentials": refused(_CLIENT_CREDENTIALS),
-    "use_client_credentials_pass_through_routes": refused(_CLIENT_CREDENTIALS),
-    "public_routes": refused(
-        "routes cannot be made public; only health, readiness and /openapi.json are. "
-        "Remove this key"
-    ),
-    "admin_only_routes": refused(
-        "management routes already need the master key; remove this key"
-    ),
-    "allowed_ips": refused(
-        "IP allow-lists are not implemented; restrict addresses in front of the proxy and "
-        "remove this key"
-    ),
-    "enforce_user_param": refused(
-        "requiring the user field is not implemented; remove this key"
-    ),
-    "enforced_params": refused("required request params are not enforced; remove this key"),
-    "reject_clientside_metadata_tags": refused(
-        "metadata tags are not used for budgets in tokenway; remove this key"
-    ),
-    "litellm_key_header_name": refused(
-        "keys are read from Authorization or api-key only; remove this key"
-    ),
-    "key_management_system": refused(
-        "secret managers are not implemented; use os.environ/ references"
-    ),
-    "key_management_settings": refused(
-        "secret managers are not implemented; use os.environ/ references"
-    ),
-    "use_azure_key_vault": refused(
-        "secret managers are not implemented; use os.environ/ references"
-    ),
-    "use_google_kms": refused("secret managers are not implemented; use os.environ/ references"),
-    "pass_through_endpoints": ignored(
-        "pass-through endpoints are not implemented; their paths answer 404"
-    ),
-    "custom_key_generate": refused("tokenway does not load user code for key generation"),
-    "ui_access_mode": ignored("the admin UI is not implemented"),
-    # the rest: accepted and warned
-    "database_connection_pool_limit": ignored("the store opens the connections it needs"),
-    "database_connection_timeout": ignored("the store's own connect timeout applies"),
-    "maximum_spend_logs_retention_period": ignored("spend rows are kept until deleted"),
-    "maximum_spend_logs_retention_interval": ignored("spend rows are kept until deleted"),
-    "max_parallel_requests": ignored(
-        "set litellm_params.max_parallel_requests per deployment, or per key"
-    ),
-    "global_max_parallel_requests": ignored(
-        "requests in flight are not capped proxy-wide; max_connections caps connections"
-    ),
-    "use_redis_transaction_buffer": ignored(_ONE_PROCESS),
-    "max_response_size_mb": ignored("upstream answers are not capped in size"),
-    "alerting": ignored(_NO_ALERTS),
-    "alerting_threshold": ignored(_NO_ALERTS),
-    "alerting_args": ignored(_NO_ALERTS),
-    "alert_types": ignored(_NO_ALERTS),
-    "alert_to_webhook_url": ignored(_NO_ALERTS),
-    "spend_report_frequency": ignored(_NO_ALERTS),
-    "store_model_in_db": ignored("models come from this file only"),
-    "supported_db_objects": ignored("models come from this file only"),
-    "completion_model": ignored("the model named by the request is used"),
-    "embedding_model": ignored("the model named by the request is used"),
-    "image_generation_model": ignored("image generation is not implemented"),
-    "moderation_model": ignored("moderation is not implemented"),
-    "infer_model_from_keys": ignored("the model named by the request is used"),
-    "forward_openai_org_id": ignored("client headers are not forwarded upstream"),
-    "forward_client_headers_to_llm_api": ignored("client headers are not forwarded upstream"),
-    "disable_spend_updates": ignored("use disable_spend_logs; key spend is always updated"),
-    "disable_master_key_return": ignored("tokenway never returns the master key"),
-    "disable_retry_on_max_parallel_request_limit_error": ignored(
-        "a parallel-request limit is not retried"
-    ),
-    "disable_reset_budget": ignored("budgets reset by their duration"),
-    "disable_adding_master_key_hash_to_db": ignored("the master key is not stored"),
-    "disable_responses_id_security": ignored("the /v1/responses endpoint is not implemented"),
-    "user_mcp_management_mode": ignored("MCP servers are not implemented"),
-    "health_check_details": ignored("the health page always shows its details to admins"),
-    "use_x_forwarded_for": ignored("client addresses are not recorded"),
-    "service_account_settings": ignored("service accounts are not implemented"),
-    "default_team_disabled": ignored("teams are optional for keys"),
-    "user_api_key_cache_ttl": ignored("key changes are seen at once"),
-    "disable_prisma_schema_update": ignored("run 'tokenway migrate' to update the schema"),
-    "proxy_budget_rescheduler_min_time": ignored("budgets reset by their duration"),
-    "proxy_budget_rescheduler_max_time": ignored("budgets reset by their duration"),
-    "proxy_batch_polling_interval": ignored("the /batches endpoints are not implemented"),
-    "litellm_license": ignored(_LITELLM_ONLY),
 }  # fmt: skip
 
 ROUTER_SETTINGS: Section = {
@@ -378,12 +231,12 @@ ROUTER_SETTINGS: Section = {
     "content_policy_fallbacks": ignored(
         "content-policy errors are not told apart; they use fallbacks"
     ),
-    "redis_host": ignored(_ONE_PROCESS),
-    "redis_port": ignored(_ONE_PROCESS),
-    "redis_password": ignored(_ONE_PROCESS),
-    "redis_db": ignored(_ONE_PROCESS),
-    "redis_url": ignored(_ONE_PROCESS),
-    "cache_kwargs": ignored(_ONE_PROCESS),
+    "redis_host": ignored(wording.ONE_PROCESS),
+    "redis_port": ignored(wording.ONE_PROCESS),
+    "redis_password": ignored(wording.ONE_PROCESS),
+    "redis_db": ignored(wording.ONE_PROCESS),
+    "redis_url": ignored(wording.ONE_PROCESS),
+    "cache_kwargs": ignored(wording.ONE_PROCESS),
     "client_ttl": ignored("upstream connections are pooled for the process's life"),
     "retry_policy": ignored("retries are the same for every error; set num_retries"),
     "allowed_fails_policy": ignored("cooldowns count every failure alike; set allowed_fails"),
@@ -398,19 +251,19 @@ ROUTER_SETTINGS: Section = {
     "default_priority": ignored("request priorities are not implemented"),
     "polling_interval": ignored("request priorities are not implemented"),
     "max_fallbacks": ignored("every listed fallback is tried"),
-    "default_litellm_params": ignored(_PROXY_DEFAULTS),
+    "default_litellm_params": ignored(wording.PROXY_DEFAULTS),
     "stream_timeout": ignored("set litellm_params.stream_timeout per deployment"),
     "debug_level": ignored("use the --log-level option"),
     "set_verbose": ignored("use the --log-level option"),
-    "caching_groups": ignored(_NO_CACHE),
-    "cache_responses": ignored(_NO_CACHE),
-    "alerting_config": ignored(_NO_ALERTS),
+    "caching_groups": ignored(wording.NO_CACHE),
+    "cache_responses": ignored(wording.NO_CACHE),
+    "alerting_config": ignored(wording.NO_ALERTS),
     "assistants_config": ignored("the /assistants endpoints are not implemented"),
     "retry_after": ignored("retries back off on their own schedule"),
     "provider_budget_config": ignored("provider budgets are not implemented"),
-    "router_general_settings": ignored(_LITELLM_ONLY),
-    "optional_pre_call_checks": ignored(_LITELLM_ONLY),
-    "deployment_affinity_ttl_seconds": ignored(_LITELLM_ONLY),
+    "router_general_settings": ignored(wording.LITELLM_ONLY),
+    "optional_pre_call_checks": ignored(wording.LITELLM_ONLY),
+    "deployment_affinity_ttl_seconds": ignored(wording.LITELLM_ONLY),
     "ignore_invalid_deployments": ignored("an invalid deployment stops start-up"),
     "search_tools": ignored("the search endpoints are not implemented"),
     "guardrail_list": refused(

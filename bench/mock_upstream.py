@@ -1,9 +1,13 @@
 """A cheap OpenAI-compatible upstream for load tests: raw asyncio (+ uvloop), hand-parsed HTTP.
 
-``POST /v1/chat/completions`` answers a fixed, realistic ``chat.completion`` (with ``usage``)
-that echoes the requested ``model``. With ``"stream": true`` it answers ``--chunks`` content
-chunks, a finish chunk, a usage chunk when ``stream_options.include_usage`` is true, then
-``data: [DONE]``, as a chunked ``text/event-stream`` like the real APIs send it.
+``POST /v1/chat/completions`` answers a fixed, realistic ``chat.completion`` (with
+``usage``) that echoes the requested ``model``. With ``"stream": true`` it answers
+``--chunks`` content chunks, a finish chunk, a usage chunk when
+``stream_options.include_usage`` is true, then ``data: [DONE]``, as a chunked
+``text/event-stream`` like the real APIs send it. ``POST /v1/embeddings`` answers one
+vector of ``EMBEDDING_DIMS`` values (floats, or base64 with ``"encoding_format":
+"base64"``, as the openai SDK asks by default) and ``POST /v1/completions`` a legacy text
+completion, both with ``usage``.
 
 ``--chunk-interval-ms 0`` (the default) writes a whole stream in one write, so the proxy under
 test reads it in as few pieces as the kernel allows; ``--chunk-interval-ms N`` writes one frame
@@ -50,6 +54,7 @@ ANSWER = (
     "one is overwhelmed; it also takes unhealthy servers out of rotation and can terminate TLS."
 )
 PROMPT_TOKENS = 42
+EMBEDDING_DIMS = 2560  # Qwen3-Embedding-4B's, the catalog's embedding model
 COMPLETION_TOKENS = 38
 
 _WORDS = (
@@ -140,6 +145,44 @@ def stream_frames(model: str, chunks: int, with_usage: bool) -> list[bytes]:
     return [b"%x\r\n%s\r\n" % (len(f), f) for f in frames]  # HTTP/1.1 chunked framing
 
 
+def text_completion(model: str) -> bytes:
+    return _dumps(
+        {
+            "id": "cmpl-BENCHbenchBENCHbench01",
+            "object": "text_completion",
+            "created": CREATED,
+            "model": model,
+            "choices": [{"index": 0, "text": ANSWER, "logprobs": None, "finish_reason": "stop"}],
+            "usage": usage(COMPLETION_TOKENS),
+        }
+    )
+
+
+def embedding(model: str, base64_form: bool) -> bytes:
+    import base64
+    import struct
+
+    values = [((i * 7919) % 1000) / 1000.0 - 0.5 for i in range(EMBEDDING_DIMS)]
+    vector: Any = values
+    if base64_form:
+        vector = base64.b64encode(struct.pack(f"<{EMBEDDING_DIMS}f", *values)).decode()
+    return _dumps(
+        {
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+            "model": model,
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS},
+        }
+    )
+
+
+def _model(body: bytes) -> str:
+    try:
+        return str(_loads(body).get("model") or "mock-model")
+    except (ValueError, AttributeError):
+        return "mock-model"
+
+
 JSON_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
 SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
@@ -164,6 +207,7 @@ class Responses:
     def __init__(self, chunks: int) -> None:
         self.chunks = chunks
         self._plain: dict[tuple[str, bool], bytes] = {}
+        self._vectors: dict[tuple[str, bool | None, bool], bytes] = {}
         self._streams: dict[tuple[str, bool], tuple[bytes, list[bytes]]] = {}
 
     def plain(self, model: str, close: bool) -> bytes:
@@ -174,6 +218,17 @@ class Responses:
             out = JSON_HEAD % (len(body), _conn(close)) + body
             if len(self._plain) < 64:
                 self._plain[key] = out
+        return out
+
+    def embedding(self, model: str, base64_form: bool | None, close: bool) -> bytes:
+        """An embedding answer; ``base64_form`` None: a legacy text completion instead."""
+        key = (model, base64_form, close)
+        out = self._vectors.get(key)
+        if out is None:
+            body = text_completion(model) if base64_form is None else embedding(model, base64_form)
+            out = JSON_HEAD % (len(body), _conn(close)) + body
+            if len(self._vectors) < 64:
+                self._vectors[key] = out
         return out
 
     def stream(self, model: str, with_usage: bool) -> tuple[bytes, list[bytes]]:
@@ -252,6 +307,17 @@ class MockProtocol(asyncio.Protocol):
                 self.stream(model, bool(options.get("include_usage")), close)
             else:
                 self.reply(self.responses.plain(model, close), close)
+        elif line.startswith(b"post /v1/completions "):
+            self.reply(self.responses.embedding(_model(body), None, close), close)
+        elif line.startswith(b"post /v1/embeddings "):
+            try:
+                req = _loads(body)
+                model = str(req.get("model") or "mock-model")
+            except (ValueError, AttributeError):
+                self.reply(plain_response(400, b'{"error":"bad json"}', close), close)
+                return
+            packed = req.get("encoding_format") == "base64"
+            self.reply(self.responses.embedding(model, packed, close), close)
         elif line.startswith(b"get /health") or line.startswith(b"get /v1/models"):
             self.reply(plain_response(200, b'{"status":"ok"}', close), close)
         else:

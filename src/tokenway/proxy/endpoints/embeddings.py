@@ -32,4 +32,5 @@ EMBEDDINGS = Endpoint(
     answer_tokens=_no_completion,
     completes=False,
     default_output=0,
+    bulky=True,
 )

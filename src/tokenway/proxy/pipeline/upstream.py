@@ -32,6 +32,7 @@ from tokenway.proxy.errors import (
     upstream_failure,
 )
 from tokenway.proxy.models import Route
+from tokenway.proxy.pipeline.bulk import read_bulky
 from tokenway.proxy.pipeline.context import CallContext
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import fit_params
@@ -90,21 +91,19 @@ class Upstream:
         self, body: dict[str, Any], route: Route, raw: bytes, ctx: CallContext, ticket: Ticket
     ) -> Response:
         """The client gets the answer as sent (its alias swapped in), whatever its usage
-        says; the row gets the usage if it can be trusted, else an estimate."""
-        try:
-            data = route.provider.decode_answer(raw)
-        except ValueError:
-            raise bad_answer(route, "an answer that is not JSON") from None
-        if type(data) is not dict:
-            raise bad_answer(route, "an answer that is not a JSON object")
-        data["model"] = route.alias
-        try:
-            content = route.provider.encode_body(data)
-        except TypeError:  # nested deeper than orjson writes (it reads deeper)
-            raise bad_answer(route, "an answer nested too deep") from None
+        says; the row gets the usage if it can be trusted, else an estimate. A bulky
+        answer (embeddings) is relayed as bytes when it can be (``pipeline.bulk``)."""
         endpoint = self._endpoint
+        fast = read_bulky(raw, route) if endpoint.bulky else None
+        if fast is not None:
+            content, data = fast[0], {"usage": fast[1]}
+        else:
+            data = self._decoded(route, raw)
+            content = self._encoded(route, data)
         usage = read_usage(data.get("usage"), endpoint.completes)
         if usage is None:  # the row is marked usage_estimated
+            if fast is not None:
+                data = self._decoded(route, raw)
             usage = Usage(endpoint.prompt_floor(body), endpoint.answer_tokens(data), True)
         cost = route.cost(usage)
         self._router.add_tokens(route, usage.total)
@@ -115,6 +114,24 @@ class Upstream:
         )  # fmt: skip
         headers = [*JSON_HEADERS, *ctx.headers(route, cost)]
         return Response(200, headers, content)
+
+    @staticmethod
+    def _decoded(route: Route, raw: bytes) -> dict[str, Any]:
+        try:
+            data = route.provider.decode_answer(raw)
+        except ValueError:
+            raise bad_answer(route, "an answer that is not JSON") from None
+        if type(data) is not dict:
+            raise bad_answer(route, "an answer that is not a JSON object")
+        data["model"] = route.alias
+        return data
+
+    @staticmethod
+    def _encoded(route: Route, data: dict[str, Any]) -> bytes:
+        try:
+            return route.provider.encode_body(data)
+        except TypeError:  # nested deeper than orjson writes (it reads deeper)
+            raise bad_answer(route, "an answer nested too deep") from None
 
     async def stream(
         self,

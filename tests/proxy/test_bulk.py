@@ -30,6 +30,14 @@ def test_usage_quoted_in_a_string_is_not_taken_for_the_key() -> None:
     assert found is not None and found[1] == USAGE
 
 
+def test_the_last_usage_and_model_are_the_answer_s_own() -> None:
+    raw = answer(data=[{"usage": {"a": 1}, "model": UPSTREAM}])  # keys inside the data
+    found = read_bulky(raw, route())
+    assert found is not None and found[1] == USAGE
+    data = orjson.loads(found[0])
+    assert data["model"] == "fast" and data["data"][0]["model"] == UPSTREAM
+
+
 def test_spaced_json_is_read_too() -> None:
     raw = b'{"data": [], "model": "%s", "usage": {"prompt_tokens": 5}}\n' % UPSTREAM.encode()
     found = read_bulky(raw, route())
@@ -41,11 +49,11 @@ def test_spaced_json_is_read_too() -> None:
     "raw",
     [
         b"not json",
+        b"[1, 2]",
+        b'{"usage": {"prompt_tokens": 1}, "model": "%s"} trailing' % UPSTREAM.encode(),
         b'{"data": [], "model": "x"}',  # no usage
         answer(usage=None),  # usage is not an object
-        answer(extra={"usage": USAGE}),  # two usage keys: not plain
         answer(model="another-model"),  # the model is not the upstream's
-        answer(data=[{"usage": {"a": 1}}]),  # a "usage" inside the data
         b'{"model": "%s", "usage": {"prompt_tokens": 5' % UPSTREAM.encode(),  # cut short
     ],
 )

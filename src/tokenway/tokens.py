@@ -150,11 +150,6 @@ def input_floor(value: Any) -> int:
     return _input_tokens(value, _text_floor)
 
 
-def input_estimate(value: Any) -> int:
-    """An upper-ish count of them, for budget reservations (as ``prompt_estimate``)."""
-    return _input_tokens(value, _bytes_estimate)
-
-
 def input_likely(value: Any) -> int:
     """A likely count of them, for a stream the upstream gave no usage for."""
     return _input_tokens(value, text_likely)

@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 import uvloop
 from mock_upstream import MockProtocol, Responses
-from vkey_inproc import BODY, MASTER, Client, Load, request_bytes
+from vkey_inproc import BODY, MASTER, drive, request_bytes
 
 from tokenway.http.server import HTTPServer
 from tokenway.proxy.app import create_app, protocol_error
@@ -41,28 +41,6 @@ REQUESTS = {
     "embeddings (float)": ("/v1/embeddings", orjson.dumps(EMBED)),
     "completions": ("/v1/completions", TEXT),
 }
-
-
-async def drive(request: bytes, total: int, connections: int, port: int) -> float:
-    """CPU µs per request of ``total`` requests over ``connections`` connections."""
-    loop = asyncio.get_running_loop()
-    load = Load(request, total)
-    clients = []
-    for _ in range(connections):
-        _, client = await loop.create_connection(lambda: Client(load), "127.0.0.1", port)
-        clients.append(client)
-    start = os.times()
-    for client in clients:
-        client.send()
-    await load.finished
-    end = os.times()
-    for client in clients:
-        if client.transport is not None:
-            client.transport.close()
-    if load.errors:
-        raise RuntimeError(f"{load.errors} requests failed")
-    used = end.user + end.system - start.user - start.system
-    return used * 1e6 / total if total else 0.0
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -102,14 +80,14 @@ async def main_async(args: argparse.Namespace) -> None:
     wanted = {name: REQUESTS[name] for name in (args.only or ",".join(REQUESTS)).split(",")}
     raw = {name: request_bytes(port, MASTER, body, path) for name, (path, body) in wanted.items()}
     for request in raw.values():
-        await drive(request, args.warmup, args.connections, port)
+        await drive(port, MASTER, args.warmup, args.connections, request)
     gc.collect()
     gc.freeze()
     cpu: dict[str, list[float]] = {name: [] for name in raw}
     order = list(raw.items())
     for _ in range(args.rounds):
         for name, request in order:
-            cpu[name].append(await drive(request, args.requests, args.connections, port))
+            cpu[name].append(await drive(port, MASTER, args.requests, args.connections, request))
         order = order[1:] + order[:1]
     await server.shutdown(5.0)
     await app.aclose()

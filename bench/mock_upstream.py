@@ -176,13 +176,6 @@ def embedding(model: str, base64_form: bool) -> bytes:
     )
 
 
-def _model(body: bytes) -> str:
-    try:
-        return str(_loads(body).get("model") or "mock-model")
-    except (ValueError, AttributeError):
-        return "mock-model"
-
-
 JSON_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
 SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
@@ -293,29 +286,24 @@ class MockProtocol(asyncio.Protocol):
     def handle(self, head: bytes, body: bytes) -> None:
         close = b"\r\nconnection: close" in head
         line = head[: head.find(b"\r\n")]
-        if line.startswith(b"post /v1/chat/completions ") or line.startswith(
-            b"post /chat/completions "
-        ):
+        if line.startswith(b"post "):
             try:
                 req = _loads(body)
                 model = str(req.get("model") or "mock-model")
             except (ValueError, AttributeError):
                 self.reply(plain_response(400, b'{"error":"bad json"}', close), close)
                 return
+        if line.startswith(b"post /v1/chat/completions ") or line.startswith(
+            b"post /chat/completions "
+        ):
             if req.get("stream"):
                 options = req.get("stream_options") or {}
                 self.stream(model, bool(options.get("include_usage")), close)
             else:
                 self.reply(self.responses.plain(model, close), close)
         elif line.startswith(b"post /v1/completions "):
-            self.reply(self.responses.embedding(_model(body), None, close), close)
+            self.reply(self.responses.embedding(model, None, close), close)
         elif line.startswith(b"post /v1/embeddings "):
-            try:
-                req = _loads(body)
-                model = str(req.get("model") or "mock-model")
-            except (ValueError, AttributeError):
-                self.reply(plain_response(400, b'{"error":"bad json"}', close), close)
-                return
             packed = req.get("encoding_format") == "base64"
             self.reply(self.responses.embedding(model, packed, close), close)
         elif line.startswith(b"get /health") or line.startswith(b"get /v1/models"):

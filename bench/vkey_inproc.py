@@ -201,10 +201,13 @@ async def virtual_key(port: int, fields: dict[str, Any], *, team: bool = False) 
     return str((await admin(port, "/key/generate", fields))["key"])
 
 
-async def drive(port: int, key: str, total: int, connections: int) -> float:
-    """CPU µs per request of ``total`` requests over ``connections`` connections."""
+async def drive(
+    port: int, key: str, total: int, connections: int, request: bytes | None = None
+) -> float:
+    """CPU µs per request of ``total`` requests (``request``, else a chat request with
+    ``key``) over ``connections`` connections."""
     loop = asyncio.get_running_loop()
-    load = Load(request_bytes(port, key), total)
+    load = Load(request or request_bytes(port, key), total)
     clients = []
     for _ in range(connections):
         _, client = await loop.create_connection(lambda: Client(load), "127.0.0.1", port)

@@ -24,7 +24,9 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.sclient import SyncHTTPClient
 from tokenway.limits.bucket import AsyncPacer, Pacer
-from tokenway.request import PreparedCall, prepare_call
+from tokenway.mock import Mock, MockResponse
+from tokenway.reporting import arun_reported, run_reported
+from tokenway.request import PreparedCall, hidden_params, prepare_call
 from tokenway.retry import DEFAULT_NUM_RETRIES, DEFAULT_TIMEOUT, Backoff, retry_delay
 from tokenway.streaming import (
     AsyncStream,
@@ -97,35 +99,45 @@ class Client:
 
     # ---- public API -------------------------------------------------------------------
 
+    # Every call is reported to tokenway.success_callback & co. when any is set
+    # (tokenway.callbacks); ``mock_response`` & co. answer a chat call without the network.
+
     def completion(self, model: str, messages: Any, **params: Any) -> ChatCompletion | Stream:
-        return cast("ChatCompletion | Stream", self._run(self.prepare(model, messages, params)))
+        run = lambda: self._run(self.prepare(model, messages, params))  # noqa: E731
+        answer = run_reported("completion", model, messages, params, run)
+        return cast("ChatCompletion | Stream", answer)
 
     async def acompletion(
         self, model: str, messages: Any, **params: Any
     ) -> ChatCompletion | AsyncStream:
-        call = self.prepare(model, messages, params)
-        return cast("ChatCompletion | AsyncStream", await self._arun(call))
+        run = lambda: self._arun(self.prepare(model, messages, params))  # noqa: E731
+        answer = await arun_reported("acompletion", model, messages, params, run)
+        return cast("ChatCompletion | AsyncStream", answer)
 
     def embedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
         """Vectors for ``input`` (see ``tokenway.embeddings``)."""
-        return cast(EmbeddingResponse, self._run(self._prepare_embedding(model, input, params)))
+        run = lambda: self._run(self._prepare_embedding(model, input, params))  # noqa: E731
+        return cast(EmbeddingResponse, run_reported("embedding", model, input, params, run))
 
     async def aembedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
-        call = self._prepare_embedding(model, input, params)
-        return cast(EmbeddingResponse, await self._arun(call))
+        run = lambda: self._arun(self._prepare_embedding(model, input, params))  # noqa: E731
+        answer = await arun_reported("aembedding", model, input, params, run)
+        return cast(EmbeddingResponse, answer)
 
     def text_completion(
         self, prompt: Any, model: str, **params: Any
     ) -> TextCompletion | TextCompletionStream:
         """The legacy completions API (see ``tokenway.text``); LiteLLM's argument order."""
-        call = self._prepare_text(prompt, model, params)
-        return cast("TextCompletion | TextCompletionStream", self._run(call))
+        run = lambda: self._run(self._prepare_text(prompt, model, params))  # noqa: E731
+        answer = run_reported("text_completion", model, prompt, params, run)
+        return cast("TextCompletion | TextCompletionStream", answer)
 
     async def atext_completion(
         self, prompt: Any, model: str, **params: Any
     ) -> TextCompletion | AsyncTextCompletionStream:
-        call = self._prepare_text(prompt, model, params)
-        return cast("TextCompletion | AsyncTextCompletionStream", await self._arun(call))
+        run = lambda: self._arun(self._prepare_text(prompt, model, params))  # noqa: E731
+        answer = await arun_reported("atext_completion", model, prompt, params, run)
+        return cast("TextCompletion | AsyncTextCompletionStream", answer)
 
     def prepare(self, model: str, messages: Any, params: Mapping[str, Any]) -> PreparedCall:
         return prepare_call(
@@ -209,15 +221,19 @@ class Client:
     # ---- one sync attempt -------------------------------------------------------------
 
     def _attempt(self, call: PreparedCall, deadline: _Deadline) -> _Answer:
-        self._pacer(call)
+        if call.mock is None:
+            self._pacer(call)
         remaining = deadline.remaining()
         if remaining <= 0:
             raise deadline.expired_error(call)
         req = call.request
         try:
-            response = self._http().request(
-                req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
-            )
+            if call.mock is not None:
+                response: Any = _mock_response(call.mock, deadline, call)
+            else:
+                response = self._http().request(
+                    req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
+                )
             if response.status >= 400 or not call.stream:
                 body = self._read_all(response, call, deadline)
                 return self._finish(call, response.status, response.headers, body)
@@ -258,6 +274,8 @@ class Client:
     # ---- one async attempt ------------------------------------------------------------
 
     async def _aattempt(self, call: PreparedCall, deadline: _Deadline) -> _AsyncAnswer:
+        if call.mock is not None:
+            return await self._amock(call, call.mock, deadline)
         await self._apacer(call)
         remaining = deadline.remaining()
         if remaining <= 0:
@@ -283,6 +301,21 @@ class Client:
         stream = _STREAMS[call.kind.name][1](
             state, response, idle_timeout=call.timeout or self.timeout
         )
+        await stream.prime()
+        return stream
+
+    async def _amock(self, call: PreparedCall, mock: Mock, deadline: _Deadline) -> _AsyncAnswer:
+        """A mocked call's answer (``tokenway.mock``): as ``_asend``'s, without the network."""
+        if mock.timeout:
+            await asyncio.sleep(max(0.0, deadline.remaining()))
+            raise deadline.expired_error(call)
+        if mock.error is not None:
+            raise mock.error
+        response = mock.aresponse()
+        if not call.stream:
+            return self._finish(call, response.status, response.headers, await response.read())
+        state = _StreamState(call, call.provider.stream_decoder(_chunk_maker(call)))
+        stream = _STREAMS[call.kind.name][1](state, response, idle_timeout=None)
         await stream.prime()
         return stream
 
@@ -324,6 +357,7 @@ class Client:
                 call.output_cost_per_token,
             )
         response.response_headers = dict(headers)
+        response._hidden_params = hidden_params(call, response.cost, response.response_headers)
         return response
 
 
@@ -332,6 +366,15 @@ def _chunk_maker(call: PreparedCall) -> Callable[[dict[str, Any]], Result]:
     if chunk is None:  # prepare_* refuses stream=True for endpoints that never stream
         raise AssertionError(f"{call.kind.name} calls are never streamed")
     return chunk
+
+
+def _mock_response(mock: Mock, deadline: _Deadline, call: PreparedCall) -> MockResponse:
+    if mock.timeout:
+        time.sleep(max(0.0, deadline.remaining()))
+        raise deadline.expired_error(call)
+    if mock.error is not None:
+        raise mock.error
+    return mock.response()
 
 
 def _pacer_key(call: PreparedCall) -> tuple[str, str | None, str]:

@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["SETTINGS", "SETTING_NAMES", "ModuleSettings", "apply_settings", "set_setting"]
+__all__ = [
+    "SETTINGS",
+    "SETTING_NAMES",
+    "ModuleSettings",
+    "apply_settings",
+    "reset",
+    "set_setting",
+]
 
 SETTING_NAMES = (
     "drop_params",
@@ -72,6 +79,12 @@ class ModuleSettings:
 
 
 SETTINGS = ModuleSettings()
+
+
+def reset() -> None:
+    """Every setting back to its default (for tests)."""
+    _verbose(False)
+    SETTINGS.__init__()  # type: ignore[misc]
 
 
 def refuse(name: str) -> AttributeError:

@@ -104,7 +104,9 @@ def test_mock_timeout_waits_out_the_timeout_and_raises() -> None:
 def test_a_mocked_stream_streams_word_by_word_with_cost() -> None:
     stream = tokenway.completion(MODEL, MSGS, mock_response="one two three", stream=True)
     chunks = list(stream)
-    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    pieces = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
     assert pieces == ["one", " two", " three"]
     assert stream.usage is not None and stream.cost is not None
     assert all(c.usage is None for c in chunks)  # not asked for
@@ -135,7 +137,11 @@ def _router() -> Router:
     return Router(
         [
             {"model_name": "main", "litellm_params": {"model": MODEL}, "model_info": {"id": "d1"}},
-            {"model_name": "backup", "litellm_params": {"model": MODEL}, "model_info": {"id": "d2"}},
+            {
+                "model_name": "backup",
+                "litellm_params": {"model": MODEL},
+                "model_info": {"id": "d2"},
+            },
         ],
         fallbacks=[{"main": ["backup"]}],
         num_retries=0,

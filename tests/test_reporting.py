@@ -38,11 +38,15 @@ class Recorder:
         self.events.append((event, kwargs, response_obj))
         self.threads.append(threading.current_thread().name)
 
-    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+    def log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         assert isinstance(start_time, datetime.datetime) and end_time >= start_time
         self._note("success", kwargs, response_obj)
 
-    def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+    def log_failure_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         self._note("failure", kwargs, response_obj)
 
     async def async_log_success_event(

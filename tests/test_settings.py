@@ -89,7 +89,7 @@ def test_wrong_values_are_refused(name: str, value: object) -> None:
 
 
 def test_settings_tokenway_does_not_have_are_refused_loudly() -> None:
-    with pytest.raises(AttributeError, match="no module setting 'cache'.*response cache"):
+    with pytest.raises(AttributeError, match=r"no module setting 'cache'.*response cache"):
         tokenway.cache = object()
     with pytest.raises(AttributeError, match="drop_params, num_retries"):
         tokenway.modify_params = True

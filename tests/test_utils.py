@@ -35,7 +35,7 @@ def test_token_counter_agrees_with_the_emulators_prompt_tokens(inference_env: Em
 
 def test_token_counter_with_a_custom_tokenizer() -> None:
     class Encoded:
-        ids = [1, 2, 3]
+        ids = (1, 2, 3)
 
     class HF:
         def encode(self, text: str) -> Encoded:

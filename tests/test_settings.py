@@ -104,3 +104,11 @@ def test_module_functions_and_submodules_can_still_be_replaced(
     tokenway._private_marker = 1  # private names are the caller's business
     assert tokenway._private_marker == 1
     del tokenway._private_marker
+
+
+def test_set_verbose_shows_each_call(capsys: pytest.CaptureFixture[str]) -> None:
+    tokenway.set_verbose = True
+    tokenway.completion(MODEL, MSGS, mock_response="hi", api_key="secret-key-value")
+    err = capsys.readouterr().err
+    assert f"DEBUG tokenway.client: chat {MODEL} via mock" in err
+    assert "secret-key-value" not in err

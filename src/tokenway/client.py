@@ -10,6 +10,7 @@ path uses ``SyncHTTPClient``; the async path one ``AsyncHTTPClient`` per event l
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -42,6 +43,7 @@ from tokenway.transport_errors import map_http_error
 from tokenway.types import ChatCompletion, EmbeddingResponse, Result, TextCompletion
 
 T = TypeVar("T")
+_log = logging.getLogger("tokenway.client")
 _Answer = Result | _SyncStream[Any]
 _AsyncAnswer = Result | _AsyncStream[Any]
 
@@ -179,10 +181,12 @@ class Client:
     # ---- retries ----------------------------------------------------------------------
 
     def _run(self, call: PreparedCall) -> _Answer:
+        _debug(call)
         deadline = _Deadline(call.timeout or self.timeout)
         return self._with_retries(call, deadline, lambda: self._attempt(call, deadline))
 
     async def _arun(self, call: PreparedCall) -> _AsyncAnswer:
+        _debug(call)
         deadline = _Deadline(call.timeout or self.timeout)
         return await self._awith_retries(call, deadline, lambda: self._aattempt(call, deadline))
 
@@ -216,6 +220,8 @@ class Client:
         delay = retry_delay(self.backoff, tries, retries, error, deadline.remaining())
         if delay is None:
             raise error
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("%s: %s; retry %d in %.2fs", call.model, error, tries + 1, delay)
         return delay
 
     # ---- one sync attempt -------------------------------------------------------------
@@ -366,6 +372,13 @@ def _chunk_maker(call: PreparedCall) -> Callable[[dict[str, Any]], Result]:
     if chunk is None:  # prepare_* refuses stream=True for endpoints that never stream
         raise AssertionError(f"{call.kind.name} calls are never streamed")
     return chunk
+
+
+def _debug(call: PreparedCall) -> None:
+    """What ``tokenway.set_verbose = True`` shows: each call's model, endpoint and base URL."""
+    if _log.isEnabledFor(logging.DEBUG):
+        where = "mock" if call.mock is not None else call.deployment.api_base
+        _log.debug("%s %s via %s (stream=%s)", call.kind.name, call.model, where, call.stream)
 
 
 def _mock_response(mock: Mock, deadline: _Deadline, call: PreparedCall) -> MockResponse:

@@ -173,6 +173,18 @@ __import__("sys").modules[__name__].__class__ = _Module
 if TYPE_CHECKING:
     from typing import Any
 
+    # The module settings and model_cost, for type checkers (served by __getattr__).
+    drop_params: bool
+    num_retries: int | None
+    request_timeout: float | None
+    api_key: str | None
+    api_base: str | None
+    set_verbose: bool
+    success_callback: list[Any]
+    failure_callback: list[Any]
+    callbacks: list[Any]
+    model_cost: dict[str, dict[str, Any]]
+
     from tokenway.api import (
         acompletion,
         aembedding,

@@ -77,6 +77,8 @@ class CallRecord:
             "custom_llm_provider": provider,
             "start_time": self.start_time,
         }
+        if call_type not in ("completion", "acompletion"):
+            self.kwargs["input"] = messages  # LiteLLM's name for an embedding's or prompt's input
 
 
 # Never handed to a callback: keys, and tokenway's own knobs.

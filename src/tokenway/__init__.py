@@ -29,12 +29,12 @@ _EXPORTS = {
     "completion_cost": "tokenway.api",
     "register_model": "tokenway.api",
     "get_model_info": "tokenway.api",
-    "token_counter": "tokenway.utils",
-    "get_supported_openai_params": "tokenway.utils",
-    "supports_function_calling": "tokenway.utils",
-    "supports_parallel_function_calling": "tokenway.utils",
-    "supports_response_schema": "tokenway.utils",
-    "supports_vision": "tokenway.utils",
+    "token_counter": "tokenway.model_facts",
+    "get_supported_openai_params": "tokenway.model_facts",
+    "supports_function_calling": "tokenway.model_facts",
+    "supports_parallel_function_calling": "tokenway.model_facts",
+    "supports_response_schema": "tokenway.model_facts",
+    "supports_vision": "tokenway.model_facts",
     "stream_chunk_builder": "tokenway.streaming",
     "Stream": "tokenway.streaming",
     "AsyncStream": "tokenway.streaming",
@@ -136,7 +136,7 @@ def __getattr__(name: str) -> Any:
     if name in _SETTINGS:
         return getattr(importlib.import_module("tokenway.settings").SETTINGS, name)
     if name == "model_cost":  # made afresh on each read: the catalog may have changed
-        return importlib.import_module("tokenway.utils").model_cost_table()
+        return importlib.import_module("tokenway.model_facts").model_cost_table()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tokenway' has no attribute {name!r}")
@@ -216,6 +216,14 @@ if TYPE_CHECKING:
         UnknownProviderError,
         UnsupportedParamsError,
     )
+    from tokenway.model_facts import (
+        get_supported_openai_params,
+        supports_function_calling,
+        supports_parallel_function_calling,
+        supports_response_schema,
+        supports_vision,
+        token_counter,
+    )
     from tokenway.router.sdk import Router
     from tokenway.streaming import (
         AsyncStream,
@@ -232,12 +240,4 @@ if TYPE_CHECKING:
         TextCompletion,
         TextCompletionChunk,
         Usage,
-    )
-    from tokenway.utils import (
-        get_supported_openai_params,
-        supports_function_calling,
-        supports_parallel_function_calling,
-        supports_response_schema,
-        supports_vision,
-        token_counter,
     )

@@ -25,7 +25,6 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.sclient import SyncHTTPClient
 from tokenway.limits.bucket import AsyncPacer, Pacer
-from tokenway.mock import Mock, MockResponse
 from tokenway.reporting import arun_reported, run_reported
 from tokenway.request import PreparedCall, hidden_params, prepare_call
 from tokenway.retry import DEFAULT_NUM_RETRIES, DEFAULT_TIMEOUT, Backoff, retry_delay
@@ -46,6 +45,7 @@ T = TypeVar("T")
 _log = logging.getLogger("tokenway.client")
 _Answer = Result | _SyncStream[Any]
 _AsyncAnswer = Result | _AsyncStream[Any]
+_Prepare = Callable[[str, Any, Mapping[str, Any]], PreparedCall]  # (model, input, params)
 
 # The stream classes of each streamed endpoint (CallKind.name).
 _STREAMS: dict[str, tuple[type[_SyncStream[Any]], type[_AsyncStream[Any]]]] = {
@@ -105,41 +105,51 @@ class Client:
     # (tokenway.callbacks); ``mock_response`` & co. answer a chat call without the network.
 
     def completion(self, model: str, messages: Any, **params: Any) -> ChatCompletion | Stream:
-        run = lambda: self._run(self.prepare(model, messages, params))  # noqa: E731
-        answer = run_reported("completion", model, messages, params, run)
+        answer = self._call("completion", self.prepare, model, messages, params)
         return cast("ChatCompletion | Stream", answer)
 
     async def acompletion(
         self, model: str, messages: Any, **params: Any
     ) -> ChatCompletion | AsyncStream:
-        run = lambda: self._arun(self.prepare(model, messages, params))  # noqa: E731
-        answer = await arun_reported("acompletion", model, messages, params, run)
+        answer = await self._acall("acompletion", self.prepare, model, messages, params)
         return cast("ChatCompletion | AsyncStream", answer)
 
     def embedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
         """Vectors for ``input`` (see ``tokenway.embeddings``)."""
-        run = lambda: self._run(self._prepare_embedding(model, input, params))  # noqa: E731
-        return cast(EmbeddingResponse, run_reported("embedding", model, input, params, run))
+        answer = self._call("embedding", self._prepare_embedding, model, input, params)
+        return cast(EmbeddingResponse, answer)
 
     async def aembedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
-        run = lambda: self._arun(self._prepare_embedding(model, input, params))  # noqa: E731
-        answer = await arun_reported("aembedding", model, input, params, run)
+        answer = await self._acall("aembedding", self._prepare_embedding, model, input, params)
         return cast(EmbeddingResponse, answer)
 
     def text_completion(
         self, prompt: Any, model: str, **params: Any
     ) -> TextCompletion | TextCompletionStream:
         """The legacy completions API (see ``tokenway.text``); LiteLLM's argument order."""
-        run = lambda: self._run(self._prepare_text(prompt, model, params))  # noqa: E731
-        answer = run_reported("text_completion", model, prompt, params, run)
+        answer = self._call("text_completion", self._prepare_text, model, prompt, params)
         return cast("TextCompletion | TextCompletionStream", answer)
 
     async def atext_completion(
         self, prompt: Any, model: str, **params: Any
     ) -> TextCompletion | AsyncTextCompletionStream:
-        run = lambda: self._arun(self._prepare_text(prompt, model, params))  # noqa: E731
-        answer = await arun_reported("atext_completion", model, prompt, params, run)
+        answer = await self._acall("atext_completion", self._prepare_text, model, prompt, params)
         return cast("TextCompletion | AsyncTextCompletionStream", answer)
+
+    def _call(
+        self, call_type: str, prepare: _Prepare, model: str, value: Any, params: Mapping[str, Any]
+    ) -> _Answer:
+        """One call of any endpoint, reported to the callbacks (``tokenway.reporting``)."""
+        return run_reported(
+            call_type, model, value, params, lambda: self._run(prepare(model, value, params))
+        )
+
+    async def _acall(
+        self, call_type: str, prepare: _Prepare, model: str, value: Any, params: Mapping[str, Any]
+    ) -> _AsyncAnswer:
+        return await arun_reported(
+            call_type, model, value, params, lambda: self._arun(prepare(model, value, params))
+        )
 
     def prepare(self, model: str, messages: Any, params: Mapping[str, Any]) -> PreparedCall:
         return prepare_call(
@@ -156,7 +166,7 @@ class Client:
             model, input, params, catalog=self.catalog, drop_params=self.drop_params, env=os.environ
         )
 
-    def _prepare_text(self, prompt: Any, model: str, params: Mapping[str, Any]) -> PreparedCall:
+    def _prepare_text(self, model: str, prompt: Any, params: Mapping[str, Any]) -> PreparedCall:
         return prepare_text_completion(
             model,
             prompt,
@@ -232,14 +242,8 @@ class Client:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise deadline.expired_error(call)
-        req = call.request
         try:
-            if call.mock is not None:
-                response: Any = _mock_response(call.mock, deadline, call)
-            else:
-                response = self._http().request(
-                    req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
-                )
+            response = self._open(call, deadline, remaining)
             if response.status >= 400 or not call.stream:
                 body = self._read_all(response, call, deadline)
                 return self._finish(call, response.status, response.headers, body)
@@ -249,6 +253,19 @@ class Client:
         stream = _STREAMS[call.kind.name][0](state, response)
         stream.prime()
         return stream
+
+    def _open(self, call: PreparedCall, deadline: _Deadline, remaining: float) -> Any:
+        """The upstream's response, or a mocked call's (``tokenway.mock``), in its place."""
+        mock = call.mock
+        if mock is None:
+            req = call.request
+            return self._http().request(
+                req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
+            )
+        if mock.timeout:
+            time.sleep(remaining)
+            raise deadline.expired_error(call)
+        return mock.response()
 
     @staticmethod
     def _read_all(response: Any, call: PreparedCall, deadline: _Deadline) -> bytes:
@@ -280,9 +297,8 @@ class Client:
     # ---- one async attempt ------------------------------------------------------------
 
     async def _aattempt(self, call: PreparedCall, deadline: _Deadline) -> _AsyncAnswer:
-        if call.mock is not None:
-            return await self._amock(call, call.mock, deadline)
-        await self._apacer(call)
+        if call.mock is None:
+            await self._apacer(call)
         remaining = deadline.remaining()
         if remaining <= 0:
             raise deadline.expired_error(call)
@@ -295,10 +311,7 @@ class Client:
             raise map_http_error(exc, call) from exc
 
     async def _asend(self, call: PreparedCall, remaining: float) -> _AsyncAnswer:
-        req = call.request
-        response = await self._ahttp().request(
-            req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
-        )
+        response = await self._aopen(call, remaining)
         if response.status >= 400 or not call.stream:
             async with response:
                 body = await response.read()
@@ -310,20 +323,16 @@ class Client:
         await stream.prime()
         return stream
 
-    async def _amock(self, call: PreparedCall, mock: Mock, deadline: _Deadline) -> _AsyncAnswer:
-        """A mocked call's answer (``tokenway.mock``): as ``_asend``'s, without the network."""
+    async def _aopen(self, call: PreparedCall, remaining: float) -> Any:
+        mock = call.mock
+        if mock is None:
+            req = call.request
+            return await self._ahttp().request(
+                req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
+            )
         if mock.timeout:
-            await asyncio.sleep(max(0.0, deadline.remaining()))
-            raise deadline.expired_error(call)
-        if mock.error is not None:
-            raise mock.error
-        response = mock.aresponse()
-        if not call.stream:
-            return self._finish(call, response.status, response.headers, await response.read())
-        state = _StreamState(call, call.provider.stream_decoder(_chunk_maker(call)))
-        stream = _STREAMS[call.kind.name][1](state, response, idle_timeout=None)
-        await stream.prime()
-        return stream
+            await asyncio.sleep(remaining)  # the deadline's asyncio.timeout ends this
+        return await mock.aresponse()
 
     def _ahttp(self) -> AsyncHTTPClient:
         loop = asyncio.get_running_loop()
@@ -379,15 +388,6 @@ def _debug(call: PreparedCall) -> None:
     if _log.isEnabledFor(logging.DEBUG):
         where = "mock" if call.mock is not None else call.deployment.api_base
         _log.debug("%s %s via %s (stream=%s)", call.kind.name, call.model, where, call.stream)
-
-
-def _mock_response(mock: Mock, deadline: _Deadline, call: PreparedCall) -> MockResponse:
-    if mock.timeout:
-        time.sleep(max(0.0, deadline.remaining()))
-        raise deadline.expired_error(call)
-    if mock.error is not None:
-        raise mock.error
-    return mock.response()
 
 
 def _pacer_key(call: PreparedCall) -> tuple[str, str | None, str]:

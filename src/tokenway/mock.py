@@ -58,9 +58,14 @@ class Mock:
     timeout: bool = False
 
     def response(self) -> MockResponse:
+        """The fake HTTP response; raises the mock's error instead, if it has one."""
+        if self.error is not None:
+            raise self.error
         return MockResponse(self.body)
 
-    def aresponse(self) -> AsyncMockResponse:
+    async def aresponse(self) -> AsyncMockResponse:
+        if self.error is not None:
+            raise self.error
         return AsyncMockResponse(self.body)
 
 

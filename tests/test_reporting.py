@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -159,3 +161,19 @@ def test_embedding_and_text_completion_report_too(inference_env: Emulator) -> No
     tokenway.text_completion("Say hi", MODEL, max_tokens=5)
     assert reporting.flush()
     assert seen == ["embedding", "text_completion"]
+
+
+def test_a_short_script_exits_after_its_callbacks_ran(tmp_path: Any) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import time, tokenway\n"
+        "def slow(kwargs, response, start, end):\n"
+        "    time.sleep(0.2)\n"
+        "    print('called', kwargs['call_type'], response.choices[0].message.content)\n"
+        "tokenway.success_callback = [slow]\n"
+        f"tokenway.completion({MODEL!r}, [{{'role': 'user', 'content': 'hi'}}],"
+        " mock_response='bye')\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "called completion bye\n"

@@ -14,6 +14,7 @@ into the call; a stream reports once it ends.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime
 import inspect
 import logging
@@ -38,6 +39,7 @@ _worker_lock = threading.Lock()
 _tasks: set[asyncio.Task[None]] = set()
 _pending = 0
 _idle = threading.Condition()
+_EXIT_WAIT = 5.0  # seconds the interpreter's exit waits for queued callbacks
 
 
 def has_callbacks(success: bool | None = None) -> bool:
@@ -170,6 +172,7 @@ def _submit(job: Callable[[], None]) -> None:
             if _worker is None:
                 _worker = threading.Thread(target=_work, name="tokenway-callbacks", daemon=True)
                 _worker.start()
+                atexit.register(flush, _EXIT_WAIT)  # a short script's last callbacks still run
     _jobs.put(job)
 
 

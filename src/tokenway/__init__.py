@@ -1,6 +1,12 @@
 """tokenway: one SDK and one OpenAI-compatible proxy in front of many LLM providers.
 
 Importing this package is cheap: the engine (HTTP clients, asyncio) loads on first use.
+
+Module settings, as LiteLLM's (``tokenway.drop_params = True``, ``tokenway.num_retries``,
+``tokenway.request_timeout``, ``tokenway.api_key``, ``tokenway.api_base``,
+``tokenway.set_verbose``, ``tokenway.success_callback`` / ``failure_callback`` /
+``callbacks``) are checked when set and read by each call (``tokenway.settings``); any
+other public name set on the module is refused with an ``AttributeError``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ _EXPORTS = {
     "completion_cost": "tokenway.api",
     "register_model": "tokenway.api",
     "get_model_info": "tokenway.api",
+    "token_counter": "tokenway.model_facts",
+    "get_supported_openai_params": "tokenway.model_facts",
+    "supports_function_calling": "tokenway.model_facts",
+    "supports_parallel_function_calling": "tokenway.model_facts",
+    "supports_response_schema": "tokenway.model_facts",
+    "supports_vision": "tokenway.model_facts",
     "stream_chunk_builder": "tokenway.streaming",
     "Stream": "tokenway.streaming",
     "AsyncStream": "tokenway.streaming",
@@ -94,13 +106,37 @@ __all__ = [
     "completion_cost",
     "embedding",
     "get_model_info",
+    "get_supported_openai_params",
+    "model_cost",
     "register_model",
     "stream_chunk_builder",
+    "supports_function_calling",
+    "supports_parallel_function_calling",
+    "supports_response_schema",
+    "supports_vision",
     "text_completion",
+    "token_counter",
 ]
+
+# Module settings (tokenway.settings), read and set through the module class below.
+_SETTINGS = (
+    "drop_params",
+    "num_retries",
+    "request_timeout",
+    "api_key",
+    "api_base",
+    "set_verbose",
+    "success_callback",
+    "failure_callback",
+    "callbacks",
+)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SETTINGS:
+        return getattr(importlib.import_module("tokenway.settings").SETTINGS, name)
+    if name == "model_cost":  # made afresh on each read: the catalog may have changed
+        return importlib.import_module("tokenway.model_facts").model_cost_table()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tokenway' has no attribute {name!r}")
@@ -110,11 +146,44 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_SETTINGS, "model_cost"])
+
+
+class _Module(type(importlib)):  # type: ignore[misc]
+    """``tokenway.<setting> = value`` checks and stores a setting; another public name
+    that is not already an attribute is refused, so no setting is silently ignored."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SETTINGS:
+            importlib.import_module("tokenway.settings").set_setting(name, value)
+        elif (
+            name.startswith("_")
+            or name in _EXPORTS
+            or name in self.__dict__
+            or isinstance(value, _Module.__base__)  # a submodule, set by the import system
+        ):
+            super().__setattr__(name, value)
+        else:
+            raise importlib.import_module("tokenway.settings").refuse(name)
+
+
+__import__("sys").modules[__name__].__class__ = _Module
 
 
 if TYPE_CHECKING:
     from typing import Any
+
+    # The module settings and model_cost, for type checkers (served by __getattr__).
+    drop_params: bool
+    num_retries: int | None
+    request_timeout: float | None
+    api_key: str | None
+    api_base: str | None
+    set_verbose: bool
+    success_callback: list[Any]
+    failure_callback: list[Any]
+    callbacks: list[Any]
+    model_cost: dict[str, dict[str, Any]]
 
     from tokenway.api import (
         acompletion,
@@ -146,6 +215,14 @@ if TYPE_CHECKING:
         TokenwayError,
         UnknownProviderError,
         UnsupportedParamsError,
+    )
+    from tokenway.model_facts import (
+        get_supported_openai_params,
+        supports_function_calling,
+        supports_parallel_function_calling,
+        supports_response_schema,
+        supports_vision,
+        token_counter,
     )
     from tokenway.router.sdk import Router
     from tokenway.streaming import (

@@ -5,7 +5,8 @@
 error classes and catalog costs of ``completion()``.
 
 For settings of your own (retries, timeouts, rate limits, a private catalog), make a
-``tokenway.Client``; these functions use one created on first use.
+``tokenway.Client``; these functions use one created on first use, under the module
+settings (``tokenway.drop_params = True`` & co., ``tokenway.settings``) read at each call.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tokenway.catalog import ModelInfo, cost_of
 from tokenway.client import Client
 from tokenway.embeddings import EmbeddingParams
 from tokenway.request import CompletionParams
+from tokenway.settings import apply_settings
 from tokenway.streaming import AsyncStream, AsyncTextCompletionStream, Stream, TextCompletionStream
 from tokenway.text import TextCompletionParams
 from tokenway.types import ChatCompletion, EmbeddingResponse, Result, TextCompletion
@@ -63,7 +65,7 @@ def completion(
     **params: Unpack[CompletionParams],
 ) -> ChatCompletion | Stream:
     """Call ``model`` ("provider/model-id") with OpenAI chat messages."""
-    return default_client().completion(model, messages, stream=stream, **params)
+    return default_client().completion(model, messages, stream=stream, **apply_settings(params))
 
 
 @overload
@@ -94,19 +96,21 @@ async def acompletion(
     **params: Unpack[CompletionParams],
 ) -> ChatCompletion | AsyncStream:
     """The async ``completion()``."""
-    return await default_client().acompletion(model, messages, stream=stream, **params)
+    return await default_client().acompletion(
+        model, messages, stream=stream, **apply_settings(params)
+    )
 
 
 def embedding(model: str, input: Any, **params: Unpack[EmbeddingParams]) -> EmbeddingResponse:
     """Embed ``input`` (a string or a list) with ``model`` ("provider/model-id")."""
-    return default_client().embedding(model, input, **params)
+    return default_client().embedding(model, input, **apply_settings(params))
 
 
 async def aembedding(
     model: str, input: Any, **params: Unpack[EmbeddingParams]
 ) -> EmbeddingResponse:
     """The async ``embedding()``."""
-    return await default_client().aembedding(model, input, **params)
+    return await default_client().aembedding(model, input, **apply_settings(params))
 
 
 @overload
@@ -141,7 +145,7 @@ def text_completion(
     LiteLLM's order: ``prompt`` first, so ``text_completion(model=..., prompt=...)`` and
     ``text_completion("Say hi", "inference/...")`` both work.
     """
-    return default_client().text_completion(prompt, model, stream=stream, **params)
+    return default_client().text_completion(prompt, model, stream=stream, **apply_settings(params))
 
 
 @overload
@@ -172,7 +176,9 @@ async def atext_completion(
     **params: Unpack[TextCompletionParams],
 ) -> TextCompletion | AsyncTextCompletionStream:
     """The async ``text_completion()``."""
-    return await default_client().atext_completion(prompt, model, stream=stream, **params)
+    return await default_client().atext_completion(
+        prompt, model, stream=stream, **apply_settings(params)
+    )
 
 
 def completion_cost(
@@ -205,5 +211,8 @@ def register_model(model: str, info: ModelInfo | Mapping[str, Any]) -> None:
     default_client().register_model(model, info)
 
 
-def get_model_info(model: str) -> ModelInfo | None:
+def get_model_info(model: str, custom_llm_provider: str | None = None) -> ModelInfo | None:
+    """The catalog's facts about ``model``; ``None`` for a model it does not know."""
+    if custom_llm_provider and not model.startswith(f"{custom_llm_provider}/"):
+        model = f"{custom_llm_provider}/{model}"
     return default_client().catalog.get(model)

@@ -10,6 +10,7 @@ path uses ``SyncHTTPClient``; the async path one ``AsyncHTTPClient`` per event l
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -24,7 +25,8 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.sclient import SyncHTTPClient
 from tokenway.limits.bucket import AsyncPacer, Pacer
-from tokenway.request import PreparedCall, prepare_call
+from tokenway.reporting import arun_reported, run_reported
+from tokenway.request import PreparedCall, hidden_params, prepare_call
 from tokenway.retry import DEFAULT_NUM_RETRIES, DEFAULT_TIMEOUT, Backoff, retry_delay
 from tokenway.streaming import (
     AsyncStream,
@@ -40,8 +42,10 @@ from tokenway.transport_errors import map_http_error
 from tokenway.types import ChatCompletion, EmbeddingResponse, Result, TextCompletion
 
 T = TypeVar("T")
+_log = logging.getLogger("tokenway.client")
 _Answer = Result | _SyncStream[Any]
 _AsyncAnswer = Result | _AsyncStream[Any]
+_Prepare = Callable[[str, Any, Mapping[str, Any]], PreparedCall]  # (model, input, params)
 
 # The stream classes of each streamed endpoint (CallKind.name).
 _STREAMS: dict[str, tuple[type[_SyncStream[Any]], type[_AsyncStream[Any]]]] = {
@@ -97,35 +101,55 @@ class Client:
 
     # ---- public API -------------------------------------------------------------------
 
+    # Every call is reported to tokenway.success_callback & co. when any is set
+    # (tokenway.callbacks); ``mock_response`` & co. answer a chat call without the network.
+
     def completion(self, model: str, messages: Any, **params: Any) -> ChatCompletion | Stream:
-        return cast("ChatCompletion | Stream", self._run(self.prepare(model, messages, params)))
+        answer = self._call("completion", self.prepare, model, messages, params)
+        return cast("ChatCompletion | Stream", answer)
 
     async def acompletion(
         self, model: str, messages: Any, **params: Any
     ) -> ChatCompletion | AsyncStream:
-        call = self.prepare(model, messages, params)
-        return cast("ChatCompletion | AsyncStream", await self._arun(call))
+        answer = await self._acall("acompletion", self.prepare, model, messages, params)
+        return cast("ChatCompletion | AsyncStream", answer)
 
     def embedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
         """Vectors for ``input`` (see ``tokenway.embeddings``)."""
-        return cast(EmbeddingResponse, self._run(self._prepare_embedding(model, input, params)))
+        answer = self._call("embedding", self._prepare_embedding, model, input, params)
+        return cast(EmbeddingResponse, answer)
 
     async def aembedding(self, model: str, input: Any, **params: Any) -> EmbeddingResponse:
-        call = self._prepare_embedding(model, input, params)
-        return cast(EmbeddingResponse, await self._arun(call))
+        answer = await self._acall("aembedding", self._prepare_embedding, model, input, params)
+        return cast(EmbeddingResponse, answer)
 
     def text_completion(
         self, prompt: Any, model: str, **params: Any
     ) -> TextCompletion | TextCompletionStream:
         """The legacy completions API (see ``tokenway.text``); LiteLLM's argument order."""
-        call = self._prepare_text(prompt, model, params)
-        return cast("TextCompletion | TextCompletionStream", self._run(call))
+        answer = self._call("text_completion", self._prepare_text, model, prompt, params)
+        return cast("TextCompletion | TextCompletionStream", answer)
 
     async def atext_completion(
         self, prompt: Any, model: str, **params: Any
     ) -> TextCompletion | AsyncTextCompletionStream:
-        call = self._prepare_text(prompt, model, params)
-        return cast("TextCompletion | AsyncTextCompletionStream", await self._arun(call))
+        answer = await self._acall("atext_completion", self._prepare_text, model, prompt, params)
+        return cast("TextCompletion | AsyncTextCompletionStream", answer)
+
+    def _call(
+        self, call_type: str, prepare: _Prepare, model: str, value: Any, params: Mapping[str, Any]
+    ) -> _Answer:
+        """One call of any endpoint, reported to the callbacks (``tokenway.reporting``)."""
+        return run_reported(
+            call_type, model, value, params, lambda: self._run(prepare(model, value, params))
+        )
+
+    async def _acall(
+        self, call_type: str, prepare: _Prepare, model: str, value: Any, params: Mapping[str, Any]
+    ) -> _AsyncAnswer:
+        return await arun_reported(
+            call_type, model, value, params, lambda: self._arun(prepare(model, value, params))
+        )
 
     def prepare(self, model: str, messages: Any, params: Mapping[str, Any]) -> PreparedCall:
         return prepare_call(
@@ -142,7 +166,7 @@ class Client:
             model, input, params, catalog=self.catalog, drop_params=self.drop_params, env=os.environ
         )
 
-    def _prepare_text(self, prompt: Any, model: str, params: Mapping[str, Any]) -> PreparedCall:
+    def _prepare_text(self, model: str, prompt: Any, params: Mapping[str, Any]) -> PreparedCall:
         return prepare_text_completion(
             model,
             prompt,
@@ -167,10 +191,12 @@ class Client:
     # ---- retries ----------------------------------------------------------------------
 
     def _run(self, call: PreparedCall) -> _Answer:
+        _debug(call)
         deadline = _Deadline(call.timeout or self.timeout)
         return self._with_retries(call, deadline, lambda: self._attempt(call, deadline))
 
     async def _arun(self, call: PreparedCall) -> _AsyncAnswer:
+        _debug(call)
         deadline = _Deadline(call.timeout or self.timeout)
         return await self._awith_retries(call, deadline, lambda: self._aattempt(call, deadline))
 
@@ -204,20 +230,20 @@ class Client:
         delay = retry_delay(self.backoff, tries, retries, error, deadline.remaining())
         if delay is None:
             raise error
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("%s: %s; retry %d in %.2fs", call.model, error, tries + 1, delay)
         return delay
 
     # ---- one sync attempt -------------------------------------------------------------
 
     def _attempt(self, call: PreparedCall, deadline: _Deadline) -> _Answer:
-        self._pacer(call)
+        if call.mock is None:
+            self._pacer(call)
         remaining = deadline.remaining()
         if remaining <= 0:
             raise deadline.expired_error(call)
-        req = call.request
         try:
-            response = self._http().request(
-                req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
-            )
+            response = self._open(call, deadline, remaining)
             if response.status >= 400 or not call.stream:
                 body = self._read_all(response, call, deadline)
                 return self._finish(call, response.status, response.headers, body)
@@ -227,6 +253,19 @@ class Client:
         stream = _STREAMS[call.kind.name][0](state, response)
         stream.prime()
         return stream
+
+    def _open(self, call: PreparedCall, deadline: _Deadline, remaining: float) -> Any:
+        """The upstream's response, or a mocked call's (``tokenway.mock``), in its place."""
+        mock = call.mock
+        if mock is None:
+            req = call.request
+            return self._http().request(
+                req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
+            )
+        if mock.timeout:
+            time.sleep(remaining)
+            raise deadline.expired_error(call)
+        return mock.response()
 
     @staticmethod
     def _read_all(response: Any, call: PreparedCall, deadline: _Deadline) -> bytes:
@@ -258,7 +297,8 @@ class Client:
     # ---- one async attempt ------------------------------------------------------------
 
     async def _aattempt(self, call: PreparedCall, deadline: _Deadline) -> _AsyncAnswer:
-        await self._apacer(call)
+        if call.mock is None:
+            await self._apacer(call)
         remaining = deadline.remaining()
         if remaining <= 0:
             raise deadline.expired_error(call)
@@ -271,10 +311,7 @@ class Client:
             raise map_http_error(exc, call) from exc
 
     async def _asend(self, call: PreparedCall, remaining: float) -> _AsyncAnswer:
-        req = call.request
-        response = await self._ahttp().request(
-            req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
-        )
+        response = await self._aopen(call, remaining)
         if response.status >= 400 or not call.stream:
             async with response:
                 body = await response.read()
@@ -285,6 +322,17 @@ class Client:
         )
         await stream.prime()
         return stream
+
+    async def _aopen(self, call: PreparedCall, remaining: float) -> Any:
+        mock = call.mock
+        if mock is None:
+            req = call.request
+            return await self._ahttp().request(
+                req.method, req.url, headers=req.headers, body=req.body, timeout=remaining
+            )
+        if mock.timeout:
+            await asyncio.sleep(remaining)  # the deadline's asyncio.timeout ends this
+        return await mock.aresponse()
 
     def _ahttp(self) -> AsyncHTTPClient:
         loop = asyncio.get_running_loop()
@@ -324,6 +372,7 @@ class Client:
                 call.output_cost_per_token,
             )
         response.response_headers = dict(headers)
+        response._hidden_params = hidden_params(call, response.cost, response.response_headers)
         return response
 
 
@@ -332,6 +381,13 @@ def _chunk_maker(call: PreparedCall) -> Callable[[dict[str, Any]], Result]:
     if chunk is None:  # prepare_* refuses stream=True for endpoints that never stream
         raise AssertionError(f"{call.kind.name} calls are never streamed")
     return chunk
+
+
+def _debug(call: PreparedCall) -> None:
+    """What ``tokenway.set_verbose = True`` shows: each call's model, endpoint and base URL."""
+    if _log.isEnabledFor(logging.DEBUG):
+        where = "mock" if call.mock is not None else call.deployment.api_base
+        _log.debug("%s %s via %s (stream=%s)", call.kind.name, call.model, where, call.stream)
 
 
 def _pacer_key(call: PreparedCall) -> tuple[str, str | None, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 from tokenway.catalog import Catalog, ModelInfo
@@ -17,12 +17,14 @@ from tokenway.errors import (
     AuthenticationError,
     BadRequestError,
     ContextWindowExceededError,
+    UnknownProviderError,
     UnsupportedParamsError,
 )
+from tokenway.mock import MOCK_PARAMS, Mock, mock_of
 from tokenway.params import validate_chat_body
 from tokenway.providers.base import CHAT_PATH, Deployment, Provider, ProviderSpec, UpstreamRequest
-from tokenway.providers.registry import get_provider, split_model
-from tokenway.tokens import prompt_floor
+from tokenway.providers.registry import get_provider, get_provider_spec, split_model
+from tokenway.tokens import prompt_floor, prompt_likely
 from tokenway.types import ChatCompletion, ChatCompletionChunk, Result
 
 
@@ -39,6 +41,7 @@ class CallKnobs(TypedDict, total=False):
     input_cost_per_token: float
     output_cost_per_token: float
     rpm: int
+    custom_llm_provider: str
 
 
 class CompletionParams(CallKnobs, total=False):
@@ -63,12 +66,16 @@ class CompletionParams(CallKnobs, total=False):
     logit_bias: dict[str, float]
     metadata: dict[str, Any]
     stream_options: dict[str, Any]
+    mock_response: str | BaseException
+    mock_tool_calls: list[dict[str, Any]]
+    mock_timeout: bool
 
 
 CONTROL_PARAMS = frozenset(
     {
         "timeout", "api_key", "api_base", "base_url", "num_retries", "drop_params",
         "extra_headers", "extra_body", "input_cost_per_token", "output_cost_per_token", "rpm",
+        "custom_llm_provider", *MOCK_PARAMS,
     }
 )  # fmt: skip
 
@@ -102,6 +109,7 @@ class PreparedCall:
     num_retries: int | None
     rpm: int | None
     kind: CallKind = CHAT
+    mock: Mock | None = None  # answered without the network (tokenway.mock)
 
 
 def prepare_call(
@@ -113,13 +121,34 @@ def prepare_call(
     drop_params: bool,
     env: Mapping[str, str] = os.environ,
 ) -> PreparedCall:
+    model = with_provider(model, params)
     spec, upstream_model = split_model(model)
-    deployment = resolve_deployment(spec, upstream_model, params, env)
+    mocked = any(params.get(name) is not None for name in MOCK_PARAMS)
+    deployment = resolve_deployment(spec, upstream_model, params, env, mocked=mocked)
     body = _body(upstream_model, messages, params, spec, params.get("drop_params", drop_params))
     info = catalog.get(model)
     if info is not None:
         check_context_window(model, info, body)
-    return finish_call(model, deployment, body, params, info, CHAT)
+    call = finish_call(model, deployment, body, params, info, CHAT)
+    if not mocked:
+        return call
+    prompt = prompt_likely(messages, body.get("tools"))
+    mock = mock_of(params, upstream_model, prompt, call.stream)
+    return replace(call, mock=mock)
+
+
+def with_provider(model: str, params: Mapping[str, Any]) -> str:
+    """``model`` with the ``custom_llm_provider`` prefix (LiteLLM's parameter), unless it
+    has it already: ``"meta-llama/x"`` with ``"inference"`` → ``"inference/meta-llama/x"``."""
+    provider = params.get("custom_llm_provider")
+    if provider is None:
+        return model
+    if not isinstance(provider, str) or not provider:
+        raise UnknownProviderError(
+            "custom_llm_provider must be a provider name", param="custom_llm_provider"
+        )
+    get_provider_spec(provider)  # an unknown one: the error that lists the known ones
+    return model if model.startswith(f"{provider}/") else f"{provider}/{model}"
 
 
 def prepare_endpoint(
@@ -138,6 +167,14 @@ def prepare_endpoint(
     """A call other than chat: ``{"model": ..., field: value}`` plus the parameters the
     provider supports for ``kind`` (others dropped or refused), checked by ``validate``,
     then ``extra_body`` on top."""
+    for name in MOCK_PARAMS:
+        if params.get(name) is not None:
+            raise UnsupportedParamsError(
+                f"{name} is taken by completion() only, not by the {kind.name} endpoint",
+                param=name,
+                code="unsupported_parameter",
+            )
+    model = with_provider(model, params)
     spec, upstream_model = split_model(model)
     deployment = resolve_deployment(spec, upstream_model, params, env)
     body: dict[str, Any] = {"model": upstream_model, field: value}
@@ -150,8 +187,17 @@ def prepare_endpoint(
 
 
 def resolve_deployment(
-    spec: ProviderSpec, upstream_model: str, params: Mapping[str, Any], env: Mapping[str, str]
+    spec: ProviderSpec,
+    upstream_model: str,
+    params: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    mocked: bool = False,
 ) -> Deployment:
+    """Where a call goes; a mocked call goes nowhere, so it needs no key and no base URL."""
+    if mocked:
+        env = {}
+        params = {"api_key": "mock-key", "api_base": _MOCK_BASE, **params}
     return Deployment(
         spec=spec,
         model=upstream_model,
@@ -159,6 +205,9 @@ def resolve_deployment(
         api_key=_api_key(spec, params, env),
         extra_headers=params.get("extra_headers") or {},
     )
+
+
+_MOCK_BASE = "http://mock.invalid/v1"  # a mocked call's base when it names none: never used
 
 
 def finish_call(
@@ -285,3 +334,22 @@ def _body(
     if extra:
         body.update(extra)
     return body
+
+
+def hidden_params(
+    call: PreparedCall,
+    cost: float | None,
+    headers: Mapping[str, str] | None = None,
+    model_id: str | None = None,
+) -> dict[str, Any]:
+    """LiteLLM's ``response._hidden_params`` keys that tokenway knows the values of."""
+    hidden: dict[str, Any] = {
+        "custom_llm_provider": call.deployment.spec.name,
+        "api_base": call.deployment.api_base,
+        "model_id": model_id,  # a Router's deployment id
+        "response_cost": cost,
+        "litellm_model_name": call.model,
+    }
+    if headers is not None:
+        hidden["additional_headers"] = dict(headers)
+    return hidden

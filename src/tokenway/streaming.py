@@ -18,7 +18,8 @@ from tokenway.catalog import cost_of
 from tokenway.errors import TokenwayError
 from tokenway.http.errors import HTTPError
 from tokenway.providers.base import StreamDecoder
-from tokenway.request import PreparedCall
+from tokenway.request import PreparedCall, hidden_params
+from tokenway.tokens import prompt_likely, text_likely
 from tokenway.transport_errors import map_http_error
 from tokenway.types import ChatCompletion, ChatCompletionChunk, Result, TextCompletionChunk, Usage
 
@@ -28,6 +29,7 @@ __all__ = [
     "Stream",
     "TextCompletionStream",
     "stream_chunk_builder",
+    "watch_stream",
 ]
 
 C = TypeVar("C", bound=Result)  # the chunk type: chat or text completion
@@ -43,9 +45,14 @@ class _StreamState(Generic[C]):
         self.usage: Usage | None = None
         self.cost: float | None = None
         self.finished = False
+        self.seen: list[C] | None = None  # every chunk, when a callback needs the whole answer
+        self.error: BaseException | None = None
+        self.model_id: str | None = None  # the Router's deployment id
 
     def accept(self, chunks: Iterable[C]) -> None:
         for chunk in chunks:
+            if self.seen is not None:
+                self.seen.append(chunk)
             usage = chunk.usage
             if usage is not None:
                 self.usage = usage
@@ -84,6 +91,10 @@ class _SyncStream(Generic[C]):
         self._on_close.append(hook)
 
     @property
+    def _hidden_params(self) -> dict[str, Any]:
+        return _hidden(self._state)
+
+    @property
     def usage(self) -> Usage | None:
         return self._state.usage
 
@@ -116,9 +127,12 @@ class _SyncStream(Generic[C]):
             else:
                 self._state.accept(self._state.decoder.feed(piece))
         except HTTPError as exc:
+            error = map_http_error(exc, self._state.call)
+            self._state.error = error
             self.close()
-            raise map_http_error(exc, self._state.call) from exc
-        except TokenwayError:
+            raise error from exc
+        except TokenwayError as exc:
+            self._state.error = exc
             self.close()
             raise
 
@@ -168,6 +182,10 @@ class _AsyncStream(Generic[C]):
         """Run ``hook(usage)`` once, when the stream ends, is closed or is collected."""
         self._on_close.append(hook)
 
+    @property
+    def _hidden_params(self) -> dict[str, Any]:
+        return _hidden(self._state)
+
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):  # dropped unclosed: free the router's slot
             self._closed = True
@@ -205,9 +223,12 @@ class _AsyncStream(Generic[C]):
             else:
                 self._state.accept(self._state.decoder.feed(piece))
         except HTTPError as exc:
+            error = map_http_error(exc, self._state.call)
+            self._state.error = error
             await self.aclose()
-            raise map_http_error(exc, self._state.call) from exc
-        except BaseException:
+            raise error from exc
+        except BaseException as exc:
+            self._state.error = exc
             await self.aclose()
             raise
 
@@ -240,8 +261,19 @@ class AsyncTextCompletionStream(_AsyncStream[TextCompletionChunk]):
     """An async iterator of ``TextCompletionChunk``; ``usage`` and ``cost`` once it ends."""
 
 
-def stream_chunk_builder(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletion:
-    """Rebuild the full response from streamed chunks (content, tool calls, usage, cost)."""
+def stream_chunk_builder(
+    chunks: Iterable[ChatCompletionChunk],
+    messages: list[dict[str, Any]] | None = None,
+    start_time: Any = None,
+    end_time: Any = None,
+) -> ChatCompletion:
+    """Rebuild the full response from streamed chunks (content, tool calls, usage, cost).
+
+    LiteLLM's signature. When no chunk carries usage (the stream did not ask for it) and
+    ``messages`` are given, usage is the offline estimate: ``token_counter`` of the
+    messages and of the text received. ``start_time`` / ``end_time`` are accepted for
+    LiteLLM's signature and do not change the answer.
+    """
     head: dict[str, Any] = {}
     choices: dict[int, dict[str, Any]] = {}
     cost = None
@@ -258,12 +290,52 @@ def stream_chunk_builder(chunks: Iterable[ChatCompletionChunk]) -> ChatCompletio
     for choice in choices.values():
         if not choice["message"].get("tool_calls"):
             choice["message"].pop("tool_calls", None)
+    if "usage" not in head and messages is not None:
+        head["usage"] = _estimated_usage(messages, choices.values())
     body = {
         **head,
         "object": "chat.completion",
         "choices": [choices[i] for i in sorted(choices)],
     }
     return ChatCompletion(body, cost=cost)
+
+
+def _estimated_usage(messages: Any, choices: Iterable[dict[str, Any]]) -> dict[str, int]:
+    prompt = prompt_likely(messages)
+    completion = 0
+    for choice in choices:
+        message = choice["message"]
+        completion += text_likely(message.get("content") or "")
+        completion += sum(
+            text_likely(c["function"]["arguments"]) for c in message.get("tool_calls") or ()
+        )
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def watch_stream(
+    stream: _SyncStream[Any] | _AsyncStream[Any],
+    on_end: Callable[[Result | None, BaseException | None], None],
+) -> None:
+    """Call ``on_end(whole_answer, error)`` once the stream ends or is closed (callbacks)."""
+    state = stream._state
+    state.seen = list(state.pending)
+
+    def ended(usage: Usage | None) -> None:
+        if state.error is not None:
+            on_end(None, state.error)
+            return
+        whole = stream_chunk_builder(state.seen or ())
+        if whole.usage is None and usage is not None:
+            whole._data["usage"] = usage.model_dump()
+        whole.cost = state.cost
+        whole._hidden_params = _hidden(state)
+        on_end(whole, None)
+
+    stream.add_close_hook(ended)
 
 
 def _empty_choice(choice: dict[str, Any]) -> dict[str, Any]:
@@ -297,6 +369,11 @@ def _merge_choice(into: dict[str, Any], choice: dict[str, Any]) -> None:
         target["function"]["arguments"] += function.get("arguments") or ""
     if choice.get("finish_reason"):
         into["finish_reason"] = choice["finish_reason"]
+
+
+def _hidden(state: _StreamState[Any]) -> dict[str, Any]:
+    """A stream's ``_hidden_params`` (LiteLLM's stream wrapper has them too)."""
+    return hidden_params(state.call, state.cost, model_id=state.model_id)
 
 
 def _run_hooks(hooks: list[Callable[[Usage | None], None]], usage: Usage | None) -> None:

@@ -191,12 +191,14 @@ class ChunkChoice(_ChoiceBase):
 class Result(OpenAIObject):
     """What every answer shares; ``cost`` is tokenway's, not the wire's."""
 
-    __slots__ = ("cost", "response_headers")
+    __slots__ = ("_hidden_params", "cost", "response_headers")
 
     def __init__(self, data: dict[str, Any], cost: float | None = None) -> None:
         super().__init__(data)
         self.cost = cost
         self.response_headers: dict[str, str] = {}
+        # LiteLLM's name: response_cost, api_base, custom_llm_provider, model_id, ...
+        self._hidden_params: dict[str, Any] = {}
 
     @property
     def object(self) -> str:

@@ -24,6 +24,7 @@ class ModelInfo:
     supports_tools: bool = True
     supports_response_schema: bool = True
     supports_vision: bool = False
+    supports_parallel_function_calling: bool = False
     description: str = ""
     # LiteLLM's names: "chat", "embedding" or "completion"; what endpoint serves the model.
     mode: str = "chat"
@@ -42,6 +43,9 @@ class ModelInfo:
             ),
             supports_response_schema=bool(data.get("supports_response_schema", True)),
             supports_vision=bool(data.get("supports_vision", False)),
+            supports_parallel_function_calling=bool(
+                data.get("supports_parallel_function_calling", False)
+            ),
             description=str(data.get("description", "")),
             mode=str(data.get("mode", "chat")),
             output_vector_size=_opt_int(data.get("output_vector_size")),

@@ -208,7 +208,9 @@ class Router:
                     engine.add_tokens(deployment, usage.total_tokens)
 
             value.add_close_hook(ended)
+            value._state.model_id = routed.deployment.deployment_id
         elif isinstance(value, ChatCompletion):
+            value._hidden_params["model_id"] = routed.deployment.deployment_id
             usage = value.usage
             if usage is not None:
                 self.engine.add_tokens(routed.deployment, usage.total_tokens)

@@ -61,4 +61,5 @@ CHAT = Endpoint(
     answer_tokens=answer_tokens,
     streams=True,
     chunk_object="chat.completion.chunk",
+    mocks=True,
 )

@@ -31,4 +31,5 @@ class Endpoint:
     chunk_object: str = ""  # the ``object`` of its stream chunks
     completes: bool = True  # its usage has completion tokens (embeddings have none)
     default_output: int = 4096  # completion tokens reserved when max_tokens is not given
+    mocks: bool = False  # takes mock_response & co (``pipeline.mocking``)
     bulky: bool = False  # answers are large: relayed as bytes when they can be (pipeline.bulk)

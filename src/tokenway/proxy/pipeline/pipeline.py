@@ -43,6 +43,7 @@ from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline.context import CallContext, route_headers
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import parse_body, refuse_forbidden
+from tokenway.proxy.pipeline.mocking import take_mock
 from tokenway.proxy.pipeline.routing import concrete, request_fallbacks
 from tokenway.proxy.pipeline.upstream import Upstream
 from tokenway.proxy.usage import Usage
@@ -130,6 +131,8 @@ class Pipeline:
         ticket.alias = alias = body["model"]
         ticket.stream = bool(body.get("stream"))
         fallbacks = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
+        endpoint = self.endpoint
+        mock = take_mock(body, endpoint.name, endpoint.mocks)
         if fallbacks is not None:
             fallbacks = request_fallbacks(fallbacks, self._router, ctx.key)
         key = ctx.key
@@ -140,7 +143,7 @@ class Pipeline:
         try:  # step 4: route, each attempt steps 5 to 7
             routed = await self._router.acall(
                 alias,
-                self._attempt(body, ctx, ticket, trace),
+                self._attempt(body, ctx, ticket, trace, mock),
                 needed_tokens=functools.partial(self._needed_tokens, body),
                 trace=trace,
                 hold=ticket.stream,  # a stream keeps its deployment busy until it ends
@@ -157,17 +160,28 @@ class Pipeline:
         return response
 
     def _attempt(
-        self, body: dict[str, Any], ctx: CallContext, ticket: Ticket, trace: RouteTrace[Route]
+        self,
+        body: dict[str, Any],
+        ctx: CallContext,
+        ticket: Ticket,
+        trace: RouteTrace[Route],
+        mock: dict[str, Any] | None,
     ) -> Send:
         send: Send
+        upstream = self._upstream
         if ticket.stream:
             options = body.get("stream_options") or {}
             # Usage is always asked for, so spend is known; the client gets it only if it asked.
             body["stream_options"] = {**options, "include_usage": True}
             wants_usage = bool(options.get("include_usage"))
-            send = functools.partial(self._upstream.stream, body, ctx, ticket, wants_usage)
+            if mock is not None:
+                send = functools.partial(upstream.mocked, body, ctx, ticket, wants_usage, mock)
+            else:
+                send = functools.partial(upstream.stream, body, ctx, ticket, wants_usage)
+        elif mock is not None:
+            send = functools.partial(upstream.mocked, body, ctx, ticket, False, mock)
         else:
-            send = functools.partial(self._upstream.plain, body, ctx, ticket)
+            send = functools.partial(upstream.plain, body, ctx, ticket)
         return concrete(send, trace) if self._wildcards else send
 
     def _failure(

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -48,7 +48,6 @@ from tokenway.errors import (
     Timeout,
     TokenwayError,
 )
-from tokenway.http.aclient import AsyncResponse
 from tokenway.http.errors import HTTPError, ReadTimeout
 from tokenway.proxy.errors import bad_answer, envelope, upstream_failure
 from tokenway.proxy.models import Route
@@ -71,11 +70,19 @@ _TEXT = re.compile(
 )
 
 
+class StreamBody(Protocol):
+    """What the relay reads: an upstream response (or a mock's) as pieces of bytes."""
+
+    def iter_bytes(self, timeout: float | None = None, /) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
 class StreamRelay:
     def __init__(
         self,
         route: Route,
-        response: AsyncResponse,
+        response: StreamBody,
         wants_usage: bool,
         on_end: Callable[[Usage, str | None], None],
         prompt: Callable[[], int],

@@ -13,6 +13,7 @@ marked so.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Callable
@@ -20,9 +21,11 @@ from typing import Any
 
 import orjson
 
+from tokenway.errors import Timeout
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
+from tokenway.mock import AsyncMockResponse, mock_of
 from tokenway.proxy.accounting.spend import Ticket
 from tokenway.proxy.errors import (
     JSON_HEADERS,
@@ -165,6 +168,39 @@ class Upstream:
         relay = StreamRelay(route, response, wants_usage, on_end, prompt, endpoint.chunk_object)
         first = await relay.prime()  # raises TokenwayError if it fails before any content
         ctx.upstream_seconds = time.perf_counter() - sent
+        headers = [*SSE_HEADERS, *ctx.headers(route, None)]
+        return Response(200, headers, stream=await relay.stream(first))
+
+    async def mocked(
+        self,
+        body: dict[str, Any],
+        ctx: CallContext,
+        ticket: Ticket,
+        wants_usage: bool,
+        params: dict[str, Any],
+        route: Route,
+        budget: float,
+    ) -> Response:
+        """An attempt answered by a mock (``pipeline.mocking``): checked against the
+        deployment as any attempt, never sent; relayed and accounted as a real answer."""
+        body = self._fitted(body, route)
+        if params.get("mock_timeout"):
+            wait = params.get("timeout") or budget
+            await asyncio.sleep(min(wait, budget))
+            raise Timeout(f"the upstream for model '{route.alias}' timed out (mock_timeout)")
+        prompt = self._endpoint.prompt_likely(body)
+        mock = mock_of(params, route.upstream_model, prompt, ticket.stream)
+        assert mock is not None  # take_mock returns only parameters that make one
+        if mock.error is not None:
+            raise mock.error
+        if not ticket.stream:
+            return self._answer(body, route, mock.body, ctx, ticket)
+        on_end = self._on_stream_end(route, ticket)
+        relay = StreamRelay(
+            route, AsyncMockResponse(mock.body), wants_usage, on_end, lambda: prompt,
+            self._endpoint.chunk_object,
+        )  # fmt: skip
+        first = await relay.prime()
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
         return Response(200, headers, stream=await relay.stream(first))
 

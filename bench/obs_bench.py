@@ -1,12 +1,13 @@
-"""The request log and metrics on against off, side by side: one tree, two proxies.
+"""The request log, metrics and traces on against off, side by side: one tree, three proxies.
 
-Both proxies run at once, pinned to the same core, and are loaded one at a time with the
-same wrk load (master key, then a virtual key with every check on), the order swapped each
-round so the machine's drift hits both alike. "off" runs at ``--log-level warning`` (no
+The proxies run at once, pinned to the same core, and are loaded one at a time with the
+same wrk load (master key, then a virtual key with every check on), the order rotated each
+round so the machine's drift hits all alike. "off" runs at ``--log-level warning`` (no
 request lines) without callbacks; "on" at ``--log-level info`` (a request line each,
 written to its log file) with ``callbacks: ["prometheus"]``, and a scraper reads its
-``/metrics`` every second, as Prometheus would. The ratio reported is the median of the
-per-round ratios on / off::
+``/metrics`` every second, as Prometheus would; "traces" is "on" plus ``otel``, exporting
+to an OTLP/HTTP receiver in this process. The ratios reported are the medians of the
+per-round ratios to "off"::
 
     .venv/bin/python bench/obs_bench.py --repeat 8 --duration 5
 
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bench_procs import Proc, free_port, log, pinned, wait_ready
@@ -37,6 +39,7 @@ from vkey_bench import PRICE, make_virtual_key
 SETUPS = {
     "off": ("warning", []),
     "on": ("info", ["prometheus"]),
+    "traces": ("info", ["prometheus", "otel"]),
 }
 
 
@@ -56,21 +59,27 @@ def main() -> int:
         mock = start_mock("mock", args.load_core, 20, 0, logs)
         stack.callback(mock.stop)
         upstream = mock_port(mock)
+        receiver = _Receiver()
+        stack.callback(receiver.stop)
         targets = {}
         for name in SETUPS:
-            proc, port, keys = _start(name, upstream, args.proxy_core, logs / name)
+            env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
+            proc, port, keys = _start(name, upstream, args.proxy_core, logs / name, env)
             stack.callback(proc.stop)
             targets[name] = (proc, port, keys)
         stop = threading.Event()
-        _, on_port, on_keys = targets["on"]
-        scraper = threading.Thread(target=_scrape, args=(on_port, on_keys["master key"], stop))
-        scraper.start()
-        stack.callback(scraper.join)
+        for scraped in ("on", "traces"):
+            _, port, keys = targets[scraped]
+            scraper = threading.Thread(target=_scrape, args=(port, keys["master key"], stop))
+            scraper.start()
+            stack.callback(scraper.join)
         stack.callback(stop.set)
         runs = _rounds(args, targets, mock)
         _report(args, runs)
-        lines = sum(1 for _ in (logs / "on" / "tokenway.log").open(errors="replace"))
-        print(f"\n'on' wrote {lines:,} log lines")
+        for name in ("on", "traces"):
+            lines = sum(1 for _ in (logs / name / "tokenway.log").open(errors="replace"))
+            print(f"'{name}' wrote {lines:,} log lines")
+        print(f"the receiver took {receiver.posts:,} posts, {receiver.bytes:,} bytes of spans")
     return 0
 
 
@@ -84,7 +93,39 @@ def _scrape(port: int, key: str, stop: threading.Event) -> None:
         conn.close()
 
 
-def _start(name: str, upstream: int, core: str, logs: Path) -> tuple[Proc, int, dict[str, str]]:
+class _Receiver:
+    """An OTLP/HTTP receiver: it reads each post and answers 200."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+        self.bytes = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                owner.posts += 1
+                owner.bytes += len(body)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _start(
+    name: str, upstream: int, core: str, logs: Path, env: dict[str, str]
+) -> tuple[Proc, int, dict[str, str]]:
     logs.mkdir()
     level, callbacks = SETUPS[name]
     master = "sk-bench-" + secrets.token_hex(24)
@@ -99,7 +140,7 @@ def _start(name: str, upstream: int, core: str, logs: Path) -> tuple[Proc, int, 
     port = free_port()
     argv = [*tokenway_argv(), "--config", str(path), "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--log-level", level]
-    proc = Proc("tokenway", pinned(core, argv), logs / "tokenway.log", dict(os.environ))
+    proc = Proc("tokenway", pinned(core, argv), logs / "tokenway.log", env)
     wait_ready(proc, port, "/health/readiness", 20.0)
     keys = {"master key": master, "virtual key": make_virtual_key(port, master, team=False)}
     log(f"{name}: pid {proc.pid} on port {port}")
@@ -134,7 +175,7 @@ def _rounds(
                 runs.setdefault((name, key_name), []).append(run)
                 log(f"  {name} {key_name}: {run.rps:,.0f}/s cpu {run.cpu_us or 0:.1f} µs/req")
                 time.sleep(0.5)
-            order.reverse()
+            order = [*order[1:], order[0]]
     return runs
 
 
@@ -143,24 +184,23 @@ def _report(args: argparse.Namespace, runs: Runs) -> None:
         f"\nnon-streaming, {args.connections} connections, {args.duration:g} s x "
         f"{args.repeat} rounds, proxies on core {args.proxy_core}, load on {args.load_core}\n"
     )
-    print(
-        "| key | off req/s | on req/s | off CPU µs/req | on CPU µs/req | "
-        "on/off per round: median (middle half) |"
-    )
-    print("|---|---:|---:|---:|---:|---|")
+    print("| key | setup | req/s | CPU µs/req | ratio to off per round: median (middle half) |")
+    print("|---|---|---:|---:|---|")
     for key_name in ("master key", "virtual key"):
-        off, on = runs[("off", key_name)], runs[("on", key_name)]
-        ratios = [n.rps / o.rps for n, o in zip(on, off, strict=True)]
-        low, _, high = (
-            statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else (min(ratios), 0, max(ratios))
-        )
-        print(
-            f"| {key_name} | {statistics.median(r.rps for r in off):,.0f} | "
-            f"{statistics.median(r.rps for r in on):,.0f} | "
-            f"{statistics.median(r.cpu_us or 0.0 for r in off):.1f} | "
-            f"{statistics.median(r.cpu_us or 0.0 for r in on):.1f} | "
-            f"{statistics.median(ratios):.3f} ({low:.3f}-{high:.3f}) |"
-        )
+        off = runs[("off", key_name)]
+        for name in SETUPS:
+            these = runs[(name, key_name)]
+            ratios = [n.rps / o.rps for n, o in zip(these, off, strict=True)]
+            low, _, high = (
+                statistics.quantiles(ratios, n=4)
+                if len(ratios) >= 4
+                else (min(ratios), 0, max(ratios))
+            )
+            print(
+                f"| {key_name} | {name} | {statistics.median(r.rps for r in these):,.0f} | "
+                f"{statistics.median(r.cpu_us or 0.0 for r in these):.1f} | "
+                f"{statistics.median(ratios):.3f} ({low:.3f}-{high:.3f}) |"
+            )
 
 
 if __name__ == "__main__":

@@ -150,6 +150,8 @@ class ProxyApp:
         """Open the store, start the spend writer and health checks, in the serving loop."""
         await self.services.start()
         self.health.start()
+        if self.observer is not None:
+            self.observer.start()
 
     async def aclose(self, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         """Let upstream calls still running end (bounded; the server has stopped taking

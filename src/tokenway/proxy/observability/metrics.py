@@ -12,6 +12,7 @@ the proxy does not serve as ``"unknown"``, never a request id.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ _CALLER = ("end_user", "hashed_api_key", "api_key_alias")
 _TEAM = ("team", "team_alias", "user")
 _DEPLOYMENT = ("litellm_model_name", "model_id", "api_base", "api_provider")
 _EXCEPTION = ("exception_status", "exception_class")
+MAX_OUTCOMES = 10_000  # distinct label-value sets kept bound; past it the cache restarts
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,9 @@ class ProxyMetrics:
             self.registry = self._own
         self._deployments = deployments
         self._served = frozenset(served)
+        self._series: dict[tuple[object, ...], _Series] = {}
+        self._dirty: set[_Series] = set()
+        self.in_flight_now = 0  # set on the gauge at each flush
         self._define()
 
     def _define(self) -> None:
@@ -142,7 +147,44 @@ class ProxyMetrics:
         )  # fmt: skip
 
     def observe(self, record: RequestRecord) -> None:
-        """Count one finished request."""
+        """Count one finished request, in plain numbers: the outcome's label values are
+        bound once (``_bind``), and ``flush`` hands the sums to prometheus-client."""
+        row = record.row
+        outcome = (
+            record.key, record.key_alias, row.team_id, record.team_alias, row.user_id,
+            row.model_alias, record.upstream_model, row.status, row.error_code, row.deployment,
+        )  # fmt: skip
+        series = self._series.get(outcome)
+        if series is None:
+            if len(self._series) >= MAX_OUTCOMES:  # bounded: label children stay registered
+                self.flush()
+                self._series.clear()
+            series = self._series[outcome] = self._bind(record)
+        self._dirty.add(series)
+        counts = series.counts
+        counts[TOTAL] += 1
+        counts[OUTCOME] += 1
+        counts[SPEND] += row.cost or 0.0
+        counts[INPUT] += row.prompt_tokens
+        counts[OUTPUT] += row.completion_tokens
+        counts[RETRIES] += record.retries
+        counts[FALLBACKS] += record.fallbacks
+        series.observe(LATENCY, row.latency_ms / 1000)
+        if series.deployment is not None and row.status < 400:
+            series.observe(API, record.upstream_ms / 1000)
+            if record.first_byte_ms is not None:
+                series.observe(FIRST, record.first_byte_ms / 1000)
+
+    def flush(self) -> None:
+        """Hand the sums counted since the last flush to prometheus-client (in a worker of
+        ``--workers N``, to its file); ``/metrics`` flushes before it answers."""
+        self.in_flight.set(self.in_flight_now)
+        dirty, self._dirty = self._dirty, set()
+        for series in dirty:
+            series.flush()
+
+    def _bind(self, record: RequestRecord) -> _Series:
+        """The children of one outcome's label values."""
         row = record.row
         alias = row.model_alias
         if alias not in self._served and row.deployment is None:
@@ -150,61 +192,130 @@ class ProxyMetrics:
         key, key_alias = record.key, record.key_alias or ""
         team, team_alias, user = row.team_id or "", record.team_alias or "", row.user_id or ""
         model = record.upstream_model or alias
-        status = row.status
         caller = ("", key, key_alias)
-        self.total_requests.labels(*caller, alias, team, team_alias, user, str(status)).inc()
-        seconds = row.latency_ms / 1000
-        self.total_latency.labels(*caller, alias, team, team_alias, user, model).observe(seconds)
-        failed = status >= 400
-        exception = (str(status), row.error_code or "error") if failed else ("", "")
-        if failed:
-            self.failed_requests.labels(*caller, alias, team, team_alias, user, *exception).inc()
-        else:
-            by_model = (*caller, model, team, team_alias, user)
-            self.requests.labels(*by_model).inc()
-            if row.cost:
-                self.spend.labels(*by_model).inc(row.cost)
-        if row.prompt_tokens or row.completion_tokens:
-            tokens = (*caller, model, team, team_alias, user, alias)
-            self.input_tokens.labels(*tokens).inc(row.prompt_tokens)
-            self.output_tokens.labels(*tokens).inc(row.completion_tokens)
-            self.total_tokens.labels(*tokens).inc(row.prompt_tokens + row.completion_tokens)
-        if record.retries:
-            self.retries.labels(alias).inc(record.retries)
-        if row.deployment is not None:
-            self._observe_deployment(record, alias, exception)
+        failed = row.status >= 400
+        exception = (str(row.status), row.error_code or "error") if failed else ("", "")
+        by_model = (*caller, model, team, team_alias, user)
+        tokens = (*by_model, alias)
+        outcome = (
+            self.failed_requests.labels(*caller, alias, team, team_alias, user, *exception)
+            if failed
+            else self.requests.labels(*by_model)
+        )
+        series = _Series(
+            [
+                self.total_requests.labels(*caller, alias, team, team_alias, user, str(row.status)),
+                outcome,
+                self.spend.labels(*by_model),
+                self.input_tokens.labels(*tokens),
+                self.output_tokens.labels(*tokens),
+                self.total_tokens.labels(*tokens),
+                self.retries.labels(alias),
+            ],
+            self.total_latency.labels(*caller, alias, team, team_alias, user, model),
+        )
+        known = self._deployments.get(row.deployment or "")
+        if known is not None:
+            self._bind_deployment(series, record, known, alias, exception)
+        return series
 
-    def _observe_deployment(
-        self, record: RequestRecord, alias: str, exception: tuple[str, str]
+    def _bind_deployment(
+        self,
+        series: _Series,
+        record: RequestRecord,
+        known: DeploymentLabels,
+        alias: str,
+        exception: tuple[str, str],
     ) -> None:
         row = record.row
-        deployment_id = row.deployment or ""
-        known = self._deployments.get(deployment_id)
-        if known is None:
-            return
         key, key_alias = record.key, record.key_alias or ""
         team, team_alias = row.team_id or "", record.team_alias or ""
-        where = (known.model, deployment_id, known.api_base, known.provider)
+        where = (known.model, row.deployment or "", known.api_base, known.provider)
         by_caller = (*where, alias, key, key_alias, team, team_alias)
-        self.deployment_total.labels(*by_caller).inc()
         failed = row.status >= 400
         if failed:
-            self.deployment_failure.labels(*by_caller, *exception).inc()
+            outcome = self.deployment_failure.labels(*by_caller, *exception)
         else:
-            self.deployment_success.labels(*by_caller).inc()
-            model = record.upstream_model or known.model
-            seconds = record.upstream_ms / 1000
-            self.api_latency.labels(
-                model, key, key_alias, team, team_alias, alias, "", row.user_id or ""
-            ).observe(seconds)
-            if record.first_byte_ms is not None:
-                first = record.first_byte_ms / 1000
-                self.first_token.labels(model, key, key_alias, team, team_alias).observe(first)
+            outcome = self.deployment_success.labels(*by_caller)
+        fallback = (alias, known.model, key, key_alias, team, team_alias, *exception)
+        fallbacks = (self.fallbacks_failed if failed else self.fallbacks_ok).labels(*fallback)
+        series.deployment = (self.deployment_total.labels(*by_caller), outcome, fallbacks)
+        model = record.upstream_model or known.model
+        api = (model, key, key_alias, team, team_alias, alias, "", row.user_id or "")
+        series.histograms[API] = self.api_latency.labels(*api)
+        series.histograms[FIRST] = self.first_token.labels(model, key, key_alias, team, team_alias)
         if row.status >= 500 or row.status == 429 or not failed:
-            self.deployment_state.labels(*where).set(1 if failed else 0)
-        if record.fallbacks:
-            fallback = (alias, known.model, key, key_alias, team, team_alias, *exception)
-            (self.fallbacks_failed if failed else self.fallbacks_ok).labels(*fallback).inc()
+            series.state = (self.deployment_state.labels(*where), 1 if failed else 0)
 
     def exposition(self) -> bytes:
+        self.flush()
         return generate_latest(self.registry)
+
+
+# What a ``_Series`` counts between two flushes, by index.
+TOTAL, OUTCOME, SPEND, INPUT, OUTPUT, RETRIES, FALLBACKS = range(7)
+LATENCY, API, FIRST = range(3)  # its histograms
+_BOUNDS = LATENCY_BUCKETS
+
+
+class _Series:
+    """One outcome's bound children (prometheus-client's ``labels(...)`` results) and what
+    was counted for them since the last flush: numbers added on the request's path, handed
+    to the children (whose every call takes a lock, and a file write in a worker) later."""
+
+    __slots__ = ("buckets", "children", "counts", "deployment", "histograms", "state", "sums")
+
+    def __init__(self, children: list[Counter], latency: Histogram) -> None:
+        # total, outcome (requests or failed), spend, input, output, total tokens, retries
+        self.children = children
+        self.counts = [0.0] * 7
+        self.histograms: list[Histogram | None] = [latency, None, None]
+        self.buckets = [[0] * len(_BOUNDS) for _ in range(3)]
+        self.sums = [0.0, 0.0, 0.0]
+        self.deployment: tuple[Counter, Counter, Counter] | None = None  # total, outcome, fb
+        self.state: tuple[Gauge, int] | None = None
+
+    def observe(self, histogram: int, seconds: float) -> None:
+        self.buckets[histogram][bisect_left(_BOUNDS, seconds)] += 1
+        self.sums[histogram] += seconds
+
+    def flush(self) -> None:
+        counts = self.counts
+        total, outcome, spend, prompt, completion, tokens, retries = self.children
+        requests = counts[TOTAL]
+        total.inc(requests)
+        outcome.inc(counts[OUTCOME])
+        if counts[SPEND]:
+            spend.inc(counts[SPEND])
+        if counts[INPUT] or counts[OUTPUT]:
+            prompt.inc(counts[INPUT])
+            completion.inc(counts[OUTPUT])
+            tokens.inc(counts[INPUT] + counts[OUTPUT])
+        if counts[RETRIES]:
+            retries.inc(counts[RETRIES])
+        if self.deployment is not None:
+            deployment_total, deployment_outcome, fallbacks = self.deployment
+            deployment_total.inc(requests)
+            deployment_outcome.inc(requests)
+            if counts[FALLBACKS]:
+                fallbacks.inc(counts[FALLBACKS])
+        if self.state is not None:
+            self.state[0].set(self.state[1])
+        self.counts = [0.0] * 7
+        for index, histogram in enumerate(self.histograms):
+            if any(self.buckets[index]):
+                _add(histogram, self.buckets[index], self.sums[index])
+                self.buckets[index] = [0] * len(_BOUNDS)
+                self.sums[index] = 0.0
+
+
+def _add(histogram: Histogram | None, buckets: list[int], total: float) -> None:
+    """Observations counted by bucket, added to a histogram child at once (what
+    ``Histogram.observe`` does one at a time: its sum, and the first bucket that holds
+    each value)."""
+    if histogram is None:
+        return
+    histogram._sum.inc(total)
+    for index, count in enumerate(buckets):
+        if count:
+            histogram._buckets[index].inc(count)

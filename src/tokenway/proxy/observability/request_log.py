@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import IO, Any
 
 import orjson
@@ -23,6 +24,7 @@ import orjson
 from tokenway.proxy.observability.record import RequestRecord
 
 MAX_PENDING = 100_000
+ATOMIC_WRITE = 4096  # PIPE_BUF on Linux (characters ≈ bytes: lines are mostly ASCII)
 LOGGER = "tokenway.request"
 
 
@@ -68,8 +70,9 @@ class RequestLog:
             lines.append(self._note(f"{count} request log line(s) dropped: the log fell behind"))
         stream = self._stream or sys.stderr
         try:
-            stream.write("".join(lines))
-            stream.flush()
+            for chunk in _chunks(lines):
+                stream.write(chunk)
+                stream.flush()
         except (OSError, ValueError):  # a closed or broken stream: nothing to tell it with
             pass
 
@@ -95,11 +98,57 @@ class RequestLog:
         return f"WARNING {LOGGER}: {message}\n"
 
 
+def _chunks(lines: list[str]) -> Iterator[str]:
+    """Whole lines, at most ``ATOMIC_WRITE`` bytes a write where lines allow: a pipe takes
+    such a write whole, so the workers of ``--workers N`` sharing one never cut into each
+    other's lines."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) > ATOMIC_WRITE and chunk:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        yield "".join(chunk)
+
+
 def _plain_line(record: RequestRecord) -> str:
-    fields = record.fields()
-    head = f"{fields.pop('method')} {fields.pop('path')} {fields.pop('status')}"
-    parts = [f"{name}={_plain(value)}" for name, value in fields.items() if value is not None]
-    return f"INFO {LOGGER}: {_iso(record.row.started_at)} {head} {' '.join(parts)}\n"
+    """``key=value`` pairs after the method, path and status; empty fields left out."""
+    row = record.row
+    line = (
+        f"INFO {LOGGER}: {_iso(row.started_at)} {record.method} {record.path} {row.status} "
+        f"request_id={row.request_id} model={_plain(row.model_alias)}"
+    )
+    if row.deployment is not None:
+        line += f" deployment={_plain(row.deployment)}"
+    if record.upstream_model is not None:
+        line += f" upstream_model={_plain(record.upstream_model)}"
+    if record.key_alias is not None:
+        line += f" key_alias={_plain(record.key_alias)}"
+    if row.key_hash:
+        line += f" key_hash={record.key}"
+    if row.team_id is not None:
+        line += f" team={_plain(row.team_id)}"
+    if row.user_id is not None:
+        line += f" user={_plain(row.user_id)}"
+    line += (
+        f" stream={row.stream} prompt_tokens={row.prompt_tokens}"
+        f" completion_tokens={row.completion_tokens}"
+        f" total_tokens={row.prompt_tokens + row.completion_tokens}"
+    )
+    if row.usage_estimated:
+        line += " usage_estimated=True"
+    if row.cost is not None:
+        line += f" cost={row.cost:.10g}"
+    line += (
+        f" latency_ms={row.latency_ms:.3f} upstream_ms={record.upstream_ms:.3f}"
+        f" retries={record.retries} fallbacks={record.fallbacks}"
+    )
+    if row.error_code is not None:
+        line += f" error_code={_plain(row.error_code)}"
+    return line + "\n"
 
 
 def _plain(value: object) -> str:
@@ -114,8 +163,16 @@ def _plain(value: object) -> str:
 
 
 def _iso(epoch: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
-    return f"{seconds}.{int(epoch % 1 * 1000):03d}Z"
+    whole = int(epoch)
+    cached = _SECONDS.get(whole)
+    if cached is None:
+        if len(_SECONDS) > 4:
+            _SECONDS.clear()
+        cached = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{cached}.{int((epoch - whole) * 1000):03d}Z"
+
+
+_SECONDS: dict[int, str] = {}  # the last seconds, formatted (a race only formats twice)
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,6 +9,7 @@ cost). A plain answer's row comes first; a stream's comes when the stream ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from tokenway.proxy.observability.request_log import RequestLog
 from tokenway.proxy.observability.tracing import RequestTrace
 from tokenway.proxy.pipeline import CallContext, Endpoint, Handler
 from tokenway.store.base import SpendRow
+
+FLUSH_INTERVAL = 0.5  # seconds: how stale another worker's /metrics may be
 
 if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
     from tokenway.proxy.observability.metrics import ProxyMetrics
@@ -65,6 +68,7 @@ class Observer:
         self.log = log
         self.metrics = metrics
         self.exporter = exporter
+        self._timer: asyncio.TimerHandle | None = None
 
     def __call__(self, endpoint: Endpoint, handler: Handler) -> Handler:
         name = endpoint.name
@@ -75,19 +79,35 @@ class Observer:
             if self.exporter is not None:
                 ctx.spans = watch.trace = RequestTrace(request.headers.get("traceparent"))
             if self.metrics is not None:
-                self.metrics.in_flight.inc()
+                self.metrics.in_flight_now += 1
             try:
                 response = await handler(request, ctx)
             except BaseException:
-                watch.answered(None)
+                watch.answered()
                 raise
-            watch.answered(response)
+            watch.answered()
             return response
 
         return observed
 
+    def start(self) -> None:
+        """In the serving loop: flush the metrics every ``FLUSH_INTERVAL`` seconds."""
+        if self.metrics is not None:
+            self._tick()
+
+    def _tick(self) -> None:
+        assert self.metrics is not None
+        self.metrics.flush()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(FLUSH_INTERVAL, self._tick)
+
     def close(self) -> None:
         """Write and send what is queued (at shutdown)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.metrics is not None:
+            self.metrics.flush()
         if self.log is not None:
             self.log.close()
         if self.exporter is not None:
@@ -99,7 +119,7 @@ class Observer:
         if self.exporter is not None and trace is not None:
             self.exporter.export(record, trace, answered)
         if self.metrics is not None:
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight_now -= 1
             self.metrics.observe(record)
         if self.log is not None:
             self.log.emit(record)
@@ -109,7 +129,7 @@ class _Watch:
     """One request between its answer and its row."""
 
     __slots__ = ("_answered_at", "_ctx", "_endpoint", "_method", "_observer", "_path",
-                 "_response", "_row", "trace")  # fmt: skip
+                 "_row", "trace")  # fmt: skip
 
     def __init__(
         self, observer: Observer, endpoint: str, method: str, path: str, ctx: CallContext
@@ -120,12 +140,10 @@ class _Watch:
         self._path = path
         self._ctx = ctx
         self._row: SpendRow | None = None
-        self._response: Response | None = None
         self._answered_at: float | None = None
         self.trace: RequestTrace | None = None
 
-    def answered(self, response: Response | None) -> None:
-        self._response = response
+    def answered(self) -> None:
         self._answered_at = time.perf_counter()
         if self._row is not None:
             self._emit(self._row)
@@ -137,16 +155,12 @@ class _Watch:
 
     def _emit(self, row: SpendRow) -> None:
         ctx = self._ctx
+        route_trace = ctx.route_trace
         retries = fallbacks = 0
-        upstream_model = None
-        if self._response is not None:
-            for name, value in self._response.headers:
-                if name == "x-tokenway-attempted-retries":
-                    retries = int(value)
-                elif name == "x-tokenway-attempted-fallbacks":
-                    fallbacks = int(value)
-                elif name == "x-tokenway-upstream-model":
-                    upstream_model = value
+        if route_trace is not None:
+            retries, fallbacks = route_trace.retries, route_trace.fallbacks
+        sent = ctx.sent
+        upstream_model = sent.model if sent is not None and row.status < 400 else None
         first_byte = None
         if row.stream and row.status == 200 and self._answered_at is not None:
             first_byte = (self._answered_at - ctx.started) * 1000

@@ -29,6 +29,7 @@ class CallContext:
     on_close: Callable[[SpendRow], None] | None = None  # a wrap's: given the spend row
     spans: Spans | None = None  # a tracing wrap's: told of admission and each attempt
     traceparent: str | None = None  # the current attempt's, sent to the upstream
+    route_trace: RouteTrace[Route] | None = None  # the router's attempts (once routing began)
 
     def set_traceparent(self, value: str) -> None:
         self.traceparent = value

@@ -142,6 +142,7 @@ class Pipeline:
                 if ctx.spans is not None:
                     ctx.spans.admission(started)
         trace: RouteTrace[Route] = RouteTrace(alias)
+        ctx.route_trace = trace
         try:  # step 4: route, each attempt steps 5 to 7
             routed = await self._router.acall(
                 alias,

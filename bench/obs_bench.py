@@ -6,8 +6,8 @@ round so the machine's drift hits all alike. "off" runs at ``--log-level warning
 request lines) without callbacks; "on" at ``--log-level info`` (a request line each,
 written to its log file) with ``callbacks: ["prometheus"]``, and a scraper reads its
 ``/metrics`` every second, as Prometheus would; "traces" is "on" plus ``otel``, exporting
-to an OTLP/HTTP receiver in this process. The ratios reported are the medians of the
-per-round ratios to "off"::
+to an OTLP/HTTP receiver (a child process on the load core). The ratios reported are the
+medians of the per-round ratios to "off"::
 
     .venv/bin/python bench/obs_bench.py --repeat 8 --duration 5
 
@@ -23,16 +23,17 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bench_procs import Proc, free_port, log, pinned, wait_ready
 from bench_report import Run, Scenario
 from bench_wrk import run_wrk
+from obs_inproc import RECEIVER
 from proxy_bench import mock_port, proxy_config, start_mock, tokenway_argv
 from vkey_bench import PRICE, make_virtual_key
 
@@ -59,11 +60,18 @@ def main() -> int:
         mock = start_mock("mock", args.load_core, 20, 0, logs)
         stack.callback(mock.stop)
         upstream = mock_port(mock)
-        receiver = _Receiver()
-        stack.callback(receiver.stop)
+        receiver = subprocess.Popen(
+            pinned(args.load_core, [sys.executable, "-c", RECEIVER]),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        stack.callback(receiver.wait, 5)
+        stack.callback(receiver.terminate)
+        assert receiver.stdout is not None
+        collector = f"http://127.0.0.1:{receiver.stdout.readline().strip()}"
         targets = {}
         for name in SETUPS:
-            env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
+            env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector}
             proc, port, keys = _start(name, upstream, args.proxy_core, logs / name, env)
             stack.callback(proc.stop)
             targets[name] = (proc, port, keys)
@@ -79,7 +87,6 @@ def main() -> int:
         for name in ("on", "traces"):
             lines = sum(1 for _ in (logs / name / "tokenway.log").open(errors="replace"))
             print(f"'{name}' wrote {lines:,} log lines")
-        print(f"the receiver took {receiver.posts:,} posts, {receiver.bytes:,} bytes of spans")
     return 0
 
 
@@ -91,36 +98,6 @@ def _scrape(port: int, key: str, stop: threading.Event) -> None:
             conn.request("GET", "/metrics", headers={"authorization": f"Bearer {key}"})
             conn.getresponse().read()
         conn.close()
-
-
-class _Receiver:
-    """An OTLP/HTTP receiver: it reads each post and answers 200."""
-
-    def __init__(self) -> None:
-        self.posts = 0
-        self.bytes = 0
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                owner.posts += 1
-                owner.bytes += len(body)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _start(

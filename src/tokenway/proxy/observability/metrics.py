@@ -150,9 +150,10 @@ class ProxyMetrics:
         """Count one finished request, in plain numbers: the outcome's label values are
         bound once (``_bind``), and ``flush`` hands the sums to prometheus-client."""
         row = record.row
+        # The key's hash stands for its team and user (a key belongs to one of each).
         outcome = (
-            record.key, record.key_alias, row.team_id, record.team_alias, row.user_id,
-            row.model_alias, record.upstream_model, row.status, row.error_code, row.deployment,
+            row.key_hash, record.key_alias, record.team_alias, row.model_alias,
+            record.upstream_model, row.status, row.error_code, row.deployment,
         )  # fmt: skip
         series = self._series.get(outcome)
         if series is None:
@@ -163,17 +164,25 @@ class ProxyMetrics:
         self._dirty.add(series)
         counts = series.counts
         counts[TOTAL] += 1
-        counts[OUTCOME] += 1
-        counts[SPEND] += row.cost or 0.0
+        if row.cost:
+            counts[SPEND] += row.cost
         counts[INPUT] += row.prompt_tokens
         counts[OUTPUT] += row.completion_tokens
-        counts[RETRIES] += record.retries
-        counts[FALLBACKS] += record.fallbacks
-        series.observe(LATENCY, row.latency_ms / 1000)
+        if record.retries or record.fallbacks:
+            counts[RETRIES] += record.retries
+            counts[FALLBACKS] += record.fallbacks
+        buckets, sums = series.buckets, series.sums
+        seconds = row.latency_ms / 1000
+        buckets[LATENCY][bisect_left(_BOUNDS, seconds)] += 1
+        sums[LATENCY] += seconds
         if series.deployment is not None and row.status < 400:
-            series.observe(API, record.upstream_ms / 1000)
+            seconds = record.upstream_ms / 1000
+            buckets[API][bisect_left(_BOUNDS, seconds)] += 1
+            sums[API] += seconds
             if record.first_byte_ms is not None:
-                series.observe(FIRST, record.first_byte_ms / 1000)
+                seconds = record.first_byte_ms / 1000
+                buckets[FIRST][bisect_left(_BOUNDS, seconds)] += 1
+                sums[FIRST] += seconds
 
     def flush(self) -> None:
         """Hand the sums counted since the last flush to prometheus-client (in a worker of
@@ -253,7 +262,7 @@ class ProxyMetrics:
 
 
 # What a ``_Series`` counts between two flushes, by index.
-TOTAL, OUTCOME, SPEND, INPUT, OUTPUT, RETRIES, FALLBACKS = range(7)
+TOTAL, SPEND, INPUT, OUTPUT, RETRIES, FALLBACKS = range(6)
 LATENCY, API, FIRST = range(3)  # its histograms
 _BOUNDS = LATENCY_BUCKETS
 
@@ -268,23 +277,19 @@ class _Series:
     def __init__(self, children: list[Counter], latency: Histogram) -> None:
         # total, outcome (requests or failed), spend, input, output, total tokens, retries
         self.children = children
-        self.counts = [0.0] * 7
+        self.counts = [0.0] * 6
         self.histograms: list[Histogram | None] = [latency, None, None]
         self.buckets = [[0] * len(_BOUNDS) for _ in range(3)]
         self.sums = [0.0, 0.0, 0.0]
         self.deployment: tuple[Counter, Counter, Counter] | None = None  # total, outcome, fb
         self.state: tuple[Gauge, int] | None = None
 
-    def observe(self, histogram: int, seconds: float) -> None:
-        self.buckets[histogram][bisect_left(_BOUNDS, seconds)] += 1
-        self.sums[histogram] += seconds
-
     def flush(self) -> None:
         counts = self.counts
         total, outcome, spend, prompt, completion, tokens, retries = self.children
         requests = counts[TOTAL]
         total.inc(requests)
-        outcome.inc(counts[OUTCOME])
+        outcome.inc(requests)
         if counts[SPEND]:
             spend.inc(counts[SPEND])
         if counts[INPUT] or counts[OUTPUT]:
@@ -301,7 +306,7 @@ class _Series:
                 fallbacks.inc(counts[FALLBACKS])
         if self.state is not None:
             self.state[0].set(self.state[1])
-        self.counts = [0.0] * 7
+        self.counts = [0.0] * 6
         for index, histogram in enumerate(self.histograms):
             if any(self.buckets[index]):
                 _add(histogram, self.buckets[index], self.sums[index])

@@ -50,12 +50,14 @@ class SpanExporter:
         self._headers = {"content-type": "application/json", **dict(headers)}
         self._resource = f'{{"attributes":[{_string("service.name", service)}]}}'
         self._routes: dict[tuple[str, str, str], str] = {}  # a route's attributes, as text
+        self._fixed: dict[tuple[object, ...], str] = {}  # requests' repeating attributes
         self._interval = interval
         self._pending: deque[Finished] = deque()
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._conn: http.client.HTTPConnection | None = None  # the exporter thread's
         self.dropped = 0
         self.exported = 0
         # perf_counter → Unix time, for span timestamps
@@ -70,7 +72,7 @@ class SpanExporter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="otlp-export", daemon=True)
             self._thread.start()
-        elif len(pending) >= BATCH:
+        elif len(pending) == BATCH:  # once per batch: an Event.set takes a lock
             self._wake.set()
 
     def close(self) -> None:
@@ -80,6 +82,9 @@ class SpanExporter:
             self._thread.join(timeout=10)
             self._thread = None
         self.flush()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def flush(self) -> None:
         while self._pending:
@@ -111,16 +116,22 @@ class SpanExporter:
             log.info("traces: the collector at %s answers again", self.endpoint)
 
     def _send(self, body: bytes) -> int:
-        url = self._url
-        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = kind(url.hostname or "localhost", url.port, timeout=5)
+        """One post on the kept connection (a new one after any failure)."""
+        conn = self._conn
+        if conn is None:
+            url = self._url
+            https = url.scheme == "https"
+            kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            conn = self._conn = kind(url.hostname or "localhost", url.port, timeout=5)
         try:
-            conn.request("POST", url.path or "/v1/traces", body=body, headers=self._headers)
+            conn.request("POST", self._url.path or "/v1/traces", body=body, headers=self._headers)
             response = conn.getresponse()
             response.read()
-            return response.status
-        finally:
+        except BaseException:
             conn.close()
+            self._conn = None
+            raise
+        return response.status
 
     def _failed(self, reason: str) -> None:
         if not self._failing:
@@ -142,34 +153,24 @@ class SpanExporter:
         row = record.row
         started = closed - row.latency_ms / 1000
         operation = _OPERATIONS.get(record.endpoint, record.endpoint)
-        attributes = [
-            f"{_string('http.request.method', record.method)},"
-            f"{_string('url.path', record.path)},"
+        answered_by = trace.attempts[-1].route if trace.attempts else None
+        attributes = (
+            f"{self._fixed_attributes(record, operation, answered_by)},"
             f"{_integer('http.response.status_code', row.status)},"
-            f"{_string('gen_ai.operation.name', operation)},"
-            f"{_string('gen_ai.request.model', row.model_alias)},"
             f"{_integer('gen_ai.usage.input_tokens', row.prompt_tokens)},"
             f"{_integer('gen_ai.usage.output_tokens', row.completion_tokens)},"
-            f"{_string('tokenway.request_id', row.request_id)},"
+            # a request id is hex, or a client's checked to [A-Za-z0-9._:-] (proxy.echo)
+            f'{{"key":"tokenway.request_id","value":{{"stringValue":"{row.request_id}"}}}},'
             f"{_integer('tokenway.retries', record.retries)},"
             f"{_integer('tokenway.fallbacks', record.fallbacks)}"
-        ]
-        if trace.attempts:
-            route = trace.attempts[-1].route  # the one that answered, or failed last
-            attributes.append(_string("gen_ai.system", route.provider.spec.name))
-            if row.status < 400:
-                attributes.append(_string("gen_ai.response.model", route.upstream_model))
-        if row.deployment:
-            attributes.append(_string("tokenway.deployment", row.deployment))
+        )
         if row.cost is not None:
-            attributes.append(f'{{"key":"tokenway.cost","value":{{"doubleValue":{row.cost!r}}}}}')
-        if record.key_alias:
-            attributes.append(_string("tokenway.key_alias", record.key_alias))
+            attributes += f',{{"key":"tokenway.cost","value":{{"doubleValue":{row.cost!r}}}}}'
         error = row.error_code if row.status >= 400 else None
         name = f"{record.method} {record.path}"
         spans = [
             self._span(trace, trace.span_id, trace.parent_id, name, SERVER, started, closed,
-                       ",".join(attributes), error)
+                       attributes, error)
         ]  # fmt: skip
         if trace.admitted is not None:
             begin, end = trace.admitted
@@ -186,6 +187,35 @@ class SpanExporter:
         if row.stream and answered is not None and row.status == 200:
             spans.append(self._child(trace, "stream", answered, closed))
         return ",".join(spans)
+
+    def _fixed_attributes(self, record: RequestRecord, operation: str, route: Route | None) -> str:
+        """The request span's attributes that repeat from request to request, as text
+        made once per combination (bounded)."""
+        row = record.row
+        ok = row.status < 400
+        answered = route.deployment_id if route is not None else None
+        key = (record.method, record.path, operation, row.model_alias, row.deployment,
+               record.key_alias, answered, ok)  # fmt: skip
+        text = self._fixed.get(key)
+        if text is None:
+            parts = [
+                _string("http.request.method", record.method),
+                _string("url.path", record.path),
+                _string("gen_ai.operation.name", operation),
+                _string("gen_ai.request.model", row.model_alias),
+            ]
+            if route is not None:
+                parts.append(_string("gen_ai.system", route.provider.spec.name))
+                if ok:
+                    parts.append(_string("gen_ai.response.model", route.upstream_model))
+            if row.deployment:
+                parts.append(_string("tokenway.deployment", row.deployment))
+            if record.key_alias:
+                parts.append(_string("tokenway.key_alias", record.key_alias))
+            if len(self._fixed) >= 10_000:
+                self._fixed.clear()
+            text = self._fixed[key] = ",".join(parts)
+        return text
 
     def _route_attributes(self, route: Route, operation: str) -> str:
         key = (route.deployment_id, route.upstream_model, operation)

@@ -115,27 +115,21 @@ def _chunks(lines: list[str]) -> Iterator[str]:
 
 
 def _plain_line(record: RequestRecord) -> str:
-    """``key=value`` pairs after the method, path and status; empty fields left out."""
+    """``key=value`` pairs after the method, path and status; empty fields left out. The
+    pairs that repeat from request to request (model, deployment, key) are made once."""
     row = record.row
+    who = (row.model_alias, row.deployment, record.upstream_model, record.key_alias,
+           row.key_hash, row.team_id, row.user_id)  # fmt: skip
+    fixed = _FIXED.get(who)
+    if fixed is None:
+        fixed = _fixed_pairs(record)
+        if len(_FIXED) >= 10_000:
+            _FIXED.clear()
+        _FIXED[who] = fixed
     line = (
         f"INFO {LOGGER}: {_iso(row.started_at)} {record.method} {record.path} {row.status} "
-        f"request_id={row.request_id} model={_plain(row.model_alias)}"
-    )
-    if row.deployment is not None:
-        line += f" deployment={_plain(row.deployment)}"
-    if record.upstream_model is not None:
-        line += f" upstream_model={_plain(record.upstream_model)}"
-    if record.key_alias is not None:
-        line += f" key_alias={_plain(record.key_alias)}"
-    if row.key_hash:
-        line += f" key_hash={record.key}"
-    if row.team_id is not None:
-        line += f" team={_plain(row.team_id)}"
-    if row.user_id is not None:
-        line += f" user={_plain(row.user_id)}"
-    line += (
-        f" stream={row.stream} prompt_tokens={row.prompt_tokens}"
-        f" completion_tokens={row.completion_tokens}"
+        f"request_id={row.request_id}{fixed} stream={row.stream}"
+        f" prompt_tokens={row.prompt_tokens} completion_tokens={row.completion_tokens}"
         f" total_tokens={row.prompt_tokens + row.completion_tokens}"
     )
     if row.usage_estimated:
@@ -149,6 +143,27 @@ def _plain_line(record: RequestRecord) -> str:
     if row.error_code is not None:
         line += f" error_code={_plain(row.error_code)}"
     return line + "\n"
+
+
+def _fixed_pairs(record: RequestRecord) -> str:
+    row = record.row
+    pairs = f" model={_plain(row.model_alias)}"
+    if row.deployment is not None:
+        pairs += f" deployment={_plain(row.deployment)}"
+    if record.upstream_model is not None:
+        pairs += f" upstream_model={_plain(record.upstream_model)}"
+    if record.key_alias is not None:
+        pairs += f" key_alias={_plain(record.key_alias)}"
+    if row.key_hash:
+        pairs += f" key_hash={record.key}"
+    if row.team_id is not None:
+        pairs += f" team={_plain(row.team_id)}"
+    if row.user_id is not None:
+        pairs += f" user={_plain(row.user_id)}"
+    return pairs
+
+
+_FIXED: dict[tuple[object, ...], str] = {}  # the writer thread's (a race only formats twice)
 
 
 def _plain(value: object) -> str:

@@ -72,21 +72,20 @@ class Observer:
 
     def __call__(self, endpoint: Endpoint, handler: Handler) -> Handler:
         name = endpoint.name
+        tracing = self.exporter is not None
+        metrics = self.metrics
 
         async def observed(request: Request, ctx: CallContext) -> Response:
-            watch = _Watch(self, name, request.method, request.path, ctx)
+            watch = _Watch(self, name, request, ctx)
             ctx.on_close = watch.closed
-            if self.exporter is not None:
+            if tracing:
                 ctx.spans = watch.trace = RequestTrace(request.headers.get("traceparent"))
-            if self.metrics is not None:
-                self.metrics.in_flight_now += 1
+            if metrics is not None:
+                metrics.in_flight_now += 1
             try:
-                response = await handler(request, ctx)
-            except BaseException:
+                return await handler(request, ctx)
+            finally:
                 watch.answered()
-                raise
-            watch.answered()
-            return response
 
         return observed
 
@@ -118,9 +117,10 @@ class Observer:
     ) -> None:
         if self.exporter is not None and trace is not None:
             self.exporter.export(record, trace, answered)
-        if self.metrics is not None:
-            self.metrics.in_flight_now -= 1
-            self.metrics.observe(record)
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.in_flight_now -= 1
+            metrics.observe(record)
         if self.log is not None:
             self.log.emit(record)
 
@@ -128,16 +128,14 @@ class Observer:
 class _Watch:
     """One request between its answer and its row."""
 
-    __slots__ = ("_answered_at", "_ctx", "_endpoint", "_method", "_observer", "_path",
-                 "_row", "trace")  # fmt: skip
+    __slots__ = ("_answered_at", "_ctx", "_endpoint", "_observer", "_request", "_row", "trace")
 
     def __init__(
-        self, observer: Observer, endpoint: str, method: str, path: str, ctx: CallContext
+        self, observer: Observer, endpoint: str, request: Request, ctx: CallContext
     ) -> None:
         self._observer = observer
         self._endpoint = endpoint
-        self._method = method
-        self._path = path
+        self._request = request
         self._ctx = ctx
         self._row: SpendRow | None = None
         self._answered_at: float | None = None
@@ -164,18 +162,18 @@ class _Watch:
         first_byte = None
         if row.stream and row.status == 200 and self._answered_at is not None:
             first_byte = (self._answered_at - ctx.started) * 1000
+        key_alias = team_alias = None
         key = ctx.key
-        record = RequestRecord(
-            row=row,
-            method=self._method,
-            path=self._path,
-            endpoint=self._endpoint,
-            key_alias=key.key.key_alias if key is not None else None,
-            team_alias=key.team.team_alias if key is not None and key.team else None,
-            upstream_model=upstream_model,
-            retries=retries,
-            fallbacks=fallbacks,
-            upstream_ms=ctx.upstream_seconds * 1000,
-            first_byte_ms=first_byte,
-        )
+        if key is not None:
+            key_alias = key.key.key_alias
+            team_alias = key.team.team_alias if key.team is not None else None
+        request = self._request
+        record = _new_record(
+            RequestRecord,
+            (row, request.method, request.path, self._endpoint, key_alias, team_alias,
+             upstream_model, retries, fallbacks, ctx.upstream_seconds * 1000, first_byte),
+        )  # fmt: skip
         self._observer.emit(record, self.trace, self._answered_at)
+
+
+_new_record = tuple.__new__  # a NamedTuple made from its values, without its __new__'s call

@@ -152,6 +152,8 @@ class SpanExporter:
         cost several times more to build than the text)."""
         row = record.row
         started = closed - row.latency_ms / 1000
+        if trace.attempts:  # the request's span holds its children's, whatever the clocks said
+            closed = max(closed, trace.attempts[-1].ended)
         operation = _OPERATIONS.get(record.endpoint, record.endpoint)
         answered_by = trace.attempts[-1].route if trace.attempts else None
         attributes = (

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from tokenway.proxy.config import ConfigError, ProxyConfig, StartupError, load_config, parse_config
 from tokenway.proxy.serve import ServeOptions, bind_socket, fail, is_loopback, run_workers
@@ -35,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return migrate_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.log_format == "json" or _truthy(os.environ.get("JSON_LOGS")):
+        _json_logs()
     if args.demo:
         return _run_demo(args)
     if not args.config:
@@ -43,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as err:
         return fail(str(err))
+    if config.observability.json_logs:
+        _json_logs()
     for warning in config.warnings:
         log.warning("config: %s", warning)
     _apply_environment(config.environment_variables)
@@ -72,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "4000")))
     p.add_argument("--workers", "--num_workers", type=int, default=1, dest="workers")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: every log line a JSON object (as litellm_settings.json_logs, JSON_LOGS=True)",
+    )
     p.add_argument("--demo", action="store_true", help="serve in front of the bundled emulator")
     p.add_argument(
         "--insecure-no-master-key",
@@ -96,7 +110,58 @@ def _apply_environment(variables: Mapping[str, str]) -> None:
         os.environ.setdefault(name, value)
 
 
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _json_logs() -> None:
+    """Every log line as a JSON object, in the request log's shape."""
+    from tokenway.proxy.observability import JsonFormatter
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(JsonFormatter())
+
+
+def _with_json_logs(config: ProxyConfig) -> ProxyConfig:
+    """The config with JSON request lines when the log lines are JSON (an option or env)."""
+    from tokenway.proxy.observability import JsonFormatter
+
+    handlers = logging.getLogger().handlers
+    if config.observability.json_logs or not any(
+        isinstance(h.formatter, JsonFormatter) for h in handlers
+    ):
+        return config
+    observability = dataclasses.replace(config.observability, json_logs=True)
+    return dataclasses.replace(config, observability=observability)
+
+
+def _metrics_directory() -> Path | None:
+    """With several workers, the directory their metrics are added up in (prometheus-
+    client's multiprocess mode; set before it is imported). Files of an earlier run are
+    removed. Returns the directory to delete at exit when tokenway made it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    made = tempfile.mkdtemp(prefix="tokenway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return Path(made)
+
+
 def _run(args: argparse.Namespace, config: ProxyConfig, demo_note: str | None) -> int:
+    config = _with_json_logs(config)
+    made = None
+    if max(1, args.workers) > 1 and config.observability.prometheus:
+        made = _metrics_directory()
+    try:
+        return _run_bound(args, config, demo_note)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _run_bound(args: argparse.Namespace, config: ProxyConfig, demo_note: str | None) -> int:
     host = args.host or ("0.0.0.0" if config.master_key else "127.0.0.1")
     if not config.master_key and not is_loopback(host) and not args.insecure_no_master_key:
         return fail(

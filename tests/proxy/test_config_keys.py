@@ -75,7 +75,6 @@ def test_accepted_but_ignored_keys_warn_with_what_is_not_done() -> None:
     assert config.warnings == (
         "litellm_settings.cache: ignored: response caching is not implemented in tokenway; "
         "requests are not cached",
-        "litellm_settings.json_logs: ignored: logs are plain text; JSON logs are not implemented",
         "general_settings.alerting: ignored: alerting is not implemented in tokenway; "
         "no alert is sent",
     )

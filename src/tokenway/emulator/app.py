@@ -15,6 +15,7 @@ import asyncio
 import hmac
 import logging
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import unquote
 
@@ -52,6 +53,9 @@ class EmulatorApp:
         self.requests_by_status: dict[int, int] = {}
         self.rate_limited = 0
         self.hanging = 0
+        # The W3C trace context of the latest requests that carried one (a tracing
+        # client's propagation is checked against it).
+        self.traceparents: deque[str] = deque(maxlen=1000)
         self._keys = (*config.api_keys, *config.out_of_credit_keys)
 
     @property
@@ -68,6 +72,9 @@ class EmulatorApp:
                 return self._control(request)
             except ApiError as error:
                 return self.error_response(error)
+        traceparent = request.headers.get("traceparent")
+        if traceparent is not None:
+            self.traceparents.append(traceparent)
         response = await self._serve(request)
         self.requests_total += 1
         self.requests_by_status[response.status] = (

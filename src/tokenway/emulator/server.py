@@ -85,6 +85,11 @@ class Emulator:
         return self.app.requests_by_status
 
     @property
+    def traceparents(self) -> list[str]:
+        """The ``traceparent`` headers of the latest requests that carried one, in order."""
+        return list(self.app.traceparents)
+
+    @property
     def rate_limited(self) -> int:
         return self.app.rate_limited
 

@@ -30,6 +30,7 @@ from tokenway.proxy.endpoints.health import HealthChecker
 from tokenway.proxy.endpoints.openapi import openapi_document
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.models import ModelTable, build_router, build_routes
+from tokenway.proxy.observability import build_observer
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
@@ -42,6 +43,7 @@ Route = Callable[[Request, CallContext], Awaitable[Response]]
 # connections close: long enough for most answers; a call cut off later still leaves its
 # spend row in the journal (recorded as a client that left).
 DRAIN_TIMEOUT = 10.0
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus's text format
 
 
 class ProxyApp:
@@ -73,6 +75,9 @@ class ProxyApp:
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
         gate = Gate()
+        self.observer = build_observer(config.observability, routes)
+        if self.observer is not None:
+            wraps = [self.observer, *wraps]
         self.pipelines = {
             endpoint.name: Pipeline(endpoint, self.router, self.http, self.spend, gate, wraps)
             for endpoint in ENDPOINTS
@@ -109,6 +114,7 @@ class ProxyApp:
             ("GET", "/health/readiness"): self._readiness,
             ("GET", "/openapi.json"): self._openapi,
         }
+        self._serve_metrics()
         self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
         # general_settings.allowed_routes: exact paths; None (the default) allows every route
         self._allowed_routes = config.allowed_routes
@@ -144,6 +150,8 @@ class ProxyApp:
         """Open the store, start the spend writer and health checks, in the serving loop."""
         await self.services.start()
         self.health.start()
+        if self.observer is not None:
+            self.observer.start()
 
     async def aclose(self, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         """Let upstream calls still running end (bounded; the server has stopped taking
@@ -152,6 +160,28 @@ class ProxyApp:
         await self.services.drain(drain_timeout)
         await self.http.aclose()
         await self.services.aclose()
+        if self.observer is not None:
+            self.observer.close()
+
+    def _serve_metrics(self) -> None:
+        """``GET /metrics`` when the prometheus callback is on: the master key's, unless
+        ``require_auth_for_metrics_endpoint: false``."""
+        metrics = self.observer.metrics if self.observer is not None else None
+        if metrics is None:
+            return
+
+        headers = [("content-type", METRICS_CONTENT_TYPE)]
+
+        def exposition() -> Response:
+            return Response(200, list(headers), metrics.exposition())
+
+        async def route(request: Request, ctx: CallContext) -> Response:
+            return exposition()
+
+        if self.config.observability.metrics_public:
+            self._public[("GET", "/metrics")] = exposition
+        else:
+            self._admin[("GET", "/metrics")] = route
 
     def _admin_route(self, key: tuple[str, str], principal: Principal) -> Route | None:
         """Management endpoints: the master key only (refused outright without one)."""

@@ -77,7 +77,7 @@ class Ticket:
 
     __slots__ = (
         "_admission", "_body", "_release", "_tracker", "alias", "closed", "key", "key_hash",
-        "request_id", "started_at", "started_perf", "stream",
+        "on_close", "request_id", "started_at", "started_perf", "stream",
     )  # fmt: skip
 
     def __init__(
@@ -87,8 +87,11 @@ class Ticket:
         started_perf: float,
         key_hash: str | None,
         key: KeyContext | None,
+        on_close: Callable[[SpendRow], None] | None = None,
     ) -> None:
+        """``on_close``: given the row once it is recorded (the request log, metrics)."""
         self._tracker = tracker
+        self.on_close = on_close
         self.request_id = request_id
         self.started_perf = started_perf
         self.started_at = time.time()
@@ -142,6 +145,11 @@ class Ticket:
             tracker.ticket_closed()  # the row is journaled (or logged lost): nothing to wait for
         if self._release is not None:
             self._release()
+        if self.on_close is not None:
+            try:
+                self.on_close(row)
+            except Exception:  # an observer's bug must not fail the request
+                log.exception("request %s: its row's observer failed", row.request_id)
 
     def _row(
         self,

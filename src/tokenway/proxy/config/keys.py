@@ -171,9 +171,12 @@ LITELLM_SETTINGS: Section = {
     "content_policy_fallbacks": ignored(
         "content-policy errors are not told apart; they use fallbacks"
     ),
-    "callbacks": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
-    "success_callback": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
-    "failure_callback": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
+    "callbacks": implemented(wording.CALLBACKS, string_list),
+    "success_callback": implemented(wording.CALLBACKS, string_list),
+    "failure_callback": implemented(wording.CALLBACKS, string_list),
+    "require_auth_for_metrics_endpoint": implemented(
+        "false: /metrics is served without the master key (it needs it by default)", boolean
+    ),
     "service_callbacks": ignored(f"{wording.NO_CALLBACKS} these callbacks"),
     "langfuse_default_tags": ignored(f"{wording.NO_CALLBACKS} Langfuse"),
     "turn_off_message_logging": ignored(
@@ -183,7 +186,11 @@ LITELLM_SETTINGS: Section = {
     "redact_user_api_key_info": ignored(
         "tokenway sends no key information to logging callbacks"
     ),
-    "json_logs": ignored("logs are plain text; JSON logs are not implemented"),
+    "json_logs": implemented(
+        "log lines (one per request, start, warnings) as JSON objects; also JSON_LOGS=True "
+        "or --log-format json",
+        boolean,
+    ),
     "set_verbose": ignored("use the --log-level option"),
     "cache": ignored(wording.NO_CACHE),
     "cache_params": ignored(wording.NO_CACHE),
@@ -195,7 +202,7 @@ LITELLM_SETTINGS: Section = {
     "default_team_settings": ignored("per-team callbacks are not implemented"),
     "disable_end_user_cost_tracking": ignored("end-user cost tracking is not implemented"),
     "disable_end_user_cost_tracking_prometheus_only": ignored(
-        "Prometheus metrics are not implemented"
+        "the metrics carry no end-user label values"
     ),
     "key_generation_settings": ignored(
         "only the master key can create keys in tokenway, whatever this says"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from tokenway.http.limits import ServerLimits
 from tokenway.proxy.config import schema
@@ -25,6 +26,7 @@ from tokenway.proxy.config.settings import (
     PROXY_TIMEOUT,
     CorsSettings,
     HealthSettings,
+    ObservabilitySettings,
     SpendSettings,
 )
 from tokenway.proxy.config.yaml_file import read_yaml
@@ -83,6 +85,7 @@ class ProxyConfig:
     spend: SpendSettings = field(default_factory=SpendSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     cors: CorsSettings | None = None
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     warnings: tuple[str, ...] = ()
     # general_settings.allowed_routes: the only paths an authenticated request may use
     allowed_routes: frozenset[str] | None = None
@@ -166,9 +169,40 @@ def _proxy_config(
         spend=SpendSettings.of(general),
         health=HealthSettings.of(general),
         cors=CorsSettings.of(general),
+        observability=_observability(sections["litellm_settings"], env, report),
         warnings=report.warnings,
         allowed_routes=_allowed_routes(general, report),
     )
+
+
+def _observability(
+    litellm: Mapping[str, Any], env: Mapping[str, str], report: schema.Report
+) -> ObservabilitySettings:
+    settings = ObservabilitySettings.of(litellm, env)
+    for name in settings.unsupported_callbacks:  # "callbacks.langfuse"
+        report.warn(
+            f"litellm_settings.{name}",
+            "this callback is not supported by tokenway; nothing is sent to it "
+            "(supported: prometheus, otel)",
+        )
+    if settings.otel:
+        _check_otlp(settings, report)
+    return settings
+
+
+def _check_otlp(settings: ObservabilitySettings, report: schema.Report) -> None:
+    url = urlsplit(settings.otlp_traces_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        report.problem(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            f"must be an http:// or https:// URL, not {settings.otlp_traces_url!r}",
+        )
+    if settings.otlp_protocol != "http/json":
+        report.warn(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            f"{settings.otlp_protocol!r} is not supported: tokenway sends OTLP/HTTP with JSON "
+            "bodies (http/json), which OTLP/HTTP collectors accept on the same path",
+        )
 
 
 def _router(

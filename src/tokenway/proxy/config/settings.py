@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 # Timeouts when the config sets none (why these: ``tokenway.proxy.models``).
 PROXY_TIMEOUT = 300.0  # seconds for a whole call, retries included
@@ -70,3 +71,70 @@ class CorsSettings:
             return None
         max_age = general.get("cors_max_age")
         return cls(tuple(origins), max_age if isinstance(max_age, int) else DEFAULT_CORS_MAX_AGE)
+
+
+# The callbacks tokenway serves, by LiteLLM's names; every other name is warned about.
+SUPPORTED_CALLBACKS = frozenset({"prometheus", "otel"})
+OTLP_DEFAULT_ENDPOINT = "http://localhost:4318"
+CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")
+
+
+@dataclass(frozen=True, slots=True)
+class ObservabilitySettings:
+    """The request log's format, and the metrics endpoint."""
+
+    json_logs: bool = False  # litellm_settings.json_logs, or JSON_LOGS=True
+    prometheus: bool = False  # "prometheus" in litellm_settings.callbacks
+    metrics_public: bool = False  # require_auth_for_metrics_endpoint: false
+    unsupported_callbacks: tuple[str, ...] = ()  # "callbacks.langfuse": named, not served
+    otel: bool = False  # "otel" in litellm_settings.callbacks
+    otlp_traces_url: str = OTLP_DEFAULT_ENDPOINT + "/v1/traces"  # OTEL_EXPORTER_OTLP_*
+    otlp_headers: tuple[tuple[str, str], ...] = ()  # OTEL_EXPORTER_OTLP_HEADERS
+    otlp_protocol: str = "http/json"  # as asked (OTEL_EXPORTER_OTLP_PROTOCOL); JSON is sent
+    service_name: str = "tokenway"  # OTEL_SERVICE_NAME
+
+    @classmethod
+    def of(cls, litellm: Mapping[str, Any], env: Mapping[str, str]) -> ObservabilitySettings:
+        named: dict[str, str] = {}  # callback name -> the first key naming it
+        for key in CALLBACK_KEYS:
+            value = litellm.get(key)
+            for name in value if isinstance(value, list) else ():
+                named.setdefault(str(name), key)
+        json_env = env.get("JSON_LOGS", "").strip().lower() in ("1", "true", "yes", "on")
+        return cls(
+            json_logs=bool(litellm.get("json_logs")) or json_env,
+            prometheus="prometheus" in named,
+            metrics_public=litellm.get("require_auth_for_metrics_endpoint") is False,
+            unsupported_callbacks=tuple(
+                f"{key}.{name}" for name, key in named.items() if name not in SUPPORTED_CALLBACKS
+            ),
+            otel="otel" in named,
+            otlp_traces_url=_otlp_traces_url(env),
+            otlp_headers=_otlp_headers(env),
+            otlp_protocol=(
+                env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/json"
+            ).strip(),
+            service_name=env.get("OTEL_SERVICE_NAME") or "tokenway",
+        )
+
+
+def _otlp_traces_url(env: Mapping[str, str]) -> str:
+    """The OpenTelemetry SDK's rule: the traces URL as given, else the base + /v1/traces."""
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if traces:
+        return traces
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or OTLP_DEFAULT_ENDPOINT
+    return base.rstrip("/") + "/v1/traces"
+
+
+def _otlp_headers(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """``key=value,key2=value2``, URL-encoded values (OTEL_EXPORTER_OTLP_HEADERS)."""
+    raw = env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS")
+    pairs = []
+    for item in (raw or "").split(","):
+        name, eq, value = item.partition("=")
+        if eq and name.strip():
+            pairs.append((name.strip().lower(), unquote(value.strip())))
+    return tuple(pairs)

@@ -14,3 +14,8 @@ PROXY_DEFAULTS = (
     "forwards the client's parameters as sent"
 )
 LITELLM_ONLY = "a LiteLLM feature tokenway does not have; it has no effect"
+CALLBACKS = (
+    "prometheus: the /metrics endpoint (LiteLLM's metric names); otel: traces over OTLP/HTTP "
+    "(OTEL_EXPORTER_OTLP_ENDPOINT); any other callback name is warned about once and nothing "
+    "is sent to it"
+)

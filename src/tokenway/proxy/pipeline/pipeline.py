@@ -45,13 +45,13 @@ from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import parse_body, refuse_forbidden
 from tokenway.proxy.pipeline.mocking import take_mock
 from tokenway.proxy.pipeline.routing import concrete, request_fallbacks
+from tokenway.proxy.pipeline.spans import Send, traced
 from tokenway.proxy.pipeline.upstream import Upstream
 from tokenway.proxy.usage import Usage
 from tokenway.router import RouteTrace, RoutingEngine
 
 Handler = Callable[[Request, CallContext], Awaitable[Response]]
 Wrap = Callable[[Endpoint, Handler], Handler]
-Send = Callable[[Route, float], Awaitable[Response]]
 
 
 class Pipeline:
@@ -83,7 +83,7 @@ class Pipeline:
         spend_id = ctx.request_id
         if ctx.client_chose_id:  # a reused id must not merge (and so hide) spend rows
             spend_id = f"{spend_id}.{os.urandom(6).hex()}"
-        ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key)
+        ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key, ctx.on_close)
         request.cancel_on_disconnect = True  # nothing here is left half done by a cancel
         try:
             return await self._serve(request, ctx, ticket)
@@ -138,8 +138,14 @@ class Pipeline:
         key = ctx.key
         admission = None
         if key is not None and not key.unrestricted:
-            admission = await self.admit(request, key, ticket, body)
+            started = time.perf_counter()
+            try:
+                admission = await self.admit(request, key, ticket, body)
+            finally:
+                if ctx.spans is not None:
+                    ctx.spans.admission(started)
         trace: RouteTrace[Route] = RouteTrace(alias)
+        ctx.route_trace = trace
         try:  # step 4: route, each attempt steps 5 to 7
             routed = await self._router.acall(
                 alias,
@@ -182,6 +188,8 @@ class Pipeline:
             send = functools.partial(upstream.mocked, body, ctx, ticket, False, mock)
         else:
             send = functools.partial(upstream.plain, body, ctx, ticket)
+        if ctx.spans is not None:
+            send = traced(send, ctx.spans, ctx.set_traceparent)
         return concrete(send, trace) if self._wildcards else send
 
     def _failure(

@@ -78,7 +78,7 @@ class Upstream:
             response = await self._http.request(
                 "POST",
                 route.urls[self._path],
-                headers=route.headers,
+                headers=route.headers if ctx.traceparent is None else _traced(route.headers, ctx),
                 body=route.provider.encode_body(body),
                 timeout=budget,
             )
@@ -153,7 +153,11 @@ class Upstream:
             response = await self._http.request(
                 "POST",
                 route.urls[self._path],
-                headers=route.stream_headers,
+                headers=(
+                    route.stream_headers
+                    if ctx.traceparent is None
+                    else _traced(route.stream_headers, ctx)
+                ),
                 body=route.provider.encode_body(body),
                 timeout=budget,
             )
@@ -227,6 +231,11 @@ class Upstream:
             status=499, deployment=route.deployment_id, usage=usage, cost=route.cost(usage),
             error_code=DISCONNECTED,
         )  # fmt: skip
+
+
+def _traced(headers: list[tuple[str, str]], ctx: CallContext) -> list[tuple[str, str]]:
+    """The attempt's W3C trace context, for an upstream that traces too."""
+    return [*headers, ("traceparent", ctx.traceparent or "")]
 
 
 DISCONNECTED = "client_disconnected"  # a row's error_code when its client left

@@ -1,0 +1,205 @@
+"""The request log: one line per model request, plain text or JSON, written off the loop.
+
+``RequestLog.emit`` only appends the record to a queue; a thread formats what has queued
+every ``interval`` and writes it in one call. A slow terminal or disk therefore holds the
+thread, never a request. If the thread falls behind by more than ``MAX_PENDING`` lines,
+the newest are dropped and counted, and the count is written when it catches up.
+
+The other lines (start, shutdown, config warnings, store and upstream faults) go through
+``logging``; ``JsonFormatter`` gives them the JSON shape of the request lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+
+from tokenway.proxy.observability.record import RequestRecord
+
+MAX_PENDING = 100_000
+ATOMIC_WRITE = 4096  # PIPE_BUF on Linux (characters ≈ bytes: lines are mostly ASCII)
+LOGGER = "tokenway.request"
+
+
+class RequestLog:
+    def __init__(
+        self, *, json: bool = False, stream: IO[str] | None = None, interval: float = 0.1
+    ) -> None:
+        self.json = json
+        self._stream = stream
+        self._interval = interval
+        self._pending: deque[RequestRecord] = deque()
+        self._dropped = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def emit(self, record: RequestRecord) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            self._dropped += 1
+            return
+        self._pending.append(record)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Write what is queued and stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()
+
+    def flush(self) -> None:
+        pending = self._pending
+        if not pending and not self._dropped:
+            return
+        lines = []
+        line = self._json_line if self.json else _plain_line
+        while pending:
+            lines.append(line(pending.popleft()))
+        if self._dropped:
+            count, self._dropped = self._dropped, 0
+            lines.append(self._note(f"{count} request log line(s) dropped: the log fell behind"))
+        stream = self._stream or sys.stderr
+        try:
+            for chunk in _chunks(lines):
+                stream.write(chunk)
+                stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing to tell it with
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def _json_line(self, record: RequestRecord) -> str:
+        row = record.row
+        data: dict[str, Any] = {
+            "time": _iso(row.started_at),
+            "level": "INFO",
+            "logger": LOGGER,
+            "message": f"{record.method} {record.path} {row.status}",
+            **record.fields(),
+        }
+        return orjson.dumps(data).decode() + "\n"
+
+    def _note(self, message: str) -> str:
+        if self.json:
+            data = {"time": _iso(time.time()), "level": "WARNING", "logger": LOGGER}
+            return orjson.dumps({**data, "message": message}).decode() + "\n"
+        return f"WARNING {LOGGER}: {message}\n"
+
+
+def _chunks(lines: list[str]) -> Iterator[str]:
+    """Whole lines, at most ``ATOMIC_WRITE`` bytes a write where lines allow: a pipe takes
+    such a write whole, so the workers of ``--workers N`` sharing one never cut into each
+    other's lines."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) > ATOMIC_WRITE and chunk:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        yield "".join(chunk)
+
+
+def _plain_line(record: RequestRecord) -> str:
+    """``key=value`` pairs after the method, path and status; empty fields left out. The
+    pairs that repeat from request to request (model, deployment, key) are made once."""
+    row = record.row
+    who = (row.model_alias, row.deployment, record.upstream_model, record.key_alias,
+           row.key_hash, row.team_id, row.user_id)  # fmt: skip
+    fixed = _FIXED.get(who)
+    if fixed is None:
+        fixed = _fixed_pairs(record)
+        if len(_FIXED) >= 10_000:
+            _FIXED.clear()
+        _FIXED[who] = fixed
+    line = (
+        f"INFO {LOGGER}: {_iso(row.started_at)} {record.method} {record.path} {row.status} "
+        f"request_id={row.request_id}{fixed} stream={row.stream}"
+        f" prompt_tokens={row.prompt_tokens} completion_tokens={row.completion_tokens}"
+        f" total_tokens={row.prompt_tokens + row.completion_tokens}"
+    )
+    if row.usage_estimated:
+        line += " usage_estimated=True"
+    if row.cost is not None:
+        line += f" cost={row.cost:.10g}"
+    line += (
+        f" latency_ms={row.latency_ms:.3f} upstream_ms={record.upstream_ms:.3f}"
+        f" retries={record.retries} fallbacks={record.fallbacks}"
+    )
+    if row.error_code is not None:
+        line += f" error_code={_plain(row.error_code)}"
+    return line + "\n"
+
+
+def _fixed_pairs(record: RequestRecord) -> str:
+    row = record.row
+    pairs = f" model={_plain(row.model_alias)}"
+    if row.deployment is not None:
+        pairs += f" deployment={_plain(row.deployment)}"
+    if record.upstream_model is not None:
+        pairs += f" upstream_model={_plain(record.upstream_model)}"
+    if record.key_alias is not None:
+        pairs += f" key_alias={_plain(record.key_alias)}"
+    if row.key_hash:
+        pairs += f" key_hash={record.key}"
+    if row.team_id is not None:
+        pairs += f" team={_plain(row.team_id)}"
+    if row.user_id is not None:
+        pairs += f" user={_plain(row.user_id)}"
+    return pairs
+
+
+_FIXED: dict[tuple[object, ...], str] = {}  # the writer thread's (a race only formats twice)
+
+
+def _plain(value: object) -> str:
+    """A value as one token: text with a space, a quote or a control character (a model
+    name is the client's own text) is JSON-quoted, so one request stays one line."""
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    text = str(value)
+    if text and text.isprintable() and " " not in text and '"' not in text and "=" not in text:
+        return text
+    return orjson.dumps(text).decode()
+
+
+def _iso(epoch: float) -> str:
+    whole = int(epoch)
+    cached = _SECONDS.get(whole)
+    if cached is None:
+        if len(_SECONDS) > 4:
+            _SECONDS.clear()
+        cached = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{cached}.{int((epoch - whole) * 1000):03d}Z"
+
+
+_SECONDS: dict[int, str] = {}  # the last seconds, formatted (a race only formats twice)
+
+
+class JsonFormatter(logging.Formatter):
+    """Every other log line in the request lines' JSON shape."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": _iso(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(data).decode()

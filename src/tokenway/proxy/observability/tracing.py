@@ -1,0 +1,76 @@
+"""A request's trace: its ids, the W3C ``traceparent`` it came with, and the times of its
+admission and upstream attempts (``Spans``, told by the pipeline).
+
+Nothing here builds a span on the request's path: the times are kept as numbers and
+``otlp`` turns them into spans on its own thread. Ids come from ``random`` (a trace id
+needs to be unique, not secret), which Python reseeds in a forked worker.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+from tokenway.proxy.models import Route
+
+# version 00, a non-zero trace id and parent id, flags (W3C Trace Context, level 1)
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+
+
+class Attempt:
+    __slots__ = ("ended", "error", "route", "span_id", "started", "status")
+
+    def __init__(self, route: Route, span_id: str, started: float) -> None:
+        self.route = route
+        self.span_id = span_id
+        self.started = started
+        self.ended = started
+        self.status = 0
+        self.error: str | None = None
+
+
+class RequestTrace:
+    """One request's spans, as times; implements the pipeline's ``Spans``."""
+
+    __slots__ = ("admitted", "attempts", "parent_id", "span_id", "trace_id")
+
+    def __init__(self, traceparent: str | None) -> None:
+        parent = _parse(traceparent)
+        if parent is None:
+            self.trace_id, self.parent_id = f"{random.getrandbits(128):032x}", None
+        else:
+            self.trace_id, self.parent_id = parent
+        self.span_id = new_span_id()
+        self.admitted: tuple[float, float] | None = None
+        self.attempts: list[Attempt] = []
+
+    def admission(self, started: float) -> None:
+        self.admitted = (started, time.perf_counter())
+
+    def attempt_started(self, route: Route) -> str:
+        attempt = Attempt(route, new_span_id(), time.perf_counter())
+        self.attempts.append(attempt)
+        return f"00-{self.trace_id}-{attempt.span_id}-01"
+
+    def attempt_ended(self, status: int, error: str | None) -> None:
+        attempt = self.attempts[-1]
+        attempt.ended = time.perf_counter()
+        attempt.status = status
+        attempt.error = error
+
+
+def new_span_id() -> str:
+    return f"{random.getrandbits(64) or 1:016x}"
+
+
+def _parse(traceparent: str | None) -> tuple[str, str] | None:
+    """The client's trace id and span id, if its header is well formed (else a new trace;
+    the header is never echoed)."""
+    if not traceparent:
+        return None
+    match = _TRACEPARENT.fullmatch(traceparent.strip())
+    if match is None or match[1] == _ZERO_TRACE or match[2] == _ZERO_SPAN:
+        return None
+    return match[1], match[2]

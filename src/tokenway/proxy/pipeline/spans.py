@@ -1,0 +1,49 @@
+"""The seam traces hook into: a request's admission and each upstream attempt.
+
+A wrap that traces requests (``tokenway.proxy.observability``) puts a ``Spans`` on the
+request's ``CallContext``; the pipeline tells it when admission ran and when each attempt
+started and ended, and sends the ``traceparent`` it gets for an attempt to the upstream.
+Without one (``ctx.spans is None``) none of this runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from tokenway.errors import TokenwayError
+from tokenway.http.server import Response
+from tokenway.proxy.models import Route
+
+Send = Callable[[Route, float], Awaitable[Response]]
+
+
+class Spans(Protocol):
+    def admission(self, started: float) -> None:
+        """Admission ran from ``started`` (perf_counter) until now."""
+
+    def attempt_started(self, route: Route) -> str:
+        """An attempt at ``route`` starts; returns its ``traceparent`` header value."""
+        ...
+
+    def attempt_ended(self, status: int, error: str | None) -> None:
+        """The attempt answered (a stream: its first content) or failed."""
+
+
+def traced(send: Send, spans: Spans, headers: Callable[[str], None]) -> Send:
+    """``send`` with each attempt told to ``spans``; ``headers`` takes its traceparent."""
+
+    async def attempt(route: Route, budget: float) -> Response:
+        headers(spans.attempt_started(route))
+        try:
+            response = await send(route, budget)
+        except TokenwayError as error:
+            spans.attempt_ended(error.status_code, error.code or error.error_type)
+            raise
+        except BaseException:
+            spans.attempt_ended(499, "cancelled")
+            raise
+        spans.attempt_ended(response.status, None)
+        return response
+
+    return attempt

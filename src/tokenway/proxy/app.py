@@ -29,7 +29,7 @@ from tokenway.proxy.endpoints import ENDPOINTS
 from tokenway.proxy.endpoints.health import HealthChecker
 from tokenway.proxy.endpoints.openapi import openapi_document
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
-from tokenway.proxy.models import ModelTable, build_router, build_routes
+from tokenway.proxy.models import ModelTable, access_groups, build_router, build_routes
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
@@ -68,7 +68,10 @@ class ProxyApp:
         )
         self.models = ModelTable(routes)
         self.router = build_router(config, routes, backoff)
-        self.services = Services(config.database_url, config.spend, data_dir or Path("."))
+        groups = access_groups(config.deployments)
+        self.services = Services(
+            config.database_url, config.spend, data_dir or Path("."), access_groups=groups
+        )
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
@@ -97,6 +100,7 @@ class ProxyApp:
         admin = AdminAPI(
             self.services.store,
             served_models=self.models.names(),
+            access_groups=groups,
             on_key_change=self.services.keys.invalidate,
         )
         self._admin: dict[tuple[str, str], Route] = {

@@ -57,6 +57,7 @@ class KeyRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class UserRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
 
 
 @dataclass(slots=True)
@@ -82,6 +84,7 @@ class TeamRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
 
 
 class SpendRow(NamedTuple):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,8 +153,10 @@ class KeyCache:
         unknown_ttl: float = 1.0,
         allow_on_store_outage: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        access_groups: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._store = store
+        self._groups: Mapping[str, frozenset[str]] = access_groups or {}
         self._refresh_after = refresh_after
         self._max_age = max(max_age, refresh_after)
         self._unknown_ttl = unknown_ttl
@@ -333,7 +335,9 @@ class KeyCache:
                 self._account("team", team.team_id, label, team.limits, team.blocked, raced)
             )
         quotas = tuple(account.quota for account in accounts if account.quota is not None)
-        return KeyContext(key, user, team, tuple(accounts), quotas, _allowed(key, team))
+        return KeyContext(
+            key, user, team, tuple(accounts), quotas, _allowed(key, team, self._groups)
+        )
 
     def _account(
         self, kind: str, ident: str, label: str, limits: Limits, blocked: bool, raced: bool
@@ -368,12 +372,30 @@ class KeyCache:
         return task
 
 
-def _allowed(key: KeyRecord, team: TeamRecord | None) -> frozenset[str] | None:
-    """The key's models capped by its team's (an empty list means no restriction)."""
-    team_models = frozenset(team.models) if team is not None and team.models else None
-    if not key.models:
+ALL_MODELS = frozenset({"*", "all-proxy-models"})  # LiteLLM's names for every model
+
+
+def expand_models(models: list[str], groups: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """A stored ``models`` list as the aliases it allows: ``None`` (every model) for an
+    empty list, ``"*"`` or ``"all-proxy-models"``; an access group (``model_info.
+    access_groups``) as its aliases; any other name as itself."""
+    if not models or not ALL_MODELS.isdisjoint(models):
+        return None
+    allowed: set[str] = set()
+    for name in models:
+        allowed.update(groups.get(name, ()))
+        allowed.add(name)
+    return frozenset(allowed)
+
+
+def _allowed(
+    key: KeyRecord, team: TeamRecord | None, groups: Mapping[str, frozenset[str]]
+) -> frozenset[str] | None:
+    """The key's models capped by its team's (``None``: no restriction)."""
+    team_models = expand_models(team.models, groups) if team is not None else None
+    own = expand_models(key.models, groups)
+    if own is None:
         return team_models
-    own = frozenset(key.models)
     return own & team_models if team_models is not None else own
 
 

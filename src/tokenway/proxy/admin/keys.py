@@ -21,6 +21,7 @@ from typing import Any
 from tokenway.errors import BadRequestError, NotFoundError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
+from tokenway.proxy.admin.litellm_fields import KEY_NEW, KEY_UPDATE, merge_extra
 from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json
 from tokenway.proxy.admin.validation import (
     PAGE_FIELDS,
@@ -37,6 +38,7 @@ from tokenway.proxy.admin.validation import (
     read_body,
     read_query,
     small_count,
+    spend,
     text,
     text_list,
 )
@@ -53,6 +55,7 @@ def key_fields(served: list[str]) -> dict[str, Validator]:
         "key_alias": text,
         "models": model_aliases(served),
         "max_budget": money,
+        "spend": spend,
         "budget_duration": duration,
         "rpm_limit": small_count,  # PostgreSQL INTEGER columns
         "tpm_limit": count,
@@ -84,9 +87,10 @@ class KeyRoutes:
         }
 
     async def generate(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields)
+        values = read_body(request.body, self._fields, kept=KEY_NEW)
         secret, record = await create_key(self._ctx, values)
-        return json_response({"key": secret, **key_json(record)}, call)
+        warnings = self._ctx.model_warnings(values.get("models"))
+        return json_response({"key": secret, **key_json(record), **warnings}, call)
 
     async def info(self, request: Request, call: Call) -> Response:
         key_hash = read_query(request.query, {"key": key_ref}, required=("key",))["key"]
@@ -121,11 +125,12 @@ class KeyRoutes:
         )
 
     async def update(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._update_fields, required=("key",))
+        values = read_body(request.body, self._update_fields, required=("key",), kept=KEY_UPDATE)
         key_hash = values.pop("key")
         async with _owners(self._ctx, values):
             record = await self._apply(key_hash, _key_changes(values, self._ctx.now()))
-        return json_response(key_json(record), call)
+        warnings = self._ctx.model_warnings(values.get("models"))
+        return json_response({**key_json(record), **warnings}, call)
 
     async def delete(self, request: Request, call: Call) -> Response:
         spec = {"keys": key_refs, "key_aliases": text_list}
@@ -167,6 +172,7 @@ class KeyRoutes:
     async def _apply(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord:
         """Store ``changes`` (none: just read the key) and drop the key from the auth cache."""
         store = self._ctx.store
+        changes = await merge_extra(changes, lambda: store.get_key(key_hash))
         record = await (store.update_key(key_hash, changes) if changes else store.get_key(key_hash))
         if record is None:
             raise _not_found()

@@ -11,6 +11,7 @@ import uuid
 
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
+from tokenway.proxy.admin.litellm_fields import TEAM_NEW, TEAM_UPDATE
 from tokenway.proxy.admin.owners import Owners
 from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json, team_json
 from tokenway.proxy.admin.validation import (
@@ -69,13 +70,13 @@ class TeamRoutes:
         }
 
     async def new(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields)
+        values = read_body(request.body, self._fields, kept=TEAM_NEW)
         now = self._ctx.now()
         fields, limits = split_limits(store_changes(values, now))
         fields["team_id"] = fields.get("team_id") or str(uuid.uuid4())
         team = TeamRecord(limits=limits, created_at=now, updated_at=now, **fields)
         await self._ctx.store.create_team(team)
-        return json_response(team_json(team), call)
+        return json_response({**team_json(team), **self._ctx.model_warnings(team.models)}, call)
 
     async def info(self, request: Request, call: Call) -> Response:
         team_id = read_query(request.query, {"team_id": text}, required=("team_id",))["team_id"]
@@ -89,9 +90,10 @@ class TeamRoutes:
         return json_response(answer, call)
 
     async def update(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields, required=("team_id",))
+        values = read_body(request.body, self._fields, required=("team_id",), kept=TEAM_UPDATE)
         team = await self._teams.change(values.pop("team_id"), values)
-        return json_response(team_json(team), call)
+        warnings = self._ctx.model_warnings(values.get("models"))
+        return json_response({**team_json(team), **warnings}, call)
 
     async def delete(self, request: Request, call: Call) -> Response:
         body = read_body(request.body, {"team_ids": ids}, required=("team_ids",))

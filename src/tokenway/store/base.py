@@ -85,6 +85,8 @@ class TeamRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
+    # LiteLLM's members_with_roles: {"user_id", "user_email", "role", ...settings}
+    members_with_roles: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SpendRow(NamedTuple):

@@ -66,13 +66,14 @@ USERS = Table(
 TEAMS = Table(
     "teams",
     "team_id",
-    ("team_id", "team_alias", "models", *LIMIT_COLUMNS, "blocked", *_STAMPS),
+    ("team_id", "team_alias", "models", *LIMIT_COLUMNS, "blocked", *_STAMPS, "members_with_roles"),
     "team",
 )
 SPEND_COLUMNS: tuple[str, ...] = SpendRow._fields
 _INTS = frozenset({"rpm_limit", "tpm_limit", "max_parallel_requests"})
 _FLOATS = frozenset({"max_budget", "budget_reset_at", "spend", "expires_at"})
-_EMPTY: dict[str, Any] = {"models": [], "metadata": {}, "extra": {}}
+_EMPTY: dict[str, Any] = {"models": [], "metadata": {}, "extra": {}, "members_with_roles": []}
+_JSON_COLUMNS = frozenset(_EMPTY)
 
 
 def record_to_row(table: Table, record: Record, now: float) -> tuple[Any, ...]:
@@ -125,6 +126,7 @@ def team_from_row(row: RowLike) -> TeamRecord:
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
         extra=_json(row["extra"]),
+        members_with_roles=_json(row["members_with_roles"]),
     )
 
 
@@ -154,7 +156,7 @@ def changes_to_columns(table: Table, changes: Mapping[str, Any], now: float) -> 
 
 def column_value(name: str, value: Any) -> Any:
     """A field's value as stored, checked so both dialects accept (or refuse) the same."""
-    if name in ("models", "metadata", "extra"):
+    if name in _JSON_COLUMNS:
         return orjson.dumps(value if value is not None else _EMPTY[name]).decode()
     if name in ("blocked", "stream"):
         return bool(value)

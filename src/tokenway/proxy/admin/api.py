@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tokenway.proxy.admin.context import AdminContext
 from tokenway.proxy.admin.keys import KeyRoutes
+from tokenway.proxy.admin.members import MemberRoutes
 from tokenway.proxy.admin.responses import Handler, guarded
 from tokenway.proxy.admin.spend import SpendRoutes
 from tokenway.proxy.admin.teams import TeamRoutes
@@ -50,6 +51,7 @@ class AdminAPI:
             KeyRoutes(self._ctx),
             UserRoutes(self._ctx),
             TeamRoutes(self._ctx),
+            MemberRoutes(self._ctx),
             SpendRoutes(self._ctx),
         ):
             table.update({route: guarded(handler) for route, handler in group.routes().items()})

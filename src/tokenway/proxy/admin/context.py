@@ -12,7 +12,7 @@ from tokenway.errors import BadRequestError
 from tokenway.proxy.accounting.keys import ALL_MODELS
 from tokenway.proxy.admin.validation import LIMIT_FIELDS
 from tokenway.router.patterns import compile_patterns, match
-from tokenway.store.base import ConflictError, KeyRecord, Limits, Store, UserRecord
+from tokenway.store.base import ConflictError, KeyRecord, Limits, Store, TeamRecord, UserRecord
 from tokenway.store.durations import parse_duration
 
 log = logging.getLogger("tokenway.proxy.admin")
@@ -88,6 +88,14 @@ class AdminContext:
         found: list[UserRecord] = []
         while True:
             batch = await self.store.list_users(offset=len(found), limit=_SCAN_BATCH)
+            found.extend(batch)
+            if len(batch) < _SCAN_BATCH:
+                return found
+
+    async def all_teams(self) -> list[TeamRecord]:
+        found: list[TeamRecord] = []
+        while True:
+            batch = await self.store.list_teams(offset=len(found), limit=_SCAN_BATCH)
             found.extend(batch)
             if len(batch) < _SCAN_BATCH:
                 return found

@@ -117,7 +117,6 @@ _TEAM_COMMON = frozenset(
 TEAM_NEW = _TEAM_COMMON | {
     "admins",
     "members",
-    "members_with_roles",
     "rpm_limit_type",
     "team_member_permissions",
     "tpm_limit_type",

@@ -65,3 +65,13 @@ class Owners(Generic[R]):
             param=f"{self.kind}_id",
             code=f"{self.kind}_not_found",
         )
+
+
+def team_owners(ctx: AdminContext) -> Owners[TeamRecord]:
+    return Owners(
+        ctx,
+        "team",
+        ctx.store.get_team,
+        ctx.store.update_team,
+        lambda team_ids: ctx.key_hashes_of(team_ids=team_ids),
+    )

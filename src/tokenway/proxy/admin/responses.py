@@ -154,6 +154,7 @@ def team_json(team: TeamRecord) -> dict[str, Any]:
         "models": team.models,
         **limits_json(team.limits),
         "blocked": team.blocked,
+        "members_with_roles": team.members_with_roles,
         "metadata": team.metadata,
         "created_at": iso(team.created_at),
         "updated_at": iso(team.updated_at),

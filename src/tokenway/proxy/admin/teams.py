@@ -12,7 +12,8 @@ import uuid
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
 from tokenway.proxy.admin.litellm_fields import TEAM_NEW, TEAM_UPDATE
-from tokenway.proxy.admin.owners import Owners
+from tokenway.proxy.admin.members import members, resolve
+from tokenway.proxy.admin.owners import team_owners
 from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json, team_json
 from tokenway.proxy.admin.validation import (
     PAGE_FIELDS,
@@ -52,13 +53,8 @@ class TeamRoutes:
     def __init__(self, ctx: AdminContext) -> None:
         self._ctx = ctx
         self._fields = team_fields(list(ctx.served_models))
-        self._teams = Owners(
-            ctx,
-            "team",
-            ctx.store.get_team,
-            ctx.store.update_team,
-            lambda team_ids: ctx.key_hashes_of(team_ids=team_ids),
-        )
+        self._teams = team_owners(ctx)
+        self._new_fields = {**self._fields, "members_with_roles": members}
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         return {
@@ -70,7 +66,9 @@ class TeamRoutes:
         }
 
     async def new(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields, kept=TEAM_NEW)
+        values = read_body(request.body, self._new_fields, kept=TEAM_NEW)
+        if "members_with_roles" in values:
+            values["members_with_roles"] = await resolve(self._ctx, values["members_with_roles"])
         now = self._ctx.now()
         fields, limits = split_limits(store_changes(values, now))
         fields["team_id"] = fields.get("team_id") or str(uuid.uuid4())

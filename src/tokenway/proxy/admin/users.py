@@ -16,6 +16,7 @@ from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
 from tokenway.proxy.admin.keys import create_key
 from tokenway.proxy.admin.litellm_fields import USER_NEW, USER_UPDATE
+from tokenway.proxy.admin.members import memberships_of
 from tokenway.proxy.admin.owners import Owners
 from tokenway.proxy.admin.responses import (
     Call,
@@ -128,12 +129,16 @@ class UserRoutes:
         user_id = read_query(request.query, {"user_id": text}, required=("user_id",))["user_id"]
         user = await self._users.find(user_id)
         keys = await self._ctx.all_keys(user_id=user_id)
-        team = await self._ctx.store.get_team(user.team_id) if user.team_id else None
+        teams = memberships_of(user_id, await self._ctx.all_teams())
+        listed = {team["team_id"] for team in teams}
+        if user.team_id and user.team_id not in listed:  # its team, not as a member
+            team = await self._ctx.store.get_team(user.team_id)
+            teams += [team_json(team)] if team else []
         answer = {
             "user_id": user_id,
             "user_info": user_json(user),
             "keys": [key_json(key) for key in keys],
-            "teams": [team_json(team)] if team else [],
+            "teams": teams,
         }
         return json_response(answer, call)
 

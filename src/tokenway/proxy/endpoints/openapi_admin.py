@@ -17,6 +17,7 @@ from tokenway.proxy.admin.litellm_fields import (
     USER_NEW,
     USER_UPDATE,
 )
+from tokenway.proxy.admin.members import ADD_FIELDS, UPDATE_FIELDS, WHO_FIELDS, members
 from tokenway.proxy.admin.teams import team_fields
 from tokenway.proxy.admin.users import user_fields, user_new_fields
 from tokenway.proxy.admin.validation import (
@@ -72,7 +73,11 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
                       user_new_fields(served), ()),
         "/user/update": ("Change a user", users, ("user_id",)),
         "/user/delete": ("Delete users and their keys", {"user_ids": ids}, ("user_ids",)),
-        "/team/new": ("Create a team", teams, ()),
+        "/team/new": ("Create a team", {**teams, "members_with_roles": members}, ()),
+        "/team/member_add": ("Add members to a team", ADD_FIELDS, ("team_id", "member")),
+        "/team/member_delete": ("Remove a member from a team", WHO_FIELDS, ("team_id",)),
+        "/team/member_update": ("Change a member's role or settings in a team",
+                                UPDATE_FIELDS, ("team_id",)),
         "/team/update": ("Change a team", teams, ("team_id",)),
         "/team/delete": ("Delete teams and their keys", {"team_ids": ids}, ("team_ids",)),
     }  # fmt: skip
@@ -95,6 +100,12 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
         for path, (summary, fields, required) in post.items()
     }
     paths["/key/delete"] = {"post": _key_delete()}
+    for path in ("/team/member_delete", "/team/member_update"):  # a member named either way
+        body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        body["anyOf"] = [
+            {"required": [name], "properties": {name: {"type": "string"}}}
+            for name in ("user_id", "user_email")
+        ]
     for path, (summary, fields, required) in get.items():
         paths[path] = {"get": _get(summary, fields, required)}
     return paths

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, RunningProxy, proxy_config, running_proxy
 
+from tokenway import __version__
 from tokenway.emulator import Emulator, FaultConfig
+from tokenway.proxy.app import LITELLM_API_VERSION
 
 pytestmark = pytest.mark.usefixtures("clean_emulator")
 CHAT = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "hi"}]}
@@ -153,6 +155,12 @@ def test_health_and_openapi_need_no_key(proxy: RunningProxy) -> None:
         assert status == 200, path
     status, _, doc = call(proxy, "GET", "/openapi.json", key=None)
     assert status == 200 and "/v1/chat/completions" in doc["paths"]
+
+
+def test_readiness_names_the_litellm_api_it_matches(proxy: RunningProxy) -> None:
+    status, _, body = call(proxy, "GET", "/health/readiness", key=None)
+    assert status == 200
+    assert body["litellm_version"] == LITELLM_API_VERSION and body["version"] == __version__
 
 
 def test_unknown_route_and_wrong_method(proxy: RunningProxy) -> None:

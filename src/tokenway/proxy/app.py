@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from tokenway import __version__
 from tokenway.catalog import Catalog
 from tokenway.errors import NotFoundError, PermissionDeniedError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
@@ -33,6 +34,10 @@ from tokenway.proxy.models import ModelTable, access_groups, build_router, build
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
+
+# The LiteLLM release whose management API and end-to-end tests tokenway is measured
+# against (bench/litellm_e2e.py); /health/readiness reports it as LiteLLM's does its own.
+LITELLM_API_VERSION = "1.78.5"
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -223,6 +228,10 @@ class ProxyApp:
                 "status": state,
                 "models": len(self.models.aliases()),
                 "db": "connected" if db else "unavailable",
+                # The LiteLLM release whose API this proxy is measured against, for
+                # LiteLLM clients that read it; tokenway's own version is "version".
+                "litellm_version": LITELLM_API_VERSION,
+                "version": __version__,
             }
         )
         return Response(200 if ok else 503, list(JSON_HEADERS), body)

@@ -97,3 +97,11 @@ async def test_bad_members_are_400(admin: Admin, member: Any) -> None:
 async def test_members_of_an_unknown_team_are_404(admin: Admin) -> None:
     reply = await admin.post("/team/member_add", {"team_id": "nope", "member": {"user_id": "a"}})
     assert reply.status == 404 and reply.error["code"] == "team_not_found"
+
+
+async def test_team_update_answers_with_data_as_litellm(admin: Admin) -> None:
+    await _team(admin, "t7", [])
+    reply = await admin.post("/team/update", {"team_id": "t7", "team_alias": "new"})
+    assert reply.status == 200, reply.raw
+    assert reply.json["data"]["team_alias"] == "new" and reply.json["team_alias"] == "new"
+    assert reply.json["data"]["team_id"] == "t7"

@@ -91,7 +91,10 @@ class TeamRoutes:
         values = read_body(request.body, self._fields, required=("team_id",), kept=TEAM_UPDATE)
         team = await self._teams.change(values.pop("team_id"), values)
         warnings = self._ctx.model_warnings(values.get("models"))
-        return json_response({**team_json(team), **warnings}, call)
+        # LiteLLM answers {"team_id", "data": team}; the team's fields stay at the top
+        # level too, for clients of earlier tokenway versions.
+        shown = team_json(team)
+        return json_response({**shown, "data": shown, **warnings}, call)
 
     async def delete(self, request: Request, call: Call) -> Response:
         body = read_body(request.body, {"team_ids": ids}, required=("team_ids",))

@@ -121,6 +121,7 @@ class SpendFilter:
     model_alias: str | None = None
     start: float | None = None  # started_at >= start
     end: float | None = None  # started_at < end
+    request_id: str | None = None  # one request's row
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,8 +90,9 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
         "/user/list": ("Users, paginated", PAGE_FIELDS, ()),
         "/team/info": ("One team with spend and keys", {"team_id": text}, ("team_id",)),
         "/team/list": ("Teams, paginated", PAGE_FIELDS, ()),
-        "/spend/logs": ("Spend rows, filtered and paginated",
-                        {**_SPEND_FILTERS, **PAGE_FIELDS}, ()),
+        "/spend/logs": ("Spend rows, filtered and paginated (request_id: one request's, "
+                        "by its x-request-id)",
+                        {**_SPEND_FILTERS, "request_id": text, **PAGE_FIELDS}, ()),
         "/global/spend/report": ("Daily spend totals per key, user, team or model",
                                  {**_SPEND_FILTERS, "group_by": _GROUP_BY}, ()),
     }  # fmt: skip

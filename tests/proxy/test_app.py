@@ -66,6 +66,14 @@ def test_answer_carries_alias_and_headers(proxy: RunningProxy) -> None:
     )
     tokens = body["usage"]["total_tokens"]
     assert float(headers["x-tokenway-response-cost"]) == pytest.approx(tokens * 0.03 / 1e6)
+    # LiteLLM's names for the same values, for its clients.
+    assert headers["x-litellm-response-cost"] == headers["x-tokenway-response-cost"]
+    assert headers["x-litellm-call-id"] == "req-1"
+    assert headers["x-litellm-model-group"] == "llama-3.1-8b-instruct"
+    assert headers["x-litellm-model-id"] == headers["x-tokenway-deployment"]
+    assert headers["x-litellm-attempted-retries"] == "0"
+    assert headers["x-litellm-attempted-fallbacks"] == "0"
+    assert headers["x-litellm-version"] == LITELLM_API_VERSION
 
 
 def test_request_id_is_generated_when_absent_or_too_long(proxy: RunningProxy) -> None:

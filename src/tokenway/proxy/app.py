@@ -32,12 +32,9 @@ from tokenway.proxy.endpoints.openapi import openapi_document
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.models import ModelTable, access_groups, build_router, build_routes
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
+from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
-
-# The LiteLLM release whose management API and end-to-end tests tokenway is measured
-# against (bench/litellm_e2e.py); /health/readiness reports it as LiteLLM's does its own.
-LITELLM_API_VERSION = "1.78.5"
 
 log = logging.getLogger("tokenway.proxy")
 

@@ -171,6 +171,14 @@ def test_readiness_names_the_litellm_api_it_matches(proxy: RunningProxy) -> None
     assert body["litellm_version"] == LITELLM_API_VERSION and body["version"] == __version__
 
 
+def test_routes_lists_every_path_without_a_key(proxy: RunningProxy) -> None:
+    status, _, body = call(proxy, "GET", "/routes", key=None)
+    assert status == 200
+    listed = {route["path"]: route["methods"] for route in body["routes"]}
+    assert listed["/v1/chat/completions"] == ["POST"]
+    assert listed["/key/generate"] == ["POST"] and listed["/routes"] == ["GET"]
+
+
 def test_unknown_route_and_wrong_method(proxy: RunningProxy) -> None:
     assert call(proxy, "GET", "/v1/nothing")[0] == 404
     assert call(proxy, "GET", "/v1/chat/completions")[0] == 405

@@ -114,8 +114,10 @@ class ProxyApp:
             ("GET", "/health/liveness"): _alive,
             ("GET", "/health/readiness"): self._readiness,
             ("GET", "/openapi.json"): self._openapi,
+            ("GET", "/routes"): self._routes,
         }
         self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
+        self._routes_body = _routes_body((*self._private, *self._admin, *self._public))
         # general_settings.allowed_routes: exact paths; None (the default) allows every route
         self._allowed_routes = config.allowed_routes
 
@@ -236,6 +238,11 @@ class ProxyApp:
     def _openapi(self) -> Response:
         return Response(200, list(JSON_HEADERS), self._openapi_body)
 
+    def _routes(self) -> Response:
+        """LiteLLM's ``/routes``: every path and its methods (no key needed, as there and
+        as ``/openapi.json``, which says as much)."""
+        return Response(200, list(JSON_HEADERS), self._routes_body)
+
 
 def new_request_id() -> str:
     """Time-ordered: the process's start time (microseconds, hex), a random part, then a
@@ -281,6 +288,14 @@ _ROUTE_NOT_ALLOWED = PermissionDeniedError(
     "this route is not allowed on this proxy (general_settings.allowed_routes)",
     code="route_not_allowed",
 )
+
+
+def _routes_body(routes: Sequence[tuple[str, str]]) -> bytes:
+    methods: dict[str, list[str]] = {}
+    for method, path in routes:
+        methods.setdefault(path, []).append(method)
+    listed = [{"path": path, "methods": sorted(set(m))} for path, m in sorted(methods.items())]
+    return orjson.dumps({"routes": listed})
 
 
 def _alive() -> Response:

@@ -224,3 +224,34 @@ def test_upstream_timeout_is_504(emulator: Emulator) -> None:
             emulator.faults = FaultConfig()
     assert status == 504
     assert_envelope(answer)
+
+
+def test_x_litellm_timeout_bounds_the_call_and_is_echoed(proxy: RunningProxy) -> None:
+    status, headers, _ = call(
+        proxy, "POST", "/v1/chat/completions", CHAT, {"x-litellm-timeout": "30"}
+    )
+    assert status == 200 and headers["x-litellm-timeout"] == "30.0"
+    status, headers, _ = call(proxy, "POST", "/v1/chat/completions", CHAT)
+    assert status == 200 and "x-litellm-timeout" not in headers
+
+
+def test_x_litellm_timeout_cuts_a_slow_upstream(emulator: Emulator) -> None:
+    with running_proxy(proxy_config(emulator.base_url, master_key=MASTER_KEY)) as proxy:
+        emulator.faults = FaultConfig(hang=True)
+        try:
+            status, headers, answer = call(
+                proxy, "POST", "/v1/chat/completions", CHAT, {"x-litellm-timeout": "0.3"}
+            )
+        finally:
+            emulator.faults = FaultConfig()
+    assert status == 504 and headers["x-litellm-timeout"] == "0.3"
+    assert_envelope(answer)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf", "1e9"])
+def test_a_bad_x_litellm_timeout_is_a_400(proxy: RunningProxy, value: str) -> None:
+    status, headers, answer = call(
+        proxy, "POST", "/v1/chat/completions", CHAT, {"x-litellm-timeout": value}
+    )
+    assert status == 400 and answer["error"]["param"] == "x-litellm-timeout"
+    assert "x-litellm-timeout" not in headers

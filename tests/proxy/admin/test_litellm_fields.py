@@ -137,3 +137,25 @@ def test_the_kept_lists_leave_out_what_tokenway_implements() -> None:
 async def test_spend_may_not_be_null(admin: Admin, path: str) -> None:
     reply = await admin.post(path, {"spend": None})
     assert reply.status == 400 and reply.error["param"] == "spend"
+
+
+async def test_a_chosen_key_is_used_and_stored_hashed(admin: Admin) -> None:
+    chosen = "sk-my-own-chosen-key-1"
+    key = await admin.new_key(key=chosen)
+    assert key["key"] == chosen and key["token"] != chosen
+    info = await admin.get("/key/info", key=chosen)
+    assert info.status == 200 and chosen not in info.raw.decode()
+    again = await admin.post("/key/generate", {"key": chosen})
+    assert again.status == 409
+
+
+@pytest.mark.parametrize("bad", ["short", "sk-short", "pk-long-enough-but-wrong", 12])
+async def test_a_chosen_key_must_look_like_one(admin: Admin, bad: Any) -> None:
+    reply = await admin.post("/key/generate", {"key": bad})
+    assert reply.status == 400 and reply.error["param"] == "key"
+
+
+async def test_a_password_is_never_stored(admin: Admin) -> None:
+    await admin.post("/user/new", {"user_id": "pw"})
+    reply = await admin.post("/user/update", {"user_id": "pw", "password": "hunter2"})
+    assert reply.status == 400 and reply.error["param"] == "password"

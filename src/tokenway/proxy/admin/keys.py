@@ -24,6 +24,7 @@ from tokenway.proxy.admin.context import AdminContext, split_limits, store_chang
 from tokenway.proxy.admin.litellm_fields import KEY_NEW, KEY_UPDATE, merge_extra
 from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json
 from tokenway.proxy.admin.validation import (
+    FIELD_SCHEMAS,
     PAGE_FIELDS,
     Validator,
     count,
@@ -87,7 +88,7 @@ class KeyRoutes:
         }
 
     async def generate(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields, kept=KEY_NEW)
+        values = read_body(request.body, {**self._fields, "key": chosen_secret}, kept=KEY_NEW)
         secret, record = await create_key(self._ctx, values)
         warnings = self._ctx.model_warnings(values.get("models"))
         return json_response({"key": secret, **key_json(record), **warnings}, call)
@@ -211,7 +212,7 @@ async def create_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, Ke
 
 
 async def _store_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, KeyRecord]:
-    secret = new_secret()
+    secret = values.pop("key", None) or new_secret()
     now = ctx.now()
     fields, limits = split_limits(_key_changes(values, now))
     record = KeyRecord(
@@ -224,6 +225,30 @@ async def _store_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, Ke
     )
     await ctx.store.create_key(record)
     return secret, record
+
+
+_MIN_CHOSEN = 16
+
+
+def chosen_secret(name: str, value: Any) -> str | None:
+    """A secret the caller chose for a new key (LiteLLM's ``key``): ``sk-`` and at least
+    16 characters in all, stored hashed like a made one."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("sk-") or len(value) < _MIN_CHOSEN:
+        raise BadRequestError(
+            f"'{name}' must be a secret starting with 'sk-', at least {_MIN_CHOSEN} characters",
+            param=name,
+            code="invalid_value",
+        )
+    return value
+
+
+FIELD_SCHEMAS[chosen_secret] = {
+    "type": ["string", "null"],
+    "pattern": "^sk-",
+    "minLength": _MIN_CHOSEN,
+}
 
 
 def new_secret() -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from tokenway.proxy.admin.keys import key_fields
+from tokenway.proxy.admin.keys import chosen_secret, key_fields
 from tokenway.proxy.admin.litellm_fields import (
     KEY_NEW,
     KEY_UPDATE,
@@ -64,7 +64,8 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
         "/team/new": TEAM_NEW, "/team/update": TEAM_UPDATE,
     }  # fmt: skip
     post: dict[str, tuple[str, Mapping[str, Validator], Collection[str]]] = {
-        "/key/generate": ("Create a virtual key; its secret is in this answer only", keys, ()),
+        "/key/generate": ("Create a virtual key; its secret is in this answer only",
+                          {**keys, "key": chosen_secret}, ()),
         "/key/update": ("Change a key's settings", {**key_only, **keys}, ("key",)),
         "/key/regenerate": ("New secret for a key, same settings", key_only, ("key",)),
         "/key/block": ("Block a key", key_only, ("key",)),

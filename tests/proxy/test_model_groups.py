@@ -3,7 +3,7 @@ model, an access group (``model_info.access_groups``) allows its deployments' al
 
 from __future__ import annotations
 
-from tokenway.proxy.accounting.keys import expand_models
+from tokenway.proxy.accounting.model_lists import expand_models
 from tokenway.proxy.config.loader import parse_config
 from tokenway.proxy.models import access_groups
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from tokenway.errors import ServiceUnavailableError
 from tokenway.limits.window import Quota
+from tokenway.proxy.accounting.model_lists import expand_models
 from tokenway.store.base import (
     KeyRecord,
     Limits,
@@ -370,22 +371,6 @@ class KeyCache:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-ALL_MODELS = frozenset({"*", "all-proxy-models"})  # LiteLLM's names for every model
-
-
-def expand_models(models: list[str], groups: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
-    """A stored ``models`` list as the aliases it allows: ``None`` (every model) for an
-    empty list, ``"*"`` or ``"all-proxy-models"``; an access group (``model_info.
-    access_groups``) as its aliases; any other name as itself."""
-    if not models or not ALL_MODELS.isdisjoint(models):
-        return None
-    allowed: set[str] = set()
-    for name in models:
-        allowed.update(groups.get(name, ()))
-        allowed.add(name)
-    return frozenset(allowed)
 
 
 def _allowed(

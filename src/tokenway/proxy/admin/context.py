@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenway.errors import BadRequestError
-from tokenway.proxy.accounting.keys import ALL_MODELS
+from tokenway.proxy.accounting.model_lists import ALL_MODELS
 from tokenway.proxy.admin.validation import LIMIT_FIELDS
 from tokenway.router.patterns import compile_patterns, match
 from tokenway.store.base import ConflictError, KeyRecord, Limits, Store, TeamRecord, UserRecord

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, RunningProxy, proxy_config, running_proxy
 
+from tokenway import __version__
 from tokenway.emulator import Emulator, FaultConfig
+from tokenway.proxy.app import LITELLM_API_VERSION
 
 pytestmark = pytest.mark.usefixtures("clean_emulator")
 CHAT = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "hi"}]}
@@ -64,6 +66,14 @@ def test_answer_carries_alias_and_headers(proxy: RunningProxy) -> None:
     )
     tokens = body["usage"]["total_tokens"]
     assert float(headers["x-tokenway-response-cost"]) == pytest.approx(tokens * 0.03 / 1e6)
+    # LiteLLM's names for the same values, for its clients.
+    assert headers["x-litellm-response-cost"] == headers["x-tokenway-response-cost"]
+    assert headers["x-litellm-call-id"] == "req-1"
+    assert headers["x-litellm-model-group"] == "llama-3.1-8b-instruct"
+    assert headers["x-litellm-model-id"] == headers["x-tokenway-deployment"]
+    assert headers["x-litellm-attempted-retries"] == "0"
+    assert headers["x-litellm-attempted-fallbacks"] == "0"
+    assert headers["x-litellm-version"] == LITELLM_API_VERSION
 
 
 def test_request_id_is_generated_when_absent_or_too_long(proxy: RunningProxy) -> None:
@@ -155,6 +165,20 @@ def test_health_and_openapi_need_no_key(proxy: RunningProxy) -> None:
     assert status == 200 and "/v1/chat/completions" in doc["paths"]
 
 
+def test_readiness_names_the_litellm_api_it_matches(proxy: RunningProxy) -> None:
+    status, _, body = call(proxy, "GET", "/health/readiness", key=None)
+    assert status == 200
+    assert body["litellm_version"] == LITELLM_API_VERSION and body["version"] == __version__
+
+
+def test_routes_lists_every_path_without_a_key(proxy: RunningProxy) -> None:
+    status, _, body = call(proxy, "GET", "/routes", key=None)
+    assert status == 200
+    listed = {route["path"]: route["methods"] for route in body["routes"]}
+    assert listed["/v1/chat/completions"] == ["POST"]
+    assert listed["/key/generate"] == ["POST"] and listed["/routes"] == ["GET"]
+
+
 def test_unknown_route_and_wrong_method(proxy: RunningProxy) -> None:
     assert call(proxy, "GET", "/v1/nothing")[0] == 404
     assert call(proxy, "GET", "/v1/chat/completions")[0] == 405
@@ -200,3 +224,34 @@ def test_upstream_timeout_is_504(emulator: Emulator) -> None:
             emulator.faults = FaultConfig()
     assert status == 504
     assert_envelope(answer)
+
+
+def test_x_litellm_timeout_bounds_the_call_and_is_echoed(proxy: RunningProxy) -> None:
+    status, headers, _ = call(
+        proxy, "POST", "/v1/chat/completions", CHAT, {"x-litellm-timeout": "30"}
+    )
+    assert status == 200 and headers["x-litellm-timeout"] == "30.0"
+    status, headers, _ = call(proxy, "POST", "/v1/chat/completions", CHAT)
+    assert status == 200 and "x-litellm-timeout" not in headers
+
+
+def test_x_litellm_timeout_cuts_a_slow_upstream(emulator: Emulator) -> None:
+    with running_proxy(proxy_config(emulator.base_url, master_key=MASTER_KEY)) as proxy:
+        emulator.faults = FaultConfig(hang=True)
+        try:
+            status, headers, answer = call(
+                proxy, "POST", "/v1/chat/completions", CHAT, {"x-litellm-timeout": "0.3"}
+            )
+        finally:
+            emulator.faults = FaultConfig()
+    assert status == 504 and headers["x-litellm-timeout"] == "0.3"
+    assert_envelope(answer)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf", "1e9"])
+def test_a_bad_x_litellm_timeout_is_a_400(proxy: RunningProxy, value: str) -> None:
+    status, headers, answer = call(
+        proxy, "POST", "/v1/chat/completions", CHAT, {"x-litellm-timeout": value}
+    )
+    assert status == 400 and answer["error"]["param"] == "x-litellm-timeout"
+    assert "x-litellm-timeout" not in headers

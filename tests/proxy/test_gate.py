@@ -103,6 +103,7 @@ async def test_a_spent_budget_is_a_400_budget_exceeded(store: SQLiteStore, owner
     assert isinstance(error, BudgetExceededError) and error.status_code == 400
     body = error.to_dict()["error"]
     assert (body["type"], body["code"]) == ("budget_exceeded", "budget_exceeded")
+    assert error.message.startswith("Budget has been exceeded! ")  # LiteLLM's words
     assert "$5.25" in error.message and "max_budget $5.00" in error.message
     assert "resets at 2027-01-15T09:00:00Z" in error.message
     assert {"key": "key 'sk-test-1234'", "user": "user 'ada'", "team": "team 'ml'"}[

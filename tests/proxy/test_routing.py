@@ -54,6 +54,7 @@ def test_a_dead_deployment_costs_the_client_nothing(emus: list[Emulator]) -> Non
     assert {h["x-tokenway-model-group"] for _, h, _ in answers} == {"m"}
     retried = [h for _, h, _ in answers if h["x-tokenway-attempted-retries"] == "1"]
     assert len(retried) == bad.requests_total - before == 4  # then it was cooled down
+    assert all(h["x-litellm-attempted-retries"] == "1" for h in retried)
 
 
 def test_fallback_chain_and_the_headers_of_a_failure(emus: list[Emulator]) -> None:
@@ -68,8 +69,9 @@ def test_fallback_chain_and_the_headers_of_a_failure(emus: list[Emulator]) -> No
         status, headers, body = post_chat(proxy, "a")
         assert status == 200 and body["model"] == "c"
         assert headers["x-tokenway-attempted-fallbacks"] == "2"
+        assert headers["x-litellm-attempted-fallbacks"] == "2"
         assert headers["x-tokenway-model-group"] == "c"
-        assert headers["x-tokenway-deployment"] == "c1"
+        assert headers["x-tokenway-deployment"] == "c1" == headers["x-litellm-model-id"]
         last.faults = FaultConfig(error_rate=1, error_status=503)
         status, headers, body = post_chat(proxy, "a")
     assert status == 503 and body["error"]["type"] == "server_error"

@@ -78,7 +78,13 @@ def _valid_data_is_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
         if response.headers.get("x-tokenway-deployment", [""])[0]:
             return None  # the upstream refused it: each has limits of its own
         error = orjson.loads(response.content)["error"]
-        if error["code"] in ("unknown_team", "context_length_exceeded"):
+        # State a schema cannot express: a team, a membership, the prompt's length.
+        if error["code"] in (
+            "unknown_team",
+            "context_length_exceeded",
+            "not_a_member",
+            "member_exists",
+        ):
             return None
         if error["param"] == "end_date" and "after 'start_date'" in error["message"]:
             return None

@@ -36,6 +36,10 @@ _NOT_FOUND_HEADERS = [
     "x-tokenway-deployment",
     "x-tokenway-attempted-retries",
     "x-tokenway-attempted-fallbacks",
+    "x-litellm-model-group",
+    "x-litellm-model-id",
+    "x-litellm-attempted-retries",
+    "x-litellm-attempted-fallbacks",
     "content-length",
 ]
 _SERVED_HEADERS = [
@@ -45,7 +49,10 @@ _SERVED_HEADERS = [
     "x-request-id",
     "x-tokenway-overhead-ms",
     "x-tokenway-upstream-model",
+    "x-litellm-call-id",
+    "x-litellm-version",
     "x-tokenway-response-cost",
+    "x-litellm-response-cost",
     *_NOT_FOUND_HEADERS[4:],
 ]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from tokenway import __version__
 from tokenway.catalog import Catalog
 from tokenway.errors import NotFoundError, PermissionDeniedError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
@@ -29,9 +30,10 @@ from tokenway.proxy.endpoints import ENDPOINTS
 from tokenway.proxy.endpoints.health import HealthChecker
 from tokenway.proxy.endpoints.openapi import openapi_document
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
-from tokenway.proxy.models import ModelTable, build_router, build_routes
+from tokenway.proxy.models import ModelTable, access_groups, build_router, build_routes
 from tokenway.proxy.observability import build_observer
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
+from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
 
@@ -70,7 +72,10 @@ class ProxyApp:
         )
         self.models = ModelTable(routes)
         self.router = build_router(config, routes, backoff)
-        self.services = Services(config.database_url, config.spend, data_dir or Path("."))
+        groups = access_groups(config.deployments)
+        self.services = Services(
+            config.database_url, config.spend, data_dir or Path("."), access_groups=groups
+        )
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
@@ -102,6 +107,7 @@ class ProxyApp:
         admin = AdminAPI(
             self.services.store,
             served_models=self.models.names(),
+            access_groups=groups,
             on_key_change=self.services.keys.invalidate,
         )
         self._admin: dict[tuple[str, str], Route] = {
@@ -113,9 +119,11 @@ class ProxyApp:
             ("GET", "/health/liveness"): _alive,
             ("GET", "/health/readiness"): self._readiness,
             ("GET", "/openapi.json"): self._openapi,
+            ("GET", "/routes"): self._routes,
         }
         self._serve_metrics()
         self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
+        self._routes_body = _routes_body((*self._private, *self._admin, *self._public))
         # general_settings.allowed_routes: exact paths; None (the default) allows every route
         self._allowed_routes = config.allowed_routes
 
@@ -249,12 +257,21 @@ class ProxyApp:
                 "status": state,
                 "models": len(self.models.aliases()),
                 "db": "connected" if db else "unavailable",
+                # The LiteLLM release whose API this proxy is measured against, for
+                # LiteLLM clients that read it; tokenway's own version is "version".
+                "litellm_version": LITELLM_API_VERSION,
+                "version": __version__,
             }
         )
         return Response(200 if ok else 503, list(JSON_HEADERS), body)
 
     def _openapi(self) -> Response:
         return Response(200, list(JSON_HEADERS), self._openapi_body)
+
+    def _routes(self) -> Response:
+        """LiteLLM's ``/routes``: every path and its methods (no key needed, as there and
+        as ``/openapi.json``, which says as much)."""
+        return Response(200, list(JSON_HEADERS), self._routes_body)
 
 
 def new_request_id() -> str:
@@ -301,6 +318,14 @@ _ROUTE_NOT_ALLOWED = PermissionDeniedError(
     "this route is not allowed on this proxy (general_settings.allowed_routes)",
     code="route_not_allowed",
 )
+
+
+def _routes_body(routes: Sequence[tuple[str, str]]) -> bytes:
+    methods: dict[str, list[str]] = {}
+    for method, path in routes:
+        methods.setdefault(path, []).append(method)
+    listed = [{"path": path, "methods": sorted(set(m))} for path, m in sorted(methods.items())]
+    return orjson.dumps({"routes": listed})
 
 
 def _alive() -> Response:

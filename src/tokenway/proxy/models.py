@@ -285,3 +285,14 @@ def _number(value: object) -> float | None:
 def _int(value: object) -> int | None:
     number = _number(value)
     return int(number) if number else None
+
+
+def access_groups(deployments: Sequence[DeploymentConfig]) -> dict[str, frozenset[str]]:
+    """LiteLLM's access groups: each ``model_info.access_groups`` name → the aliases of
+    the deployments that list it. A key, user or team whose ``models`` names a group may
+    use every alias in it."""
+    groups: dict[str, set[str]] = {}
+    for cfg in deployments:
+        for group in _names(cfg.model_info.get("access_groups")):
+            groups.setdefault(group, set()).add(cfg.model_name)
+    return {group: frozenset(aliases) for group, aliases in groups.items()}

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,23 @@ _MAX_SLOTS = 256
 
 
 class Services:
-    def __init__(self, database_url: str | None, settings: SpendSettings, data_dir: Path) -> None:
+    def __init__(
+        self,
+        database_url: str | None,
+        settings: SpendSettings,
+        data_dir: Path,
+        access_groups: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         url = database_url or _default_sqlite_url(data_dir)
         self.url = url
         self.store: Store = open_store(url)
         # Every key served through a store outage (allow_requests_on_db_unavailable).
         self.serves_through_outage = settings.serve_through_outage
-        self.keys = KeyCache(self.store, allow_on_store_outage=self.serves_through_outage)
+        self.keys = KeyCache(
+            self.store,
+            allow_on_store_outage=self.serves_through_outage,
+            access_groups=access_groups,
+        )
         self.tracker = SpendTracker(store_payload=settings.store_payload)
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started

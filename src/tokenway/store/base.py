@@ -57,6 +57,7 @@ class KeyRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class UserRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
 
 
 @dataclass(slots=True)
@@ -82,6 +84,9 @@ class TeamRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
+    # LiteLLM's members_with_roles: {"user_id", "user_email", "role", ...settings}
+    members_with_roles: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SpendRow(NamedTuple):
@@ -116,6 +121,7 @@ class SpendFilter:
     model_alias: str | None = None
     start: float | None = None  # started_at >= start
     end: float | None = None  # started_at < end
+    request_id: str | None = None  # one request's row
 
 
 @dataclass(frozen=True, slots=True)

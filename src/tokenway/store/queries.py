@@ -108,7 +108,7 @@ def spend_increments(rows: Iterable[SpendRow]) -> list[tuple[Table, list[tuple[f
 def spend_where(where: SpendFilter) -> Query:
     conditions: list[str] = []
     args: list[Any] = []
-    for column in ("key_hash", "user_id", "team_id", "model_alias"):
+    for column in ("key_hash", "user_id", "team_id", "model_alias", "request_id"):
         value = getattr(where, column)
         if value is not None:
             conditions.append(f"{column} = ?")

@@ -47,7 +47,7 @@ class Table:
 
 
 LIMIT_COLUMNS = tuple(f.name for f in fields(Limits))
-_STAMPS = ("metadata", "created_at", "updated_at")
+_STAMPS = ("metadata", "created_at", "updated_at", "extra")
 KEYS = Table(
     "keys",
     "key_hash",
@@ -66,13 +66,14 @@ USERS = Table(
 TEAMS = Table(
     "teams",
     "team_id",
-    ("team_id", "team_alias", "models", *LIMIT_COLUMNS, "blocked", *_STAMPS),
+    ("team_id", "team_alias", "models", *LIMIT_COLUMNS, "blocked", *_STAMPS, "members_with_roles"),
     "team",
 )
 SPEND_COLUMNS: tuple[str, ...] = SpendRow._fields
 _INTS = frozenset({"rpm_limit", "tpm_limit", "max_parallel_requests"})
 _FLOATS = frozenset({"max_budget", "budget_reset_at", "spend", "expires_at"})
-_EMPTY: dict[str, Any] = {"models": [], "metadata": {}}
+_EMPTY: dict[str, Any] = {"models": [], "metadata": {}, "extra": {}, "members_with_roles": []}
+_JSON_COLUMNS = frozenset(_EMPTY)
 
 
 def record_to_row(table: Table, record: Record, now: float) -> tuple[Any, ...]:
@@ -95,6 +96,7 @@ def key_from_row(row: RowLike) -> KeyRecord:
         metadata=_json(row["metadata"]),
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        extra=_json(row["extra"]),
     )
 
 
@@ -109,6 +111,7 @@ def user_from_row(row: RowLike) -> UserRecord:
         metadata=_json(row["metadata"]),
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        extra=_json(row["extra"]),
     )
 
 
@@ -122,6 +125,8 @@ def team_from_row(row: RowLike) -> TeamRecord:
         metadata=_json(row["metadata"]),
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        extra=_json(row["extra"]),
+        members_with_roles=_json(row["members_with_roles"]),
     )
 
 
@@ -151,7 +156,7 @@ def changes_to_columns(table: Table, changes: Mapping[str, Any], now: float) -> 
 
 def column_value(name: str, value: Any) -> Any:
     """A field's value as stored, checked so both dialects accept (or refuse) the same."""
-    if name in ("models", "metadata"):
+    if name in _JSON_COLUMNS:
         return orjson.dumps(value if value is not None else _EMPTY[name]).decode()
     if name in ("blocked", "stream"):
         return bool(value)

@@ -22,6 +22,7 @@ from tokenway.store import open_store
 from tokenway.store.base import SpendRow, Store
 
 SERVED = ("llama-3.1-8b-instruct", "llama-3.2-3b-instruct", "mistral-nemo-12b-instruct")
+ACCESS_GROUPS = {"small-models": frozenset({SERVED[1]})}
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 _ids = itertools.count()
 
@@ -98,7 +99,13 @@ async def running_admin(
     clock = Clock()
     changed: list[str] = []
     notify = on_key_change or changed.append
-    api = AdminAPI(store, served_models=SERVED, on_key_change=notify, clock=clock)
+    api = AdminAPI(
+        store,
+        served_models=SERVED,
+        on_key_change=notify,
+        clock=clock,
+        access_groups=ACCESS_GROUPS,
+    )
     routes = api.routes()
 
     async def app(request: Request) -> Response:

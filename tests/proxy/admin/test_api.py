@@ -22,6 +22,8 @@ ENDPOINTS = [
     ("POST", "/user/delete"), ("GET", "/user/list"),
     ("POST", "/team/new"), ("GET", "/team/info"), ("POST", "/team/update"),
     ("POST", "/team/delete"), ("GET", "/team/list"),
+    ("POST", "/team/member_add"), ("POST", "/team/member_delete"),
+    ("POST", "/team/member_update"),
     ("GET", "/spend/logs"), ("GET", "/global/spend/report"),
 ]  # fmt: skip
 

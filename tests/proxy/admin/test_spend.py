@@ -90,6 +90,11 @@ async def test_logs_by_key_secret_or_hash(admin: Admin, spent: dict[str, Any]) -
     assert spent["b"]["key"].encode() not in by_secret.raw
 
 
+async def test_logs_of_one_request(admin: Admin, spent: dict[str, Any]) -> None:
+    assert request_ids(await admin.get("/spend/logs", request_id="req-spend-1")) == ["req-spend-1"]
+    assert request_ids(await admin.get("/spend/logs", request_id="req-none")) == []
+
+
 async def test_logs_pages(admin: Admin, spent: dict[str, Any]) -> None:
     pages = [request_ids(await admin.get("/spend/logs", size=2, page=n)) for n in (1, 2, 3, 4)]
     assert pages == [

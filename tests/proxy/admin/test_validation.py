@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from tests.proxy.admin.admin_helpers import SERVED, Admin, admin_over
+from tests.proxy.admin.admin_helpers import Admin, admin_over
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -62,7 +62,9 @@ async def test_bad_key_fields(admin: Admin, field: str, value: Any) -> None:
 
 @pytest.mark.parametrize(("field", "value"), [*_BAD_SETTINGS, ("user_role", "boss")])
 async def test_bad_user_fields(admin: Admin, field: str, value: Any) -> None:
-    for path in ("/user/new", "/user/update"):
+    # On /user/update, key_alias is one of LiteLLM's fields kept as given (not validated).
+    paths = ("/user/new",) if field == "key_alias" else ("/user/new", "/user/update")
+    for path in paths:
         reply = await admin.post(path, {"user_id": "u", field: value})
         assert reply.status == 400, (path, reply.raw)
         assert reply.error["param"] == field
@@ -104,15 +106,6 @@ async def test_unknown_query_parameters_are_named(
 ) -> None:
     reply = await admin.get(path, **query)
     assert reply.status == 400 and reply.error["code"] == "unknown_field"
-
-
-@pytest.mark.parametrize("path", ["/key/generate", "/user/new", "/team/new"])
-async def test_models_must_be_served(admin: Admin, path: str) -> None:
-    reply = await admin.post(path, {"models": [SERVED[0], "gpt-9"]})
-    assert reply.status == 400
-    assert reply.error["param"] == "models" and reply.error["code"] == "unknown_model"
-    assert "gpt-9" in reply.error["message"]
-    assert all(alias in reply.error["message"] for alias in SERVED)
 
 
 @pytest.mark.parametrize("raw", [b"", b"{not json", b"[1, 2]"])

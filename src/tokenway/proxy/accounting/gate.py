@@ -325,7 +325,8 @@ def _budget_exceeded(account: Account, spend: float, budget: float) -> BudgetExc
     else:
         when = "it does not reset; ask your administrator to raise max_budget"
     return BudgetExceededError(
-        f"budget exceeded for {account.label}: spend {_money(spend)} of max_budget "
+        # LiteLLM's words first: its clients and tests look for them.
+        f"Budget has been exceeded! {account.label}: spend {_money(spend)} of max_budget "
         f"{_money(budget)}; {when}"
     )
 

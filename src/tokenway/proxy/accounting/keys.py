@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tokenway.errors import ServiceUnavailableError
 from tokenway.limits.window import Quota
+from tokenway.proxy.accounting.model_lists import expand_models
 from tokenway.store.base import (
     KeyRecord,
     Limits,
@@ -153,8 +154,10 @@ class KeyCache:
         unknown_ttl: float = 1.0,
         allow_on_store_outage: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        access_groups: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._store = store
+        self._groups: Mapping[str, frozenset[str]] = access_groups or {}
         self._refresh_after = refresh_after
         self._max_age = max(max_age, refresh_after)
         self._unknown_ttl = unknown_ttl
@@ -333,7 +336,9 @@ class KeyCache:
                 self._account("team", team.team_id, label, team.limits, team.blocked, raced)
             )
         quotas = tuple(account.quota for account in accounts if account.quota is not None)
-        return KeyContext(key, user, team, tuple(accounts), quotas, _allowed(key, team))
+        return KeyContext(
+            key, user, team, tuple(accounts), quotas, _allowed(key, team, self._groups)
+        )
 
     def _account(
         self, kind: str, ident: str, label: str, limits: Limits, blocked: bool, raced: bool
@@ -368,12 +373,14 @@ class KeyCache:
         return task
 
 
-def _allowed(key: KeyRecord, team: TeamRecord | None) -> frozenset[str] | None:
-    """The key's models capped by its team's (an empty list means no restriction)."""
-    team_models = frozenset(team.models) if team is not None and team.models else None
-    if not key.models:
+def _allowed(
+    key: KeyRecord, team: TeamRecord | None, groups: Mapping[str, frozenset[str]]
+) -> frozenset[str] | None:
+    """The key's models capped by its team's (``None``: no restriction)."""
+    team_models = expand_models(team.models, groups) if team is not None else None
+    own = expand_models(key.models, groups)
+    if own is None:
         return team_models
-    own = frozenset(key.models)
     return own & team_models if team_models is not None else own
 
 

@@ -9,10 +9,11 @@ failure in the OpenAI error envelope.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tokenway.proxy.admin.context import AdminContext
 from tokenway.proxy.admin.keys import KeyRoutes
+from tokenway.proxy.admin.members import MemberRoutes
 from tokenway.proxy.admin.responses import Handler, guarded
 from tokenway.proxy.admin.spend import SpendRoutes
 from tokenway.proxy.admin.teams import TeamRoutes
@@ -23,7 +24,9 @@ from tokenway.store.base import Store
 class AdminAPI:
     """Keys, users, teams and spend over ``store``.
 
-    ``served_models``: the aliases a key, user or team may be limited to.
+    ``served_models``: the aliases a key, user or team may be limited to (a ``models``
+    list naming anything else is stored, with a warning in the answer).
+    ``access_groups``: LiteLLM's access group names and the aliases each one allows.
     ``on_key_change(key_hash)``: called after any change to a stored key (update, delete,
     block, unblock, regenerate, or a change to its user or team) so the auth cache
     drops that key at once.
@@ -36,8 +39,11 @@ class AdminAPI:
         served_models: Sequence[str],
         on_key_change: Callable[[str], None],
         clock: Callable[[], float] = time.time,
+        access_groups: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        self._ctx = AdminContext(store, tuple(served_models), on_key_change, clock)
+        self._ctx = AdminContext(
+            store, tuple(served_models), on_key_change, clock, dict(access_groups or {})
+        )
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         table: dict[tuple[str, str], Handler] = {}
@@ -45,6 +51,7 @@ class AdminAPI:
             KeyRoutes(self._ctx),
             UserRoutes(self._ctx),
             TeamRoutes(self._ctx),
+            MemberRoutes(self._ctx),
             SpendRoutes(self._ctx),
         ):
             table.update({route: guarded(handler) for route, handler in group.routes().items()})

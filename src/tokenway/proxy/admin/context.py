@@ -4,13 +4,15 @@ and the callback that tells the auth cache a key changed."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tokenway.errors import BadRequestError
+from tokenway.proxy.accounting.model_lists import ALL_MODELS
 from tokenway.proxy.admin.validation import LIMIT_FIELDS
-from tokenway.store.base import ConflictError, KeyRecord, Limits, Store, UserRecord
+from tokenway.router.patterns import compile_patterns, match
+from tokenway.store.base import ConflictError, KeyRecord, Limits, Store, TeamRecord, UserRecord
 from tokenway.store.durations import parse_duration
 
 log = logging.getLogger("tokenway.proxy.admin")
@@ -24,6 +26,24 @@ class AdminContext:
     served_models: Sequence[str]
     on_key_change: Callable[[str], None]
     clock: Callable[[], float]
+    access_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def model_warnings(self, models: Sequence[str] | None) -> dict[str, Any]:
+        """``{"warnings": [...]}`` when ``models`` names something this proxy does not
+        serve (LiteLLM accepts any name; tokenway stores it too, and says so), else ``{}``.
+        Served: an alias, a model a wildcard deployment matches, an access group,
+        ``"*"`` and ``"all-proxy-models"``."""
+        patterns = compile_patterns(self.served_models)
+        known = {*self.served_models, *self.access_groups, *ALL_MODELS}
+        unserved = [m for m in models or () if m not in known and not match(patterns, m)]
+        if not unserved:
+            return {}
+        return {
+            "warnings": [
+                f"'models' names what this proxy does not serve: {', '.join(unserved)}; "
+                "they allow nothing until a deployment or access group has that name"
+            ]
+        }
 
     def now(self) -> float:
         return self.clock()
@@ -68,6 +88,14 @@ class AdminContext:
         found: list[UserRecord] = []
         while True:
             batch = await self.store.list_users(offset=len(found), limit=_SCAN_BATCH)
+            found.extend(batch)
+            if len(batch) < _SCAN_BATCH:
+                return found
+
+    async def all_teams(self) -> list[TeamRecord]:
+        found: list[TeamRecord] = []
+        while True:
+            batch = await self.store.list_teams(offset=len(found), limit=_SCAN_BATCH)
             found.extend(batch)
             if len(batch) < _SCAN_BATCH:
                 return found

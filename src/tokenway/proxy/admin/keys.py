@@ -21,8 +21,10 @@ from typing import Any
 from tokenway.errors import BadRequestError, NotFoundError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
+from tokenway.proxy.admin.litellm_fields import KEY_NEW, KEY_UPDATE, merge_extra
 from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json
 from tokenway.proxy.admin.validation import (
+    FIELD_SCHEMAS,
     PAGE_FIELDS,
     Validator,
     count,
@@ -37,6 +39,7 @@ from tokenway.proxy.admin.validation import (
     read_body,
     read_query,
     small_count,
+    spend,
     text,
     text_list,
 )
@@ -53,6 +56,7 @@ def key_fields(served: list[str]) -> dict[str, Validator]:
         "key_alias": text,
         "models": model_aliases(served),
         "max_budget": money,
+        "spend": spend,
         "budget_duration": duration,
         "rpm_limit": small_count,  # PostgreSQL INTEGER columns
         "tpm_limit": count,
@@ -84,9 +88,10 @@ class KeyRoutes:
         }
 
     async def generate(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields)
+        values = read_body(request.body, {**self._fields, "key": chosen_secret}, kept=KEY_NEW)
         secret, record = await create_key(self._ctx, values)
-        return json_response({"key": secret, **key_json(record)}, call)
+        warnings = self._ctx.model_warnings(values.get("models"))
+        return json_response({"key": secret, **key_json(record), **warnings}, call)
 
     async def info(self, request: Request, call: Call) -> Response:
         key_hash = read_query(request.query, {"key": key_ref}, required=("key",))["key"]
@@ -121,11 +126,12 @@ class KeyRoutes:
         )
 
     async def update(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._update_fields, required=("key",))
+        values = read_body(request.body, self._update_fields, required=("key",), kept=KEY_UPDATE)
         key_hash = values.pop("key")
         async with _owners(self._ctx, values):
             record = await self._apply(key_hash, _key_changes(values, self._ctx.now()))
-        return json_response(key_json(record), call)
+        warnings = self._ctx.model_warnings(values.get("models"))
+        return json_response({**key_json(record), **warnings}, call)
 
     async def delete(self, request: Request, call: Call) -> Response:
         spec = {"keys": key_refs, "key_aliases": text_list}
@@ -167,6 +173,7 @@ class KeyRoutes:
     async def _apply(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord:
         """Store ``changes`` (none: just read the key) and drop the key from the auth cache."""
         store = self._ctx.store
+        changes = await merge_extra(changes, lambda: store.get_key(key_hash))
         record = await (store.update_key(key_hash, changes) if changes else store.get_key(key_hash))
         if record is None:
             raise _not_found()
@@ -205,7 +212,7 @@ async def create_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, Ke
 
 
 async def _store_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, KeyRecord]:
-    secret = new_secret()
+    secret = values.pop("key", None) or new_secret()
     now = ctx.now()
     fields, limits = split_limits(_key_changes(values, now))
     record = KeyRecord(
@@ -218,6 +225,30 @@ async def _store_key(ctx: AdminContext, values: dict[str, Any]) -> tuple[str, Ke
     )
     await ctx.store.create_key(record)
     return secret, record
+
+
+_MIN_CHOSEN = 16
+
+
+def chosen_secret(name: str, value: Any) -> str | None:
+    """A secret the caller chose for a new key (LiteLLM's ``key``): ``sk-`` and at least
+    16 characters in all, stored hashed like a made one."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("sk-") or len(value) < _MIN_CHOSEN:
+        raise BadRequestError(
+            f"'{name}' must be a secret starting with 'sk-', at least {_MIN_CHOSEN} characters",
+            param=name,
+            code="invalid_value",
+        )
+    return value
+
+
+FIELD_SCHEMAS[chosen_secret] = {
+    "type": ["string", "null"],
+    "pattern": "^sk-",
+    "minLength": _MIN_CHOSEN,
+}
 
 
 def new_secret() -> str:

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from tokenway.errors import NotFoundError
 from tokenway.proxy.admin.context import AdminContext, store_changes
+from tokenway.proxy.admin.litellm_fields import merge_extra
 from tokenway.store.base import TeamRecord, UserRecord
 
 R = TypeVar("R", UserRecord, TeamRecord)
@@ -37,7 +38,9 @@ class Owners(Generic[R]):
     async def change(self, owner_id: str, values: dict[str, Any]) -> R:
         """Store validated ``values`` (none: just read it) and drop its keys from the
         auth cache, since its limits apply to every request they make."""
-        changes = store_changes(values, self.ctx.now())
+        changes = await merge_extra(
+            store_changes(values, self.ctx.now()), lambda: self.get(owner_id)
+        )
         updated = await (self.update(owner_id, changes) if changes else self.get(owner_id))
         if updated is None:
             raise self.not_found([owner_id])
@@ -62,3 +65,13 @@ class Owners(Generic[R]):
             param=f"{self.kind}_id",
             code=f"{self.kind}_not_found",
         )
+
+
+def team_owners(ctx: AdminContext) -> Owners[TeamRecord]:
+    return Owners(
+        ctx,
+        "team",
+        ctx.store.get_team,
+        ctx.store.update_team,
+        lambda team_ids: ctx.key_hashes_of(team_ids=team_ids),
+    )

@@ -114,7 +114,9 @@ def limits_json(limits: Limits) -> dict[str, Any]:
 def key_json(key: KeyRecord) -> dict[str, Any]:
     """A key's settings and spend; ``token`` is its hash (LiteLLM's name for it)."""
     return {
+        **key.extra,
         "token": key.key_hash,
+        "token_id": key.key_hash,  # LiteLLM's name for the hash in /key/generate
         "key_name": key.key_name,
         "key_alias": key.key_alias,
         "user_id": key.user_id,
@@ -131,6 +133,7 @@ def key_json(key: KeyRecord) -> dict[str, Any]:
 
 def user_json(user: UserRecord) -> dict[str, Any]:
     return {
+        **user.extra,
         "user_id": user.user_id,
         "user_email": user.user_email,
         "user_role": user.user_role,
@@ -145,11 +148,13 @@ def user_json(user: UserRecord) -> dict[str, Any]:
 
 def team_json(team: TeamRecord) -> dict[str, Any]:
     return {
+        **team.extra,
         "team_id": team.team_id,
         "team_alias": team.team_alias,
         "models": team.models,
         **limits_json(team.limits),
         "blocked": team.blocked,
+        "members_with_roles": team.members_with_roles,
         "metadata": team.metadata,
         "created_at": iso(team.created_at),
         "updated_at": iso(team.updated_at),

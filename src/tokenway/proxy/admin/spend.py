@@ -58,7 +58,8 @@ class SpendRoutes:
         }
 
     async def logs(self, request: Request, call: Call) -> Response:
-        query = read_query(request.query, {**_FILTERS, **PAGE_FIELDS})
+        spec = {**_FILTERS, "request_id": text, **PAGE_FIELDS}
+        query = read_query(request.query, spec)
         page = page_of(query, default_size=100, max_size=1000)
         rows = await self._ctx.store.spend_logs(_filter(query), offset=page.offset, limit=page.size)
         return json_response([spend_json(row) for row in rows], call)
@@ -79,6 +80,7 @@ def _filter(query: dict[str, Any]) -> SpendFilter:
         model_alias=query.get("model"),
         start=start,
         end=end,
+        request_id=query.get("request_id"),
     )
 
 

@@ -11,7 +11,9 @@ import uuid
 
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
-from tokenway.proxy.admin.owners import Owners
+from tokenway.proxy.admin.litellm_fields import TEAM_NEW, TEAM_UPDATE
+from tokenway.proxy.admin.members import members, resolve
+from tokenway.proxy.admin.owners import team_owners
 from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json, team_json
 from tokenway.proxy.admin.validation import (
     PAGE_FIELDS,
@@ -51,13 +53,8 @@ class TeamRoutes:
     def __init__(self, ctx: AdminContext) -> None:
         self._ctx = ctx
         self._fields = team_fields(list(ctx.served_models))
-        self._teams = Owners(
-            ctx,
-            "team",
-            ctx.store.get_team,
-            ctx.store.update_team,
-            lambda team_ids: ctx.key_hashes_of(team_ids=team_ids),
-        )
+        self._teams = team_owners(ctx)
+        self._new_fields = {**self._fields, "members_with_roles": members}
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         return {
@@ -69,13 +66,15 @@ class TeamRoutes:
         }
 
     async def new(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields)
+        values = read_body(request.body, self._new_fields, kept=TEAM_NEW)
+        if "members_with_roles" in values:
+            values["members_with_roles"] = await resolve(self._ctx, values["members_with_roles"])
         now = self._ctx.now()
         fields, limits = split_limits(store_changes(values, now))
         fields["team_id"] = fields.get("team_id") or str(uuid.uuid4())
         team = TeamRecord(limits=limits, created_at=now, updated_at=now, **fields)
         await self._ctx.store.create_team(team)
-        return json_response(team_json(team), call)
+        return json_response({**team_json(team), **self._ctx.model_warnings(team.models)}, call)
 
     async def info(self, request: Request, call: Call) -> Response:
         team_id = read_query(request.query, {"team_id": text}, required=("team_id",))["team_id"]
@@ -89,9 +88,13 @@ class TeamRoutes:
         return json_response(answer, call)
 
     async def update(self, request: Request, call: Call) -> Response:
-        values = read_body(request.body, self._fields, required=("team_id",))
+        values = read_body(request.body, self._fields, required=("team_id",), kept=TEAM_UPDATE)
         team = await self._teams.change(values.pop("team_id"), values)
-        return json_response(team_json(team), call)
+        warnings = self._ctx.model_warnings(values.get("models"))
+        # LiteLLM answers {"team_id", "data": team}; the team's fields stay at the top
+        # level too, for clients of earlier tokenway versions.
+        shown = team_json(team)
+        return json_response({**shown, "data": shown, **warnings}, call)
 
     async def delete(self, request: Request, call: Call) -> Response:
         body = read_body(request.body, {"team_ids": ids}, required=("team_ids",))

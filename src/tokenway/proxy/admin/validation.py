@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl
 from tokenway.errors import BadRequestError
 from tokenway.proxy.auth import hash_key
 from tokenway.proxy.pipeline.intake import parse_body
-from tokenway.router.patterns import compile_patterns, match
 from tokenway.store.durations import parse_duration
 
 Validator = Callable[[str, Any], Any]
@@ -34,6 +33,7 @@ LIMIT_FIELDS = (
     "rpm_limit",
     "tpm_limit",
     "max_parallel_requests",
+    "spend",
 )
 
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -46,10 +46,21 @@ _MAX_PAGE = 10**9  # any page past this is empty, and (page - 1) * size stays fa
 
 
 def read_body(
-    raw: bytes, spec: Mapping[str, Validator], required: Collection[str] = ()
+    raw: bytes,
+    spec: Mapping[str, Validator],
+    required: Collection[str] = (),
+    kept: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The body's fields, each validated by ``spec``; unknown or missing ones are a 400."""
-    return read_fields(parse_body(raw), spec, required, where="body")
+    """The body's fields, each validated by ``spec``; unknown or missing ones are a 400.
+
+    Fields named in ``kept`` (LiteLLM's, which tokenway stores without acting on them)
+    come back as given under ``"extra"``, when the body has any."""
+    given = parse_body(raw)
+    extra = {name: given.pop(name) for name in list(given) if name in kept and name not in spec}
+    values = read_fields(given, spec, required, where="body", kept=kept)
+    if extra:
+        values["extra"] = extra
+    return values
 
 
 def read_query(
@@ -64,11 +75,13 @@ def read_fields(
     spec: Mapping[str, Validator],
     required: Collection[str] = (),
     where: str = "body",
+    kept: Collection[str] = (),
 ) -> dict[str, Any]:
     unknown = sorted(set(given) - set(spec))
     if unknown:
+        accepted = ", ".join(sorted({*spec, *kept}))
         raise BadRequestError(
-            f"unknown {where} field(s): {', '.join(unknown)}; accepted: {', '.join(sorted(spec))}",
+            f"unknown {where} field(s): {', '.join(unknown)}; accepted: {accepted}",
             param=unknown[0],
             code="unknown_field",
         )
@@ -100,6 +113,14 @@ def text_list(name: str, value: Any) -> list[str]:
 def _is_text(value: Any) -> TypeGuard[str]:
     """A string the store can hold: PostgreSQL's TEXT refuses NUL (a 503 otherwise)."""
     return isinstance(value, str) and "\x00" not in value
+
+
+def spend(name: str, value: Any) -> float:
+    """An amount spent: a number >= 0, never null (a record always has a spend)."""
+    amount = money(name, value)
+    if amount is None:
+        raise _invalid(name, "a number >= 0 (US dollars)")
+    return amount
 
 
 def money(name: str, value: Any) -> float | None:
@@ -182,27 +203,20 @@ def ids(name: str, value: Any) -> list[str]:
 
 
 def model_aliases(served: Sequence[str]) -> Validator:
-    """A list of model aliases, each one the proxy serves: a served name, or a model a
-    wildcard deployment's pattern (``"*"``, ``"inference/*"``) matches."""
-    served_set = set(served)
-    patterns = compile_patterns(served)
+    """A list of model names, as LiteLLM takes them: served aliases, models a wildcard
+    deployment matches, access groups, ``"*"``, ``"all-proxy-models"``, or names served
+    later. Names not served are stored; the answer warns about them
+    (``AdminContext.model_warnings``)."""
 
     def check(name: str, value: Any) -> list[str]:
-        aliases = text_list(name, value)
-        unknown = [
-            alias for alias in aliases if alias not in served_set and not match(patterns, alias)
-        ]
-        if unknown:
-            raise BadRequestError(
-                f"'{name}' names model(s) this proxy does not serve: {', '.join(unknown)}; "
-                f"served: {', '.join(sorted(served_set)) or '(none)'}",
-                param=name,
-                code="unknown_model",
-            )
-        return aliases
+        return text_list(name, value)
 
-    items: dict[str, Any] = {"type": "string"} if patterns else {"enum": sorted(served_set)}
-    FIELD_SCHEMAS[check] = {"type": ["array", "null"], "items": items}
+    served_names = sorted(set(served))
+    FIELD_SCHEMAS[check] = {
+        "type": ["array", "null"],
+        "items": {"type": "string", "minLength": 1, "pattern": _NO_NUL},
+        "examples": [served_names[:3]] if served_names else [],
+    }
     return check
 
 
@@ -288,6 +302,7 @@ FIELD_SCHEMAS.update(
             "items": {"type": "string", "minLength": 1, "pattern": _NO_NUL},
         },
         money: {"type": ["number", "null"], "minimum": 0},
+        spend: {"type": "number", "minimum": 0},
         duration: {"type": ["string", "null"], "pattern": _DURATION},
         metadata: {"type": ["object", "null"]},
         flag: {"type": "boolean"},

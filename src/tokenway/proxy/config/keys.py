@@ -146,9 +146,12 @@ MODEL_INFO: Section = {
     "max_tokens": ignored("use max_input_tokens for the context window"),
     "max_output_tokens": ignored("completion length is not capped by the proxy"),
     "health_check_timeout": ignored("health probes use the deployment's timeout"),
+    "access_groups": implemented(
+        "names a key, user or team's models list may use for this alias", string_list
+    ),
     **_all(
         (
-            "description", "access_groups", "supports_function_calling",
+            "description", "supports_function_calling",
             "supports_parallel_function_calling", "supports_tool_choice", "supports_vision",
             "supports_response_schema", "supports_system_messages", "supports_reasoning",
         ),

@@ -8,9 +8,18 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from tokenway.proxy.admin.keys import key_fields
+from tokenway.proxy.admin.keys import chosen_secret, key_fields
+from tokenway.proxy.admin.litellm_fields import (
+    KEY_NEW,
+    KEY_UPDATE,
+    TEAM_NEW,
+    TEAM_UPDATE,
+    USER_NEW,
+    USER_UPDATE,
+)
+from tokenway.proxy.admin.members import ADD_FIELDS, UPDATE_FIELDS, WHO_FIELDS, members
 from tokenway.proxy.admin.teams import team_fields
-from tokenway.proxy.admin.users import user_fields
+from tokenway.proxy.admin.users import user_fields, user_new_fields
 from tokenway.proxy.admin.validation import (
     FIELD_SCHEMAS,
     PAGE_FIELDS,
@@ -36,6 +45,8 @@ _SPEND_FILTERS: dict[str, Validator] = {
     "start_date": instant,
     "end_date": end_instant,
 }
+# LiteLLM's fields that tokenway stores and returns as given (``admin/litellm_fields.py``).
+_KEPT = {"description": "LiteLLM's field: stored and returned as given, not acted on"}
 _GROUP_BY = one_of("key", "api_key", "user", "team", "model")
 
 
@@ -47,17 +58,27 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
     """path -> {method: operation} for every management endpoint."""
     keys, users, teams = key_fields(served), user_fields(served), team_fields(served)
     key_only = {"key": key_ref}
+    kept: dict[str, frozenset[str]] = {
+        "/key/generate": KEY_NEW, "/key/update": KEY_UPDATE,
+        "/user/new": USER_NEW, "/user/update": USER_UPDATE,
+        "/team/new": TEAM_NEW, "/team/update": TEAM_UPDATE,
+    }  # fmt: skip
     post: dict[str, tuple[str, Mapping[str, Validator], Collection[str]]] = {
-        "/key/generate": ("Create a virtual key; its secret is in this answer only", keys, ()),
+        "/key/generate": ("Create a virtual key; its secret is in this answer only",
+                          {**keys, "key": chosen_secret}, ()),
         "/key/update": ("Change a key's settings", {**key_only, **keys}, ("key",)),
         "/key/regenerate": ("New secret for a key, same settings", key_only, ("key",)),
         "/key/block": ("Block a key", key_only, ("key",)),
         "/key/unblock": ("Unblock a key", key_only, ("key",)),
         "/user/new": ("Create a user (and a key unless auto_create_key is false)",
-                      {**users, "auto_create_key": flag}, ()),
+                      user_new_fields(served), ()),
         "/user/update": ("Change a user", users, ("user_id",)),
         "/user/delete": ("Delete users and their keys", {"user_ids": ids}, ("user_ids",)),
-        "/team/new": ("Create a team", teams, ()),
+        "/team/new": ("Create a team", {**teams, "members_with_roles": members}, ()),
+        "/team/member_add": ("Add members to a team", ADD_FIELDS, ("team_id", "member")),
+        "/team/member_delete": ("Remove a member from a team", WHO_FIELDS, ("team_id",)),
+        "/team/member_update": ("Change a member's role or settings in a team",
+                                UPDATE_FIELDS, ("team_id",)),
         "/team/update": ("Change a team", teams, ("team_id",)),
         "/team/delete": ("Delete teams and their keys", {"team_ids": ids}, ("team_ids",)),
     }  # fmt: skip
@@ -70,26 +91,37 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
         "/user/list": ("Users, paginated", PAGE_FIELDS, ()),
         "/team/info": ("One team with spend and keys", {"team_id": text}, ("team_id",)),
         "/team/list": ("Teams, paginated", PAGE_FIELDS, ()),
-        "/spend/logs": ("Spend rows, filtered and paginated",
-                        {**_SPEND_FILTERS, **PAGE_FIELDS}, ()),
+        "/spend/logs": ("Spend rows, filtered and paginated (request_id: one request's, "
+                        "by its x-request-id)",
+                        {**_SPEND_FILTERS, "request_id": text, **PAGE_FIELDS}, ()),
         "/global/spend/report": ("Daily spend totals per key, user, team or model",
                                  {**_SPEND_FILTERS, "group_by": _GROUP_BY}, ()),
     }  # fmt: skip
     paths: dict[str, Any] = {
-        path: {"post": _post(summary, fields, required)}
+        path: {"post": _post(summary, fields, required, kept.get(path, frozenset()))}
         for path, (summary, fields, required) in post.items()
     }
     paths["/key/delete"] = {"post": _key_delete()}
+    for path in ("/team/member_delete", "/team/member_update"):  # a member named either way
+        body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        body["anyOf"] = [
+            {"required": [name], "properties": {name: {"type": "string"}}}
+            for name in ("user_id", "user_email")
+        ]
     for path, (summary, fields, required) in get.items():
         paths[path] = {"get": _get(summary, fields, required)}
     return paths
 
 
 def _post(
-    summary: str, fields: Mapping[str, Validator], required: Collection[str]
+    summary: str,
+    fields: Mapping[str, Validator],
+    required: Collection[str],
+    kept: Collection[str] = (),
 ) -> dict[str, Any]:
     op = _admin_op(summary)
     schema = _object(fields, required)
+    schema["properties"].update({name: dict(_KEPT) for name in sorted(set(kept) - set(fields))})
     op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     return op
 

@@ -1,4 +1,9 @@
-"""What one request carries through the pipeline: its id, its caller, its timings."""
+"""What one request carries through the pipeline: its id, its caller, its timings.
+
+Its answer carries tokenway's ``x-tokenway-*`` headers and, beside them, the
+``x-litellm-*`` headers LiteLLM's clients read (call id, response cost, model group and
+id, attempts, version), with the same values. Not LiteLLM's ``x-litellm-model-api-base``:
+an upstream's address stays inside the proxy."""
 
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ from tokenway.store.base import SpendRow
 
 if TYPE_CHECKING:
     from tokenway.proxy.pipeline.spans import Spans
+
+# The LiteLLM release whose API tokenway matches (as /health/readiness says).
+LITELLM_API_VERSION = "1.78.5"
+_LITELLM_VERSION = ("x-litellm-version", LITELLM_API_VERSION)
 
 
 @dataclass(slots=True)
@@ -40,18 +49,28 @@ class CallContext:
             ("x-request-id", self.request_id),
             ("x-tokenway-overhead-ms", f"{overhead:.3f}"),
             ("x-tokenway-upstream-model", route.model),
+            ("x-litellm-call-id", self.request_id),
+            _LITELLM_VERSION,
         ]
         if cost is not None:
-            headers.append(("x-tokenway-response-cost", f"{cost:.10f}"))
+            shown = f"{cost:.10f}"
+            headers += (("x-tokenway-response-cost", shown), ("x-litellm-response-cost", shown))
         return headers
 
 
 def route_headers(trace: RouteTrace[Route]) -> list[tuple[str, str]]:
     """Which group and deployment answered (or were tried last), and what it took."""
     route = trace.deployment
+    group = header_alias(trace.group)  # the client's own text, made safe
+    deployment = route.deployment_id if route is not None else ""
+    retries, fallbacks = str(trace.retries), str(trace.fallbacks)
     return [
-        ("x-tokenway-model-group", header_alias(trace.group)),  # the client's own text
-        ("x-tokenway-deployment", route.deployment_id if route is not None else ""),
-        ("x-tokenway-attempted-retries", str(trace.retries)),
-        ("x-tokenway-attempted-fallbacks", str(trace.fallbacks)),
+        ("x-tokenway-model-group", group),
+        ("x-tokenway-deployment", deployment),
+        ("x-tokenway-attempted-retries", retries),
+        ("x-tokenway-attempted-fallbacks", fallbacks),
+        ("x-litellm-model-group", group),
+        ("x-litellm-model-id", deployment),
+        ("x-litellm-attempted-retries", retries),
+        ("x-litellm-attempted-fallbacks", fallbacks),
     ]

@@ -9,6 +9,7 @@ or refused with a 400 naming it, as the SDK does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,3 +70,27 @@ def fit_params(body: dict[str, Any], route: Route, accepts: frozenset[str]) -> d
             code="unsupported_parameter",
         )
     return {name: value for name, value in body.items() if name in accepts}
+
+
+TIMEOUT_HEADER = "x-litellm-timeout"
+_MAX_TIMEOUT = 86_400.0  # a day: longer is a mistake, not a deadline
+
+
+def request_timeout(value: str | None) -> float | None:
+    """LiteLLM's ``x-litellm-timeout`` request header: seconds for the whole call (retries
+    and fallbacks included), replacing the deployment's; ``None`` when absent. Anything
+    but a number of seconds above 0 and up to a day is a 400 naming the header."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= _MAX_TIMEOUT:  # NaN fails too
+        raise BadRequestError(
+            f"the {TIMEOUT_HEADER} header must be a number of seconds above 0, at most "
+            f"{_MAX_TIMEOUT:.0f}",
+            param=TIMEOUT_HEADER,
+            code="invalid_value",
+        )
+    return seconds

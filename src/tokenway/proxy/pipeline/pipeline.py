@@ -42,7 +42,12 @@ from tokenway.proxy.errors import error_response, upstream_error
 from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline.context import CallContext, route_headers
 from tokenway.proxy.pipeline.endpoint import Endpoint
-from tokenway.proxy.pipeline.intake import parse_body, refuse_forbidden
+from tokenway.proxy.pipeline.intake import (
+    TIMEOUT_HEADER,
+    parse_body,
+    refuse_forbidden,
+    request_timeout,
+)
 from tokenway.proxy.pipeline.mocking import take_mock
 from tokenway.proxy.pipeline.routing import concrete, request_fallbacks
 from tokenway.proxy.pipeline.spans import Send, traced
@@ -130,6 +135,7 @@ class Pipeline:
         body = self.parse(request)
         ticket.alias = alias = body["model"]
         ticket.stream = bool(body.get("stream"))
+        timeout = request_timeout(request.headers.get(TIMEOUT_HEADER))
         fallbacks = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
         endpoint = self.endpoint
         mock = take_mock(body, endpoint.name, endpoint.mocks)
@@ -154,13 +160,19 @@ class Pipeline:
                 trace=trace,
                 hold=ticket.stream,  # a stream keeps its deployment busy until it ends
                 fallbacks=fallbacks,
+                timeout=timeout,
             )
         except TokenwayError as error:
-            return self._failure(error, trace, ctx, ticket)
+            response = self._failure(error, trace, ctx, ticket)
+            if timeout is not None:
+                response.headers.append((TIMEOUT_HEADER, str(timeout)))  # the parsed value
+            return response
         if ticket.stream:
             ticket.hold(routed.release)
         response = routed.value
         response.headers += route_headers(trace)
+        if timeout is not None:  # the parsed number, never the client's text
+            response.headers.append((TIMEOUT_HEADER, str(timeout)))
         if admission is not None:
             response.header_block = admission.header_block()
         return response

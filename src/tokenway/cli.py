@@ -156,13 +156,30 @@ def _banner(config: ProxyConfig, options: ServeOptions, demo_note: str | None) -
     lines.append("models: " + ", ".join(config.model_names()))
     if not config.master_key:
         lines.append("no master key: open to local clients only (any bearer token is accepted)")
-    if options.workers > 1:
-        lines.append(
-            f"{options.workers} worker processes: rate limits, parallel limits and router "
-            "cooldowns are counted per process (no shared limit store yet); budgets and "
-            "spend are shared through the database"
-        )
+    lines.append(_limits_line(config, options.workers))
     print("\n".join(lines), flush=True)
+
+
+def _limits_line(config: ProxyConfig, workers: int) -> str:
+    """Which store counts rate limits: said at every start, loudly when it is per process
+    while several processes serve."""
+    if config.redis is not None:
+        from tokenway.limits.redis_store import redacted
+
+        return (
+            f"rate limits: counted in Redis {redacted(config.redis.url)}, shared by every "
+            "process using it; router cooldowns and deployment rpm/tpm are per process"
+        )
+    if workers > 1:
+        line = (
+            f"WARNING: {workers} worker processes without Redis: rate limits (rpm, tpm, "
+            f"max_parallel_requests) are counted in each worker, so a key may get up to "
+            f"{workers}x its limit; set router_settings.redis_host (or REDIS_URL) to count "
+            "them once. Budgets and spend are shared through the database"
+        )
+        log.warning("%s", line)
+        return line
+    return "rate limits: counted in this process (no Redis configured)"
 
 
 def _run_demo(args: argparse.Namespace) -> int:

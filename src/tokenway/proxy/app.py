@@ -68,11 +68,13 @@ class ProxyApp:
         )
         self.models = ModelTable(routes)
         self.router = build_router(config, routes, backoff)
-        self.services = Services(config.database_url, config.spend, data_dir or Path("."))
+        self.services = Services(
+            config.database_url, config.spend, data_dir or Path("."), config.redis
+        )
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
-        gate = Gate()
+        gate = Gate(self.services.limits)
         self.pipelines = {
             endpoint.name: Pipeline(endpoint, self.router, self.http, self.spend, gate, wraps)
             for endpoint in ENDPOINTS

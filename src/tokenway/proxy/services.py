@@ -28,11 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tokenway.limits.redis_store import RedisLimitStore
+from tokenway.limits.window import LimitStore, MemoryLimitStore
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
 from tokenway.proxy.accounting.keys import KeyCache
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
-from tokenway.proxy.config.settings import SpendSettings
+from tokenway.proxy.config.settings import RedisSettings, SpendSettings
 from tokenway.store import DEFAULT_SQLITE_URL, Store, StoreError, open_store, redact_url
 
 log = logging.getLogger("tokenway.proxy")
@@ -44,8 +46,19 @@ _MAX_SLOTS = 256
 
 
 class Services:
-    def __init__(self, database_url: str | None, settings: SpendSettings, data_dir: Path) -> None:
+    def __init__(
+        self,
+        database_url: str | None,
+        settings: SpendSettings,
+        data_dir: Path,
+        redis: RedisSettings | None = None,
+    ) -> None:
         url = database_url or _default_sqlite_url(data_dir)
+        # Rate limits: in Redis for every process sharing it, else in this process.
+        self.redis = (
+            RedisLimitStore(redis.url, prefix=redis.key_prefix) if redis is not None else None
+        )
+        self.limits: LimitStore = self.redis or MemoryLimitStore()
         self.url = url
         self.store: Store = open_store(url)
         # Every key served through a store outage (allow_requests_on_db_unavailable).
@@ -72,7 +85,10 @@ class Services:
         self._store_ok = ok
 
     async def start(self) -> None:
-        """Open the store (or keep trying in the background), then start the spend writer."""
+        """Open the store (or keep trying in the background), then start the spend writer;
+        connect to Redis (an outage there only logs: limits are counted here meanwhile)."""
+        if self.redis is not None:
+            await self.redis.start()
         if not await self._try_open():
             self._spawn(self._reopen(), "tokenway-store-reopen")
         if self._spend_logs:
@@ -118,6 +134,8 @@ class Services:
         if self.writer is not None:
             await self.writer.aclose()
         await self.keys.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         with contextlib.suppress(StoreError):
             await self.store.close()
 

@@ -25,6 +25,7 @@ from tokenway.proxy.config.settings import (
     PROXY_TIMEOUT,
     CorsSettings,
     HealthSettings,
+    RedisSettings,
     SpendSettings,
 )
 from tokenway.proxy.config.yaml_file import read_yaml
@@ -83,6 +84,7 @@ class ProxyConfig:
     spend: SpendSettings = field(default_factory=SpendSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     cors: CorsSettings | None = None
+    redis: RedisSettings | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
     # general_settings.allowed_routes: the only paths an authenticated request may use
     allowed_routes: frozenset[str] | None = None
@@ -166,6 +168,7 @@ def _proxy_config(
         spend=SpendSettings.of(general),
         health=HealthSettings.of(general),
         cors=CorsSettings.of(general),
+        redis=RedisSettings.of(sections["router_settings"], env),
         warnings=report.warnings,
         allowed_routes=_allowed_routes(general, report),
     )

@@ -102,6 +102,7 @@ class RedisLimitStore:
         self._tasks: set[asyncio.Task[None]] = set()
         self._probe: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()  # requests taken before ``start`` wait for it
 
     # ---- life ---------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ class RedisLimitStore:
         except Exception as error:
             self._lost(error)
         self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
+        self._started.set()
 
     async def aclose(self) -> None:
         for task in (self._probe, self._renewer, *self._tasks):
@@ -138,6 +140,8 @@ class RedisLimitStore:
     # ---- the LimitStore protocol ----------------------------------------------------
 
     async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
+        if not self._started.is_set():
+            await self._started.wait()
         names = tuple(quota.name for quota in quotas)
         if self.available:
             lease = f"{self._process}-{next(self._ids)}"

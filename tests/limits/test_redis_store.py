@@ -33,10 +33,10 @@ async def redis_store(url: str, prefix: str, **options: float) -> AsyncIterator[
 
 async def settled(store: RedisLimitStore) -> None:
     """Let the background releases reach Redis."""
-    for _ in range(100):
-        if not store._tasks:
+    for _ in range(200):
+        if store._batches is None or not store._batches.pending:
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.005)
 
 
 def figures(state: RateState) -> tuple[object, ...]:
@@ -158,7 +158,8 @@ async def test_an_outage_counts_here_warns_once_and_resumes(
 
 async def test_a_redis_that_never_answers_does_not_hold_requests() -> None:
     """A server that accepts and stays silent: the call gives up after ``timeout``."""
-    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    accepted: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     quota = (Quota("key:slow", "key 'slow'", rpm=1),)
     try:
@@ -168,7 +169,10 @@ async def test_a_redis_that_never_answers_does_not_hold_requests() -> None:
         assert state.refused is None and not store.available
         await store.aclose()
     finally:
+        for writer in accepted:
+            writer.close()
         silent.close()
+        await silent.wait_closed()
 
 
 def test_urls_are_shown_without_their_password() -> None:

@@ -36,12 +36,8 @@ from dataclasses import replace
 from importlib.resources import files
 from typing import Any
 
-from tokenway.limits.window import (
-    WINDOW,
-    MemoryLimitStore,
-    Quota,
-    RateState,
-)
+from tokenway.limits.redis_batch import Batches
+from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
 
 __all__ = ["RedisLimitStore", "redacted"]
 
@@ -91,17 +87,17 @@ class RedisLimitStore:
         self.fallback = MemoryLimitStore()
         self.available = False  # Redis answered the last call
         self._client: Any = None
-        self._acquire: Any = None
-        self._release: Any = None
+        self._batches: Batches | None = None
+        self._acquire = self._release = ""  # the scripts' SHA1s
         self._ids = itertools.count()
         self._process = f"{os.getpid()}-{os.urandom(4).hex()}"
         # Per quota set (by names): where each admitted request holds its parallel slots,
         # a lease id (Redis) or None (memory). Requests of one set are interchangeable.
         self._holds: dict[tuple[str, ...], list[str | None]] = {}
         self._leases: dict[str, list[str]] = {}  # lease id -> its sorted sets, to renew
-        self._tasks: set[asyncio.Task[None]] = set()
         self._probe: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._made_keys: dict[str, tuple[str, str, str]] = {}
         self._started = asyncio.Event()  # requests taken before ``start`` wait for it
 
     # ---- life ---------------------------------------------------------------------
@@ -117,18 +113,23 @@ class RedisLimitStore:
             retry_on_timeout=False,
             retry=None,
         )
-        self._acquire = self._client.register_script(_script("acquire.lua"))
-        self._release = self._client.register_script(_script("release.lua"))
+        batches = self._batches = Batches(
+            self._client,
+            [_script("acquire.lua"), _script("release.lua")],
+            self._timeout,
+            self._lost,
+        )
+        self._acquire, self._release = batches.shas
         self.available = True
         try:
-            await self._call(self._client.ping())
+            await self._call(batches.load())
         except Exception as error:
             self._lost(error)
         self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
         self._started.set()
 
     async def aclose(self) -> None:
-        for task in (self._probe, self._renewer, *self._tasks):
+        for task in (self._probe, self._renewer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -146,8 +147,10 @@ class RedisLimitStore:
         if self.available:
             lease = f"{self._process}-{next(self._ids)}"
             try:
-                reply = await self._call(
-                    self._acquire(keys=self._keys(quotas), args=self._args(quotas, now, lease))
+                assert self._batches is not None
+                # bounded by the batches: its own and the one on the wire before it
+                reply = await self._batches.call(
+                    self._acquire, self._keys(quotas), self._args(quotas, now, lease)
                 )
             except Exception as error:
                 self._lost(error)
@@ -181,36 +184,34 @@ class RedisLimitStore:
             return
         if lease is None and not (tokens > 0 and any(q.tpm is not None for q in quotas)):
             return
-        task = asyncio.get_running_loop().create_task(
-            self._send_release(quotas, lease, tokens, now)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # ---- Redis calls ------------------------------------------------------------------
-
-    async def _send_release(
-        self, quotas: Sequence[Quota], lease: str | None, tokens: int, now: float
-    ) -> None:
         keys = [key for q in quotas for key in (self._key("t", q), self._key("p", q))]
         args: list[Any] = [repr(now), lease or "", tokens]
         args.extend(1 if q.tpm is not None else 0 for q in quotas)
-        try:
-            await self._call(self._release(keys=keys, args=args))
-        except Exception as error:
-            self._lost(error)
+        assert self._batches is not None
+        self._batches.cast(self._release, keys, args)
+
+    # ---- Redis calls ------------------------------------------------------------------
 
     async def _call(self, work: Any) -> Any:
-        async with asyncio.timeout(self._timeout):
+        """Bounded: a call may wait for the batch on the wire, then for its own."""
+        async with asyncio.timeout(2 * self._timeout):
             return await work
 
     def _key(self, kind: str, quota: Quota) -> str:
         return f"{self._prefix}{kind}:{quota.name}"
 
     def _keys(self, quotas: Sequence[Quota]) -> list[str]:
-        return [
-            key for q in quotas for key in (self._key("r", q), self._key("t", q), self._key("p", q))
-        ]
+        """Each quota's requests, tokens and leases keys (made once per name)."""
+        made = self._made_keys
+        keys: list[str] = []
+        for q in quotas:
+            three = made.get(q.name)
+            if three is None:
+                if len(made) > 10_000:
+                    made.clear()
+                three = made[q.name] = (self._key("r", q), self._key("t", q), self._key("p", q))
+            keys += three
+        return keys
 
     def _args(self, quotas: Sequence[Quota], now: float, lease: str) -> list[Any]:
         args: list[Any] = [repr(now), lease, repr(now + self._lease_ttl)]
@@ -239,7 +240,8 @@ class RedisLimitStore:
         while True:
             await asyncio.sleep(self._probe_interval)
             try:
-                await self._call(self._client.ping())
+                assert self._batches is not None
+                await self._call(self._batches.load())  # it may have restarted empty
             except Exception:
                 continue
             self.available = True

@@ -1,0 +1,144 @@
+"""Script calls to Redis, batched: the calls made while a batch is on the wire go out
+together as the next one (a pipeline: one write, one read, one connection).
+
+Measured first (bench/RESULTS.md, issue 14): one redis-py command per call, each on a
+pooled connection, opened a connection per concurrent call until the pool refused ("Too
+many connections") under load, and sent each release in a task of its own. Batched, a busy
+process sends one write per round trip whatever its load, and an idle one sends each call
+at once.
+
+Every batch is bounded by ``timeout``; a batch that fails fails each of its calls, and
+tells ``on_error`` (the store falls back to counting in the process). Scripts are loaded
+by SHA1 (``EVALSHA``); one that Redis does not know (a restarted server) is loaded and
+only the calls that got ``NOSCRIPT`` are sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["Batches"]
+
+_Call = tuple[str, Sequence[str], Sequence[Any], "asyncio.Future[Any] | None"]
+
+
+class Batches:
+    def __init__(
+        self,
+        client: Any,
+        scripts: Sequence[str],
+        timeout: float,
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        from redis.exceptions import NoScriptError, ResponseError
+
+        self._client = client
+        self._sources = {hashlib.sha1(s.encode()).hexdigest(): s for s in scripts}
+        self._timeout = timeout
+        self._on_error = on_error
+        self._no_script = NoScriptError
+        self._response_error = ResponseError
+        self._queue: list[_Call] = []
+        self._sending = False
+        self.shas = list(self._sources)  # in the order of ``scripts``
+
+    @property
+    def pending(self) -> bool:
+        """Calls are queued or on the wire."""
+        return self._sending or bool(self._queue)
+
+    def call(self, sha: str, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
+        """Run script ``sha``; the future holds its reply (or the batch's error)."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((sha, keys, args, future))
+        self._kick()
+        return future
+
+    def cast(self, sha: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+        """Run script ``sha``; nobody waits for the reply (an error goes to ``on_error``)."""
+        self._queue.append((sha, keys, args, None))
+        self._kick()
+
+    async def load(self) -> None:
+        """Load every script (after a start or an outage: Redis may have restarted empty)."""
+        for source in self._sources.values():
+            await self._client.script_load(source)
+
+    def _kick(self) -> None:
+        if not self._sending:
+            self._sending = True
+            asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send_batch(batch)
+        finally:
+            self._sending = False
+
+    async def _send_batch(self, batch: list[_Call]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                replies = await self._execute(batch)
+        except Exception as error:
+            self._on_error(error)
+            for *_, future in batch:
+                if future is not None and not future.done():
+                    future.set_exception(error)
+            return
+        for (*_, future), reply in zip(batch, replies, strict=True):
+            if future is None:
+                if isinstance(reply, Exception):
+                    self._on_error(reply)
+            elif future.done():
+                continue
+            elif isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _execute(self, batch: list[_Call]) -> list[Any]:
+        replies = await self._pipeline(batch)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, self._no_script)]
+        if missing:
+            await self.load()
+            again = await self._pipeline([batch[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+        """The calls written at once, their replies read in order (an error reply is the
+        call's, not the batch's). redis-py's own pipeline costs several times more CPU per
+        call than this (its encoder and response callbacks), so only its connection is used;
+        a read cut short (timeout, cancellation) makes it disconnect that connection."""
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(_pack(batch), check_health=False)
+            replies: list[Any] = []
+            for _ in batch:
+                try:
+                    replies.append(await conn.read_response())
+                except self._response_error as error:
+                    replies.append(error)
+            return replies
+        finally:
+            await pool.release(conn)
+
+
+def _pack(batch: list[_Call]) -> bytes:
+    """``EVALSHA sha numkeys key... arg...`` per call, in RESP."""
+    parts: list[bytes] = []
+    for sha, keys, args, _ in batch:
+        words = [b"EVALSHA", sha.encode(), str(len(keys)).encode()]
+        words += [key.encode() for key in keys]
+        words += [arg if isinstance(arg, bytes) else str(arg).encode() for arg in args]
+        parts.append(b"*%d\r\n" % len(words))
+        for word in words:
+            parts.append(b"$%d\r\n%s\r\n" % (len(word), word))
+    return b"".join(parts)

@@ -136,7 +136,8 @@ def compare(
             if run.errors:
                 raise RuntimeError(f"{name}: {run.errors} errors")
             runs[name].append(run)
-            log(f"  {name}: {run.rps:,.0f}/s cpu {run.cpu_us or 0:.1f} µs/req")
+            util = f"{run.proxy_util:.2f}" if run.proxy_util is not None else "?"
+            log(f"  {name}: {run.rps:,.0f}/s cpu {run.cpu_us or 0:.1f} µs/req, proxy busy {util}")
             time.sleep(0.5)
         order = order[1:] + order[:1]  # no proxy always first: the machine's speed drifts
     return runs

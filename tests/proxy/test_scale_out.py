@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import RedisServer
 from tests.proxy.conftest import UPSTREAM_KEY
 from tests.proxy.crash_helpers import tokenway_process, wait_for_rows
-from tests.proxy.scale_helpers import Answer, chat, new_key, ready, scale_config
+from tests.proxy.scale_helpers import Answer, call, chat, new_key, ready, scale_config
 
 from tokenway.emulator import Emulator, EmulatorConfig, FaultConfig, run_emulator_in_thread
 
@@ -93,6 +93,23 @@ def test_max_parallel_2_holds_across_instances(
     refused = [a for a in answers if a.status == 429]
     assert {a.body["error"]["code"] for a in refused} == {"max_parallel_requests_exceeded"}
     assert after.status == 200  # the slots were given back
+
+
+def test_a_key_blocked_on_one_instance_is_refused_by_the_other_within_a_second(
+    config: Path, tmp_path: Path
+) -> None:
+    """Pub/sub, not the key cache's refresh (about 2 s plus a query) that it replaces."""
+    with ExitStack() as stack:
+        a, b = instances(stack, config, tmp_path, 2)
+        key = new_key(a)
+        assert chat(b, key).status == 200  # b has the key in its cache now
+        assert call(a, "/key/block", {"key": key}).status == 200
+        blocked = time.monotonic()
+        while (answer := chat(b, key)).status == 200:
+            assert time.monotonic() - blocked < 1.0, "b still serves the blocked key"
+            time.sleep(0.02)
+
+    assert answer.status == 401 and answer.body["error"]["code"] == "key_blocked"
 
 
 def test_without_redis_two_workers_warn_that_limits_are_per_worker(

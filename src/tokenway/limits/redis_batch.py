@@ -20,9 +20,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Batches"]
+__all__ = ["Batches", "head", "pack"]
 
-_Call = tuple[str, Sequence[str], Sequence[Any], "asyncio.Future[Any] | None"]
+_Call = tuple[bytes, "asyncio.Future[Any] | None"]  # a command in RESP, who waits for it
 
 
 class Batches:
@@ -50,16 +50,17 @@ class Batches:
         """Calls are queued or on the wire."""
         return self._sending or bool(self._queue)
 
-    def call(self, sha: str, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
-        """Run script ``sha``; the future holds its reply (or the batch's error)."""
+    def call(self, command: bytes) -> asyncio.Future[Any]:
+        """Send ``command`` (RESP, see ``pack``); the future holds its reply (or the batch's
+        error)."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((sha, keys, args, future))
+        self._queue.append((command, future))
         self._kick()
         return future
 
-    def cast(self, sha: str, keys: Sequence[str], args: Sequence[Any]) -> None:
-        """Run script ``sha``; nobody waits for the reply (an error goes to ``on_error``)."""
-        self._queue.append((sha, keys, args, None))
+    def cast(self, command: bytes) -> None:
+        """Send ``command``; nobody waits for the reply (an error goes to ``on_error``)."""
+        self._queue.append((command, None))
         self._kick()
 
     async def load(self) -> None:
@@ -86,11 +87,11 @@ class Batches:
                 replies = await self._execute(batch)
         except Exception as error:
             self._on_error(error)
-            for *_, future in batch:
+            for _, future in batch:
                 if future is not None and not future.done():
                     future.set_exception(error)
             return
-        for (*_, future), reply in zip(batch, replies, strict=True):
+        for (_, future), reply in zip(batch, replies, strict=True):
             if future is None:
                 if isinstance(reply, Exception):
                     self._on_error(reply)
@@ -119,7 +120,7 @@ class Batches:
         pool = self._client.connection_pool
         conn = await pool.get_connection()
         try:
-            await conn.send_packed_command(_pack(batch), check_health=False)
+            await conn.send_packed_command(b"".join(c for c, _ in batch), check_health=False)
             replies: list[Any] = []
             for _ in batch:
                 try:
@@ -131,14 +132,16 @@ class Batches:
             await pool.release(conn)
 
 
-def _pack(batch: list[_Call]) -> bytes:
-    """``EVALSHA sha numkeys key... arg...`` per call, in RESP."""
-    parts: list[bytes] = []
-    for sha, keys, args, _ in batch:
-        words = [b"EVALSHA", sha.encode(), str(len(keys)).encode()]
-        words += [key.encode() for key in keys]
-        words += [arg if isinstance(arg, bytes) else str(arg).encode() for arg in args]
-        parts.append(b"*%d\r\n" % len(words))
-        for word in words:
-            parts.append(b"$%d\r\n%s\r\n" % (len(word), word))
+def pack(words: Sequence[str | int]) -> bytes:
+    """Words as the parts of a RESP command (an array of bulk strings), e.g. the static
+    head of a script call made once and the few words that change per call."""
+    parts = []
+    for word in words:
+        data = word.encode() if isinstance(word, str) else b"%d" % word
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+def head(count: int) -> bytes:
+    """The start of a command of ``count`` words (followed by their ``pack``)."""
+    return b"*%d\r\n" % count

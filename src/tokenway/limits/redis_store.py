@@ -34,9 +34,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 
-from tokenway.limits.redis_batch import Batches
+from tokenway.limits.redis_batch import Batches, head, pack
 from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
 
 __all__ = ["RedisLimitStore", "redacted"]
@@ -97,7 +97,7 @@ class RedisLimitStore:
         self._leases: dict[str, list[str]] = {}  # lease id -> its sorted sets, to renew
         self._probe: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
-        self._made_keys: dict[str, tuple[str, str, str]] = {}
+        self._made: dict[tuple[Quota, ...], _Commands] = {}
         self._started = asyncio.Event()  # requests taken before ``start`` wait for it
 
     # ---- life ---------------------------------------------------------------------
@@ -149,9 +149,9 @@ class RedisLimitStore:
             try:
                 assert self._batches is not None
                 # bounded by the batches: its own and the one on the wire before it
-                reply = await self._batches.call(
-                    self._acquire, self._keys(quotas), self._args(quotas, now, lease)
-                )
+                made = self._commands(quotas)
+                dynamic = pack((repr(now), lease, repr(now + self._lease_ttl)))
+                reply = await self._batches.call(made.acquire + dynamic + made.acquire_limits)
             except Exception as error:
                 self._lost(error)
             else:
@@ -184,11 +184,9 @@ class RedisLimitStore:
             return
         if lease is None and not (tokens > 0 and any(q.tpm is not None for q in quotas)):
             return
-        keys = [key for q in quotas for key in (self._key("t", q), self._key("p", q))]
-        args: list[Any] = [repr(now), lease or "", tokens]
-        args.extend(1 if q.tpm is not None else 0 for q in quotas)
+        made = self._commands(quotas)
         assert self._batches is not None
-        self._batches.cast(self._release, keys, args)
+        self._batches.cast(made.release + pack((repr(now), lease or "", tokens)) + made.release_tpm)
 
     # ---- Redis calls ------------------------------------------------------------------
 
@@ -200,28 +198,30 @@ class RedisLimitStore:
     def _key(self, kind: str, quota: Quota) -> str:
         return f"{self._prefix}{kind}:{quota.name}"
 
-    def _keys(self, quotas: Sequence[Quota]) -> list[str]:
-        """Each quota's requests, tokens and leases keys (made once per name)."""
-        made = self._made_keys
-        keys: list[str] = []
-        for q in quotas:
-            three = made.get(q.name)
-            if three is None:
-                if len(made) > 10_000:
-                    made.clear()
-                three = made[q.name] = (self._key("r", q), self._key("t", q), self._key("p", q))
-            keys += three
-        return keys
+    def _commands(self, quotas: Sequence[Quota]) -> _Commands:
+        """The static parts of the script calls for ``quotas`` (made once per set)."""
+        key = quotas if isinstance(quotas, tuple) else tuple(quotas)
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) > 10_000:
+                self._made.clear()
+            made = self._made[key] = self._make(quotas)
+        return made
 
-    def _args(self, quotas: Sequence[Quota], now: float, lease: str) -> list[Any]:
-        args: list[Any] = [repr(now), lease, repr(now + self._lease_ttl)]
-        for q in quotas:
-            args += [
-                _NONE if q.rpm is None else q.rpm,
-                _NONE if q.tpm is None else q.tpm,
-                _NONE if q.parallel is None else q.parallel,
-            ]
-        return args
+    def _make(self, quotas: Sequence[Quota]) -> _Commands:
+        """``EVALSHA sha numkeys KEYS... ARGV...``: see the scripts for their order."""
+        keys = [self._key(kind, q) for q in quotas for kind in ("r", "t", "p")]
+        limits = [_NONE if v is None else v for q in quotas for v in (q.rpm, q.tpm, q.parallel)]
+        released = [self._key(kind, q) for q in quotas for kind in ("t", "p")]
+        tpm = [1 if q.tpm is not None else 0 for q in quotas]
+        return _Commands(
+            head(3 + len(keys) + 3 + len(limits))
+            + pack(["EVALSHA", self._acquire, len(keys), *keys]),
+            pack(limits),
+            head(3 + len(released) + 3 + len(tpm))
+            + pack(["EVALSHA", self._release, len(released), *released]),
+            pack(tpm),
+        )
 
     # ---- outages ------------------------------------------------------------------------
 
@@ -263,6 +263,13 @@ class RedisLimitStore:
                 await self._call(pipe.execute())
             except Exception as error:
                 self._lost(error)
+
+
+class _Commands(NamedTuple):
+    acquire: bytes  # up to the per-call words (now, lease, lease expiry)
+    acquire_limits: bytes  # after them
+    release: bytes  # up to the per-call words (now, lease, tokens)
+    release_tpm: bytes  # after them
 
 
 def _state(reply: Sequence[int], quotas: Sequence[Quota]) -> RateState:

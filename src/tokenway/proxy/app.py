@@ -99,7 +99,7 @@ class ProxyApp:
         admin = AdminAPI(
             self.services.store,
             served_models=self.models.names(),
-            on_key_change=self.services.keys.invalidate,
+            on_key_change=self.services.key_changed,
         )
         self._admin: dict[tuple[str, str], Route] = {
             **admin.routes(),

@@ -31,6 +31,7 @@ from typing import Any
 from tokenway.limits.redis_store import RedisLimitStore
 from tokenway.limits.window import LimitStore, MemoryLimitStore
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
+from tokenway.proxy.accounting.key_events import KeyEvents
 from tokenway.proxy.accounting.keys import KeyCache
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
@@ -64,6 +65,10 @@ class Services:
         # Every key served through a store outage (allow_requests_on_db_unavailable).
         self.serves_through_outage = settings.serve_through_outage
         self.keys = KeyCache(self.store, allow_on_store_outage=self.serves_through_outage)
+        # Key changes heard by every instance sharing the Redis (pub/sub), when there is one.
+        self.key_events = (
+            KeyEvents(redis.url, redis.key_prefix, self.keys.invalidate) if redis else None
+        )
         self.tracker = SpendTracker(store_payload=settings.store_payload)
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started
@@ -74,6 +79,12 @@ class Services:
         self._tasks: list[asyncio.Task[None]] = []
         self.store_open = False
         self._store_ok = False  # the last store call succeeded
+
+    def key_changed(self, key_hash: str) -> None:
+        """A key was changed here: drop it from this cache, and tell the other instances."""
+        self.keys.invalidate(key_hash)
+        if self.key_events is not None:
+            self.key_events.publish(key_hash)
 
     @property
     def store_available(self) -> bool:
@@ -89,6 +100,8 @@ class Services:
         connect to Redis (an outage there only logs: limits are counted here meanwhile)."""
         if self.redis is not None:
             await self.redis.start()
+        if self.key_events is not None:
+            await self.key_events.start()
         if not await self._try_open():
             self._spawn(self._reopen(), "tokenway-store-reopen")
         if self._spend_logs:
@@ -136,6 +149,8 @@ class Services:
         await self.keys.aclose()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.key_events is not None:
+            await self.key_events.aclose()
         with contextlib.suppress(StoreError):
             await self.store.close()
 

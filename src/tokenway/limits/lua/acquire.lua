@@ -16,26 +16,32 @@ local now = tonumber(ARGV[1])
 local second = math.floor(now)
 local oldest = second - SPAN + 1
 
--- The live buckets of a window, oldest first, and their total; expired fields deleted.
+-- A window's total and its newest second holding units (nil: none); expired fields are
+-- deleted. ``raw`` is kept for ``buckets``, needed only to explain a refusal.
 local function window(key)
   local raw = redis.call('HGETALL', key)
-  local buckets, total, stale = {}, 0, {}
+  local total, newest, stale = 0, nil, {}
   for i = 1, #raw, 2 do
     local at, count = tonumber(raw[i]), tonumber(raw[i + 1])
     if at < oldest then
       stale[#stale + 1] = raw[i]
-    else
-      buckets[#buckets + 1] = {at, count}
+    elseif count > 0 then
       total = total + count
+      if newest == nil or at > newest then newest = at end
     end
   end
   if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
-  table.sort(buckets, function(a, b) return a[1] < b[1] end)
-  return buckets, total
+  return {raw = raw, total = total, newest = newest}
 end
 
--- Seconds until at least `excess` units have left the window.
-local function wait_for(buckets, excess)
+-- Seconds until at least `excess` units have left the window (oldest leave first).
+local function wait_for(w, excess)
+  local buckets = {}
+  for i = 1, #w.raw, 2 do
+    local at = tonumber(w.raw[i])
+    if at >= oldest then buckets[#buckets + 1] = {at, tonumber(w.raw[i + 1])} end
+  end
+  table.sort(buckets, function(a, b) return a[1] < b[1] end)
   local freed = 0
   for _, bucket in ipairs(buckets) do
     freed = freed + bucket[2]
@@ -45,11 +51,9 @@ local function wait_for(buckets, excess)
 end
 
 -- Seconds until every unit has left the window.
-local function until_empty(buckets)
-  for i = #buckets, 1, -1 do
-    if buckets[i][2] > 0 then return math.max(0, buckets[i][1] + SPAN - now) end
-  end
-  return 0
+local function until_empty(w)
+  if w.newest == nil then return 0 end
+  return math.max(0, w.newest + SPAN - now)
 end
 
 local function ms(seconds) return math.ceil(math.min(seconds, WINDOW) * 1000) end
@@ -61,30 +65,30 @@ local refused, why, retry = nil, 0, 0
 for i = 1, n do
   local rpm, tpm, parallel = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2]),
     tonumber(ARGV[3 * i + 3])
-  local requests, used_r = window(KEYS[3 * i - 2])
-  local tokens, used_t = window(KEYS[3 * i - 1])
-  windows[i] = {requests, used_r, tokens, used_t}
+  local requests = rpm >= 0 and window(KEYS[3 * i - 2]) or nil
+  local tokens = tpm >= 0 and window(KEYS[3 * i - 1]) or nil
+  windows[i] = {requests, tokens}
   if not refused and parallel >= 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[3 * i], '-inf', now)
     if redis.call('ZCARD', KEYS[3 * i]) >= parallel then refused, why, retry = i, 1, 1 end
   end
-  if not refused and rpm >= 0 then
-    local left = rpm - used_r - 1
+  if not refused and requests then
+    local left = rpm - requests.total - 1
     if left < 0 then
       refused, why, retry = i, 2, wait_for(requests, -left)
     elseif limit_r < 0 or left < left_r then
       limit_r, left_r = rpm, left
     end
   end
-  if not refused and tpm >= 0 then
-    local left = tpm - used_t
+  if not refused and tokens then
+    local left = tpm - tokens.total
     if left <= 0 then
       refused, why, retry = i, 3, wait_for(tokens, 1 - left)
     elseif limit_t < 0 or left < left_t then
       limit_t, left_t = tpm, left
       if left == tpm then
         reset_t = 0
-      elseif tokens[#tokens][1] == second then
+      elseif tokens.newest == second then
         reset_t = WINDOW
       else
         reset_t = until_empty(tokens)
@@ -98,12 +102,12 @@ if refused then
   local lim_r, rem_r, res_r, lim_t, rem_t, res_t = -1, 0, 0, -1, 0, 0
   for i = 1, n do
     local rpm, tpm = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
-    local w = windows[i]
-    if rpm >= 0 and (lim_r < 0 or rpm - w[2] < rem_r) then
-      lim_r, rem_r, res_r = rpm, rpm - w[2], until_empty(w[1])
+    local requests, tokens = windows[i][1], windows[i][2]
+    if requests and (lim_r < 0 or rpm - requests.total < rem_r) then
+      lim_r, rem_r, res_r = rpm, rpm - requests.total, until_empty(requests)
     end
-    if tpm >= 0 and (lim_t < 0 or tpm - w[4] < rem_t) then
-      lim_t, rem_t, res_t = tpm, tpm - w[4], until_empty(w[3])
+    if tokens and (lim_t < 0 or tpm - tokens.total < rem_t) then
+      lim_t, rem_t, res_t = tpm, tpm - tokens.total, until_empty(tokens)
     end
   end
   return {1, refused, why, ms(retry), lim_r, math.max(rem_r, 0), ms(res_r), lim_t,

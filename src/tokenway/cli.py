@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from tokenway.proxy.config import ConfigError, ProxyConfig, StartupError, load_config, parse_config
 from tokenway.proxy.serve import ServeOptions, bind_socket, fail, is_loopback, run_workers
@@ -120,8 +123,30 @@ def _run(args: argparse.Namespace, config: ProxyConfig, demo_note: str | None) -
 
     if options.workers == 1:
         return _serve_one(config, sock, options, announce)
-    announce()
-    return run_workers(options, sock, lambda: _serve_one(config, sock, options, None))
+    with _shared_counter(config) as counter:
+        announce()
+        return run_workers(options, sock, lambda: _serve_one(config, sock, options, None, counter))
+
+
+@contextlib.contextmanager
+def _shared_counter(config: ProxyConfig) -> Iterator[str | None]:
+    """Without Redis, the workers count their limits in one counter process (its socket,
+    in a private directory); with Redis, they count there (None)."""
+    if config.redis is not None:
+        yield None
+        return
+    from tokenway.limits.local_store import start_counter
+
+    with tempfile.TemporaryDirectory(prefix="tokenway-limits-") as directory:
+        path = os.path.join(directory, "counter.sock")
+        pid = start_counter(path)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 def _check_routes(config: ProxyConfig) -> None:
@@ -135,6 +160,7 @@ def _serve_one(
     sock: socket.socket,
     options: ServeOptions,
     announce: Callable[[], None] | None,
+    counter: str | None = None,
 ) -> int:
     from tokenway.http.server import install_uvloop
     from tokenway.proxy.app import create_app
@@ -143,7 +169,7 @@ def _serve_one(
     install_uvloop()
 
     async def go() -> int:
-        app = create_app(config)
+        app = create_app(config, counter=counter)
         return await serve_app(app, sock, options, announce)
 
     return asyncio.run(go())
@@ -171,14 +197,11 @@ def _limits_line(config: ProxyConfig, workers: int) -> str:
             "process using it; router cooldowns and deployment rpm/tpm are per process"
         )
     if workers > 1:
-        line = (
-            f"WARNING: {workers} worker processes without Redis: rate limits (rpm, tpm, "
-            f"max_parallel_requests) are counted in each worker, so a key may get up to "
-            f"{workers}x its limit; set router_settings.redis_host (or REDIS_URL) to count "
-            "them once. Budgets and spend are shared through the database"
+        return (
+            f"rate limits: counted once for the {workers} workers (a counter process on "
+            "this machine; set router_settings.redis_host to share them with other "
+            "machines); router cooldowns and deployment rpm/tpm are per worker"
         )
-        log.warning("%s", line)
-        return line
     return "rate limits: counted in this process (no Redis configured)"
 
 

@@ -54,8 +54,10 @@ class ProxyApp:
         backoff: Backoff | None = None,
         data_dir: Path | None = None,
         wraps: Sequence[Wrap] = (),
+        counter: str | None = None,
     ) -> None:
-        """``wraps``: steps around every model endpoint's requests (``Pipeline``)."""
+        """``wraps``: steps around every model endpoint's requests (``Pipeline``);
+        ``counter``: the workers' shared limit counter's socket (``Services``)."""
         env = os.environ if env is None else env
         self.config = config
         self.started = int(time.time())
@@ -69,7 +71,7 @@ class ProxyApp:
         self.models = ModelTable(routes)
         self.router = build_router(config, routes, backoff)
         self.services = Services(
-            config.database_url, config.spend, data_dir or Path("."), config.redis
+            config.database_url, config.spend, data_dir or Path("."), config.redis, counter
         )
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
@@ -314,10 +316,17 @@ def create_app(
     backoff: Backoff | None = None,
     data_dir: Path | None = None,
     wraps: Sequence[Wrap] = (),
+    counter: str | None = None,
 ) -> ProxyApp:
     """``data_dir`` holds the default SQLite file and the spend journal (default: cwd);
-    ``wraps`` are steps around every model endpoint's requests (``Pipeline``)."""
-    options: dict[str, Any] = {"env": env, "backoff": backoff, "data_dir": data_dir}
+    ``wraps`` are steps around every model endpoint's requests (``Pipeline``); ``counter``
+    is the socket of the limit counter the workers of ``--workers N`` share."""
+    options: dict[str, Any] = {
+        "env": env,
+        "backoff": backoff,
+        "data_dir": data_dir,
+        "counter": counter,
+    }
     if config.cors is not None:
         cors = Cors(config.cors.origins, config.cors.max_age)
         return _CorsProxyApp(config, cors, **options, wraps=wraps)

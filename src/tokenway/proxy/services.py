@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tokenway.limits.local_store import LocalLimitStore
 from tokenway.limits.redis_store import RedisLimitStore
 from tokenway.limits.window import LimitStore, MemoryLimitStore
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
@@ -53,13 +54,17 @@ class Services:
         settings: SpendSettings,
         data_dir: Path,
         redis: RedisSettings | None = None,
+        counter: str | None = None,
     ) -> None:
+        """``counter``: the socket of the counter process the workers of one machine share
+        their limits through, when there is no Redis (``tokenway.limits.local_store``)."""
         url = database_url or _default_sqlite_url(data_dir)
         # Rate limits: in Redis for every process sharing it, else in this process.
         self.redis = (
             RedisLimitStore(redis.url, prefix=redis.key_prefix) if redis is not None else None
         )
-        self.limits: LimitStore = self.redis or MemoryLimitStore()
+        self.counter = LocalLimitStore(counter) if counter and not self.redis else None
+        self.limits: LimitStore = self.redis or self.counter or MemoryLimitStore()
         self.url = url
         self.store: Store = open_store(url)
         # Every key served through a store outage (allow_requests_on_db_unavailable).
@@ -102,6 +107,8 @@ class Services:
             await self.redis.start()
         if self.key_events is not None:
             await self.key_events.start()
+        if self.counter is not None:
+            await self.counter.start()
         if not await self._try_open():
             self._spawn(self._reopen(), "tokenway-store-reopen")
         if self._spend_logs:
@@ -151,6 +158,8 @@ class Services:
             await self.redis.aclose()
         if self.key_events is not None:
             await self.key_events.aclose()
+        if self.counter is not None:
+            await self.counter.aclose()
         with contextlib.suppress(StoreError):
             await self.store.close()
 

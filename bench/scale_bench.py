@@ -1,14 +1,15 @@
 """Scale-out costs (issue 14), side by side: Redis-backed limits and ``--workers 2``.
 
-Three proxies on the proxy core, all with a virtual key whose rpm/tpm/parallel limits are
+Four proxies on the proxy core, all with a virtual key whose rpm/tpm/parallel limits are
 far above the load (every check runs, none refuses), taking turns under wrk (``--repeat``
 rounds, the order rotated each round):
 
 * ``memory``: limits counted in the process (no Redis);
 * ``redis``: limits counted in Redis (a ``redis-server`` of the benchmark's own, pinned
   to the load core, so the proxy core only pays the proxy's side of the round trip);
-* ``redis, --workers 2``: the same config served by two workers (both on the proxy core:
-  compare CPU per request summed over the workers, not throughput).
+* ``memory, --workers 2`` and ``redis, --workers 2``: the same configs served by two
+  workers (both on the proxy core: compare CPU per request summed over the workers and,
+  without Redis, the counter process the workers share, not throughput).
 
 Spend rows go to a SQLite file per proxy in a temporary directory::
 
@@ -16,6 +17,9 @@ Spend rows go to a SQLite file per proxy in a temporary directory::
     .venv/bin/python bench/scale_bench.py --quick    # 3 s per run
 
 Bars: redis / memory throughput ≥ 0.7; CPU per request of 2 workers / 1 worker ≤ 1.1.
+wrk, the mock upstream and Redis share the load core: when it is the bottleneck (the
+proxy's core is not busy all the time: "proxy busy" in the log), throughput measures it,
+and CPU per request is the proxy's figure.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ def main() -> int:
         proxies: dict[str, tuple[Proc, int, str]] = {}
         for name, url, workers in (
             ("memory", None, 1),
+            ("memory, --workers 2", None, 2),
             ("redis", redis_url, 1),
             ("redis, --workers 2", redis_url, 2),
         ):
@@ -155,16 +160,32 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, duration: float
         rps = statistics.median(r.rps for r in rs)
         cpu = statistics.median(r.cpu_us or 0.0 for r in rs)
         print(f"| {name} | {rps:,.0f} | {cpu:.1f} |")
-    throughput = ratios(runs["redis"], runs["memory"], lambda r: r.rps)
-    cpu = ratios(runs["redis, --workers 2"], runs["redis"], lambda r: r.cpu_us or 0.0)
-    print(
-        f"\nredis / memory throughput, per round: median {statistics.median(throughput):.3f} "
-        f"(all: {', '.join(f'{v:.3f}' for v in throughput)}); bar ≥ 0.7"
+    cpu_of = lambda r: r.cpu_us or 0.0  # noqa: E731
+    lines = (
+        ("redis / memory throughput", ratios(runs["redis"], runs["memory"], rps_of), "≥ 0.7"),
+        ("redis / memory CPU per request", ratios(runs["redis"], runs["memory"], cpu_of), ""),
+        (
+            "memory: 2 workers (+ counter) / 1 worker CPU per request",
+            ratios(runs["memory, --workers 2"], runs["memory"], cpu_of),
+            "≤ 1.1",
+        ),
+        (
+            "redis: 2 workers / 1 worker CPU per request",
+            ratios(runs["redis, --workers 2"], runs["redis"], cpu_of),
+            "≤ 1.1",
+        ),
     )
-    print(
-        f"2 workers / 1 worker CPU per request, per round: median {statistics.median(cpu):.3f} "
-        f"(all: {', '.join(f'{v:.3f}' for v in cpu)}); bar ≤ 1.1"
-    )
+    print()
+    for label, values, bar in lines:
+        listed = ", ".join(f"{v:.3f}" for v in values)
+        print(
+            f"{label}, per round: median {statistics.median(values):.3f} (all: {listed})"
+            + (f"; bar {bar}" if bar else "")
+        )
+
+
+def rps_of(run: Run) -> float:
+    return run.rps
 
 
 def ratios(a: list[Run], b: list[Run], of: Any) -> list[float]:

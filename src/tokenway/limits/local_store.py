@@ -2,9 +2,10 @@
 
 Before it forks the workers, the parent starts one more process, the counter: a
 ``MemoryLimitStore`` served on a Unix socket in a private directory. Each worker's
-``LocalLimitStore`` sends it every ``acquire`` and ``release`` (one line of JSON each;
-the calls made while the previous ones are on their way go out in one write), so the
-workers count one limit as one. Replies come back in order on each connection.
+``LocalLimitStore`` sends it every ``acquire`` and ``release`` (one line of JSON each,
+naming a quota set it defined once on its connection; the calls made in one turn of the
+event loop go out in one write), so the workers count one limit as one. Replies come back
+in order on each connection.
 
 A worker that dies frees its parallel slots: the counter releases what a connection holds
 when it closes. If the counter itself is lost, each worker says so once and counts in its
@@ -49,6 +50,9 @@ def start_counter(path: str) -> int:
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's ^C: it stops us
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        from tokenway.http.server import install_uvloop
+
+        install_uvloop()
         asyncio.run(_serve(listener, parent))
     except BaseException:
         code = 1
@@ -68,16 +72,20 @@ async def _connection(
     store: MemoryLimitStore, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     held: list[tuple[Quota, ...]] = []  # admitted with parallel limits, not released yet
+    sets: dict[int, tuple[Quota, ...]] = {}  # the quota sets this worker defined
     try:
         while line := await reader.readline():
             message = orjson.loads(line)
-            quotas = tuple(Quota(*q) for q in message[2])
-            if message[0] == "a":
+            if message[0] == "d":  # ["d", id, [[name, label, rpm, tpm, parallel], ...]]
+                sets[message[1]] = tuple(Quota(*q) for q in message[2])
+                continue
+            quotas = sets[message[2]]
+            if message[0] == "a":  # ["a", now, id]
                 state = await store.acquire(quotas, message[1])
                 if state.refused is None and any(q.parallel is not None for q in quotas):
                     held.append(quotas)
                 writer.write(orjson.dumps(_reply(state, quotas)) + b"\n")
-            else:
+            else:  # ["r", now, id, tokens]
                 store.release(quotas, message[3], message[1])
                 if quotas in held:
                     held.remove(quotas)
@@ -117,7 +125,7 @@ class LocalLimitStore:
         self._out: list[bytes] = []
         self._reader_task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
-        self._wire: dict[Quota, list[Any]] = {}
+        self._sets: dict[tuple[Quota, ...], int] = {}  # quota sets defined to the counter
 
     async def start(self) -> None:
         try:
@@ -158,17 +166,15 @@ class LocalLimitStore:
         else:
             self.fallback.release(quotas, tokens, now)
 
-    def _quotas(self, quotas: Sequence[Quota]) -> list[list[Any]]:
-        wire = self._wire
-        out = []
-        for q in quotas:
-            fields = wire.get(q)
-            if fields is None:
-                if len(wire) > 10_000:
-                    wire.clear()
-                fields = wire[q] = [q.name, q.label, q.rpm, q.tpm, q.parallel]
-            out.append(fields)
-        return out
+    def _quotas(self, quotas: Sequence[Quota]) -> int:
+        """The id of this quota set on the connection (defined to the counter once)."""
+        key = quotas if isinstance(quotas, tuple) else tuple(quotas)
+        known = self._sets.get(key)
+        if known is None:
+            known = self._sets[key] = len(self._sets)
+            fields = [[q.name, q.label, q.rpm, q.tpm, q.parallel] for q in quotas]
+            self._send(["d", known, fields])
+        return known
 
     def _send(self, message: list[Any]) -> None:
         if not self._out:

@@ -43,6 +43,7 @@ class Batches:
         self._response_error = ResponseError
         self._queue: list[_Call] = []
         self._sending = False
+        self._conn: Any = None
         self.shas = list(self._sources)  # in the order of ``scripts``
 
     @property
@@ -115,10 +116,12 @@ class Batches:
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
         """The calls written at once, their replies read in order (an error reply is the
         call's, not the batch's). redis-py's own pipeline costs several times more CPU per
-        call than this (its encoder and response callbacks), so only its connection is used;
-        a read cut short (timeout, cancellation) makes it disconnect that connection."""
-        pool = self._client.connection_pool
-        conn = await pool.get_connection()
+        call than this (its encoder and response callbacks), so only its connection is used,
+        kept from one batch to the next; a read cut short (timeout, cancellation) makes it
+        disconnect that connection, and the next batch takes another."""
+        conn = self._conn
+        if conn is None:  # one connection, kept: batches go one at a time
+            conn = self._conn = await self._client.connection_pool.get_connection()
         try:
             await conn.send_packed_command(b"".join(c for c, _ in batch), check_health=False)
             replies: list[Any] = []
@@ -128,8 +131,10 @@ class Batches:
                 except self._response_error as error:
                     replies.append(error)
             return replies
-        finally:
-            await pool.release(conn)
+        except BaseException:
+            self._conn = None  # cut mid-batch: redis-py has disconnected it
+            await self._client.connection_pool.release(conn)
+            raise
 
 
 def pack(words: Sequence[str | int]) -> bytes:

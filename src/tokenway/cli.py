@@ -194,7 +194,8 @@ def _limits_line(config: ProxyConfig, workers: int) -> str:
 
         return (
             f"rate limits: counted in Redis {redacted(config.redis.url)}, shared by every "
-            "process using it; router cooldowns and deployment rpm/tpm are per process"
+            "process using it, with key changes and cooldowns; deployment rpm/tpm and "
+            "routing statistics are per process"
         )
     if workers > 1:
         return (

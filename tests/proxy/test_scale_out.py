@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.conftest import RedisServer
 from tests.proxy.conftest import UPSTREAM_KEY
 from tests.proxy.crash_helpers import tokenway_process, wait_for_rows
@@ -113,6 +114,43 @@ def test_a_key_blocked_on_one_instance_is_refused_by_the_other_within_a_second(
             time.sleep(0.02)
 
     assert answer.status == 401 and answer.body["error"]["code"] == "key_blocked"
+
+
+def test_a_deployment_cooled_down_by_one_instance_is_skipped_by_the_other(
+    tmp_path: Path,
+    upstream: Emulator,
+    postgres_schema_url: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """Two deployments of one alias; the one answering 429 (retry in 30 s) is cooled down
+    by A at its first failure, and B sends it nothing."""
+    with run_emulator_in_thread(EmulatorConfig(api_keys=(UPSTREAM_KEY,))) as limited:
+        limited.faults = FaultConfig(error_rate=1.0, error_status=429, retry_after_s=30)
+        config = scale_config(
+            tmp_path / "c.yaml", upstream.base_url, postgres_schema_url, redis_url, redis_prefix
+        )
+        data = yaml.safe_load(config.read_text())
+        healthy = data["model_list"][0]
+        sick = {**healthy, "litellm_params": {**healthy["litellm_params"]}}
+        sick["litellm_params"]["api_base"] = limited.base_url
+        data["model_list"] = [healthy, sick]
+        config.write_text(yaml.safe_dump(data))
+        with ExitStack() as stack:
+            a, b = instances(stack, config, tmp_path, 2)
+            key = new_key(a)
+            for _ in range(50):  # until A has met the 429 once (and cooled it down)
+                chat(a, key)
+                if limited.app.requests_total:
+                    break
+            calls = limited.app.requests_total
+            time.sleep(0.3)  # the cooldown reaches b
+            answers = [chat(b, key) for _ in range(20)]
+            sent_by_b = limited.app.requests_total - calls
+
+    assert calls == 1
+    assert sent_by_b == 0, "b called the deployment a had cooled down"
+    assert {answer.status for answer in answers} == {200}
 
 
 def test_without_redis_two_workers_share_one_counter(

@@ -33,6 +33,7 @@ from tokenway.proxy.models import ModelTable, build_router, build_routes
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
+from tokenway.router.shared import SharedCooldowns
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -69,10 +70,15 @@ class ProxyApp:
             drop_params=config.drop_params,
         )
         self.models = ModelTable(routes)
-        self.router = build_router(config, routes, backoff)
         self.services = Services(
             config.database_url, config.spend, data_dir or Path("."), config.redis, counter
         )
+        events = self.services.key_events
+        cooldowns = SharedCooldowns() if events is not None else None
+        self.router = build_router(config, routes, backoff, cooldowns)
+        if events is not None and cooldowns is not None:  # shared through Redis
+            cooldowns.publish = events.publish_cooldown
+            events.on_cooldown = cooldowns.apply
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()

@@ -1,9 +1,12 @@
-"""Key changes told to every instance sharing a Redis (pub/sub), so a key revoked, blocked
-or changed on one instance stops or changes on all of them at once, not after the key
-cache's refresh (``KeyCache``: about 2 s plus a query).
+"""Events told to every instance sharing a Redis (pub/sub).
 
+Key changes: a key revoked, blocked or changed on one instance stops or changes on all of
+them at once, not after the key cache's refresh (``KeyCache``: about 2 s plus a query).
 The instance that changes a key publishes its hash on ``<prefix>key-changes``; every
-instance (itself included) drops that key from its cache when the message arrives. While
+instance (itself included) drops that key from its cache when the message arrives.
+
+Cooldowns: a deployment cooled down (or recovered) by one instance is by all of them
+(``tokenway.router.shared``), on ``<prefix>cooldowns``; an instance skips its own. While
 Redis is away, messages are lost and the cache's time bound is the fallback; the listener
 reconnects every second and says so once per outage. Publishing never blocks a request:
 it is sent in the background, bounded by ``timeout``.
@@ -14,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 __all__ = ["KeyEvents"]
 
@@ -30,7 +36,11 @@ class KeyEvents:
     ) -> None:
         self._url = url
         self.channel = f"{prefix}key-changes"
+        self.cooldowns = f"{prefix}cooldowns"
         self._on_change = on_change
+        # (deployment id, seconds left) from another instance; set by the app
+        self.on_cooldown: Callable[[str, float], None] | None = None
+        self._origin = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._timeout = timeout
         self._client: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -46,7 +56,14 @@ class KeyEvents:
 
     def publish(self, key_hash: str) -> None:
         """Tell every instance that ``key_hash`` changed (in the background)."""
-        task = asyncio.get_running_loop().create_task(self._publish(key_hash))
+        self._send(self.channel, key_hash)
+
+    def publish_cooldown(self, deployment_id: str, seconds: float) -> None:
+        """Tell the other instances that a deployment rests ``seconds`` (0: recovered)."""
+        self._send(self.cooldowns, orjson.dumps([self._origin, deployment_id, seconds]))
+
+    def _send(self, channel: str, message: str | bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._publish(channel, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -60,14 +77,14 @@ class KeyEvents:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
 
-    async def _publish(self, key_hash: str) -> None:
+    async def _publish(self, channel: str, message: str | bytes) -> None:
         try:
             async with asyncio.timeout(self._timeout):
-                await self._client.publish(self.channel, key_hash)
+                await self._client.publish(channel, message)
         except Exception as error:
             log.warning(
-                "could not tell other instances that a key changed (%s); they see it "
-                "within the key cache's refresh",
+                "could not tell other instances about a change (%s): a key change reaches "
+                "them within the key cache's refresh, a cooldown not at all",
                 type(error).__name__,
             )
 
@@ -76,15 +93,13 @@ class KeyEvents:
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.cooldowns)
                 self.listening.set()
                 if warned:
                     log.info("listening to key changes on Redis again")
                     warned = False
                 async for message in pubsub.listen():
-                    data = message.get("data")
-                    if isinstance(data, bytes):
-                        self._on_change(data.decode("ascii", "replace"))
+                    self._heard(message.get("channel"), message.get("data"))
             except Exception as error:
                 self.listening.clear()
                 if not warned:
@@ -98,3 +113,16 @@ class KeyEvents:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
             await asyncio.sleep(_RETRY)
+
+    def _heard(self, channel: object, data: object) -> None:
+        if not isinstance(data, bytes):
+            return
+        if channel == self.channel.encode():
+            self._on_change(data.decode("ascii", "replace"))
+            return
+        try:
+            origin, deployment_id, seconds = orjson.loads(data)
+        except (ValueError, TypeError):
+            return
+        if origin != self._origin and self.on_cooldown is not None:
+            self.on_cooldown(str(deployment_id), float(seconds))

@@ -1,11 +1,16 @@
-"""Shared fixtures: a real Inference.net emulator on a loopback port, and PostgreSQL."""
+"""Shared fixtures: a real Inference.net emulator on a loopback port, PostgreSQL and Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import pytest
@@ -96,3 +101,108 @@ async def _postgres_execute(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+# --- Redis ------------------------------------------------------------------------------
+# The shared server on 127.0.0.1:6379 (TOKENWAY_TEST_REDIS_URL: another one); each test
+# keeps to keys under a prefix of its own. A test that kills Redis starts its own server.
+
+REDIS_CANDIDATE = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis URL that answers now; skips otherwise (fails under CI's variable)."""
+    url = os.environ.get("TOKENWAY_TEST_REDIS_URL") or REDIS_CANDIDATE
+    try:
+        run_private_loop(_redis_ping(url))
+    except Exception as err:
+        require_service("Redis", f"{redact_url(url)}: {err or type(err).__name__}")
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test uses; its keys are deleted afterwards."""
+    prefix = f"tokenway-test-{secrets.token_hex(6)}:"
+    yield prefix
+    run_private_loop(_redis_delete(redis_url, prefix))
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own on a free loopback port: stop and start it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._workdir = workdir
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+        self._proc = subprocess.Popen(
+            ["redis-server", *args, "no", "--dir", str(self._workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+    def _answers(self) -> bool:
+        """PING over a plain socket: usable from inside a running event loop too."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(10)
+            self._proc = None
+
+
+@pytest.fixture
+def own_redis(redis_url: str, tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis server (started), for tests that kill it; needs ``redis-server``."""
+    if shutil.which("redis-server") is None:
+        require_service("redis-server", "the binary is not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _redis_ping(url: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def _redis_delete(url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

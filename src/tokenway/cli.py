@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tokenway.proxy.config import ConfigError, ProxyConfig, StartupError, load_config, parse_config
@@ -185,8 +187,30 @@ def _run_bound(args: argparse.Namespace, config: ProxyConfig, demo_note: str | N
 
     if options.workers == 1:
         return _serve_one(config, sock, options, announce)
-    announce()
-    return run_workers(options, sock, lambda: _serve_one(config, sock, options, None))
+    with _shared_counter(config) as counter:
+        announce()
+        return run_workers(options, sock, lambda: _serve_one(config, sock, options, None, counter))
+
+
+@contextlib.contextmanager
+def _shared_counter(config: ProxyConfig) -> Iterator[str | None]:
+    """Without Redis, the workers count their limits in one counter process (its socket,
+    in a private directory); with Redis, they count there (None)."""
+    if config.redis is not None:
+        yield None
+        return
+    from tokenway.limits.local_store import start_counter
+
+    with tempfile.TemporaryDirectory(prefix="tokenway-limits-") as directory:
+        path = os.path.join(directory, "counter.sock")
+        pid = start_counter(path)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 def _check_routes(config: ProxyConfig) -> None:
@@ -200,6 +224,7 @@ def _serve_one(
     sock: socket.socket,
     options: ServeOptions,
     announce: Callable[[], None] | None,
+    counter: str | None = None,
 ) -> int:
     from tokenway.http.server import install_uvloop
     from tokenway.proxy.app import create_app
@@ -208,7 +233,7 @@ def _serve_one(
     install_uvloop()
 
     async def go() -> int:
-        app = create_app(config)
+        app = create_app(config, counter=counter)
         return await serve_app(app, sock, options, announce)
 
     return asyncio.run(go())
@@ -221,13 +246,28 @@ def _banner(config: ProxyConfig, options: ServeOptions, demo_note: str | None) -
     lines.append("models: " + ", ".join(config.model_names()))
     if not config.master_key:
         lines.append("no master key: open to local clients only (any bearer token is accepted)")
-    if options.workers > 1:
-        lines.append(
-            f"{options.workers} worker processes: rate limits, parallel limits and router "
-            "cooldowns are counted per process (no shared limit store yet); budgets and "
-            "spend are shared through the database"
-        )
+    lines.append(_limits_line(config, options.workers))
     print("\n".join(lines), flush=True)
+
+
+def _limits_line(config: ProxyConfig, workers: int) -> str:
+    """Which store counts rate limits: said at every start, loudly when it is per process
+    while several processes serve."""
+    if config.redis is not None:
+        from tokenway.limits.redis_store import redacted
+
+        return (
+            f"rate limits: counted in Redis {redacted(config.redis.url)}, shared by every "
+            "process using it, with key changes and cooldowns; deployment rpm/tpm and "
+            "routing statistics are per process"
+        )
+    if workers > 1:
+        return (
+            f"rate limits: counted once for the {workers} workers (a counter process on "
+            "this machine; set router_settings.redis_host to share them with other "
+            "machines); router cooldowns and deployment rpm/tpm are per worker"
+        )
+    return "rate limits: counted in this process (no Redis configured)"
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -66,8 +66,8 @@ def test_an_ignored_key_naming_an_unset_variable_only_warns(tmp_path: Path) -> N
               api_key: os.environ/INFERENCE_API_KEY
               organization: os.environ/OPENAI_ORG_ID
         router_settings:
-          redis_host: os.environ/REDIS_HOST
-          redis_port: os.environ/REDIS_PORT
+          cache_kwargs: {host: os.environ/REDIS_HOST}
+          alerting_config: {webhook: os.environ/SLACK_WEBHOOK_URL}
         litellm_settings:
           cache_params: {password: os.environ/REDIS_PASSWORD}
           default_team_settings: [{langfuse_secret: os.environ/LANGFUSE_SECRET}]
@@ -78,7 +78,7 @@ def test_an_ignored_key_naming_an_unset_variable_only_warns(tmp_path: Path) -> N
 
     assert len(config.warnings) == 6
     assert all("ignored: " in warning for warning in config.warnings)
-    assert "redis_host" not in config.router_settings
+    assert "cache_kwargs" not in config.router_settings
     assert "organization" not in config.deployments[0].extra_litellm_params
 
 

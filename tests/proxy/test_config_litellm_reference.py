@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.proxy.config_helpers import parse, parse_problems
 
-from tokenway.proxy.config import ProxyConfig, load_config
+from tokenway.proxy.config import ConfigError, ProxyConfig, load_config
 from tokenway.proxy.config.keys import TABLE
 
 # fmt: off
@@ -291,11 +291,16 @@ general_settings:
 """
 
 
-def test_litellm_s_own_example_config_starts_with_its_variables_unset(tmp_path: Path) -> None:
+def test_litellm_s_own_example_config_starts_with_only_its_redis_variables_set(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(LITELLM_EXAMPLE, encoding="utf-8")
+    redis = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6380", "REDIS_PASSWORD": "p/w"}
 
-    config = load_config(path, env={})
+    config = load_config(path, env=redis)
+
+    assert config.redis is not None and config.redis.url == "redis://:p%2Fw@127.0.0.1:6380/0"
 
     assert config.model_names()[0] == "gpt-3.5-turbo-end-user-test"
     assert config.router.num_retries == 5 and config.router_settings["routing_strategy"]
@@ -303,10 +308,20 @@ def test_litellm_s_own_example_config_starts_with_its_variables_unset(tmp_path: 
     assert {
         "finetune_settings", "files_settings", "litellm_settings.default_team_settings",
         "litellm_settings.telemetry",
-        "router_settings.redis_host", "router_settings.redis_port",
         "router_settings.model_group_alias", "general_settings.pass_through_endpoints",
         "general_settings.master_key",  # LiteLLM's example key: anyone can guess it
         "model_list[0].litellm_params.region_name",
         "model_list[2].litellm_params.input_cost_per_second",
         "model_list[3].model_info.health_check_timeout",
     } <= warned  # fmt: skip
+
+
+def test_litellm_s_own_example_config_needs_its_redis_variables(tmp_path: Path) -> None:
+    """Its limits would be counted per process, not in the Redis it names: refused."""
+    path = tmp_path / "config.yaml"
+    path.write_text(LITELLM_EXAMPLE, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+
+    assert "REDIS_HOST is not set" in str(caught.value)

@@ -36,6 +36,7 @@ from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
+from tokenway.router.shared import SharedCooldowns
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -58,8 +59,10 @@ class ProxyApp:
         backoff: Backoff | None = None,
         data_dir: Path | None = None,
         wraps: Sequence[Wrap] = (),
+        counter: str | None = None,
     ) -> None:
-        """``wraps``: steps around every model endpoint's requests (``Pipeline``)."""
+        """``wraps``: steps around every model endpoint's requests (``Pipeline``);
+        ``counter``: the workers' shared limit counter's socket (``Services``)."""
         env = os.environ if env is None else env
         self.config = config
         self.started = int(time.time())
@@ -71,15 +74,25 @@ class ProxyApp:
             drop_params=config.drop_params,
         )
         self.models = ModelTable(routes)
-        self.router = build_router(config, routes, backoff)
         groups = access_groups(config.deployments)
         self.services = Services(
-            config.database_url, config.spend, data_dir or Path("."), access_groups=groups
+            config.database_url,
+            config.spend,
+            data_dir or Path("."),
+            config.redis,
+            counter,
+            access_groups=groups,
         )
+        events = self.services.key_events
+        cooldowns = SharedCooldowns() if events is not None else None
+        self.router = build_router(config, routes, backoff, cooldowns)
+        if events is not None and cooldowns is not None:  # shared through Redis
+            cooldowns.publish = events.publish_cooldown
+            events.on_cooldown = cooldowns.apply
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
-        gate = Gate()
+        gate = Gate(self.services.limits)
         self.observer = build_observer(config.observability, routes)
         if self.observer is not None:
             wraps = [self.observer, *wraps]
@@ -108,7 +121,7 @@ class ProxyApp:
             self.services.store,
             served_models=self.models.names(),
             access_groups=groups,
-            on_key_change=self.services.keys.invalidate,
+            on_key_change=self.services.key_changed,
         )
         self._admin: dict[tuple[str, str], Route] = {
             **admin.routes(),
@@ -367,10 +380,17 @@ def create_app(
     backoff: Backoff | None = None,
     data_dir: Path | None = None,
     wraps: Sequence[Wrap] = (),
+    counter: str | None = None,
 ) -> ProxyApp:
     """``data_dir`` holds the default SQLite file and the spend journal (default: cwd);
-    ``wraps`` are steps around every model endpoint's requests (``Pipeline``)."""
-    options: dict[str, Any] = {"env": env, "backoff": backoff, "data_dir": data_dir}
+    ``wraps`` are steps around every model endpoint's requests (``Pipeline``); ``counter``
+    is the socket of the limit counter the workers of ``--workers N`` share."""
+    options: dict[str, Any] = {
+        "env": env,
+        "backoff": backoff,
+        "data_dir": data_dir,
+        "counter": counter,
+    }
     if config.cors is not None:
         cors = Cors(config.cors.origins, config.cors.max_age)
         return _CorsProxyApp(config, cors, **options, wraps=wraps)

@@ -31,6 +31,7 @@ from tokenway.proxy.usage import Usage
 from tokenway.retry import Backoff
 from tokenway.router import DeploymentLimits, RoutingEngine
 from tokenway.router.patterns import Pattern, is_pattern, substitute
+from tokenway.router.state import RouterState
 
 WILDCARD_CACHE = 1024  # concrete routes a wildcard deployment keeps, by requested model
 
@@ -151,12 +152,15 @@ class ModelTable:
 
 
 def build_router(
-    config: ProxyConfig, routes: Sequence[Route], backoff: Backoff | None = None
+    config: ProxyConfig,
+    routes: Sequence[Route],
+    backoff: Backoff | None = None,
+    state: RouterState | None = None,
 ) -> RoutingEngine[Route]:
     """The routing engine over ``routes``, set up from the config's router settings."""
     settings = config.router if backoff is None else replace(config.router, backoff=backoff)
     try:
-        return RoutingEngine(routes, settings, wildcards=True)
+        return RoutingEngine(routes, settings, state=state, wildcards=True)
     except ValueError as err:
         raise StartupError(f"router_settings: {err}") from None
 

@@ -29,11 +29,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tokenway.limits.local_store import LocalLimitStore
+from tokenway.limits.redis_store import RedisLimitStore
+from tokenway.limits.window import LimitStore, MemoryLimitStore
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
+from tokenway.proxy.accounting.key_events import KeyEvents
 from tokenway.proxy.accounting.keys import KeyCache
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
-from tokenway.proxy.config.settings import SpendSettings
+from tokenway.proxy.config.settings import RedisSettings, SpendSettings
 from tokenway.store import DEFAULT_SQLITE_URL, Store, StoreError, open_store, redact_url
 
 log = logging.getLogger("tokenway.proxy")
@@ -50,9 +54,19 @@ class Services:
         database_url: str | None,
         settings: SpendSettings,
         data_dir: Path,
+        redis: RedisSettings | None = None,
+        counter: str | None = None,
         access_groups: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
+        """``counter``: the socket of the counter process the workers of one machine share
+        their limits through, when there is no Redis (``tokenway.limits.local_store``)."""
         url = database_url or _default_sqlite_url(data_dir)
+        # Rate limits: in Redis for every process sharing it, else in this process.
+        self.redis = (
+            RedisLimitStore(redis.url, prefix=redis.key_prefix) if redis is not None else None
+        )
+        self.counter = LocalLimitStore(counter) if counter and not self.redis else None
+        self.limits: LimitStore = self.redis or self.counter or MemoryLimitStore()
         self.url = url
         self.store: Store = open_store(url)
         # Every key served through a store outage (allow_requests_on_db_unavailable).
@@ -61,6 +75,10 @@ class Services:
             self.store,
             allow_on_store_outage=self.serves_through_outage,
             access_groups=access_groups,
+        )
+        # Key changes heard by every instance sharing the Redis (pub/sub), when there is one.
+        self.key_events = (
+            KeyEvents(redis.url, redis.key_prefix, self.keys.invalidate) if redis else None
         )
         self.tracker = SpendTracker(store_payload=settings.store_payload)
         self.writer: SpendWriter | None = None
@@ -73,6 +91,12 @@ class Services:
         self.store_open = False
         self._store_ok = False  # the last store call succeeded
 
+    def key_changed(self, key_hash: str) -> None:
+        """A key was changed here: drop it from this cache, and tell the other instances."""
+        self.keys.invalidate(key_hash)
+        if self.key_events is not None:
+            self.key_events.publish(key_hash)
+
     @property
     def store_available(self) -> bool:
         """The store is open and the last call made to it (spend, budget reset) succeeded."""
@@ -83,7 +107,14 @@ class Services:
         self._store_ok = ok
 
     async def start(self) -> None:
-        """Open the store (or keep trying in the background), then start the spend writer."""
+        """Open the store (or keep trying in the background), then start the spend writer;
+        connect to Redis (an outage there only logs: limits are counted here meanwhile)."""
+        if self.redis is not None:
+            await self.redis.start()
+        if self.key_events is not None:
+            await self.key_events.start()
+        if self.counter is not None:
+            await self.counter.start()
         if not await self._try_open():
             self._spawn(self._reopen(), "tokenway-store-reopen")
         if self._spend_logs:
@@ -129,6 +160,12 @@ class Services:
         if self.writer is not None:
             await self.writer.aclose()
         await self.keys.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.key_events is not None:
+            await self.key_events.aclose()
+        if self.counter is not None:
+            await self.counter.aclose()
         with contextlib.suppress(StoreError):
             await self.store.close()
 

@@ -34,6 +34,8 @@ from tokenway.proxy.config.rules import (
     one_of,
     positive_int,
     positive_number,
+    redis_url,
+    string,
     string_list,
 )
 
@@ -241,11 +243,15 @@ ROUTER_SETTINGS: Section = {
     "content_policy_fallbacks": ignored(
         "content-policy errors are not told apart; they use fallbacks"
     ),
-    "redis_host": ignored(wording.ONE_PROCESS),
-    "redis_port": ignored(wording.ONE_PROCESS),
-    "redis_password": ignored(wording.ONE_PROCESS),
-    "redis_db": ignored(wording.ONE_PROCESS),
-    "redis_url": ignored(wording.ONE_PROCESS),
+    "redis_host": implemented("the Redis that counts rate limits for every process "
+                              "(else REDIS_HOST)", non_empty_string),
+    "redis_port": implemented("its port, default 6379 (else REDIS_PORT)", positive_int),
+    "redis_password": implemented("its password (else REDIS_PASSWORD)", string),
+    "redis_db": implemented("its database number, default 0", non_negative_int),
+    "redis_url": implemented("the Redis as one URL, before redis_host (else REDIS_URL)",
+                             redis_url),
+    "redis_key_prefix": implemented("tokenway's: the prefix of its Redis keys, default "
+                                    "'tokenway:'", non_empty_string),
     "cache_kwargs": ignored(wording.ONE_PROCESS),
     "client_ttl": ignored("upstream connections are pooled for the process's life"),
     "retry_policy": ignored("retries are the same for every error; set num_retries"),

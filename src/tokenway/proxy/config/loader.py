@@ -27,6 +27,7 @@ from tokenway.proxy.config.settings import (
     CorsSettings,
     HealthSettings,
     ObservabilitySettings,
+    RedisSettings,
     SpendSettings,
 )
 from tokenway.proxy.config.yaml_file import read_yaml
@@ -86,6 +87,7 @@ class ProxyConfig:
     health: HealthSettings = field(default_factory=HealthSettings)
     cors: CorsSettings | None = None
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    redis: RedisSettings | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
     # general_settings.allowed_routes: the only paths an authenticated request may use
     allowed_routes: frozenset[str] | None = None
@@ -170,6 +172,7 @@ def _proxy_config(
         health=HealthSettings.of(general),
         cors=CorsSettings.of(general),
         observability=_observability(sections["litellm_settings"], env, report),
+        redis=RedisSettings.of(sections["router_settings"], env),
         warnings=report.warnings,
         allowed_routes=_allowed_routes(general, report),
     )

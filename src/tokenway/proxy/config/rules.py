@@ -99,6 +99,13 @@ def http_url(value: object) -> str:
     return text
 
 
+def redis_url(value: object) -> str:
+    text = non_empty_string(value)
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return text
+
+
 def string_list(value: object) -> list[str]:
     """A list of names; a single name is taken as a list of one."""
     if isinstance(value, str):

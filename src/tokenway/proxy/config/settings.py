@@ -8,9 +8,9 @@ module past the config reads a LiteLLM key name out of a mapping.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 # Timeouts when the config sets none (why these: ``tokenway.proxy.models``).
 PROXY_TIMEOUT = 300.0  # seconds for a whole call, retries included
@@ -138,3 +138,42 @@ def _otlp_headers(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         if eq and name.strip():
             pairs.append((name.strip().lower(), unquote(value.strip())))
     return tuple(pairs)
+
+
+DEFAULT_REDIS_PREFIX = "tokenway:"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """The Redis that counts rate limits for every process, as LiteLLM configures it:
+    ``router_settings.redis_url``, else ``redis_host``/``redis_port``/``redis_password``/
+    ``redis_db``, else the ``REDIS_URL``, else ``REDIS_HOST``/``REDIS_PORT``/
+    ``REDIS_PASSWORD`` environment variables."""
+
+    url: str = field(repr=False)  # may hold a password
+    key_prefix: str = DEFAULT_REDIS_PREFIX  # redis_key_prefix
+
+    @classmethod
+    def of(cls, router: Mapping[str, Any], env: Mapping[str, str]) -> RedisSettings | None:
+        """None when no Redis is configured: limits are counted in each process."""
+        prefix = str(router.get("redis_key_prefix") or DEFAULT_REDIS_PREFIX)
+        url = router.get("redis_url")
+        if not url and router.get("redis_host"):
+            url = _redis_url(
+                str(router["redis_host"]),
+                router.get("redis_port"),
+                router.get("redis_password"),
+                router.get("redis_db"),
+            )
+        if not url:
+            url = env.get("REDIS_URL") or None
+        if not url and env.get("REDIS_HOST"):
+            url = _redis_url(
+                env["REDIS_HOST"], env.get("REDIS_PORT"), env.get("REDIS_PASSWORD"), None
+            )
+        return cls(str(url), prefix) if url else None
+
+
+def _redis_url(host: str, port: object, password: object, db: object) -> str:
+    auth = f":{quote(str(password), safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port or 6379}/{db or 0}"

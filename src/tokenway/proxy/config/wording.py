@@ -4,8 +4,8 @@ NO_CALLBACKS = "logging/metrics callbacks are not implemented in tokenway; nothi
 CLIENT_CREDENTIALS = "tokenway never lets a client choose the upstream URL or key; remove this key"
 NO_AUTH = "tokenway authenticates with the master key and virtual keys only; remove this key"
 ONE_PROCESS = (
-    "shared state over Redis is not implemented; limits, cooldowns and routing state "
-    "are kept per process"
+    "tokenway shares rate limits, key changes and cooldowns over Redis "
+    "(router_settings.redis_host or redis_url); this setting has no effect"
 )
 NO_ALERTS = "alerting is not implemented in tokenway; no alert is sent"
 NO_CACHE = "response caching is not implemented in tokenway; requests are not cached"

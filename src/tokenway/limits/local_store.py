@@ -1,0 +1,219 @@
+"""Limits shared by the workers of one ``tokenway --workers N`` without Redis.
+
+Before it forks the workers, the parent starts one more process, the counter: a
+``MemoryLimitStore`` served on a Unix socket in a private directory. Each worker's
+``LocalLimitStore`` sends it every ``acquire`` and ``release`` (one line of JSON each,
+naming a quota set it defined once on its connection; the calls made in one turn of the
+event loop go out in one write), so the workers count one limit as one. Replies come back
+in order on each connection.
+
+A worker that dies frees its parallel slots: the counter releases what a connection holds
+when it closes. If the counter itself is lost, each worker says so once and counts in its
+own memory from then on (the banner's warning for ``--workers`` without Redis applies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from tokenway.limits.window import MemoryLimitStore, Quota, RateState
+
+__all__ = ["LocalLimitStore", "start_counter"]
+
+log = logging.getLogger("tokenway.limits")
+
+_WHY = ("requests", "tokens", "parallel")
+
+
+def start_counter(path: str) -> int:
+    """Fork the counter process serving on the Unix socket ``path``; its pid. It exits
+    when its parent does (or on SIGTERM)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(256)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        listener.close()
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's ^C: it stops us
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        from tokenway.http.server import install_uvloop
+
+        install_uvloop()
+        asyncio.run(_serve(listener, parent))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+async def _serve(listener: socket.socket, parent: int) -> None:
+    store = MemoryLimitStore()
+    server = await asyncio.start_unix_server(lambda r, w: _connection(store, r, w), sock=listener)
+    async with server:
+        while os.getppid() == parent:  # orphaned: the proxy has gone
+            await asyncio.sleep(1.0)
+
+
+async def _connection(
+    store: MemoryLimitStore, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    held: list[tuple[Quota, ...]] = []  # admitted with parallel limits, not released yet
+    sets: dict[int, tuple[Quota, ...]] = {}  # the quota sets this worker defined
+    try:
+        while line := await reader.readline():
+            message = orjson.loads(line)
+            if message[0] == "d":  # ["d", id, [[name, label, rpm, tpm, parallel], ...]]
+                sets[message[1]] = tuple(Quota(*q) for q in message[2])
+                continue
+            quotas = sets[message[2]]
+            if message[0] == "a":  # ["a", now, id]
+                state = await store.acquire(quotas, message[1])
+                if state.refused is None and any(q.parallel is not None for q in quotas):
+                    held.append(quotas)
+                writer.write(orjson.dumps(_reply(state, quotas)) + b"\n")
+            else:  # ["r", now, id, tokens]
+                store.release(quotas, message[3], message[1])
+                if quotas in held:
+                    held.remove(quotas)
+    except (ConnectionError, ValueError):
+        pass
+    finally:
+        for quotas in held:  # the worker died: its requests hold nothing any more
+            store.release(quotas, 0, 0.0)
+        writer.close()
+
+
+def _reply(state: RateState, quotas: Sequence[Quota]) -> list[Any]:
+    refused = -1 if state.refused is None else _WHY.index(state.refused)
+    by = -1 if state.refused_by is None else list(quotas).index(state.refused_by)
+    return [
+        refused,
+        by,
+        state.retry_after,
+        state.limit_requests,
+        state.remaining_requests,
+        state.reset_requests,
+        state.limit_tokens,
+        state.remaining_tokens,
+        state.reset_tokens,
+    ]
+
+
+class LocalLimitStore:
+    """A worker's side: the counter process's limits (this process's while it is lost)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fallback = MemoryLimitStore()
+        self.available = False
+        self._writer: asyncio.StreamWriter | None = None
+        self._waiting: deque[asyncio.Future[list[Any]]] = deque()
+        self._out: list[bytes] = []
+        self._reader_task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+        self._sets: dict[tuple[Quota, ...], int] = {}  # quota sets defined to the counter
+
+    async def start(self) -> None:
+        try:
+            reader, self._writer = await asyncio.open_unix_connection(self.path)
+        except OSError as error:
+            self._lost(error)
+        else:
+            self.available = True
+            self._reader_task = asyncio.get_running_loop().create_task(self._read(reader))
+        self._started.set()
+
+    async def aclose(self) -> None:
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task
+        if self._writer is not None:
+            self._writer.close()
+
+    async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
+        if not self._started.is_set():
+            await self._started.wait()
+        if self.available:
+            future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            self._waiting.append(future)
+            self._send(["a", now, self._quotas(quotas)])
+            try:
+                reply = await future
+            except ConnectionError:
+                pass  # lost meanwhile (``_lost`` said so): counted here instead
+            else:
+                return _state(reply, quotas)
+        return await self.fallback.acquire(quotas, now)
+
+    def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
+        if self.available:
+            self._send(["r", now, self._quotas(quotas), tokens])
+        else:
+            self.fallback.release(quotas, tokens, now)
+
+    def _quotas(self, quotas: Sequence[Quota]) -> int:
+        """The id of this quota set on the connection (defined to the counter once)."""
+        key = quotas if isinstance(quotas, tuple) else tuple(quotas)
+        known = self._sets.get(key)
+        if known is None:
+            known = self._sets[key] = len(self._sets)
+            fields = [[q.name, q.label, q.rpm, q.tpm, q.parallel] for q in quotas]
+            self._send(["d", known, fields])
+        return known
+
+    def _send(self, message: list[Any]) -> None:
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(orjson.dumps(message) + b"\n")
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self._writer is not None and self.available:
+            self._writer.write(b"".join(out))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while line := await reader.readline():
+                future = self._waiting.popleft()
+                if not future.done():
+                    future.set_result(orjson.loads(line))
+            raise ConnectionError("the counter process closed the connection")
+        except (ConnectionError, OSError) as error:
+            self._lost(error)
+
+    def _lost(self, error: BaseException) -> None:
+        self.available = False
+        log.warning(
+            "the workers' shared limit counter is lost (%s); this worker counts rate limits "
+            "on its own from now on",
+            error,
+        )
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(ConnectionError("counter lost"))
+
+
+def _state(reply: list[Any], quotas: Sequence[Quota]) -> RateState:
+    refused, by, retry, *figures = reply
+    return RateState(
+        None if refused < 0 else _WHY[refused],  # type: ignore[arg-type]
+        None if by < 0 else quotas[by],
+        retry,
+        *figures,
+    )

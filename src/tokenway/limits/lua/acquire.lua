@@ -1,0 +1,128 @@
+-- Admit one request against every quota at once, or refuse it and count nothing.
+-- tokenway.limits.redis_store calls it; the windows are those of tokenway.limits.window:
+-- one-second buckets (hash field = whole second), a unit counted at second s leaves the
+-- window at s + 61. Parallel slots are leases: sorted-set members scored by their expiry.
+--
+-- KEYS, per quota i (3 each): requests hash, tokens hash, leases sorted set.
+-- ARGV: now (seconds), lease id, lease expiry (seconds), then per quota i: rpm, tpm,
+-- parallel (-1: no limit).
+-- Returns {0, limit_r, left_r, limit_t, left_t, reset_t_ms} when admitted, or
+-- {1, quota index, why (1 parallel, 2 requests, 3 tokens), retry_ms, limit_r, left_r,
+-- reset_r_ms, limit_t, left_t, reset_t_ms} when refused; a limit of -1 is "none".
+
+local SPAN = 61
+local WINDOW = 60
+local now = tonumber(ARGV[1])
+local second = math.floor(now)
+local oldest = second - SPAN + 1
+
+-- A window's total and its newest second holding units (nil: none); expired fields are
+-- deleted. ``raw`` is kept for ``buckets``, needed only to explain a refusal.
+local function window(key)
+  local raw = redis.call('HGETALL', key)
+  local total, newest, stale = 0, nil, {}
+  for i = 1, #raw, 2 do
+    local at, count = tonumber(raw[i]), tonumber(raw[i + 1])
+    if at < oldest then
+      stale[#stale + 1] = raw[i]
+    elseif count > 0 then
+      total = total + count
+      if newest == nil or at > newest then newest = at end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  return {raw = raw, total = total, newest = newest}
+end
+
+-- Seconds until at least `excess` units have left the window (oldest leave first).
+local function wait_for(w, excess)
+  local buckets = {}
+  for i = 1, #w.raw, 2 do
+    local at = tonumber(w.raw[i])
+    if at >= oldest then buckets[#buckets + 1] = {at, tonumber(w.raw[i + 1])} end
+  end
+  table.sort(buckets, function(a, b) return a[1] < b[1] end)
+  local freed = 0
+  for _, bucket in ipairs(buckets) do
+    freed = freed + bucket[2]
+    if freed >= excess then return math.max(0, bucket[1] + SPAN - now) end
+  end
+  return SPAN
+end
+
+-- Seconds until every unit has left the window.
+local function until_empty(w)
+  if w.newest == nil then return 0 end
+  return math.max(0, w.newest + SPAN - now)
+end
+
+local function ms(seconds) return math.ceil(math.min(seconds, WINDOW) * 1000) end
+
+local n = (#KEYS) / 3
+local windows = {}
+local limit_r, left_r, limit_t, left_t, reset_t = -1, -1, -1, -1, 0
+local refused, why, retry = nil, 0, 0
+for i = 1, n do
+  local rpm, tpm, parallel = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2]),
+    tonumber(ARGV[3 * i + 3])
+  local requests = rpm >= 0 and window(KEYS[3 * i - 2]) or nil
+  local tokens = tpm >= 0 and window(KEYS[3 * i - 1]) or nil
+  windows[i] = {requests, tokens}
+  if not refused and parallel >= 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3 * i], '-inf', now)
+    if redis.call('ZCARD', KEYS[3 * i]) >= parallel then refused, why, retry = i, 1, 1 end
+  end
+  if not refused and requests then
+    local left = rpm - requests.total - 1
+    if left < 0 then
+      refused, why, retry = i, 2, wait_for(requests, -left)
+    elseif limit_r < 0 or left < left_r then
+      limit_r, left_r = rpm, left
+    end
+  end
+  if not refused and tokens then
+    local left = tpm - tokens.total
+    if left <= 0 then
+      refused, why, retry = i, 3, wait_for(tokens, 1 - left)
+    elseif limit_t < 0 or left < left_t then
+      limit_t, left_t = tpm, left
+      if left == tpm then
+        reset_t = 0
+      elseif tokens.newest == second then
+        reset_t = WINDOW
+      else
+        reset_t = until_empty(tokens)
+      end
+    end
+  end
+end
+
+if refused then
+  -- The header figures of the tightest limits, over every quota, nothing counted.
+  local lim_r, rem_r, res_r, lim_t, rem_t, res_t = -1, 0, 0, -1, 0, 0
+  for i = 1, n do
+    local rpm, tpm = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
+    local requests, tokens = windows[i][1], windows[i][2]
+    if requests and (lim_r < 0 or rpm - requests.total < rem_r) then
+      lim_r, rem_r, res_r = rpm, rpm - requests.total, until_empty(requests)
+    end
+    if tokens and (lim_t < 0 or tpm - tokens.total < rem_t) then
+      lim_t, rem_t, res_t = tpm, tpm - tokens.total, until_empty(tokens)
+    end
+  end
+  return {1, refused, why, ms(retry), lim_r, math.max(rem_r, 0), ms(res_r), lim_t,
+    math.max(rem_t, 0), ms(res_t)}
+end
+
+for i = 1, n do
+  local rpm, parallel = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 3])
+  if parallel >= 0 then
+    redis.call('ZADD', KEYS[3 * i], ARGV[3], ARGV[2])
+    redis.call('EXPIRE', KEYS[3 * i], math.ceil(tonumber(ARGV[3]) - now) + 1)
+  end
+  if rpm >= 0 then
+    redis.call('HINCRBY', KEYS[3 * i - 2], second, 1)
+    redis.call('EXPIRE', KEYS[3 * i - 2], SPAN + 1)
+  end
+end
+return {0, limit_r, left_r, limit_t, left_t, ms(reset_t)}

@@ -1,0 +1,303 @@
+"""Rate limits counted once for every process that shares a Redis: the ``LimitStore`` of
+many processes and machines.
+
+``acquire`` is one round trip: ``lua/acquire.lua`` checks every quota and counts the
+request only if all admit, with the windows of ``tokenway.limits.window`` (one-second
+buckets as hash fields; the same precision, the same x-ratelimit figures). Time is the
+caller's ``now`` (wall time), so the hosts sharing a Redis must keep their clocks in sync
+(NTP) to within a fraction of a second.
+
+Parallel slots are leases: a sorted-set member per request, scored by its expiry. This
+process renews the leases it holds every ``lease_ttl / 3`` seconds, so a process that dies
+frees its slots within ``lease_ttl`` seconds; ``release`` removes the lease at once.
+
+Faults never stop serving. Every Redis call is bounded (``timeout`` seconds, no retries).
+When one fails, the store says so in one warning and counts in this process's memory
+(``MemoryLimitStore``) while a probe asks Redis every ``probe_interval`` seconds; when
+Redis answers again, counting goes back to it (one info line). Requests admitted during
+the outage are not added to Redis's windows afterwards: for at most a minute after it
+returns, a limit may admit up to its per-process share again. Spend never goes through
+Redis (the journal and the database keep it).
+
+``redis`` (redis-py) is imported only when a store is started, so ``import tokenway`` and
+a proxy without Redis never load it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib.resources import files
+from typing import Any, NamedTuple
+
+from tokenway.limits.redis_batch import Batches, head, pack
+from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
+
+__all__ = ["RedisLimitStore", "redacted"]
+
+log = logging.getLogger("tokenway.limits")
+
+DEFAULT_PREFIX = "tokenway:"
+DEFAULT_TIMEOUT = 0.5  # seconds for any one Redis call
+LEASE_TTL = 30.0  # seconds a parallel slot outlives the process that held it
+PROBE_INTERVAL = 1.0  # seconds between probes while Redis is unavailable
+
+_UNLIMITED = 2**62
+_WHY = {1: "parallel", 2: "requests", 3: "tokens"}
+_NONE = -1  # "no limit", in the scripts' arguments and replies
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for the banner and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user + ':' if user else ':'}***@{host}"
+
+
+def _script(name: str) -> str:
+    return files("tokenway.limits").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+class RedisLimitStore:
+    """Limits in Redis, with this process's memory as the fallback during an outage."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+        lease_ttl: float = LEASE_TTL,
+        probe_interval: float = PROBE_INTERVAL,
+    ) -> None:
+        self.url = url
+        self._prefix = prefix
+        self._timeout = timeout
+        self._lease_ttl = lease_ttl
+        self._probe_interval = probe_interval
+        self.fallback = MemoryLimitStore()
+        self.available = False  # Redis answered the last call
+        self._client: Any = None
+        self._batches: Batches | None = None
+        self._acquire = self._release = ""  # the scripts' SHA1s
+        self._ids = itertools.count()
+        self._process = f"{os.getpid()}-{os.urandom(4).hex()}"
+        # Per quota set (by names): where each admitted request holds its parallel slots,
+        # a lease id (Redis) or None (memory). Requests of one set are interchangeable.
+        self._holds: dict[tuple[str, ...], list[str | None]] = {}
+        self._leases: dict[str, list[str]] = {}  # lease id -> its sorted sets, to renew
+        self._probe: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._made: dict[tuple[Quota, ...], _Commands] = {}
+        self._started = asyncio.Event()  # requests taken before ``start`` wait for it
+
+    # ---- life ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (in the serving loop, after any fork); an unreachable Redis only logs."""
+        from redis.asyncio import Redis
+
+        self._client = Redis.from_url(
+            self.url,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+            retry_on_timeout=False,
+            retry=None,
+        )
+        batches = self._batches = Batches(
+            self._client,
+            [_script("acquire.lua"), _script("release.lua")],
+            self._timeout,
+            self._lost,
+        )
+        self._acquire, self._release = batches.shas
+        self.available = True
+        try:
+            await self._call(batches.load())
+        except Exception as error:
+            self._lost(error)
+        self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
+        self._started.set()
+
+    async def aclose(self) -> None:
+        for task in (self._probe, self._renewer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()
+
+    # ---- the LimitStore protocol ----------------------------------------------------
+
+    async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
+        if not self._started.is_set():
+            await self._started.wait()
+        names = tuple(quota.name for quota in quotas)
+        if self.available:
+            lease = f"{self._process}-{next(self._ids)}"
+            try:
+                assert self._batches is not None
+                # bounded by the batches: its own and the one on the wire before it
+                made = self._commands(quotas)
+                dynamic = pack((repr(now), lease, repr(now + self._lease_ttl)))
+                reply = await self._batches.call(made.acquire + dynamic + made.acquire_limits)
+            except Exception as error:
+                self._lost(error)
+            else:
+                state = _state(reply, quotas)
+                if state.refused is None and any(q.parallel is not None for q in quotas):
+                    self._holds.setdefault(names, []).append(lease)
+                    self._leases[lease] = [self._key("p", q) for q in quotas if q.parallel]
+                return state
+        state = await self.fallback.acquire(quotas, now)
+        if state.refused is None and any(q.parallel is not None for q in quotas):
+            self._holds.setdefault(names, []).append(None)
+        return state
+
+    def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
+        lease: str | None = None
+        memory_slot = False
+        if any(q.parallel is not None for q in quotas):
+            held = self._holds.get(tuple(quota.name for quota in quotas))
+            if held:
+                lease = held.pop()
+                memory_slot = lease is None
+                if lease is not None:
+                    del self._leases[lease]
+        if memory_slot:
+            self.fallback.release(quotas, 0, now)
+        if not self.available:
+            # A Redis lease cannot be freed now: it expires (it is no longer renewed).
+            if tokens > 0:
+                self.fallback.release([replace(q, parallel=None) for q in quotas], tokens, now)
+            return
+        if lease is None and not (tokens > 0 and any(q.tpm is not None for q in quotas)):
+            return
+        made = self._commands(quotas)
+        assert self._batches is not None
+        self._batches.cast(made.release + pack((repr(now), lease or "", tokens)) + made.release_tpm)
+
+    # ---- Redis calls ------------------------------------------------------------------
+
+    async def _call(self, work: Any) -> Any:
+        """Bounded: a call may wait for the batch on the wire, then for its own."""
+        async with asyncio.timeout(2 * self._timeout):
+            return await work
+
+    def _key(self, kind: str, quota: Quota) -> str:
+        return f"{self._prefix}{kind}:{quota.name}"
+
+    def _commands(self, quotas: Sequence[Quota]) -> _Commands:
+        """The static parts of the script calls for ``quotas`` (made once per set)."""
+        key = quotas if isinstance(quotas, tuple) else tuple(quotas)
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) > 10_000:
+                self._made.clear()
+            made = self._made[key] = self._make(quotas)
+        return made
+
+    def _make(self, quotas: Sequence[Quota]) -> _Commands:
+        """``EVALSHA sha numkeys KEYS... ARGV...``: see the scripts for their order."""
+        keys = [self._key(kind, q) for q in quotas for kind in ("r", "t", "p")]
+        limits = [_NONE if v is None else v for q in quotas for v in (q.rpm, q.tpm, q.parallel)]
+        released = [self._key(kind, q) for q in quotas for kind in ("t", "p")]
+        tpm = [1 if q.tpm is not None else 0 for q in quotas]
+        return _Commands(
+            head(3 + len(keys) + 3 + len(limits))
+            + pack(["EVALSHA", self._acquire, len(keys), *keys]),
+            pack(limits),
+            head(3 + len(released) + 3 + len(tpm))
+            + pack(["EVALSHA", self._release, len(released), *released]),
+            pack(tpm),
+        )
+
+    # ---- outages ------------------------------------------------------------------------
+
+    def _lost(self, error: BaseException) -> None:
+        if not self.available:
+            return
+        self.available = False
+        log.warning(
+            "Redis %s unavailable (%s); rate limits are counted per process until it returns",
+            redacted(self.url),
+            type(error).__name__ if not str(error) else error,
+        )
+        self._probe = asyncio.get_running_loop().create_task(self._wait_for_redis())
+
+    async def _wait_for_redis(self) -> None:
+        while True:
+            await asyncio.sleep(self._probe_interval)
+            try:
+                assert self._batches is not None
+                await self._call(self._batches.load())  # it may have restarted empty
+            except Exception:
+                continue
+            self.available = True
+            log.info("Redis %s is back; rate limits are counted there again", redacted(self.url))
+            return
+
+    async def _renew_leases(self) -> None:
+        """Push the expiry of every lease this process holds ``lease_ttl`` ahead."""
+        while True:
+            await asyncio.sleep(self._lease_ttl / 3)
+            if not self._leases or not self.available:
+                continue
+            expiry = time.time() + self._lease_ttl
+            pipe = self._client.pipeline(transaction=False)
+            for lease, keys in list(self._leases.items()):
+                for key in keys:
+                    pipe.zadd(key, {lease: expiry}, xx=True)
+            try:
+                await self._call(pipe.execute())
+            except Exception as error:
+                self._lost(error)
+
+
+class _Commands(NamedTuple):
+    acquire: bytes  # up to the per-call words (now, lease, lease expiry)
+    acquire_limits: bytes  # after them
+    release: bytes  # up to the per-call words (now, lease, tokens)
+    release_tpm: bytes  # after them
+
+
+def _state(reply: Sequence[int], quotas: Sequence[Quota]) -> RateState:
+    """``acquire.lua``'s reply as the verdict ``MemoryLimitStore`` would give."""
+    if reply[0] == 0:
+        _, limit_r, left_r, limit_t, left_t, reset_t = (int(v) for v in reply)
+        return RateState(
+            None,
+            None,
+            0.0,
+            None if limit_r == _NONE else limit_r,
+            _UNLIMITED if limit_r == _NONE else left_r,
+            float(WINDOW),
+            None if limit_t == _NONE else limit_t,
+            _UNLIMITED if limit_t == _NONE else left_t,
+            reset_t / 1000,
+        )
+    _, index, why, retry, limit_r, left_r, reset_r, limit_t, left_t, reset_t = (
+        int(v) for v in reply
+    )
+    return RateState(
+        _WHY[why],  # type: ignore[arg-type]
+        quotas[index - 1],
+        retry / 1000,
+        None if limit_r == _NONE else limit_r,
+        _UNLIMITED if limit_r == _NONE else left_r,
+        reset_r / 1000,
+        None if limit_t == _NONE else limit_t,
+        _UNLIMITED if limit_t == _NONE else left_t,
+        reset_t / 1000,
+    )

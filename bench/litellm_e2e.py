@@ -150,6 +150,14 @@ def tokenway(config: dict[str, Any], work: Path, database_url: str | None) -> It
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url or f"sqlite:///{work / 'e2e.db'}"}
+    # LiteLLM's config counts limits in Redis (router_settings.redis_*), as its CI runs it:
+    # the machine's own Redis unless the environment names another.
+    for name, value in (
+        ("REDIS_HOST", "127.0.0.1"),
+        ("REDIS_PORT", "6379"),
+        ("REDIS_PASSWORD", ""),
+    ):
+        env.setdefault(name, value)
     argv = [str(ROOT / ".venv/bin/tokenway"), "--config", str(path)]
     proc = Proc(
         "tokenway", [*argv, "--host", "127.0.0.1", "--port", str(port)], work / "proxy.log", env

@@ -21,6 +21,7 @@ and then ignored.
 
 from __future__ import annotations
 
+from tokenway import _SETTINGS
 from tokenway.callback_list import CallbackList
 
 TYPE_CHECKING = False
@@ -37,17 +38,8 @@ __all__ = [
     "set_setting",
 ]
 
-SETTING_NAMES = (
-    "drop_params",
-    "num_retries",
-    "request_timeout",
-    "api_key",
-    "api_base",
-    "set_verbose",
-    "success_callback",
-    "failure_callback",
-    "callbacks",
-)
+# The names are the package's (``tokenway._SETTINGS``, which must not import this module).
+SETTING_NAMES = _SETTINGS
 
 # LiteLLM module attributes people set that tokenway has no equivalent of, with why.
 _REFUSED_HINTS = {

@@ -16,11 +16,12 @@ only the calls that got ``NOSCRIPT`` are sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["Batches", "head", "pack"]
+__all__ = ["Batches", "close_quietly", "head", "pack"]
 
 _Call = tuple[bytes, "asyncio.Future[Any] | None"]  # a command in RESP, who waits for it
 
@@ -150,3 +151,15 @@ def pack(words: Sequence[str | int]) -> bytes:
 def head(count: int) -> bytes:
     """The start of a command of ``count`` words (followed by their ``pack``)."""
     return b"*%d\r\n" % count
+
+
+async def close_quietly(tasks: Iterable[asyncio.Task[Any] | None], client: Any) -> None:
+    """Cancel ``tasks`` and close the Redis ``client``, whatever state they are in."""
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if client is not None:
+        with contextlib.suppress(Exception):
+            await client.aclose()

@@ -26,7 +26,6 @@ a proxy without Redis never load it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -36,7 +35,7 @@ from dataclasses import replace
 from importlib.resources import files
 from typing import Any, NamedTuple
 
-from tokenway.limits.redis_batch import Batches, head, pack
+from tokenway.limits.redis_batch import Batches, close_quietly, head, pack
 from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
 
 __all__ = ["RedisLimitStore", "redacted"]
@@ -129,14 +128,7 @@ class RedisLimitStore:
         self._started.set()
 
     async def aclose(self) -> None:
-        for task in (self._probe, self._renewer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
+        await close_quietly((self._probe, self._renewer), self._client)
 
     # ---- the LimitStore protocol ----------------------------------------------------
 

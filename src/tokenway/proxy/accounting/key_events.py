@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from tokenway.limits.redis_batch import close_quietly
+
 __all__ = ["KeyEvents"]
 
 log = logging.getLogger("tokenway.proxy")
@@ -68,14 +70,7 @@ class KeyEvents:
         task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
-        for task in (self._listener, *self._tasks):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
+        await close_quietly((self._listener, *self._tasks), self._client)
 
     async def _publish(self, channel: str, message: str | bytes) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.proxy.conftest import MASTER_KEY, RunningProxy
@@ -99,3 +100,37 @@ def test_mocks_are_refused_where_they_cannot_be_honoured(proxy: RunningProxy) ->
         status, _, answer = request(proxy, "POST", path, body)
         assert status == 400, body
         assert answer["error"]["param"] == param
+
+
+def test_mock_testing_fallbacks_goes_to_the_fallbacks_without_calling_the_model(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    body = {"model": "chat", "messages": MSGS, "mock_testing_fallbacks": True}
+    before = emulator.requests_total
+    status, headers, answer = request(
+        proxy, "POST", "/v1/chat/completions", {**body, "fallbacks": ["text"]}
+    )
+    assert status == 200, answer
+    assert answer["choices"][0]["message"]["content"]  # the fallback's real answer
+    assert emulator.requests_total == before + 1
+    assert headers["x-tokenway-model-group"] == "text"
+    assert headers["x-tokenway-attempted-fallbacks"] == "1"
+    status, _, answer = request(proxy, "POST", "/v1/chat/completions", body)  # none configured
+    assert status == 500 and answer["error"]["code"] == "mock_failure"
+    assert "no fallbacks" in answer["error"]["message"]
+
+
+def test_mock_testing_rate_limit_error_is_retried_and_cools_nothing_down(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with endpoints_proxy(emulator, f"sqlite:///{tmp_path / 't.db'}", {"num_retries": 1}) as proxy:
+        body = {"model": "chat", "messages": MSGS, "mock_testing_rate_limit_error": True}
+        status, headers, answer = request(proxy, "POST", "/v1/chat/completions", body)
+        assert status == 200, answer
+        assert headers["x-tokenway-attempted-retries"] == "1"
+        (stats,) = proxy.app.router.stats("chat")
+        assert stats.cooldown_until <= time.monotonic()  # a test's 429 is not the deployment's
+        status, _, answer = request(
+            proxy, "POST", "/v1/chat/completions", {**body, "mock_testing_rate_limit_error": 1}
+        )
+        assert status == 400 and answer["error"]["param"] == "mock_testing_rate_limit_error"

@@ -20,6 +20,7 @@ from tokenway.retry import is_retryable
 __all__ = [
     "CUT_BEFORE_CONTENT",
     "DEPLOYMENT_FAULT_STATUS",
+    "MOCK_FAILURE",
     "CooldownPolicy",
     "counts_against_deployment",
 ]
@@ -29,6 +30,10 @@ DEPLOYMENT_FAULT_STATUS = frozenset({401, 402, 403, 404})
 # The code of a stream that ended after its 200 and before any content: retried once at
 # most (``RoutedCall.failed``), never a failure of the deployment.
 CUT_BEFORE_CONTENT = "stream_cut_before_content"
+# The code of a failure a test asked for (``mock_testing_rate_limit_error``, a mocked error
+# answer): retried and fallen back from as its kind is, but never held against the
+# deployment, which was not called.
+MOCK_FAILURE = "mock_failure"
 
 
 def counts_against_deployment(error: TokenwayError) -> bool:

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 from tokenway.errors import TokenwayError
 from tokenway.router.call import RoutedCall
-from tokenway.router.cooldown import counts_against_deployment
+from tokenway.router.cooldown import MOCK_FAILURE, counts_against_deployment
 from tokenway.router.handles import Routable
 from tokenway.router.settings import RouterSettings
 from tokenway.router.state import DeploymentStats, RouterState
@@ -87,7 +87,7 @@ class Outcomes(Generic[D]):
 
     def _failed(self, call: RoutedCall[D], error: TokenwayError, elapsed: float) -> None:
         deployment_id = call.group.ids[call.position]
-        counted = counts_against_deployment(error)
+        counted = counts_against_deployment(error) and error.code != MOCK_FAILURE
         policy = self.settings.cooldown
         with self._lock:
             now = self.clock()

@@ -48,7 +48,12 @@ from tokenway.proxy.pipeline.intake import (
     refuse_forbidden,
     request_timeout,
 )
-from tokenway.proxy.pipeline.mocking import take_mock
+from tokenway.proxy.pipeline.mocking import (
+    answers,
+    mock_fallback,
+    rate_limited_once,
+    take_mock,
+)
 from tokenway.proxy.pipeline.routing import concrete, request_fallbacks
 from tokenway.proxy.pipeline.spans import Send, traced
 from tokenway.proxy.pipeline.upstream import Upstream
@@ -150,11 +155,16 @@ class Pipeline:
             finally:
                 if ctx.spans is not None:
                     ctx.spans.admission(started)
-        trace: RouteTrace[Route] = RouteTrace(alias)
+        group = alias
+        if mock is not None and mock.pop("mock_testing_fallbacks", None):
+            configured = self._router.settings.fallbacks_for(alias)
+            group, fallbacks = mock_fallback(alias, fallbacks, configured)
+        trace: RouteTrace[Route] = RouteTrace(group)
+        trace.fallbacks = int(group != alias)
         ctx.route_trace = trace
         try:  # step 4: route, each attempt steps 5 to 7
             routed = await self._router.acall(
-                alias,
+                group,
                 self._attempt(body, ctx, ticket, trace, mock),
                 needed_tokens=functools.partial(self._needed_tokens, body),
                 trace=trace,
@@ -187,6 +197,9 @@ class Pipeline:
     ) -> Send:
         send: Send
         upstream = self._upstream
+        if mock is not None and not answers(mock):  # only testing flags: a real call
+            send = self._attempt(body, ctx, ticket, trace, None)
+            return rate_limited_once(send) if mock.get("mock_testing_rate_limit_error") else send
         if ticket.stream:
             options = body.get("stream_options") or {}
             # Usage is always asked for, so spend is known; the client gets it only if it asked.
@@ -202,6 +215,8 @@ class Pipeline:
             send = functools.partial(upstream.plain, body, ctx, ticket)
         if ctx.spans is not None:
             send = traced(send, ctx.spans, ctx.set_traceparent)
+        if mock is not None and mock.get("mock_testing_rate_limit_error"):
+            send = rate_limited_once(send)
         return concrete(send, trace) if self._wildcards else send
 
     def _failure(

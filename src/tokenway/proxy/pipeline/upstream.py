@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from tokenway.errors import Timeout
+from tokenway.errors import Timeout, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.errors import HTTPError
 from tokenway.http.server import Request, Response
@@ -42,6 +42,7 @@ from tokenway.proxy.pipeline.intake import fit_params
 from tokenway.proxy.pipeline.relay import StreamRelay
 from tokenway.proxy.usage import Usage, read_usage
 from tokenway.router import RoutingEngine
+from tokenway.router.cooldown import MOCK_FAILURE
 
 
 class Upstream:
@@ -195,8 +196,11 @@ class Upstream:
         prompt = self._endpoint.prompt_likely(body)
         mock = mock_of(params, route.upstream_model, prompt, ticket.stream)
         assert mock is not None  # take_mock returns only parameters that make one
-        if mock.error is not None:
-            raise mock.error
+        error = mock.error
+        if error is not None:
+            if isinstance(error, TokenwayError) and error.code is None:
+                error.code = MOCK_FAILURE  # asked for: not the deployment's fault
+            raise error
         if not ticket.stream:
             return self._answer(body, route, mock.body, ctx, ticket)
         on_end = self._on_stream_end(route, ticket)

@@ -145,7 +145,6 @@ def litellm_shapes(python: str, base: str) -> dict[str, Any]:
 
 def tokenway_shapes(base: str) -> dict[str, Any]:
     import tokenway
-    from tokenway import reporting, settings
 
     model = "openai_compatible/" + UPSTREAM
     call = {"api_base": base, "api_key": KEY}
@@ -159,6 +158,17 @@ def tokenway_shapes(base: str) -> dict[str, Any]:
         "x", custom_llm_provider="no-such-provider"
     )
     out["model_cost_row_keys"] = sorted(tokenway.model_cost["inference/" + UPSTREAM])
+    out.update(_callback_shapes(base, model, call))
+    out.update(_mock_and_setting_shapes(model, call))
+    return out
+
+
+def _callback_shapes(base: str, model: str, call: dict[str, str]) -> dict[str, Any]:
+    """What callbacks are called with, after sync and async calls."""
+    import tokenway
+    from tokenway import reporting, settings
+
+    out: dict[str, Any] = {}
     seen: dict[str, list[Any]] = {}
 
     def on_success(kwargs: Any, response: Any, start: Any, end: Any) -> None:
@@ -206,6 +216,15 @@ def tokenway_shapes(base: str) -> dict[str, Any]:
         out["unknown_named_callback"] = "accepted"
     except Exception as e:
         out["unknown_named_callback"] = type(e).__name__
+    return out
+
+
+def _mock_and_setting_shapes(model: str, call: dict[str, str]) -> dict[str, Any]:
+    """Mocks, custom_llm_provider, signatures and a module setting."""
+    import tokenway
+    from tokenway import settings
+
+    out: dict[str, Any] = {}
     m = tokenway.completion(model, MSGS, mock_response="hello there")
     out["mock"] = {
         "content": m.choices[0].message.content,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from tokenway.store.base import SpendRow, StoreError
 
@@ -58,3 +59,12 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.005)
+
+
+def ids(rows: Sequence[SpendRow]) -> list[str]:
+    return [row.request_id for row in rows]
+
+
+def rows_on_disk(directory: Path) -> int:
+    """The rows a journal directory holds (a line each)."""
+    return sum(path.read_bytes().count(b"\n") for path in directory.glob("*.jsonl"))

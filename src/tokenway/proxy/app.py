@@ -31,11 +31,13 @@ from tokenway.proxy.endpoints.health import HealthChecker
 from tokenway.proxy.endpoints.openapi import openapi_document
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.models import ModelTable, access_groups, build_router, build_routes
+from tokenway.proxy.models import Route as ModelRoute
 from tokenway.proxy.observability import build_observer
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
+from tokenway.router import RoutingEngine
 from tokenway.router.shared import SharedCooldowns
 
 log = logging.getLogger("tokenway.proxy")
@@ -83,12 +85,7 @@ class ProxyApp:
             counter,
             access_groups=groups,
         )
-        events = self.services.key_events
-        cooldowns = SharedCooldowns() if events is not None else None
-        self.router = build_router(config, routes, backoff, cooldowns)
-        if events is not None and cooldowns is not None:  # shared through Redis
-            cooldowns.publish = events.publish_cooldown
-            events.on_cooldown = cooldowns.apply
+        self.router = self._shared_router(routes, backoff)
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
@@ -108,6 +105,27 @@ class ProxyApp:
             settings=config.health,
         )
         self.ready = False
+        self._route_tables(groups)
+        self._serve_metrics()
+        self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
+        self._routes_body = _routes_body((*self._private, *self._admin, *self._public))
+        # general_settings.allowed_routes: exact paths; None (the default) allows every route
+        self._allowed_routes = config.allowed_routes
+
+    def _shared_router(
+        self, routes: Sequence[ModelRoute], backoff: Backoff | None
+    ) -> RoutingEngine[ModelRoute]:
+        """The routing engine; with Redis, its cooldowns are every instance's."""
+        events = self.services.key_events
+        cooldowns = SharedCooldowns() if events is not None else None
+        router = build_router(self.config, routes, backoff, cooldowns)
+        if events is not None and cooldowns is not None:  # shared through Redis
+            cooldowns.publish = events.publish_cooldown
+            events.on_cooldown = cooldowns.apply
+        return router
+
+    def _route_tables(self, groups: Mapping[str, frozenset[str]]) -> None:
+        """The (method, path) tables: model endpoints, management, and public routes."""
         self._private: dict[tuple[str, str], Route] = {
             **{
                 ("POST", path): pipeline.handle
@@ -134,11 +152,6 @@ class ProxyApp:
             ("GET", "/openapi.json"): self._openapi,
             ("GET", "/routes"): self._routes,
         }
-        self._serve_metrics()
-        self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
-        self._routes_body = _routes_body((*self._private, *self._admin, *self._public))
-        # general_settings.allowed_routes: exact paths; None (the default) allows every route
-        self._allowed_routes = config.allowed_routes
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()

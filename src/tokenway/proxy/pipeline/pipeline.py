@@ -174,17 +174,15 @@ class Pipeline:
             )
         except TokenwayError as error:
             response = self._failure(error, trace, ctx, ticket)
-            if timeout is not None:
-                response.headers.append((TIMEOUT_HEADER, str(timeout)))  # the parsed value
-            return response
-        if ticket.stream:
-            ticket.hold(routed.release)
-        response = routed.value
-        response.headers += route_headers(trace)
+        else:
+            if ticket.stream:
+                ticket.hold(routed.release)
+            response = routed.value
+            response.headers += route_headers(trace)
+            if admission is not None:
+                response.header_block = admission.header_block()
         if timeout is not None:  # the parsed number, never the client's text
             response.headers.append((TIMEOUT_HEADER, str(timeout)))
-        if admission is not None:
-            response.header_block = admission.header_block()
         return response
 
     def _attempt(
@@ -197,20 +195,19 @@ class Pipeline:
     ) -> Send:
         send: Send
         upstream = self._upstream
-        if mock is not None and not answers(mock):  # only testing flags: a real call
-            send = self._attempt(body, ctx, ticket, trace, None)
-            return rate_limited_once(send) if mock.get("mock_testing_rate_limit_error") else send
+        # A mock that answers replaces the upstream; testing flags alone make a real call.
+        answer = mock if mock is not None and answers(mock) else None
         if ticket.stream:
             options = body.get("stream_options") or {}
             # Usage is always asked for, so spend is known; the client gets it only if it asked.
             body["stream_options"] = {**options, "include_usage": True}
             wants_usage = bool(options.get("include_usage"))
-            if mock is not None:
-                send = functools.partial(upstream.mocked, body, ctx, ticket, wants_usage, mock)
+            if answer is not None:
+                send = functools.partial(upstream.mocked, body, ctx, ticket, wants_usage, answer)
             else:
                 send = functools.partial(upstream.stream, body, ctx, ticket, wants_usage)
-        elif mock is not None:
-            send = functools.partial(upstream.mocked, body, ctx, ticket, False, mock)
+        elif answer is not None:
+            send = functools.partial(upstream.mocked, body, ctx, ticket, False, answer)
         else:
             send = functools.partial(upstream.plain, body, ctx, ticket)
         if ctx.spans is not None:

@@ -141,6 +141,9 @@ class ProxyApp:
             served_models=self.models.names(),
             access_groups=groups,
             on_key_change=self.services.key_changed,
+            admins_join_teams=not self.config.general_settings.get(
+                "disable_auto_add_proxy_admin_to_teams"
+            ),
         )
         self._admin: dict[tuple[str, str], Route] = {
             **admin.routes(),

@@ -167,3 +167,17 @@ def test_bad_blocked_and_expired_keys_are_401(proxy: RunningProxy) -> None:
     time.sleep(1.1)
     refused = Management(proxy, key=expired["key"]).get("/key/info")
     assert refused.status == 401 and refused.error["code"] == "key_expired"
+
+
+def test_a_team_creator_is_its_admin_unless_disabled_for_admins(
+    emulator: Emulator, database_url: str
+) -> None:
+    creator = {"user_id": "default_user_id", "user_email": None, "role": "admin"}
+    with keyed_proxy(emulator, database_url) as proxy:
+        team = _ok(Management(proxy).post("/team/new", {"team_id": "t1"}))
+        assert team["members_with_roles"] == [creator]
+    general = {"disable_auto_add_proxy_admin_to_teams": True}
+    with keyed_proxy(emulator, database_url, **general) as proxy:
+        assert (
+            _ok(Management(proxy).post("/team/new", {"team_id": "t2"}))["members_with_roles"] == []
+        )

@@ -33,7 +33,8 @@ class AdminAPI:
     ``access_groups``: LiteLLM's access group names and the aliases each one allows.
     ``on_key_change(key_hash)``: called after any change to a stored key (update, delete,
     block, unblock, regenerate, or a change to its user or team) so the auth cache
-    drops that key at once.
+    drops that key at once. ``admins_join_teams``: a team the master key or a
+    ``proxy_admin`` creates gets its creator as admin (LiteLLM's default).
     """
 
     def __init__(
@@ -44,9 +45,15 @@ class AdminAPI:
         on_key_change: Callable[[str], None],
         clock: Callable[[], float] = time.time,
         access_groups: Mapping[str, frozenset[str]] | None = None,
+        admins_join_teams: bool = True,
     ) -> None:
         self._ctx = AdminContext(
-            store, tuple(served_models), on_key_change, clock, dict(access_groups or {})
+            store,
+            tuple(served_models),
+            on_key_change,
+            clock,
+            dict(access_groups or {}),
+            admins_join_teams,
         )
         self._permissions = Permissions(self._ctx)
 

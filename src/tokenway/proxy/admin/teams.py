@@ -75,7 +75,9 @@ class TeamRoutes:
 
     async def new(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, self._new_fields, kept=TEAM_NEW)
-        given = _with_creator(values.get("members_with_roles") or [], call.caller)
+        given = values.get("members_with_roles") or []
+        if self._ctx.admins_join_teams or not call.caller.is_admin:
+            given = _with_creator(given, call.caller)
         values["members_with_roles"] = await resolve(self._ctx, given)
         now = self._ctx.now()
         fields, limits = split_limits(store_changes(values, now))

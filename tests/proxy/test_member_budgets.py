@@ -70,9 +70,9 @@ def test_a_member_budget_caps_that_member_in_that_team_only(
         _ask(proxy, bob), _ask(proxy, bob)  # another member, no budget of their own
         _ask(proxy, ann_alone), _ask(proxy, ann_alone)  # ann outside the team
         flushed_rows(admin, 1, user_id="ann", team_id="t1")
-        with keyed_proxy(emulator, database_url) as second:  # knows only the stored rows
-            with pytest.raises(openai.BadRequestError):
-                _ask(second, ann)
+        # another instance knows only the stored rows
+        with keyed_proxy(emulator, database_url) as second, pytest.raises(openai.BadRequestError):
+            _ask(second, ann)
         _ok(admin.post("/team/member_update", {**body, "max_budget_in_team": 10.0}))
         _ask(proxy, ann)  # raised: the member's keys are reloaded at once
 

@@ -12,6 +12,7 @@ from tests.proxy.conftest import RunningProxy
 from tests.proxy.virtual_key_helpers import STORES, Management, Reply, keyed_proxy, store_url
 
 from tokenway.emulator import Emulator
+from tokenway.proxy.admin.permissions import RULES
 
 
 @pytest.fixture(params=STORES)
@@ -181,3 +182,14 @@ def test_a_team_creator_is_its_admin_unless_disabled_for_admins(
         assert (
             _ok(Management(proxy).post("/team/new", {"team_id": "t2"}))["members_with_roles"] == []
         )
+
+
+def test_every_rule_names_a_management_route_and_nothing_else_is_open(
+    proxy: RunningProxy,
+) -> None:
+    routes = {(method, path) for method, path in proxy.app._admin}
+    assert set(RULES) <= routes
+    opened = Management(proxy, key=Management(proxy).new_key()["key"])
+    for method, path in sorted(routes - set(RULES)):
+        reply = opened.post(path, {}) if method == "POST" else opened.get(path)
+        assert reply.status == 403, (method, path, reply.body)

@@ -70,6 +70,8 @@ def test_an_internal_user_makes_lists_and_deletes_only_their_own_keys(
     ann, bob = _user(proxy, "ann"), _user(proxy, "bob")
     made = _ok(ann.post("/key/generate", {"key_alias": "ann-2"}))
     assert made["user_id"] == "ann"  # for themselves when they name nobody
+    assert _ok(ann.get("/key/info", key=made["key"]))["info"]["key_alias"] == "ann-2"
+    _refused(bob.get("/key/info", key=made["key"]))
     _refused(ann.post("/key/generate", {"user_id": "bob"}))
     _refused(ann.post("/key/generate", {"spend": 5}))
     listed = _ok(ann.get("/key/list", return_full_object="true"))["keys"]
@@ -106,6 +108,7 @@ def test_a_team_admin_manages_the_team_keys_and_members(proxy: RunningProxy) -> 
     key = _ok(boss.post("/key/generate", {"team_id": "t1", "user_id": "worker"}))
     _refused(boss.post("/key/generate", {"team_id": "t1", "user_id": "stranger"}))
     _refused(boss.post("/key/generate", {"team_id": "t2"}))
+    assert _ok(boss.get("/key/info", key=key["key"]))["info"]["user_id"] == "worker"
     assert [k for k in _ok(boss.get("/key/list", team_id="t1"))["keys"]] == [key["token"]]
     _refused(worker.get("/key/list", team_id="t1"))
     _ok(boss.post("/key/update", {"key": key["key"], "max_budget": 3}))  # the team caps it

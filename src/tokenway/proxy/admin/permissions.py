@@ -100,7 +100,7 @@ def is_proxy_admin(key: KeyContext) -> bool:
     return key.user is not None and key.user.user_role == PROXY_ADMIN
 
 
-def check_usable(key: KeyContext, now: float | None = None) -> None:
+def check_usable(key: KeyContext) -> None:
     """A key calling the management API must be usable: 401 if expired or blocked (its
     own block, its team's), 503 if it could not be checked (admitted during an outage)."""
     if key.unrestricted:
@@ -109,7 +109,7 @@ def check_usable(key: KeyContext, now: float | None = None) -> None:
             code="key_store_unavailable",
         )
     expires_at = key.key.expires_at
-    if expires_at is not None and expires_at <= (time.time() if now is None else now):
+    if expires_at is not None and expires_at <= time.time():
         raise AuthenticationError("API key expired; ask for a new key", code="key_expired")
     if key.key.blocked or (key.team is not None and key.team.blocked):
         raise AuthenticationError("API key is blocked", code="key_blocked")

@@ -94,8 +94,13 @@ def proxy_config(source: dict[str, Any], api_base: str, api_key: str) -> dict[st
         info = entry.get("model_info") or {}
         embedding = info.get("mode") == "embedding" or "embed" in entry["model_name"]
         wildcard = str(params["model"]).endswith("*")
-        upstream = "*" if wildcard else EMBEDDING_MODEL if embedding else CHAT_MODEL
-        params.update(model=f"openai/{upstream}", api_base=api_base, api_key=api_key)
+        # The emulator is Inference.net's, so its models go through that provider, which
+        # the bundled catalog prices: LiteLLM's budget tests need requests that cost
+        # something, as the Azure and OpenAI models of LiteLLM's config do.
+        upstream = (
+            "openai/*" if wildcard else f"inference/{EMBEDDING_MODEL if embedding else CHAT_MODEL}"
+        )
+        params.update(model=upstream, api_base=api_base, api_key=api_key)
     return config
 
 

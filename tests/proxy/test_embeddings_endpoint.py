@@ -109,7 +109,7 @@ def test_a_virtual_key_s_models_limits_and_spend_apply(proxy: RunningProxy) -> N
     client.embeddings.create(model="embed", input="two")
     with pytest.raises(openai.RateLimitError):
         client.embeddings.create(model="embed", input="three")
-    with pytest.raises(openai.PermissionDeniedError):
+    with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
     rows = flushed_rows(admin, 2, lambda r: r["http_status"] == 200, api_key=key)
     assert {r["model"] for r in rows} == {"embed"}

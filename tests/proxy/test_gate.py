@@ -10,7 +10,6 @@ from tests.proxy.key_helpers import Clock, add_key, add_team, add_user, open_sql
 from tokenway.errors import (
     AuthenticationError,
     BudgetExceededError,
-    PermissionDeniedError,
     TokenwayError,
 )
 from tokenway.limits.window import MemoryLimitStore, Quota, RateState
@@ -80,7 +79,7 @@ async def test_a_model_outside_the_key_and_team_lists_is_refused(store: SQLiteSt
     await add_team(store, "ml", models=("a", "b", "c"))
     ctx = await key_ctx(store, team_id="ml", models=("c", "b", "z"))
     error = await refusal(fixed_gate(), ctx, model="a")
-    assert isinstance(error, PermissionDeniedError) and error.status_code == 403
+    assert isinstance(error, AuthenticationError) and error.status_code == 401
     assert error.code == "model_not_allowed" and error.param == "model"
     assert "allowed models: b, c" in error.message
     await fixed_gate().admit(ctx, "b", 0.0, NOW)
@@ -325,7 +324,7 @@ async def test_admit_now_admits_without_a_coroutine_or_defers(store: SQLiteStore
     await asyncio.sleep(0)
     first.settle(0.1, 10)
     (await second).settle(0.1, 10)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(AuthenticationError):
         gate.admit_now(await key_ctx(store, "sk-other", models=("x",)), "m", 0.0, NOW)
 
 

@@ -62,10 +62,13 @@ def test_a_generated_key_works_and_its_info_shows_its_spend(
 def test_management_needs_the_master_key(emulator: Emulator, database_url: str) -> None:
     with keyed_proxy(emulator, database_url) as proxy:
         secret = Management(proxy).new_key()["key"]
-        refused = Management(proxy, key=secret).post("/key/generate", {})
+        refused = Management(proxy, key=secret).post("/user/new", {})
         assert refused.status == 403
         assert refused.error["code"] == "master_key_required"
         assert "master key" in refused.error["message"]
+        # a key without a user may read itself (permissions.py), not make keys
+        ownerless = Management(proxy, key=secret).post("/key/generate", {})
+        assert ownerless.status == 403 and ownerless.error["code"] == "not_allowed"
 
         for key in (None, "sk-not-a-key"):
             anonymous = Management(proxy, key=key).post("/key/generate", {})

@@ -105,13 +105,13 @@ def test_a_wildcard_call_is_a_keyed_call_with_its_own_spend_row(
         admin = Management(keyed)
         limited = admin.new_key(models=["llama"])
         status, _, body = post_chat(keyed, LLAMA_3B, key=limited["key"])
-        assert status == 403 and body["error"]["code"] == "model_not_allowed"
+        assert status == 401 and body["error"]["code"] == "model_not_allowed"
         prefixed = admin.new_key(models=["inference/*", LLAMA_3B])
         status, headers, body = post_chat(keyed, f"inference/{NEMO}", key=prefixed["key"])
         assert status == 200 and headers["x-tokenway-deployment"] == "prefixed", body
         assert post_chat(keyed, LLAMA_3B, key=prefixed["key"])[0] == 200  # named as it is
         status, _, body = post_chat(keyed, NEMO, key=prefixed["key"])  # '*' serves it, but
-        assert status == 403 and body["error"]["code"] == "model_not_allowed"  # not for this key
+        assert status == 401 and body["error"]["code"] == "model_not_allowed"  # not for this key
         status, _, body = post_chat(keyed, "llama", key=prefixed["key"], fallbacks=[NEMO])
         assert status == 403 and body["error"]["param"] == "fallbacks"
         key = admin.new_key(max_budget=1.0)

@@ -64,6 +64,6 @@ def test_retrieving_a_model_the_key_may_not_use_is_404(keyed: RunningProxy) -> N
     assert isinstance(error, dict) and error["code"] == "model_not_found"
     assert ALIAS in error["message"] and THIRD_ALIAS not in error["message"]
     # and chat agrees: the same key is refused the same model
-    with pytest.raises(openai.PermissionDeniedError):
+    with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model=ALIAS, messages=[{"role": "user", "content": "x"}])
     assert sdk(keyed, MASTER_KEY).models.retrieve(ALIAS).id == ALIAS

@@ -22,6 +22,7 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.admin import AdminAPI
+from tokenway.proxy.admin.permissions import check_usable, is_proxy_admin
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.config import ProxyConfig
 from tokenway.proxy.cors import Cors
@@ -140,11 +141,16 @@ class ProxyApp:
             served_models=self.models.names(),
             access_groups=groups,
             on_key_change=self.services.key_changed,
+            admins_join_teams=not self.config.general_settings.get(
+                "disable_auto_add_proxy_admin_to_teams"
+            ),
         )
         self._admin: dict[tuple[str, str], Route] = {
             **admin.routes(),
             ("GET", "/health"): self.health,
         }
+        # Management routes a virtual key may try; its handler checks the key's scope.
+        self._self_service = admin.self_service()
         self._public: dict[tuple[str, str], Callable[[], Response]] = {
             ("GET", "/health/liveliness"): _alive,
             ("GET", "/health/liveness"): _alive,
@@ -218,10 +224,16 @@ class ProxyApp:
             self._admin[("GET", "/metrics")] = route
 
     def _admin_route(self, key: tuple[str, str], principal: Principal) -> Route | None:
-        """Management endpoints: the master key only (refused outright without one)."""
+        """Management endpoints: the master key's, a ``proxy_admin`` user's key's, and the
+        self-service routes for other virtual keys (``proxy/admin/permissions.py``)."""
         route = self._admin.get(key)
         if route is None or principal.kind == "master":
             return route
+        virtual = principal.key
+        if virtual is not None:
+            check_usable(virtual)
+            if key in self._self_service or is_proxy_admin(virtual):
+                return route
         if key == ("GET", "/health") and principal.kind == "anonymous":
             return route  # a loopback-only proxy without a master key may be probed
         needs = "needs the master key" if self.auth.enabled else "needs a master_key in config"

@@ -16,6 +16,7 @@ import orjson
 
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import HTTPServer, Request, Response
+from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.errors import JSON_HEADERS, envelope
 from tokenway.store import open_store
@@ -87,6 +88,7 @@ class Admin:
 @dataclass
 class _Call:
     request_id: str
+    key: KeyContext | None = None  # the master key
 
 
 @contextlib.asynccontextmanager

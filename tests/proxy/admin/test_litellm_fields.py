@@ -101,7 +101,8 @@ async def test_team_litellm_fields_kept_and_merged(admin: Admin) -> None:
     assert reply.status == 200, reply.raw
     assert reply.json["model_aliases"] == {"a": "b"} and reply.json["tags"] == ["x"]
     info = (await admin.get("/team/info", team_id="t1")).json["team_info"]
-    assert info["members_with_roles"] == [{**members[0], "user_email": None}]
+    creator = {"user_id": "default_user_id", "user_email": None, "role": "admin"}
+    assert info["members_with_roles"] == [{**members[0], "user_email": None}, creator]
 
 
 @pytest.mark.parametrize("path", ["/key/generate", "/user/new", "/team/new"])

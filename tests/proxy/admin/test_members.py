@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from tests.proxy.admin.admin_helpers import Admin
 
+# The master key's user (LiteLLM's default_user_id), made admin of every team it creates.
+CREATOR = {"user_id": "default_user_id", "user_email": None, "role": "admin"}
+
 
 async def _team(admin: Admin, team_id: str, members: list[dict[str, Any]]) -> dict[str, Any]:
     reply = await admin.post("/team/new", {"team_id": team_id, "members_with_roles": members})
@@ -29,7 +32,8 @@ async def test_members_with_roles_on_team_new_make_missing_users(admin: Admin) -
         "t1",
         [{"role": "admin", "user_id": "ann"}, {"role": "user", "user_email": "new@x.io"}],
     )
-    ann, new = team["members_with_roles"]
+    ann, new, creator = team["members_with_roles"]
+    assert creator == CREATOR
     assert ann == {"user_id": "ann", "user_email": "a@x.io", "role": "admin"}
     assert new["user_email"] == "new@x.io" and new["role"] == "user"
     made = await admin.get("/user/info", user_id=new["user_id"])
@@ -44,10 +48,11 @@ async def test_member_add_one_or_many_and_refuse_duplicates(admin: Admin) -> Non
     assert [u["user_id"] for u in one.json["updated_users"]] == ["u1"]
     many = [{"role": "user", "user_id": f"m{i}"} for i in range(3)]
     assert (await admin.post("/team/member_add", {"team_id": "t2", "member": many})).status == 200
-    assert [m["user_id"] for m in await _members(admin, "t2")] == ["u1", "m0", "m1", "m2"]
+    names = [m["user_id"] for m in await _members(admin, "t2")]
+    assert names == ["default_user_id", "u1", "m0", "m1", "m2"]
     again = await admin.post("/team/member_add", {"team_id": "t2", "member": [{"user_id": "u1"}]})
     assert again.status == 400 and again.error["code"] == "member_exists"
-    assert len(await _members(admin, "t2")) == 4
+    assert len(await _members(admin, "t2")) == 5
 
 
 async def test_member_delete_by_id_or_email_then_400(admin: Admin) -> None:
@@ -55,7 +60,7 @@ async def test_member_delete_by_id_or_email_then_400(admin: Admin) -> None:
     await _team(admin, "t3", [{"user_id": "bo"}, {"user_id": "cy"}])
     gone = await admin.post("/team/member_delete", {"team_id": "t3", "user_email": "bo@x.io"})
     assert gone.status == 200, gone.raw
-    assert [m["user_id"] for m in gone.json["members_with_roles"]] == ["cy"]
+    assert [m["user_id"] for m in gone.json["members_with_roles"]] == ["cy", "default_user_id"]
     again = await admin.post("/team/member_delete", {"team_id": "t3", "user_id": "bo"})
     assert again.status == 400 and again.error["code"] == "not_a_member"
     unnamed = await admin.post("/team/member_delete", {"team_id": "t3"})
@@ -97,6 +102,11 @@ async def test_bad_members_are_400(admin: Admin, member: Any) -> None:
 async def test_members_of_an_unknown_team_are_404(admin: Admin) -> None:
     reply = await admin.post("/team/member_add", {"team_id": "nope", "member": {"user_id": "a"}})
     assert reply.status == 404 and reply.error["code"] == "team_not_found"
+
+
+async def test_the_creator_is_not_added_twice(admin: Admin) -> None:
+    team = await _team(admin, "t8", [{"role": "user", "user_id": "default_user_id"}])
+    assert team["members_with_roles"] == [{**CREATOR, "role": "user"}]
 
 
 async def test_team_update_answers_with_data_as_litellm(admin: Admin) -> None:

@@ -77,8 +77,6 @@ async def test_update_tells_the_cache_about_the_users_keys(admin: Admin) -> None
     assert reply.json["max_budget"] == 3.0 and reply.json["budget_duration"] == "1d"
     assert reply.json["budget_reset_at"] is not None
     assert sorted(admin.changed) == sorted([user["token"], other["token"]])
-    missing = await admin.post("/user/update", {"user_id": "ghost", "max_budget": 1})
-    assert missing.status == 404
 
 
 async def test_delete_removes_the_users_keys(admin: Admin) -> None:
@@ -111,3 +109,29 @@ async def test_list_pages_with_totals(admin: Admin) -> None:
     assert (body["total"], body["page"], body["page_size"], body["total_pages"]) == (5, 2, 2, 3)
     default = (await admin.get("/user/list")).json
     assert default["page_size"] == 25 and len(default["users"]) == 5
+
+
+async def test_new_users_are_internal_users_unless_given_a_role(admin: Admin) -> None:
+    plain = (await admin.post("/user/new", {"user_id": "u1"})).json
+    assert plain["user_role"] == "internal_user"
+    viewer = await admin.post("/user/new", {"user_id": "u2", "user_role": "proxy_admin_viewer"})
+    assert viewer.json["user_role"] == "proxy_admin_viewer"
+
+
+async def test_user_new_fills_in_a_user_made_on_the_fly_and_no_other(admin: Admin) -> None:
+    await admin.new_key(user_id="owner")  # makes user "owner", empty
+    reply = await admin.post("/user/new", {"user_id": "owner", "max_budget": 2})
+    assert reply.status == 200, reply.raw
+    info = (await admin.get("/user/info", user_id="owner")).json
+    assert info["user_info"]["max_budget"] == 2
+    assert info["user_info"]["user_role"] == "internal_user"
+    assert len(info["keys"]) == 2  # the first key, and /user/new's
+    again = await admin.post("/user/new", {"user_id": "owner"})
+    assert again.status == 409 and again.error["code"] == "conflict"
+
+
+async def test_user_update_of_an_unknown_user_makes_it(admin: Admin) -> None:
+    reply = await admin.post("/user/update", {"user_id": "fresh", "spend": 0, "max_budget": 4})
+    assert reply.status == 200, reply.raw
+    assert reply.json["user_id"] == "fresh" and reply.json["max_budget"] == 4
+    assert (await admin.get("/user/info", user_id="fresh")).status == 200

@@ -26,7 +26,6 @@ from typing import Any
 from tokenway.errors import (
     AuthenticationError,
     BudgetExceededError,
-    PermissionDeniedError,
     RateLimitError,
 )
 from tokenway.limits.window import (
@@ -252,8 +251,10 @@ def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:
     models = ctx.models
     if models is not None and not may_use(models, model_alias):
         allowed = ", ".join(sorted(models)) or "none"
-        raise PermissionDeniedError(
-            f"this API key may not use model '{model_alias}'; allowed models: {allowed}",
+        # 401 and LiteLLM's words: its clients catch an AuthenticationError here.
+        raise AuthenticationError(
+            f"key not allowed to access model. This key may not use model '{model_alias}'; "
+            f"allowed models: {allowed}",
             param="model",
             code="model_not_allowed",
         )

@@ -25,7 +25,8 @@ from typing import Any
 
 from tokenway.errors import ServiceUnavailableError
 from tokenway.limits.window import Quota
-from tokenway.proxy.accounting.model_lists import expand_models
+from tokenway.proxy.accounting.member_budgets import budgeted_member, member_limits
+from tokenway.proxy.accounting.model_lists import allowed_models, model_aliases
 from tokenway.store.base import (
     KeyRecord,
     Limits,
@@ -43,7 +44,8 @@ log = logging.getLogger("tokenway.proxy.accounting.keys")
 
 _MAX_UNKNOWN = 10_000  # negative entries kept before expired ones are purged
 
-Fetched = tuple[KeyRecord, UserRecord | None, TeamRecord | None]
+# The key, its user, its team, and its member budget in that team (``member_budgets``).
+Fetched = tuple[KeyRecord, UserRecord | None, TeamRecord | None, Limits | None]
 
 
 class Account:
@@ -60,7 +62,7 @@ class Account:
     )  # fmt: skip
 
     def __init__(self, kind: str, ident: str, label: str) -> None:
-        self.kind = kind  # "key", "user" or "team"
+        self.kind = kind  # "key", "user", "team" or "member" (a user's budget in a team)
         self.id = ident
         self.label = label  # for messages: "key 'ci-bot'", "team 'ml'"
         self.blocked = False
@@ -127,10 +129,14 @@ class KeyContext:
     key: KeyRecord
     user: UserRecord | None
     team: TeamRecord | None
-    accounts: tuple[Account, ...]  # the key's, then its user's and team's when set
+    # the key's, then its user's and team's when set, and its member budget in the team
+    accounts: tuple[Account, ...]
     quotas: tuple[Quota, ...]  # the rate limits among them
     models: frozenset[str] | None  # allowed aliases; None = every model
     unrestricted: bool = False  # admitted unchecked during a store outage
+    # LiteLLM's model aliases of the key and its team (the key's win): a requested name
+    # found here is served, and checked, as the model it names. None: no aliases.
+    aliases: Mapping[str, str] | None = None
 
 
 class _Entry:
@@ -166,7 +172,8 @@ class KeyCache:
         self._entries: dict[str, _Entry] = {}
         self._unknown: dict[str, float] = {}  # key hash -> until when it is known unknown
         self._loading: dict[str, asyncio.Task[KeyContext | None]] = {}
-        self._accounts: dict[str, Account] = {}  # "key:<hash>", "user:<id>", "team:<id>"
+        # "key:<hash>", "user:<id>", "team:<id>", "member:<team id>:<user id>"
+        self._accounts: dict[str, Account] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._epoch = 0  # bumped by invalidate/forget: older reads must not be cached
         self._flushes = 0  # bumped by add_flushed_spend: a read during one may be stale
@@ -220,6 +227,7 @@ class KeyCache:
                 key_hash and f"key:{key_hash}",
                 user_id and f"user:{user_id}",
                 team_id and f"team:{team_id}",
+                user_id and team_id and f"member:{team_id}:{user_id}",
             ):
                 account = accounts.get(name) if name else None
                 if account is not None:
@@ -305,7 +313,12 @@ class KeyCache:
             return None
         user = await self._store.get_user(key.user_id) if key.user_id else None
         team = await self._store.get_team(key.team_id) if key.team_id else None
-        return key, user, team
+        member = budgeted_member(key, team)
+        budget = None
+        if member is not None and team is not None and key.user_id is not None:
+            now = time.time()  # budget windows are wall-clock times
+            budget = await member_limits(self._store, member, key.user_id, team.team_id, now)
+        return key, user, team, budget
 
     def _outage(self, key_hash: str, error: StoreError) -> KeyContext:
         log.warning("key store unavailable for an uncached key: %s", error)
@@ -324,7 +337,7 @@ class KeyCache:
         return ctx
 
     def _build(self, fetched: Fetched, *, raced: bool) -> KeyContext:
-        key, user, team = fetched
+        key, user, team, member = fetched
         label = f"key '{key.key_alias}'" if key.key_alias else f"key {key.key_name}"
         accounts = [self._account("key", key.key_hash, label, key.limits, key.blocked, raced)]
         if user is not None:
@@ -335,10 +348,14 @@ class KeyCache:
             accounts.append(
                 self._account("team", team.team_id, label, team.limits, team.blocked, raced)
             )
+        if member is not None and team is not None:
+            ident = f"{team.team_id}:{key.user_id}"
+            label = f"member '{key.user_id}' of team '{team.team_alias or team.team_id}'"
+            accounts.append(self._account("member", ident, label, member, False, raced))
         quotas = tuple(account.quota for account in accounts if account.quota is not None)
-        return KeyContext(
-            key, user, team, tuple(accounts), quotas, _allowed(key, team, self._groups)
-        )
+        allowed = allowed_models(key, user, team, self._groups)
+        aliases = model_aliases(key, team)
+        return KeyContext(key, user, team, tuple(accounts), quotas, allowed, aliases=aliases)
 
     def _account(
         self, kind: str, ident: str, label: str, limits: Limits, blocked: bool, raced: bool
@@ -371,17 +388,6 @@ class KeyCache:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-def _allowed(
-    key: KeyRecord, team: TeamRecord | None, groups: Mapping[str, frozenset[str]]
-) -> frozenset[str] | None:
-    """The key's models capped by its team's (``None``: no restriction)."""
-    team_models = expand_models(team.models, groups) if team is not None else None
-    own = expand_models(key.models, groups)
-    if own is None:
-        return team_models
-    return own & team_models if team_models is not None else own
 
 
 def _duration(text: str | None) -> float | None:

@@ -1,9 +1,11 @@
 """``AdminAPI``: the management endpoints as a (method, path) → handler table.
 
-The app merges ``routes()`` into its own table and only calls these handlers for a
-caller holding the master key: nothing here checks who is calling. Handlers take the
-app's per-request context (anything with a ``request_id``) and always answer, with every
-failure in the OpenAI error envelope.
+The app merges ``routes()`` into its own table. It calls these handlers for the master
+key, a ``proxy_admin`` user's key, and, on the routes ``self_service()`` names, any other
+usable virtual key; each handler first asks ``Permissions`` whether this caller may make
+this request (``proxy/admin/permissions.py``, the one table of who may do what). Handlers
+take the app's per-request context (a ``request_id`` and the calling virtual key, if any)
+and always answer, with every failure in the OpenAI error envelope.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext
 from tokenway.proxy.admin.keys import KeyRoutes
 from tokenway.proxy.admin.members import MemberRoutes
-from tokenway.proxy.admin.responses import Handler, guarded
+from tokenway.proxy.admin.permissions import AdminCall, Permissions, Route, caller_of
+from tokenway.proxy.admin.responses import Call, Handler, guarded
 from tokenway.proxy.admin.spend import SpendRoutes
 from tokenway.proxy.admin.teams import TeamRoutes
 from tokenway.proxy.admin.users import UserRoutes
@@ -29,7 +33,8 @@ class AdminAPI:
     ``access_groups``: LiteLLM's access group names and the aliases each one allows.
     ``on_key_change(key_hash)``: called after any change to a stored key (update, delete,
     block, unblock, regenerate, or a change to its user or team) so the auth cache
-    drops that key at once.
+    drops that key at once. ``admins_join_teams``: a team the master key or a
+    ``proxy_admin`` creates gets its creator as admin (LiteLLM's default).
     """
 
     def __init__(
@@ -40,13 +45,28 @@ class AdminAPI:
         on_key_change: Callable[[str], None],
         clock: Callable[[], float] = time.time,
         access_groups: Mapping[str, frozenset[str]] | None = None,
+        admins_join_teams: bool = True,
     ) -> None:
         self._ctx = AdminContext(
-            store, tuple(served_models), on_key_change, clock, dict(access_groups or {})
+            store,
+            tuple(served_models),
+            on_key_change,
+            clock,
+            dict(access_groups or {}),
+            admins_join_teams,
         )
+        self._permissions = Permissions(self._ctx)
+
+    def self_service(self) -> frozenset[tuple[str, str]]:
+        """The routes any usable virtual key may try (its scope is checked per request);
+        every other route of ``routes()`` is for admins, and read-only admin viewers."""
+        return self._permissions.routes() | {r for r in self._all() if r[0] == "GET"}
 
     def routes(self) -> dict[tuple[str, str], Handler]:
-        table: dict[tuple[str, str], Handler] = {}
+        return {route: guarded(self._permitted(route, h)) for route, h in self._all().items()}
+
+    def _all(self) -> dict[tuple[str, str], Route]:
+        table: dict[tuple[str, str], Route] = {}
         for group in (
             KeyRoutes(self._ctx),
             UserRoutes(self._ctx),
@@ -54,5 +74,16 @@ class AdminAPI:
             MemberRoutes(self._ctx),
             SpendRoutes(self._ctx),
         ):
-            table.update({route: guarded(handler) for route, handler in group.routes().items()})
+            table.update(group.routes())
         return table
+
+    def _permitted(self, route: tuple[str, str], handler: Route) -> Handler:
+        """``handler`` behind the permission check of ``route``, run once per request."""
+        check = self._permissions.check
+
+        async def run(request: Request, call: Call) -> Response:
+            caller = caller_of(call.key)
+            await check(route, caller, request)
+            return await handler(request, AdminCall(call.request_id, caller))
+
+        return run

@@ -27,6 +27,9 @@ class AdminContext:
     on_key_change: Callable[[str], None]
     clock: Callable[[], float]
     access_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # LiteLLM adds whoever creates a team as its admin; for admins, unless
+    # general_settings.disable_auto_add_proxy_admin_to_teams
+    admins_join_teams: bool = True
 
     def model_warnings(self, models: Sequence[str] | None) -> dict[str, Any]:
         """``{"warnings": [...]}`` when ``models`` names something this proxy does not

@@ -22,7 +22,8 @@ from tokenway.errors import BadRequestError, NotFoundError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
 from tokenway.proxy.admin.litellm_fields import KEY_NEW, KEY_UPDATE, merge_extra
-from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json
+from tokenway.proxy.admin.permissions import AdminCall, Caller, Route
+from tokenway.proxy.admin.responses import json_response, key_json
 from tokenway.proxy.admin.validation import (
     FIELD_SCHEMAS,
     PAGE_FIELDS,
@@ -75,7 +76,7 @@ class KeyRoutes:
         self._fields = key_fields(list(ctx.served_models))
         self._update_fields = {"key": key_ref, **self._fields}
 
-    def routes(self) -> dict[tuple[str, str], Handler]:
+    def routes(self) -> dict[tuple[str, str], Route]:
         return {
             ("POST", "/key/generate"): self.generate,
             ("GET", "/key/info"): self.info,
@@ -87,20 +88,24 @@ class KeyRoutes:
             ("POST", "/key/unblock"): self.unblock,
         }
 
-    async def generate(self, request: Request, call: Call) -> Response:
+    async def generate(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, {**self._fields, "key": chosen_secret}, kept=KEY_NEW)
+        if not call.caller.is_admin and values.get("user_id") is None:
+            values["user_id"] = call.caller.user_id  # a user's key makes keys of that user
         secret, record = await create_key(self._ctx, values)
         warnings = self._ctx.model_warnings(values.get("models"))
         return json_response({"key": secret, **key_json(record), **warnings}, call)
 
-    async def info(self, request: Request, call: Call) -> Response:
-        key_hash = read_query(request.query, {"key": key_ref}, required=("key",))["key"]
-        record = await self._ctx.store.get_key(key_hash)
+    async def info(self, request: Request, call: AdminCall) -> Response:
+        caller = call.caller
+        given = read_query(request.query, {"key": key_ref}, required=_own(caller, "key"))
+        key_hash = given.get("key") or caller.key_hash  # no key: the calling key itself
+        record = await self._ctx.store.get_key(key_hash) if key_hash else None
         if record is None:
             raise _not_found()
         return json_response({"key": key_hash, "info": key_json(record)}, call)
 
-    async def listing(self, request: Request, call: Call) -> Response:
+    async def listing(self, request: Request, call: AdminCall) -> Response:
         spec = {
             "user_id": text,
             "team_id": text,
@@ -109,6 +114,8 @@ class KeyRoutes:
             **PAGE_FIELDS,
         }
         query = read_query(request.query, spec)
+        if not call.caller.reads_all and not query.get("team_id"):
+            query["user_id"] = call.caller.user_id  # a user lists their own keys
         page = page_of(query, default_size=10, max_size=1000)
         keys = await self._ctx.all_keys(user_id=query.get("user_id"), team_id=query.get("team_id"))
         if query.get("key_alias"):
@@ -125,7 +132,7 @@ class KeyRoutes:
             call,
         )
 
-    async def update(self, request: Request, call: Call) -> Response:
+    async def update(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, self._update_fields, required=("key",), kept=KEY_UPDATE)
         key_hash = values.pop("key")
         async with _owners(self._ctx, values):
@@ -133,7 +140,7 @@ class KeyRoutes:
         warnings = self._ctx.model_warnings(values.get("models"))
         return json_response({**key_json(record), **warnings}, call)
 
-    async def delete(self, request: Request, call: Call) -> Response:
+    async def delete(self, request: Request, call: AdminCall) -> Response:
         spec = {"keys": key_refs, "key_aliases": text_list}
         values = read_body(request.body, spec)
         if len(values) != 1:
@@ -150,7 +157,7 @@ class KeyRoutes:
         self._ctx.keys_changed(hashes)
         return json_response({"deleted_keys": hashes}, call)
 
-    async def regenerate(self, request: Request, call: Call) -> Response:
+    async def regenerate(self, request: Request, call: AdminCall) -> Response:
         old_hash = read_body(request.body, {"key": key_ref}, required=("key",))["key"]
         secret = new_secret()
         record = await self._ctx.store.rehash_key(old_hash, hash_key(secret), display_name(secret))
@@ -159,13 +166,13 @@ class KeyRoutes:
         self._ctx.keys_changed([old_hash])
         return json_response({"key": secret, **key_json(record)}, call)
 
-    async def block(self, request: Request, call: Call) -> Response:
+    async def block(self, request: Request, call: AdminCall) -> Response:
         return await self._set_blocked(request, call, True)
 
-    async def unblock(self, request: Request, call: Call) -> Response:
+    async def unblock(self, request: Request, call: AdminCall) -> Response:
         return await self._set_blocked(request, call, False)
 
-    async def _set_blocked(self, request: Request, call: Call, blocked: bool) -> Response:
+    async def _set_blocked(self, request: Request, call: AdminCall, blocked: bool) -> Response:
         key_hash = read_body(request.body, {"key": key_ref}, required=("key",))["key"]
         record = await self._apply(key_hash, {"blocked": blocked})
         return json_response(key_json(record), call)
@@ -282,6 +289,12 @@ def _key_changes(values: dict[str, Any], now: float) -> dict[str, Any]:
         period = changes.pop("duration")
         changes["expires_at"] = None if period is None else now + parse_duration(period)
     return changes
+
+
+def _own(caller: Caller, name: str) -> tuple[str, ...]:
+    """``(name,)`` for an admin, who must name what to read; nothing for a virtual key,
+    which reads itself when it names nothing."""
+    return (name,) if caller.key_hash is None else ()
 
 
 def _not_found() -> NotFoundError:

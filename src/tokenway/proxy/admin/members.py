@@ -6,8 +6,9 @@ member's settings in that team (``max_budget_in_team``, ``budget_duration``,
 ``rpm_limit``, ``tpm_limit``, ``allowed_models``), stored with the team. A member named
 by id that is not a user yet becomes one, as in LiteLLM; a member named by email only is
 the user with that email, or a new user. ``/user/info`` lists the teams a user is a member
-of. The members' settings are stored and shown (``/user/info``'s ``team_memberships``);
-requests are not yet capped by them.
+of. A member's ``max_budget_in_team`` caps the requests of that user's keys in that team
+(``accounting/member_budgets.py``); the other settings are stored and shown (``/user/info``'s
+``team_memberships``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 
 from tokenway.errors import BadRequestError
 from tokenway.http.server import Request, Response
+from tokenway.proxy.accounting.member_budgets import BUDGET_START
 from tokenway.proxy.admin.context import AdminContext
 from tokenway.proxy.admin.owners import Owners, team_owners
-from tokenway.proxy.admin.responses import Call, Handler, json_response, team_json, user_json
+from tokenway.proxy.admin.permissions import AdminCall, Route
+from tokenway.proxy.admin.responses import json_response, team_json, user_json
 from tokenway.proxy.admin.validation import (
     FIELD_SCHEMAS,
     Validator,
@@ -91,16 +94,20 @@ def _invalid(name: str) -> BadRequestError:
 
 async def resolve(ctx: AdminContext, given: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each member with both its user's id and email, its user created if need be."""
-    users = await ctx.all_users()
-    by_email = {u.user_email: u for u in users if u.user_email}
-    by_id = {u.user_id: u for u in users}
+    by_email: dict[str | None, UserRecord] | None = None  # read only when one is by email
     resolved: list[dict[str, Any]] = []
     for member in given:
         user_id, email = member["user_id"], member["user_email"]
-        user = by_id.get(user_id) if user_id else by_email.get(email)
+        if user_id:
+            user = await ctx.store.get_user(user_id)
+        else:
+            if by_email is None:
+                by_email = {u.user_email: u for u in await ctx.all_users() if u.user_email}
+            user = by_email.get(email)
         if user is None:
             user = await _new_user(ctx, user_id or str(uuid.uuid4()), email)
-            by_id[user.user_id] = user
+            if by_email is not None and email:  # later members by this email find it
+                by_email[email] = user
         resolved.append({**member, "user_id": user.user_id, "user_email": user.user_email})
     return resolved
 
@@ -138,14 +145,14 @@ class MemberRoutes:
         self._ctx = ctx
         self._teams: Owners[TeamRecord] = team_owners(ctx)
 
-    def routes(self) -> dict[tuple[str, str], Handler]:
+    def routes(self) -> dict[tuple[str, str], Route]:
         return {
             ("POST", "/team/member_add"): self.add,
             ("POST", "/team/member_delete"): self.delete,
             ("POST", "/team/member_update"): self.update,
         }
 
-    async def add(self, request: Request, call: Call) -> Response:
+    async def add(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, ADD_FIELDS, required=("team_id", "member"))
         team = await self._teams.find(values.pop("team_id"))
         added = await resolve(self._ctx, values.pop("member"))
@@ -157,7 +164,9 @@ class MemberRoutes:
                 param="member",
                 code="member_exists",
             )
-        settings = {name: value for name, value in values.items() if value is not None}
+        settings = _budget_started(
+            {name: value for name, value in values.items() if value is not None}, self._ctx
+        )
         new = [*team.members_with_roles, *({**m, **settings} for m in added)]
         updated = await self._teams.change(team.team_id, {"members_with_roles": new})
         users = [await self._ctx.store.get_user(m["user_id"]) for m in added]
@@ -167,7 +176,7 @@ class MemberRoutes:
         }
         return json_response(answer, call)
 
-    async def delete(self, request: Request, call: Call) -> Response:
+    async def delete(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, WHO_FIELDS, required=("team_id",))
         team = await self._teams.find(values["team_id"])
         index = _index_of(team, values)
@@ -175,19 +184,26 @@ class MemberRoutes:
         updated = await self._teams.change(team.team_id, {"members_with_roles": kept})
         return json_response(team_json(updated), call)
 
-    async def update(self, request: Request, call: Call) -> Response:
+    async def update(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, UPDATE_FIELDS, required=("team_id",))
         team = await self._teams.find(values.pop("team_id"))
         index = _index_of(team, values)
         for name in ("user_id", "user_email"):
             values.pop(name, None)
-        member = {**team.members_with_roles[index], **values}
+        member = {**team.members_with_roles[index], **_budget_started(values, self._ctx)}
         if member.get("role") is None:
             member["role"] = team.members_with_roles[index]["role"]
         new = list(team.members_with_roles)
         new[index] = member
         await self._teams.change(team.team_id, {"members_with_roles": new})
         return json_response({"team_id": team.team_id, **member}, call)
+
+
+def _budget_started(settings: dict[str, Any], ctx: AdminContext) -> dict[str, Any]:
+    """A member budget given now counts spend from now (``accounting.member_budgets``)."""
+    if any(name in settings for name in ("max_budget_in_team", "budget_duration")):
+        return {**settings, BUDGET_START: ctx.now()}
+    return settings
 
 
 def _index_of(team: TeamRecord, values: dict[str, Any]) -> int:

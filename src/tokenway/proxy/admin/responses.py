@@ -15,6 +15,7 @@ import orjson
 
 from tokenway.errors import BadRequestError, ServiceUnavailableError, TokenwayError
 from tokenway.http.server import Request, Response
+from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.errors import JSON_HEADERS, error_response
 from tokenway.store.base import (
     ConflictError,
@@ -33,11 +34,20 @@ _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]*@")
 _SECRET = re.compile(r"\bsk-[\w-]+")
 
 
+class Identified(Protocol):
+    @property
+    def request_id(self) -> str: ...
+
+
 class Call(Protocol):
-    """What a handler needs from the app's per-request context (``CallContext``)."""
+    """What the management API needs from the app's per-request context
+    (``CallContext``): the request id, and the virtual key calling (None: the master key)."""
 
     @property
     def request_id(self) -> str: ...
+
+    @property
+    def key(self) -> KeyContext | None: ...
 
 
 Handler = Callable[[Request, Call], Awaitable[Response]]
@@ -73,7 +83,7 @@ def guarded(handler: Handler) -> Handler:
     return run
 
 
-def json_response(data: Any, call: Call) -> Response:
+def json_response(data: Any, call: Identified) -> Response:
     headers = [*JSON_HEADERS, ("x-request-id", call.request_id)]
     return Response(200, headers, orjson.dumps(data))
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext
-from tokenway.proxy.admin.responses import Call, Handler, json_response, spend_json
+from tokenway.proxy.admin.permissions import AdminCall, Route
+from tokenway.proxy.admin.responses import json_response, spend_json
 from tokenway.proxy.admin.validation import (
     PAGE_FIELDS,
     Validator,
@@ -51,20 +52,20 @@ class SpendRoutes:
     def __init__(self, ctx: AdminContext) -> None:
         self._ctx = ctx
 
-    def routes(self) -> dict[tuple[str, str], Handler]:
+    def routes(self) -> dict[tuple[str, str], Route]:
         return {
             ("GET", "/spend/logs"): self.logs,
             ("GET", "/global/spend/report"): self.report,
         }
 
-    async def logs(self, request: Request, call: Call) -> Response:
+    async def logs(self, request: Request, call: AdminCall) -> Response:
         spec = {**_FILTERS, "request_id": text, **PAGE_FIELDS}
         query = read_query(request.query, spec)
         page = page_of(query, default_size=100, max_size=1000)
         rows = await self._ctx.store.spend_logs(_filter(query), offset=page.offset, limit=page.size)
         return json_response([spend_json(row) for row in rows], call)
 
-    async def report(self, request: Request, call: Call) -> Response:
+    async def report(self, request: Request, call: AdminCall) -> Response:
         query = read_query(request.query, {**_FILTERS, "group_by": one_of(*_GROUPS)})
         group_by, list_name, id_field = _GROUPS[query.get("group_by") or "team"]
         totals = await self._ctx.store.spend_totals(group_by, _filter(query))

@@ -8,13 +8,21 @@ its keys (as LiteLLM does) and detaches its users, so no key keeps running uncap
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from tokenway.http.server import Request, Response
 from tokenway.proxy.admin.context import AdminContext, split_limits, store_changes
 from tokenway.proxy.admin.litellm_fields import TEAM_NEW, TEAM_UPDATE
 from tokenway.proxy.admin.members import members, resolve
 from tokenway.proxy.admin.owners import team_owners
-from tokenway.proxy.admin.responses import Call, Handler, json_response, key_json, team_json
+from tokenway.proxy.admin.permissions import (
+    MASTER_USER_ID,
+    TEAM_ADMIN,
+    AdminCall,
+    Caller,
+    Route,
+)
+from tokenway.proxy.admin.responses import json_response, key_json, team_json
 from tokenway.proxy.admin.validation import (
     PAGE_FIELDS,
     Validator,
@@ -56,7 +64,7 @@ class TeamRoutes:
         self._teams = team_owners(ctx)
         self._new_fields = {**self._fields, "members_with_roles": members}
 
-    def routes(self) -> dict[tuple[str, str], Handler]:
+    def routes(self) -> dict[tuple[str, str], Route]:
         return {
             ("POST", "/team/new"): self.new,
             ("GET", "/team/info"): self.info,
@@ -65,10 +73,12 @@ class TeamRoutes:
             ("GET", "/team/list"): self.listing,
         }
 
-    async def new(self, request: Request, call: Call) -> Response:
+    async def new(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, self._new_fields, kept=TEAM_NEW)
-        if "members_with_roles" in values:
-            values["members_with_roles"] = await resolve(self._ctx, values["members_with_roles"])
+        given = values.get("members_with_roles") or []
+        if self._ctx.admins_join_teams or not call.caller.is_admin:
+            given = _with_creator(given, call.caller)
+        values["members_with_roles"] = await resolve(self._ctx, given)
         now = self._ctx.now()
         fields, limits = split_limits(store_changes(values, now))
         fields["team_id"] = fields.get("team_id") or str(uuid.uuid4())
@@ -76,7 +86,7 @@ class TeamRoutes:
         await self._ctx.store.create_team(team)
         return json_response({**team_json(team), **self._ctx.model_warnings(team.models)}, call)
 
-    async def info(self, request: Request, call: Call) -> Response:
+    async def info(self, request: Request, call: AdminCall) -> Response:
         team_id = read_query(request.query, {"team_id": text}, required=("team_id",))["team_id"]
         team = await self._teams.find(team_id)
         keys = await self._ctx.all_keys(team_id=team_id)
@@ -87,7 +97,7 @@ class TeamRoutes:
         }
         return json_response(answer, call)
 
-    async def update(self, request: Request, call: Call) -> Response:
+    async def update(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, self._fields, required=("team_id",), kept=TEAM_UPDATE)
         team = await self._teams.change(values.pop("team_id"), values)
         warnings = self._ctx.model_warnings(values.get("models"))
@@ -96,7 +106,7 @@ class TeamRoutes:
         shown = team_json(team)
         return json_response({**shown, "data": shown, **warnings}, call)
 
-    async def delete(self, request: Request, call: Call) -> Response:
+    async def delete(self, request: Request, call: AdminCall) -> Response:
         body = read_body(request.body, {"team_ids": ids}, required=("team_ids",))
         team_ids, hashes = await self._teams.delete_keys_of(body["team_ids"])
         for user in await self._ctx.all_users():
@@ -105,7 +115,16 @@ class TeamRoutes:
         await self._ctx.store.delete_teams(team_ids)
         return json_response({"deleted_teams": team_ids, "deleted_keys": hashes}, call)
 
-    async def listing(self, request: Request, call: Call) -> Response:
+    async def listing(self, request: Request, call: AdminCall) -> Response:
         page = page_of(read_query(request.query, PAGE_FIELDS), default_size=100, max_size=1000)
         teams = await self._ctx.store.list_teams(offset=page.offset, limit=page.size)
         return json_response([team_json(team) for team in teams], call)
+
+
+def _with_creator(given: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:
+    """LiteLLM makes whoever creates a team its admin, unless already a member; the master
+    key acts as LiteLLM's ``default_user_id``."""
+    creator = caller.user_id or (MASTER_USER_ID if caller.key_hash is None else None)
+    if creator is None or any(member["user_id"] == creator for member in given):
+        return given
+    return [*given, {"user_id": creator, "user_email": None, "role": TEAM_ADMIN}]

@@ -23,6 +23,10 @@ GENERAL_SETTINGS: Section = {
         "is 403 route_not_allowed (health, readiness and /openapi.json stay open)",
         string_list,
     ),
+    "disable_auto_add_proxy_admin_to_teams": implemented(
+        "a team the master key (or a proxy_admin) creates does not get its creator as admin",
+        boolean,
+    ),
     "proxy_batch_write_at": implemented("seconds between spend batches", positive_number),
     "disable_spend_logs": implemented("no spend rows are kept", boolean),
     "allow_requests_on_db_unavailable": implemented(
@@ -65,7 +69,9 @@ GENERAL_SETTINGS: Section = {
         "Remove this key"
     ),
     "admin_only_routes": refused(
-        "management routes already need the master key; remove this key"
+        "management routes need the master key, except a fixed set of self-service ones "
+        "scoped to the caller's own keys, user and team (LiteLLM's roles); routes cannot "
+        "be moved between the two, so remove this key"
     ),
     "allowed_ips": refused(
         "IP allow-lists are not implemented; restrict addresses in front of the proxy and "

@@ -149,6 +149,9 @@ class Pipeline:
         key = ctx.key
         admission = None
         if key is not None and not key.unrestricted:
+            aliases = key.aliases
+            if aliases is not None and alias in aliases:  # LiteLLM's key and team aliases
+                ticket.alias = alias = body["model"] = aliases[alias]
             started = time.perf_counter()
             try:
                 admission = await self.admit(request, key, ticket, body)

@@ -41,9 +41,10 @@ class AdminAPI:
         clock: Callable[[], float] = time.time,
         access_groups: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        self._ctx = AdminContext(
-            store, tuple(served_models), on_key_change, clock, dict(access_groups or {})
-        )
+        # Both kept by reference: the app updates them in place when the served models
+        # change (models added through /model/new).
+        groups = access_groups if access_groups is not None else {}
+        self._ctx = AdminContext(store, served_models, on_key_change, clock, groups)
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         table: dict[tuple[str, str], Handler] = {}

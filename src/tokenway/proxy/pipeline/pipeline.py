@@ -88,6 +88,12 @@ class Pipeline:
             handler = wrap(endpoint, handler)
         self.handle = handler
 
+    def models_changed(self) -> None:
+        """The router's deployments changed (``RoutingEngine.set_deployments``): prices
+        are looked up again, and wildcards asked for if some group is one now."""
+        self._prices = {}
+        self._wildcards = self._router.wildcards
+
     async def _handle(self, request: Request, ctx: CallContext) -> Response:
         """One request; whatever happens, its ticket is closed (one spend row)."""
         spend_id = ctx.request_id

@@ -92,6 +92,10 @@ EXCLUDED_TESTS = {
     "test_openai_endpoints.py::test_moderations_endpoint": (
         "needs a real moderation model (OpenAI's)"
     ),
+    "test_models.py::test_add_and_delete_models": (
+        "chats with the model it adds, openai/gpt-4.1-nano: a real OpenAI model (adding, "
+        "serving and deleting a model is tested in tests/proxy/served)"
+    ),
     "test_models.py::test_model_group_info_e2e": (
         "expects the Anthropic models LiteLLM's own model catalogue expands 'anthropic/*' "
         "into (a real cloud provider's model list)"

@@ -10,7 +10,8 @@ bounded (the master key only, and):
   credential of the proxy's environment goes only to the address it is meant for, never
   to a URL the caller chose, and no other variable can be read through a model;
 * a key given in clear is sealed (``secrets.SecretBox``) before it is stored, and is never
-  returned or logged.
+  returned or logged; an update that moves a model to another provider or address must
+  give its key again (``routes``), so a stored key never follows a caller's redirect.
 
 Everything else is the config's own check (``parse_deployments`` and the route build), so
 a provider tokenway does not serve or a missing field is refused with the same message a

@@ -114,6 +114,7 @@ class ModelRoutes:
         current = await self._live.store.get_model(model_id)
         if current is None:
             raise _unknown(model_id)
+        _check_key_stays(current, body)
         record = model_request(_merged(current, body), self._live.box, model_id=model_id)
         if record.api_key_sealed is None and "api_key" not in record.litellm_params:
             record = _keep_key(record, current)
@@ -190,6 +191,28 @@ def _merged(current: ModelRecord, body: dict[str, Any]) -> dict[str, Any]:
     unknown = set(body) - set(merged)
     merged.update({name: body[name] for name in unknown})  # refused by model_request
     return merged
+
+
+def _check_key_stays(current: ModelRecord, body: dict[str, Any]) -> None:
+    """A stored key goes only where it was given for: an update that sends the model to
+    another provider or address must give the key again (else a management caller could
+    send a key it cannot read to a server it chose)."""
+    given = body.get("litellm_params")
+    if not isinstance(given, dict) or "api_key" in given:
+        return
+    has_key = current.api_key_sealed is not None or "api_key" in current.litellm_params
+    moved = [
+        name
+        for name in ("model", "api_base")
+        if name in given and given[name] != current.litellm_params.get(name)
+    ]
+    if has_key and moved:
+        raise BadRequestError(
+            f"changing {' and '.join(moved)} needs the api_key again: a stored key is only "
+            "sent where it was given for",
+            param="api_key",
+            code="invalid_model",
+        )
 
 
 def _keep_key(record: ModelRecord, current: ModelRecord) -> ModelRecord:

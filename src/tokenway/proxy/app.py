@@ -232,7 +232,7 @@ class ProxyApp:
         """Open the store, start the spend writer and health checks, in the serving loop."""
         await self.services.start()
         if self.config.store_model_in_db:
-            self.live_models.start()
+            await self.live_models.start()
         self.health.start()
         if self.observer is not None:
             self.observer.start()

@@ -238,3 +238,13 @@ def test_another_instance_serves_the_model_within_the_poll(
             return True if not reader.get("/model/info", model="shared").body["data"] else None
 
         wait_for(gone, timeout=12.0)
+
+
+def test_a_restarted_proxy_serves_the_stored_models_from_its_start(
+    emulator: Emulator, database_url: str
+) -> None:
+    with keyed_proxy(emulator, database_url, store_model_in_db=True) as first:
+        body = {**_new_model(emulator, "kept"), "model_info": {"id": "kept-1"}}
+        assert Management(first).post("/model/new", body).status == 200
+    with keyed_proxy(emulator, database_url, store_model_in_db=True) as second:
+        assert _chat(second, MASTER_KEY, "kept") == "kept"  # no wait: read at start

@@ -76,10 +76,14 @@ class LiveModels:
             self._seen = seen
             return True
 
-    def start(self) -> None:
-        if self._task is None:
-            loop = asyncio.get_running_loop()
-            self._task = loop.create_task(self._poll(), name="tokenway-model-poll")
+    async def start(self) -> None:
+        """Serve the stored models before the proxy says it is ready (when the store is
+        open; otherwise the poll picks them up once it is), then poll."""
+        if self._task is not None:
+            return
+        await self._read()
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._poll(), name="tokenway-model-poll")
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
@@ -90,12 +94,15 @@ class LiveModels:
 
     async def _poll(self) -> None:
         while True:
-            if self._is_open():
-                try:
-                    await self.refresh()
-                except StoreError as error:  # readiness reports outages; keep serving
-                    log.debug("stored models not read: %s", error)
             await asyncio.sleep(self._interval)
+            await self._read()
+
+    async def _read(self) -> None:
+        if self._is_open():
+            try:
+                await self.refresh()
+            except StoreError as error:  # readiness reports outages; keep serving
+                log.debug("stored models not read: %s", error)
 
     def _servable(self, row: ModelRecord) -> DeploymentConfig | None:
         problem = None

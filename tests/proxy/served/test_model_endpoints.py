@@ -248,3 +248,18 @@ def test_a_restarted_proxy_serves_the_stored_models_from_its_start(
         assert Management(first).post("/model/new", body).status == 200
     with keyed_proxy(emulator, database_url, store_model_in_db=True) as second:
         assert _chat(second, MASTER_KEY, "kept") == "kept"  # no wait: read at start
+
+
+def test_access_groups_of_stored_models_are_served_and_listed(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    admin = Management(proxy)
+    assert admin.get("/models", only_model_access_groups="true").body["data"] == []
+    body = {**_new_model(emulator, "grouped"), "model_info": {"id": "g", "access_groups": ["grp"]}}
+    assert admin.post("/model/new", body).status == 200
+    listed = admin.get("/models", only_model_access_groups="true").body["data"]
+    assert [entry["id"] for entry in listed] == ["grp"]
+    key = admin.new_key(models=["grp"])["key"]
+    assert _chat(proxy, key, "grouped") == "grouped"  # the group allows its model
+    with pytest.raises(openai.PermissionDeniedError):
+        _chat(proxy, key, ALIAS)

@@ -165,6 +165,8 @@ def test_update_changes_the_model_and_keeps_its_key(
     assert _chat(proxy, key, "renamed") == "renamed"  # the sealed key still opens
     with pytest.raises(openai.NotFoundError):
         _chat(proxy, key, "added")
+    wrong = admin.post("/model/update", {"litellm_params": "x", "model_info": {"id": "u"}})
+    assert wrong.status == 400 and wrong.error["param"] == "litellm_params"
     missing = admin.post("/model/update", {"model_info": {"id": "nope"}})
     assert missing.status == 404
     elsewhere = {"litellm_params": {"api_base": "http://127.0.0.1:1/v1"}, "model_info": {"id": "u"}}
@@ -263,3 +265,24 @@ def test_access_groups_of_stored_models_are_served_and_listed(
     assert _chat(proxy, key, "grouped") == "grouped"  # the group allows its model
     with pytest.raises(openai.PermissionDeniedError):
         _chat(proxy, key, ALIAS)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"model_name": 1, "litellm_params": {"model": UPSTREAM}},
+        {"model_name": "x", "litellm_params": {"model": 5}},
+        {"model_name": "x", "litellm_params": {"model": UPSTREAM, "api_base": 3}},
+        {"model_name": "x", "litellm_params": {"model": UPSTREAM, "rpm": "many"}},
+        {"model_name": "x", "litellm_params": {"model": UPSTREAM}, "model_info": {"id": 4}},
+        {"model_name": "x", "litellm_params": {"model": UPSTREAM}, "model_info": []},
+        {"model_name": "x", "litellm_params": {"model": UPSTREAM, "api_key": ["k"]}},
+    ],
+)
+def test_malformed_models_are_a_400_never_a_5xx(proxy: RunningProxy, body: Any) -> None:
+    admin = Management(proxy)
+    for path in ("/model/new", "/model/update", "/model/delete"):
+        reply = admin.post(path, body)
+        assert 400 <= reply.status < 500, (path, reply.body)
+        assert set(reply.error) == {"message", "type", "param", "code"}

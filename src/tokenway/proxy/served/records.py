@@ -62,8 +62,8 @@ def model_request(
     name = body.get("model_name")
     if not isinstance(name, str) or not name.strip():
         raise _bad("'model_name' is required: the name clients send as model", "model_name")
-    params = _mapping(body, "litellm_params")
-    info = _mapping(body, "model_info")
+    params = mapping(body, "litellm_params")
+    info = mapping(body, "model_info")
     if "model" not in params:
         raise _bad("'litellm_params.model' is required, as '<provider>/<model id>'", "model")
     chosen = info.get("id")
@@ -155,7 +155,8 @@ def _check_reach(params: Mapping[str, Any], key: str | None) -> None:
         )
 
 
-def _mapping(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+def mapping(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The object field ``name`` of a body (``{}`` when absent); a 400 if not an object."""
     value = body.get(name)
     if value is None:
         return {}

@@ -25,6 +25,7 @@ from tokenway.proxy.served.live import LiveModels
 from tokenway.proxy.served.records import (
     BODY_FIELDS,
     deployment_of,
+    mapping,
     model_request,
     only_fields,
     read_body,
@@ -181,8 +182,8 @@ def _id_of(body: dict[str, Any]) -> str:
 
 def _merged(current: ModelRecord, body: dict[str, Any]) -> dict[str, Any]:
     """The update's fields over the stored model's (LiteLLM merges litellm_params)."""
-    params = {**current.litellm_params, **(body.get("litellm_params") or {})}
-    info = {**current.model_info, **(body.get("model_info") or {})}
+    params = {**current.litellm_params, **mapping(body, "litellm_params")}
+    info = {**current.model_info, **mapping(body, "model_info")}
     merged = {
         "model_name": body.get("model_name") or current.model_name,
         "litellm_params": params,
@@ -197,8 +198,8 @@ def _check_key_stays(current: ModelRecord, body: dict[str, Any]) -> None:
     """A stored key goes only where it was given for: an update that sends the model to
     another provider or address must give the key again (else a management caller could
     send a key it cannot read to a server it chose)."""
-    given = body.get("litellm_params")
-    if not isinstance(given, dict) or "api_key" in given:
+    given = mapping(body, "litellm_params")
+    if "api_key" in given:
         return
     has_key = current.api_key_sealed is not None or "api_key" in current.litellm_params
     moved = [

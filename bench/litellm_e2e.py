@@ -83,6 +83,23 @@ EXCLUDED_TESTS = {
     "test_models.py::test_add_model_run_health": (
         "runs a health check against a real OpenAI deployment"
     ),
+    # Inference.net serves no image and no moderation model: tokenway answers these
+    # endpoints with 404 unsupported_endpoint (tests/proxy/test_azure_route.py).
+    "test_openai_endpoints.py::test_image_generation": "needs a real image model (DALL-E)",
+    "test_keys.py::test_key_info_spend_values_image_generation": (
+        "needs a real image model (DALL-E) to charge"
+    ),
+    "test_openai_endpoints.py::test_moderations_endpoint": (
+        "needs a real moderation model (OpenAI's)"
+    ),
+    "test_models.py::test_add_and_delete_models": (
+        "chats with the model it adds, openai/gpt-4.1-nano: a real OpenAI model (adding, "
+        "serving and deleting a model is tested in tests/proxy/served)"
+    ),
+    "test_models.py::test_model_group_info_e2e": (
+        "expects the Anthropic models LiteLLM's own model catalogue expands 'anthropic/*' "
+        "into (a real cloud provider's model list)"
+    ),
 }
 
 
@@ -93,14 +110,13 @@ def proxy_config(source: dict[str, Any], api_base: str, api_key: str) -> dict[st
         params = entry["litellm_params"]
         info = entry.get("model_info") or {}
         embedding = info.get("mode") == "embedding" or "embed" in entry["model_name"]
-        wildcard = str(params["model"]).endswith("*")
         # The emulator is Inference.net's, so its models go through that provider, which
         # the bundled catalog prices: LiteLLM's budget tests need requests that cost
-        # something, as the Azure and OpenAI models of LiteLLM's config do.
-        upstream = (
-            "openai/*" if wildcard else f"inference/{EMBEDDING_MODEL if embedding else CHAT_MODEL}"
-        )
-        params.update(model=upstream, api_base=api_base, api_key=api_key)
+        # something, as the Azure and OpenAI models of LiteLLM's config do. A wildcard
+        # deployment ("*", "groq/*") too: whatever name a test sends, the emulator
+        # answers as its chat model (it knows no other).
+        upstream = EMBEDDING_MODEL if embedding else CHAT_MODEL
+        params.update(model=f"inference/{upstream}", api_base=api_base, api_key=api_key)
     return config
 
 
@@ -150,11 +166,16 @@ def outcomes(report: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def tokenway(config: dict[str, Any], work: Path, database_url: str | None) -> Iterator[str]:
+def tokenway(
+    config: dict[str, Any], work: Path, database_url: str | None, api_base: str
+) -> Iterator[str]:
     path = work / "proxy_config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url or f"sqlite:///{work / 'e2e.db'}"}
+    # Models the tests add through /model/new name OpenAI and its key variable: the
+    # openai provider's address and key are the emulator's too.
+    env.update(OPENAI_API_BASE=api_base, OPENAI_API_KEY=EMULATOR_KEY)
     # LiteLLM's config counts limits in Redis (router_settings.redis_*), as its CI runs it:
     # the machine's own Redis unless the environment names another.
     for name, value in (
@@ -210,7 +231,7 @@ def main() -> int:
         with (
             emulator(pin=False) as (api_base, _),
             tokenway(
-                proxy_config(source, api_base, EMULATOR_KEY), work, args.database_url
+                proxy_config(source, api_base, EMULATOR_KEY), work, args.database_url, api_base
             ) as address,
         ):
             started = time.monotonic()

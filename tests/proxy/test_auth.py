@@ -111,3 +111,9 @@ async def test_only_keys_that_authenticated_are_remembered_and_only_so_many(
         assert list(auth._recent) == ["sk-b", "sk-c"]
     finally:
         await store.close()
+
+
+def test_azures_api_key_header_is_taken_only_without_authorization() -> None:
+    assert bearer_token({"api-key": "sk-azure"}) == "sk-azure"
+    assert bearer_token({"x-api-key": "sk-x", "api-key": "sk-azure"}) == "sk-x"
+    assert bearer_token({"authorization": "Bearer sk-b", "api-key": "sk-azure"}) == "sk-b"

@@ -15,7 +15,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"models"}),  # the served deployments
     frozenset({"errors", "accounting", "cors"}),  # errors on the wire; who pays
     frozenset({"auth", "services", "pipeline"}),  # callers; the store; the request steps
-    frozenset({"admin", "observability"}),  # the management API; the request log, metrics
+    frozenset({"admin", "observability", "served"}),  # management; request log, metrics; models
     frozenset({"endpoints"}),  # the model endpoints, health, OpenAPI
     frozenset({"app", "supervisor"}),
     frozenset({"serve"}),

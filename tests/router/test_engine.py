@@ -258,3 +258,17 @@ def test_a_held_call_stays_in_flight_until_released() -> None:
     assert router.stats("g")[0].in_flight == 0
     assert router.call("g", lambda d, budget: "answer").deployment.deployment_id == "a"
     assert router.stats("g")[0].in_flight == 0
+
+
+def test_deployments_set_while_running_are_routed_and_kept_ones_keep_their_state() -> None:
+    router = engine(handles("g", "bad", "good"))
+    script = Script({"bad": BOOM})
+    for _ in range(50):
+        router.call("g", script)
+    assert router.stats("g")[0].cooldown_until > 0  # "bad" is cooled down
+    router.set_deployments([*handles("g", "bad", "good"), *handles("new", "n1")])
+    assert router.call("new", Script()).value == "n1"
+    assert router.stats("g")[0].cooldown_until > 0  # same id: same state
+    router.set_deployments(handles("new", "n1"))
+    with pytest.raises(NotFoundError):
+        router.call("g", Script())

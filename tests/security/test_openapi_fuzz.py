@@ -84,6 +84,8 @@ def _valid_data_is_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
             "context_length_exceeded",
             "not_a_member",
             "member_exists",
+            "store_model_in_db_off",  # a setting of the config, not of the request
+            "invalid_model",  # a provider or upstream key that cannot serve the model
         ):
             return None
         if error["param"] == "end_date" and "after 'start_date'" in error["message"]:

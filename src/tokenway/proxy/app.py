@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -24,18 +25,21 @@ from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.admin.permissions import check_usable, is_proxy_admin
 from tokenway.proxy.auth import Authenticator, Principal
-from tokenway.proxy.config import ProxyConfig
+from tokenway.proxy.config import DeploymentConfig, ProxyConfig, StartupError
 from tokenway.proxy.cors import Cors
 from tokenway.proxy.echo import echoable_request_id
 from tokenway.proxy.endpoints import ENDPOINTS
+from tokenway.proxy.endpoints.azure import azure_target, with_model
 from tokenway.proxy.endpoints.health import HealthChecker
 from tokenway.proxy.endpoints.openapi import openapi_document
+from tokenway.proxy.endpoints.unsupported import UNSUPPORTED_PATHS, unsupported
 from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.models import ModelTable, access_groups, build_router, build_routes
 from tokenway.proxy.models import Route as ModelRoute
 from tokenway.proxy.observability import build_observer
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
+from tokenway.proxy.served import LiveModels, ModelRoutes, SecretBox, Served
 from tokenway.proxy.services import Services
 from tokenway.retry import Backoff
 from tokenway.router import RoutingEngine
@@ -69,15 +73,15 @@ class ProxyApp:
         env = os.environ if env is None else env
         self.config = config
         self.started = int(time.time())
-        routes = build_routes(
-            config.deployments,
-            env,
-            catalog or Catalog(),
-            config.request_timeout,
-            drop_params=config.drop_params,
-        )
+        self._env = env
+        self._catalog = catalog or Catalog()
+        routes = self._build_routes(config.deployments)
         self.models = ModelTable(routes)
+        self._served = [Served(d, r) for d, r in zip(config.deployments, routes, strict=True)]
+        # Shared by reference with the key cache and the admin API, updated in place when
+        # the served models change (``_serve_deployments``).
         groups = access_groups(config.deployments)
+        self._served_names = self.models.names()
         self.services = Services(
             config.database_url,
             config.spend,
@@ -106,6 +110,14 @@ class ProxyApp:
             settings=config.health,
         )
         self.ready = False
+        self.live_models = LiveModels(
+            config.deployments,
+            self.services.store,
+            SecretBox.from_env(env, config.master_key),
+            env,
+            self._serve_deployments,
+            is_open=lambda: self.services.store_open,
+        )
         self._route_tables(groups)
         self._serve_metrics()
         self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
@@ -125,8 +137,41 @@ class ProxyApp:
             events.on_cooldown = cooldowns.apply
         return router
 
-    def _route_tables(self, groups: Mapping[str, frozenset[str]]) -> None:
+    def _build_routes(self, deployments: Sequence[DeploymentConfig]) -> list[ModelRoute]:
+        config = self.config
+        return build_routes(
+            tuple(deployments),
+            self._env,
+            self._catalog,
+            config.request_timeout,
+            drop_params=config.drop_params,
+        )
+
+    def _serve_deployments(self, deployments: Sequence[DeploymentConfig]) -> None:
+        """Serve ``deployments`` from now on: the config's and the stored ones
+        (``LiveModels`` calls this when the stored models change)."""
+        try:
+            routes = self._build_routes(deployments)
+        except StartupError as error:  # LiveModels checked each; keep serving what is
+            log.error("served models not changed: %s", error)
+            return
+        self.router.set_deployments(routes)
+        self.models = ModelTable(routes)
+        self._served = [Served(d, r) for d, r in zip(deployments, routes, strict=True)]
+        for pipeline in self.pipelines.values():
+            pipeline.models_changed()
+        self.health.set_routes(routes)
+        self._served_names[:] = self.models.names()
+        groups = access_groups(deployments)
+        self._groups.clear()
+        self._groups.update(groups)
+
+    def _route_tables(self, groups: dict[str, frozenset[str]]) -> None:
         """The (method, path) tables: model endpoints, management, and public routes."""
+        self._groups = groups
+        models = ModelRoutes(
+            self.live_models, lambda: self._served, enabled=self.config.store_model_in_db
+        )
         self._private: dict[tuple[str, str], Route] = {
             **{
                 ("POST", path): pipeline.handle
@@ -135,10 +180,12 @@ class ProxyApp:
             },
             ("GET", "/v1/models"): self._list_models,
             ("GET", "/models"): self._list_models,
+            **models.readable(),
+            **{("POST", path): _unsupported for path in UNSUPPORTED_PATHS},
         }
         admin = AdminAPI(
             self.services.store,
-            served_models=self.models.names(),
+            served_models=self._served_names,
             access_groups=groups,
             on_key_change=self.services.key_changed,
             admins_join_teams=not self.config.general_settings.get(
@@ -147,6 +194,7 @@ class ProxyApp:
         )
         self._admin: dict[tuple[str, str], Route] = {
             **admin.routes(),
+            **models.managing(),
             ("GET", "/health"): self.health,
         }
         # Management routes a virtual key may try; its handler checks the key's scope.
@@ -189,6 +237,8 @@ class ProxyApp:
     async def start(self) -> None:
         """Open the store, start the spend writer and health checks, in the serving loop."""
         await self.services.start()
+        if self.config.store_model_in_db:
+            await self.live_models.start()
         self.health.start()
         if self.observer is not None:
             self.observer.start()
@@ -197,6 +247,7 @@ class ProxyApp:
         """Let upstream calls still running end (bounded; the server has stopped taking
         requests), so that their spend rows hold what happened, then close."""
         await self.health.stop()
+        await self.live_models.aclose()
         await self.services.drain(drain_timeout)
         await self.http.aclose()
         await self.services.aclose()
@@ -240,6 +291,10 @@ class ProxyApp:
         raise PermissionDeniedError(f"{key[1]} {needs}", code="master_key_required")
 
     def _model_route(self, request: Request) -> Route:
+        azure = azure_target(request.path) if request.method == "POST" else None
+        if azure is not None:  # /openai/deployments/{model}/chat/completions
+            request.body = with_model(request.body, azure[1])
+            return self.pipelines[azure[0]].handle
         if request.path.startswith(("/v1/models/", "/models/")):
             if request.method == "GET":
                 return self._get_model
@@ -251,7 +306,11 @@ class ProxyApp:
         raise NotFoundError(f"no route {request.method} {request.path}", code="route_not_found")
 
     async def _list_models(self, request: Request, ctx: CallContext) -> Response:
-        data = [self._model_entry(alias) for alias in self._usable(ctx)]
+        names = self._usable(ctx)
+        if _asks_access_groups(request.query):  # LiteLLM's: the access groups, as models
+            allowed = ctx.key.models if ctx.key is not None else None
+            names = [g for g in self._groups if allowed is None or g in allowed]
+        data = [self._model_entry(alias) for alias in names]
         body = orjson.dumps({"object": "list", "data": data})
         return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
 
@@ -364,6 +423,18 @@ def _routes_body(routes: Sequence[tuple[str, str]]) -> bytes:
         methods.setdefault(path, []).append(method)
     listed = [{"path": path, "methods": sorted(set(m))} for path, m in sorted(methods.items())]
     return orjson.dumps({"routes": listed})
+
+
+async def _unsupported(request: Request, ctx: CallContext) -> Response:
+    raise unsupported(request.path)
+
+
+def _asks_access_groups(query: str) -> bool:
+    """``?only_model_access_groups=true`` (LiteLLM's ``/models`` flag)."""
+    if not query:
+        return False
+    flag = dict(parse_qsl(query)).get("only_model_access_groups", "")
+    return flag.strip().lower() in ("1", "true", "yes")
 
 
 def _alive() -> Response:

@@ -73,7 +73,8 @@ class Authenticator:
         token = bearer_token(headers)
         if not token:
             raise AuthenticationError(
-                "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>')",
+                "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>' "
+                "or 'api-key: <key>')",
                 code="invalid_api_key",
             )
         known = self._recall(token)
@@ -139,4 +140,5 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         return None
-    return headers.get("x-api-key") or None
+    # Anthropic's header, and Azure's (LiteLLM takes both), asked only without Authorization
+    return headers.get("x-api-key") or headers.get("api-key") or None

@@ -64,16 +64,10 @@ class RoutingEngine(Outcomes[D]):
         self.clock = clock
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._groups = build_groups(deployments)
         # ``wildcards``: groups named like "*" or "inference/*" also serve the requested
         # models they match (see ``router.patterns``), asked only when no name is exact.
-        self._patterns = compile_patterns(self._groups) if wildcards else ()
-        # Tokens matter only to TPM limits and usage-based routing; otherwise skip the count.
-        self._counts_tokens = self.strategy is usage_based or any(
-            lim.tpm for group in self._groups.values() for lim in group.limits
-        )
-        for group in self._groups.values():
-            self.state.add_group(group.name, group.ids, group.limits)
+        self._wildcards = wildcards
+        self.set_deployments(deployments)
         unknown = sorted(n for n in self.settings.groups_named() if self.find(n) is None)
         if unknown:
             raise ValueError(
@@ -81,6 +75,21 @@ class RoutingEngine(Outcomes[D]):
             )
 
     # ---- the groups -----------------------------------------------------------------
+
+    def set_deployments(self, deployments: Iterable[D]) -> None:
+        """Serve these deployments from now on (also while running: models added or
+        removed through the management API). A deployment whose id stays keeps its
+        stats and cooldown; calls already routed finish on the groups they started on."""
+        groups = build_groups(deployments)
+        patterns = compile_patterns(groups) if self._wildcards else ()
+        # Tokens matter only to TPM limits and usage-based routing; otherwise skip the count.
+        counts_tokens = self.strategy is usage_based or any(
+            lim.tpm for group in groups.values() for lim in group.limits
+        )
+        with self._lock:
+            for group in groups.values():
+                self.state.add_group(group.name, group.ids, group.limits)
+            self._groups, self._patterns, self._counts_tokens = groups, patterns, counts_tokens
 
     def groups(self) -> list[str]:
         return list(self._groups)

@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 
 from tokenway.store import queries as q
 from tokenway.store.base import SpendRow, StoreError
-from tokenway.store.common import RecordOperations, T
+from tokenway.store.common import T
 from tokenway.store.migrate import Migration, apply_postgres
+from tokenway.store.models import ModelOperations
 from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict, spend_to_row
 
 DAY = "to_char(to_timestamp(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
@@ -40,7 +41,7 @@ INSERT_SPEND_BATCH = (
 )
 
 
-class PostgresStore(RecordOperations):
+class PostgresStore(ModelOperations):
     dialect: str = "postgresql"
     migrations_dialect = "postgres"
     _day = DAY

@@ -163,7 +163,10 @@ class KeyCache:
         access_groups: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._store = store
-        self._groups: Mapping[str, frozenset[str]] = access_groups or {}
+        # Kept by reference: the app updates it in place when the served models change.
+        self._groups: Mapping[str, frozenset[str]] = (
+            access_groups if access_groups is not None else {}
+        )
         self._refresh_after = refresh_after
         self._max_age = max(max_age, refresh_after)
         self._unknown_ttl = unknown_ttl

@@ -118,6 +118,13 @@ class Ticket:
         if self._tracker.store_payload:
             self._body = body
 
+    def discard(self) -> None:
+        """Close without a row: the request became others, each with its own ticket
+        (one chat request naming several models)."""
+        if not self.closed:
+            self.closed = True
+            self._tracker.ticket_closed()
+
     def close(
         self,
         *,

@@ -47,13 +47,11 @@ class AdminAPI:
         access_groups: Mapping[str, frozenset[str]] | None = None,
         admins_join_teams: bool = True,
     ) -> None:
+        # Both kept by reference: the app updates them in place when the served models
+        # change (models added through /model/new).
+        groups = access_groups if access_groups is not None else {}
         self._ctx = AdminContext(
-            store,
-            tuple(served_models),
-            on_key_change,
-            clock,
-            dict(access_groups or {}),
-            admins_join_teams,
+            store, served_models, on_key_change, clock, groups, admins_join_teams
         )
         self._permissions = Permissions(self._ctx)
 

@@ -121,7 +121,11 @@ GENERAL_SETTINGS: Section = {
     "alert_types": ignored(wording.NO_ALERTS),
     "alert_to_webhook_url": ignored(wording.NO_ALERTS),
     "spend_report_frequency": ignored(wording.NO_ALERTS),
-    "store_model_in_db": ignored("models come from this file only"),
+    "store_model_in_db": implemented(
+        "/model/new, /model/update and /model/delete store models in the database, served "
+        "beside this file's on every instance within 5 s (also STORE_MODEL_IN_DB=True)",
+        boolean,
+    ),
     "supported_db_objects": ignored("models come from this file only"),
     "completion_model": ignored("the model named by the request is used"),
     "embedding_model": ignored("the model named by the request is used"),

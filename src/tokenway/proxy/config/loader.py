@@ -91,6 +91,9 @@ class ProxyConfig:
     warnings: tuple[str, ...] = ()
     # general_settings.allowed_routes: the only paths an authenticated request may use
     allowed_routes: frozenset[str] | None = None
+    # general_settings.store_model_in_db (or STORE_MODEL_IN_DB=True): /model/new etc. store
+    # models in the database, served beside this file's (tokenway.proxy.served)
+    store_model_in_db: bool = False
 
     def model_names(self) -> list[str]:
         """Distinct public aliases, in config order."""
@@ -175,6 +178,8 @@ def _proxy_config(
         redis=RedisSettings.of(sections["router_settings"], env),
         warnings=report.warnings,
         allowed_routes=_allowed_routes(general, report),
+        store_model_in_db=bool(general.get("store_model_in_db"))
+        or env.get("STORE_MODEL_IN_DB", "").strip().lower() in ("1", "true", "yes", "on"),
     )
 
 

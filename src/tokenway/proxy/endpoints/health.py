@@ -73,6 +73,10 @@ class HealthChecker:
         self.interval = settings.interval
         self._task: asyncio.Task[None] | None = None
 
+    def set_routes(self, routes: Sequence[Route]) -> None:
+        """The deployments to probe from now on (the served models changed)."""
+        self._routes = tuple(r for r in routes if r.wildcard is None)
+
     async def __call__(self, request: Request, ctx: CallContext) -> Response:
         if self._master_hash is not None and ctx.key_hash != self._master_hash:
             raise PermissionDeniedError(

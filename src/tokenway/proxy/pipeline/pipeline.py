@@ -40,6 +40,7 @@ from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.accounting.spend import SpendTracker, Ticket
 from tokenway.proxy.errors import error_response, upstream_error
 from tokenway.proxy.models import Route
+from tokenway.proxy.pipeline.batch import batch_models, fan_out
 from tokenway.proxy.pipeline.context import CallContext, route_headers
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import (
@@ -87,6 +88,12 @@ class Pipeline:
         for wrap in reversed(wraps):  # the first wrap is the outermost
             handler = wrap(endpoint, handler)
         self.handle = handler
+
+    def models_changed(self) -> None:
+        """The router's deployments changed (``RoutingEngine.set_deployments``): prices
+        are looked up again, and wildcards asked for if some group is one now."""
+        self._prices = {}
+        self._wildcards = self._router.wildcards
 
     async def _handle(self, request: Request, ctx: CallContext) -> Response:
         """One request; whatever happens, its ticket is closed (one spend row)."""
@@ -139,6 +146,9 @@ class Pipeline:
     async def _serve(self, request: Request, ctx: CallContext, ticket: Ticket) -> Response:
         body = self.parse(request)
         ticket.alias = alias = body["model"]
+        if "," in alias and self.endpoint.name == "chat" and not self._is_alias(alias):
+            ticket.discard()  # each model's request has its own ticket and row
+            return await fan_out(self.handle, request, ctx, body, batch_models(alias))
         ticket.stream = bool(body.get("stream"))
         timeout = request_timeout(request.headers.get(TIMEOUT_HEADER))
         fallbacks = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
@@ -232,6 +242,11 @@ class Pipeline:
         code = error.code or error.error_type
         ticket.close(status=response.status, deployment=deployment, error_code=code)
         return response
+
+    def _is_alias(self, name: str) -> bool:
+        """A group's own name (a wildcard's match does not count)."""
+        group = self._router.find(name)
+        return group is not None and group.name == name
 
     def _needed_tokens(self, body: dict[str, Any]) -> int:
         """At least this many tokens of context: the prompt's floor plus the completion

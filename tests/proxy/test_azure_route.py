@@ -39,8 +39,10 @@ def test_azure_clients_chat_and_embed_through_the_keyed_pipeline(proxy: RunningP
     assert answer.model == ALIAS and answer.choices[0].message.content
     vectors = client.embeddings.create(model=EMBED, input=["one"])
     assert len(vectors.data) == 1
-    other = "llama-3.2-3b-instruct"  # the key's model list holds on this route too
-    with pytest.raises(openai.PermissionDeniedError):
+    other = (
+        "llama-3.2-3b-instruct"  # the key's model list holds on this route too (401, as LiteLLM)
+    )
+    with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model=other, messages=MESSAGES)
     # accounted as any request: the key's spend grows once the rows are flushed
     wait_for(lambda: True if Management(proxy).key_info(key)["spend"] > 0 else None)

@@ -263,7 +263,7 @@ def test_access_groups_of_stored_models_are_served_and_listed(
     assert [entry["id"] for entry in listed] == ["grp"]
     key = admin.new_key(models=["grp"])["key"]
     assert _chat(proxy, key, "grouped") == "grouped"  # the group allows its model
-    with pytest.raises(openai.PermissionDeniedError):
+    with pytest.raises(openai.AuthenticationError):
         _chat(proxy, key, ALIAS)
 
 

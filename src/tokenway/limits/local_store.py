@@ -5,11 +5,13 @@ Before it forks the workers, the parent starts one more process, the counter: a
 ``LocalLimitStore`` sends it every ``acquire`` and ``release`` (one line of JSON each,
 naming a quota set it defined once on its connection; the calls made in one turn of the
 event loop go out in one write), so the workers count one limit as one. Replies come back
-in order on each connection.
+in order on each connection. The counter also keeps the workers' budget reservations (a
+``BudgetBook``: ``reserve`` and ``settle``, the ``BudgetLedger`` of ``--workers N``).
 
-A worker that dies frees its parallel slots: the counter releases what a connection holds
-when it closes. If the counter itself is lost, each worker says so once and counts in its
-own memory from then on (the banner's warning for ``--workers`` without Redis applies).
+A worker that dies frees its parallel slots and its reservations: the counter releases
+what a connection holds when it closes. If the counter itself is lost, each worker says
+so once and counts in its own memory from then on (the banner's warning for
+``--workers`` without Redis applies).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from tokenway.limits.budgets import BudgetBook, Hold, Verdict
 from tokenway.limits.window import MemoryLimitStore, Quota, RateState
 
 __all__ = ["LocalLimitStore", "start_counter"]
@@ -61,21 +64,30 @@ def start_counter(path: str) -> int:
 
 
 async def _serve(listener: socket.socket, parent: int) -> None:
-    store = MemoryLimitStore()
-    server = await asyncio.start_unix_server(lambda r, w: _connection(store, r, w), sock=listener)
+    store, book = MemoryLimitStore(), BudgetBook()
+    server = await asyncio.start_unix_server(
+        lambda r, w: _connection(store, book, r, w), sock=listener
+    )
     async with server:
         while os.getppid() == parent:  # orphaned: the proxy has gone
             await asyncio.sleep(1.0)
 
 
 async def _connection(
-    store: MemoryLimitStore, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    store: MemoryLimitStore,
+    book: BudgetBook,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
 ) -> None:
     held: list[tuple[Quota, ...]] = []  # admitted with parallel limits, not released yet
     sets: dict[int, tuple[Quota, ...]] = {}  # the quota sets this worker defined
+    leases: dict[str, list[Hold]] = {}  # budget reservations not settled yet
     try:
         while line := await reader.readline():
             message = orjson.loads(line)
+            if message[0] in ("b", "s"):
+                writer.write(_budget(book, leases, message))
+                continue
             if message[0] == "d":  # ["d", id, [[name, label, rpm, tpm, parallel], ...]]
                 sets[message[1]] = tuple(Quota(*q) for q in message[2])
                 continue
@@ -94,7 +106,24 @@ async def _connection(
     finally:
         for quotas in held:  # the worker died: its requests hold nothing any more
             store.release(quotas, 0, 0.0)
+        for lease, holds in leases.items():
+            book.settle(holds, lease, 0.0)
         writer.close()
+
+
+def _budget(book: BudgetBook, leases: dict[str, list[Hold]], message: list[Any]) -> bytes:
+    """``["b", lease, estimate, holds]`` (reserve; its verdict is the reply) or
+    ``["s", lease, cost, holds]`` (settle; no reply)."""
+    kind, lease, amount, fields = message
+    holds = [Hold(*hold) for hold in fields]
+    if kind == "s":
+        book.settle(holds, lease, amount)
+        leases.pop(lease, None)
+        return b""
+    verdict = book.reserve(holds, amount, lease)
+    if verdict.outcome == 0:
+        leases[lease] = holds
+    return orjson.dumps(list(verdict)) + b"\n"
 
 
 def _reply(state: RateState, quotas: Sequence[Quota]) -> list[Any]:
@@ -160,6 +189,23 @@ class LocalLimitStore:
                 return _state(reply, quotas)
         return await self.fallback.acquire(quotas, now)
 
+    @property
+    def shared(self) -> bool:
+        """The counter is reachable (the ``BudgetLedger`` side of this store)."""
+        return self.available
+
+    async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict:
+        """Raises ConnectionError when the counter is lost meanwhile."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        self._send(["b", lease, estimate, _fields(holds)])
+        outcome, index, spend = await future
+        return Verdict(outcome, index, spend)
+
+    def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None:
+        if self.available:
+            self._send(["s", lease, cost, _fields(holds)])
+
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
         if self.available:
             self._send(["r", now, self._quotas(quotas), tokens])
@@ -207,6 +253,10 @@ class LocalLimitStore:
             future = self._waiting.popleft()
             if not future.done():
                 future.set_exception(ConnectionError("counter lost"))
+
+
+def _fields(holds: Sequence[Hold]) -> list[list[Any]]:
+    return [[h.name, h.window, h.budget, h.floor] for h in holds]
 
 
 def _state(reply: list[Any], quotas: Sequence[Quota]) -> RateState:

@@ -50,6 +50,8 @@ PROBE_INTERVAL = 1.0  # seconds between probes while Redis is unavailable
 _UNLIMITED = 2**62
 _WHY = {1: "parallel", 2: "requests", 3: "tokens"}
 _NONE = -1  # "no limit", in the scripts' arguments and replies
+# the limits' scripts, then the budget ledger's (``tokenway.limits.redis_budgets``)
+_SCRIPTS = ("acquire.lua", "release.lua", "budget_reserve.lua", "budget_settle.lua")
 
 
 def redacted(url: str) -> str:
@@ -98,6 +100,7 @@ class RedisLimitStore:
         self._renewer: asyncio.Task[None] | None = None
         self._made: dict[tuple[Quota, ...], _Commands] = {}
         self._started = asyncio.Event()  # requests taken before ``start`` wait for it
+        self.scripts: dict[str, str] = {}  # script file -> its SHA1, once started
 
     # ---- life ---------------------------------------------------------------------
 
@@ -114,11 +117,12 @@ class RedisLimitStore:
         )
         batches = self._batches = Batches(
             self._client,
-            [_script("acquire.lua"), _script("release.lua")],
+            [_script(name) for name in _SCRIPTS],
             self._timeout,
             self._lost,
         )
-        self._acquire, self._release = batches.shas
+        self._acquire, self._release = batches.shas[:2]
+        self.scripts = dict(zip(_SCRIPTS, batches.shas, strict=True))
         self.available = True
         try:
             await self._call(batches.load())
@@ -179,6 +183,39 @@ class RedisLimitStore:
         made = self._commands(quotas)
         assert self._batches is not None
         self._batches.cast(made.release + pack((repr(now), lease or "", tokens)) + made.release_tpm)
+
+    # ---- for the budget ledger, which shares this store's connection and leases ---------
+
+    async def call(self, command: bytes) -> Any:
+        """One script call in the next batch (``pack``ed); raises what failed (and counts
+        here from then on, as ``acquire`` does)."""
+        if not self._started.is_set():
+            await self._started.wait()
+        assert self._batches is not None
+        try:
+            return await self._batches.call(command)
+        except Exception as error:
+            self._lost(error)
+            raise
+
+    def cast(self, command: bytes) -> None:
+        """One script call whose reply nobody waits for (an error only logs)."""
+        if self.available and self._batches is not None:
+            self._batches.cast(command)
+
+    def hold(self, lease: str, keys: list[str]) -> None:
+        """Renew ``lease`` in the sorted sets ``keys`` while this process lives."""
+        self._leases[lease] = keys
+
+    def drop(self, lease: str) -> None:
+        self._leases.pop(lease, None)
+
+    @property
+    def lease_ttl(self) -> float:
+        return self._lease_ttl
+
+    def key(self, name: str) -> str:
+        return self._prefix + name
 
     # ---- Redis calls ------------------------------------------------------------------
 

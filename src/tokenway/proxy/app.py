@@ -89,7 +89,7 @@ class ProxyApp:
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
-        gate = Gate(self.services.limits)
+        gate = Gate(self.services.limits, budgets=self.services.budgets)
         self.observer = build_observer(config.observability, routes)
         if self.observer is not None:
             wraps = [self.observer, *wraps]

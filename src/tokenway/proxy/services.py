@@ -29,7 +29,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tokenway.limits.budgets import BudgetLedger
 from tokenway.limits.local_store import LocalLimitStore
+from tokenway.limits.redis_budgets import RedisBudgets
 from tokenway.limits.redis_store import RedisLimitStore
 from tokenway.limits.window import LimitStore, MemoryLimitStore
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
@@ -67,6 +69,11 @@ class Services:
         )
         self.counter = LocalLimitStore(counter) if counter and not self.redis else None
         self.limits: LimitStore = self.redis or self.counter or MemoryLimitStore()
+        # Budget reservations every process sees: in the same Redis or counter (else None:
+        # each process reserves in its own memory, as one process alone does).
+        self.budgets: BudgetLedger | None = (
+            RedisBudgets(self.redis) if self.redis is not None else self.counter
+        )
         self.url = url
         self.store: Store = open_store(url)
         # Every key served through a store outage (allow_requests_on_db_unavailable).

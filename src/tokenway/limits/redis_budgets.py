@@ -1,0 +1,79 @@
+"""Budget reservations in Redis: the ``BudgetLedger`` of every process sharing it.
+
+``reserve`` is one script call (``lua/budget_reserve.lua``), in the same batches and on
+the same connection as the rate limits' (``RedisLimitStore``); ``settle`` is another,
+sent without waiting. Per account, Redis holds the window's spend settled through it,
+the sum of the reservations in flight, and each reservation as a lease with an expiry,
+renewed by the store like a parallel slot's: the reservations of a process that dies are
+dropped within ``lease_ttl`` seconds.
+
+An account's state lives ``KEEP`` seconds after its last reservation; then the store's
+spend seeds it again. When Redis is unavailable ``shared`` is False and the gate reserves
+in its own process (the rate limits' fallback, same warning, same return).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from tokenway.limits.budgets import Hold, Verdict
+from tokenway.limits.redis_batch import head, pack
+from tokenway.limits.redis_store import RedisLimitStore
+
+__all__ = ["KEEP", "RedisBudgets"]
+
+KEEP = 600  # seconds an account's state outlives its last reservation
+
+
+class RedisBudgets:
+    def __init__(self, store: RedisLimitStore, keep: int = KEEP) -> None:
+        self._store = store
+        self._keep = keep
+
+    @property
+    def shared(self) -> bool:
+        return self._store.available
+
+    async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict:
+        store = self._store
+        keys = self._keys(holds)
+        now = time.time()  # the leases' clock: the rate limits' (wall time)
+        words: list[str | int] = [
+            "EVALSHA",
+            store.scripts["budget_reserve.lua"],
+            len(keys),
+            *keys,
+            repr(now),
+            lease,
+            repr(now + store.lease_ttl),
+            repr(estimate),
+            self._keep,
+        ]
+        for hold in holds:
+            words += [hold.window, repr(hold.budget), repr(hold.floor)]
+        reply = await store.call(head(len(words)) + pack(words))
+        if int(reply[0]) == 0:
+            store.hold(lease, keys[1::3])
+            return Verdict(0, 0, 0.0)
+        return Verdict(int(reply[0]), int(reply[1]), float(reply[2]))
+
+    def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None:
+        """Free ``lease`` and add ``cost``; while Redis is away the lease expires by itself
+        and the cost reaches the ledger through the store's spend (the ``floor``)."""
+        store = self._store
+        store.drop(lease)
+        keys = self._keys(holds)
+        words: list[str | int] = [
+            "EVALSHA",
+            store.scripts["budget_settle.lua"],
+            len(keys),
+            *keys,
+            lease,
+            repr(cost),
+        ]
+        store.cast(head(len(words)) + pack(words))
+
+    def _keys(self, holds: Sequence[Hold]) -> list[str]:
+        key = self._store.key
+        return [key(f"{kind}:{hold.name}") for hold in holds for kind in ("b", "bl", "be")]

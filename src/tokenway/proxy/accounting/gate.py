@@ -384,8 +384,8 @@ def _money(dollars: float) -> str:
 
 def _budget_busy(account: Account) -> LimitExceededError:
     return LimitExceededError(
-        f"the remaining budget of {account.label} is held by {account.in_flight} requests "
-        "in flight; retry in a few seconds",
+        f"the remaining budget of {account.label} is held by "
+        f"{account.in_flight or 'other'} requests in flight; retry in a few seconds",
         [],
         code="budget_reserved",
         retry_after=1.0,

@@ -50,6 +50,10 @@ class BudgetLedger(Protocol):
     def shared(self) -> bool:
         """The ledger is reachable: reservations go through it (else the process's own)."""
 
+    @property
+    def strict(self) -> bool:
+        """While the ledger is unreachable, refuse (503) rather than reserve here."""
+
     async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict: ...
 
     def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None: ...

@@ -194,6 +194,10 @@ class LocalLimitStore:
         """The counter is reachable (the ``BudgetLedger`` side of this store)."""
         return self.available
 
+    @property
+    def strict(self) -> bool:
+        return False  # a lost counter is never replaced: this worker counts from then on
+
     async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict:
         """Raises ConnectionError when the counter is lost meanwhile."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()

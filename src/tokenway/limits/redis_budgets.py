@@ -9,7 +9,8 @@ dropped within ``lease_ttl`` seconds.
 
 An account's state lives ``KEEP`` seconds after its last reservation; then the store's
 spend seeds it again. When Redis is unavailable ``shared`` is False and the gate reserves
-in its own process (the rate limits' fallback, same warning, same return).
+in its own process (the rate limits' fallback, same warning, same return), or refuses
+with 503 when the store is ``refuse_on_outage`` (``strict``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class RedisBudgets:
     @property
     def shared(self) -> bool:
         return self._store.available
+
+    @property
+    def strict(self) -> bool:
+        return self._store.refuse_on_outage
 
     async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict:
         store = self._store

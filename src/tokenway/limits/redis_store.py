@@ -17,7 +17,9 @@ When one fails, the store says so in one warning and counts in this process's me
 Redis answers again, counting goes back to it (one info line). Requests admitted during
 the outage are not added to Redis's windows afterwards: for at most a minute after it
 returns, a limit may admit up to its per-process share again. Spend never goes through
-Redis (the journal and the database keep it).
+Redis (the journal and the database keep it). With ``refuse_on_outage`` (the strict
+choice), a request with limits gets 503 instead while Redis is away (the warning and the
+probe are the same).
 
 ``redis`` (redis-py) is imported only when a store is started, so ``import tokenway`` and
 a proxy without Redis never load it.
@@ -35,10 +37,11 @@ from dataclasses import replace
 from importlib.resources import files
 from typing import Any, NamedTuple
 
+from tokenway.errors import ServiceUnavailableError
 from tokenway.limits.redis_batch import Batches, close_quietly, head, pack
 from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
 
-__all__ = ["RedisLimitStore", "redacted"]
+__all__ = ["RedisLimitStore", "redacted", "redis_unavailable"]
 
 log = logging.getLogger("tokenway.limits")
 
@@ -79,8 +82,10 @@ class RedisLimitStore:
         timeout: float = DEFAULT_TIMEOUT,
         lease_ttl: float = LEASE_TTL,
         probe_interval: float = PROBE_INTERVAL,
+        refuse_on_outage: bool = False,
     ) -> None:
         self.url = url
+        self.refuse_on_outage = refuse_on_outage
         self._prefix = prefix
         self._timeout = timeout
         self._lease_ttl = lease_ttl
@@ -156,6 +161,8 @@ class RedisLimitStore:
                     self._holds.setdefault(names, []).append(lease)
                     self._leases[lease] = [self._key("p", q) for q in quotas if q.parallel]
                 return state
+        if self.refuse_on_outage:
+            raise redis_unavailable()
         state = await self.fallback.acquire(quotas, now)
         if state.refused is None and any(q.parallel is not None for q in quotas):
             self._holds.setdefault(names, []).append(None)
@@ -259,9 +266,12 @@ class RedisLimitStore:
             return
         self.available = False
         log.warning(
-            "Redis %s unavailable (%s); rate limits are counted per process until it returns",
+            "Redis %s unavailable (%s); %s until it returns",
             redacted(self.url),
             type(error).__name__ if not str(error) else error,
+            "requests with limits or budgets are refused (503)"
+            if self.refuse_on_outage
+            else "rate limits and budgets are counted per process",
         )
         self._probe = asyncio.get_running_loop().create_task(self._wait_for_redis())
 
@@ -292,6 +302,15 @@ class RedisLimitStore:
                 await self._call(pipe.execute())
             except Exception as error:
                 self._lost(error)
+
+
+def redis_unavailable() -> ServiceUnavailableError:
+    """The strict choice's answer while Redis is away (``redis_outage: refuse``)."""
+    return ServiceUnavailableError(
+        "the Redis that counts this key's limits and budgets is unavailable; retry shortly",
+        code="redis_unavailable",
+        retry_after=1.0,
+    )
 
 
 class _Commands(NamedTuple):

@@ -65,7 +65,11 @@ class Services:
         url = database_url or _default_sqlite_url(data_dir)
         # Rate limits: in Redis for every process sharing it, else in this process.
         self.redis = (
-            RedisLimitStore(redis.url, prefix=redis.key_prefix) if redis is not None else None
+            RedisLimitStore(
+                redis.url, prefix=redis.key_prefix, refuse_on_outage=redis.refuse_on_outage
+            )
+            if redis is not None
+            else None
         )
         self.counter = LocalLimitStore(counter) if counter and not self.redis else None
         self.limits: LimitStore = self.redis or self.counter or MemoryLimitStore()

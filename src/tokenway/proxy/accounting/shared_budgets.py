@@ -8,7 +8,8 @@ A request that must wait for others to settle asks the ledger again after a shor
 (20 ms, doubling up to 200 ms): settlements in other processes send no signal here.
 
 When the ledger fails (Redis down, the counter lost) the request reserves in this process
-alone, like everything else that Redis counts (its store logs the outage once).
+alone, like everything else that Redis counts (its store logs the outage once), or, with
+a ``strict`` ledger (``redis_outage: refuse``), is refused with 503.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 from tokenway.limits.budgets import EXCEEDED, WAIT, BudgetLedger, Hold
+from tokenway.limits.redis_store import redis_unavailable
 from tokenway.proxy.accounting.keys import Account
 
 __all__ = ["SharedBudgets", "SharedHold", "SharedRefusal"]
@@ -61,8 +63,9 @@ class SharedBudgets:
         self._ids = itertools.count()
 
     def applies(self, accounts: Sequence[Account]) -> bool:
-        """The ledger is up and one of ``accounts`` has a budget."""
-        return self.ledger.shared and any(a.max_budget is not None for a in accounts)
+        """The ledger is up (or must be: ``strict``) and one of ``accounts`` has a budget."""
+        ledger = self.ledger
+        return (ledger.shared or ledger.strict) and any(a.max_budget is not None for a in accounts)
 
     async def reserve(
         self, accounts: Sequence[Account], estimate: float, now: float
@@ -78,8 +81,12 @@ class SharedBudgets:
         while True:
             holds = [_hold(account, now) for account in budgeted]
             try:
+                if not self.ledger.shared:
+                    raise ConnectionError("the ledger is unavailable")
                 verdict = await self.ledger.reserve(holds, estimate, lease)
             except Exception:
+                if self.ledger.strict:
+                    raise redis_unavailable() from None
                 return None
             if verdict.outcome not in (WAIT, EXCEEDED):
                 return SharedHold(self.ledger, holds, lease)

@@ -122,6 +122,7 @@ class RedisLimitStore:
         )
         batches = self._batches = Batches(
             self._client,
+            self.url,
             [_script(name) for name in _SCRIPTS],
             self._timeout,
             self._lost,
@@ -137,6 +138,8 @@ class RedisLimitStore:
         self._started.set()
 
     async def aclose(self) -> None:
+        if self._batches is not None:
+            self._batches.close()
         await close_quietly((self._probe, self._renewer), self._client)
 
     # ---- the LimitStore protocol ----------------------------------------------------

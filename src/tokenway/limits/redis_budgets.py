@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from tokenway.limits.budgets import Hold, Verdict
 from tokenway.limits.redis_batch import head, pack
@@ -31,6 +32,7 @@ class RedisBudgets:
     def __init__(self, store: RedisLimitStore, keep: int = KEEP) -> None:
         self._store = store
         self._keep = keep
+        self._made: dict[tuple[str, ...], _Commands] = {}
 
     @property
     def shared(self) -> bool:
@@ -42,13 +44,9 @@ class RedisBudgets:
 
     async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict:
         store = self._store
-        keys = self._keys(holds)
+        made = self._commands(holds)
         now = time.time()  # the leases' clock: the rate limits' (wall time)
         words: list[str | int] = [
-            "EVALSHA",
-            store.scripts["budget_reserve.lua"],
-            len(keys),
-            *keys,
             repr(now),
             lease,
             repr(now + store.lease_ttl),
@@ -57,9 +55,9 @@ class RedisBudgets:
         ]
         for hold in holds:
             words += [hold.window, repr(hold.budget), repr(hold.floor)]
-        reply = await store.call(head(len(words)) + pack(words))
+        reply = await store.call(made.reserve + pack(words))
         if int(reply[0]) == 0:
-            store.hold(lease, keys[1::3])
+            store.hold(lease, made.leases)
             return Verdict(0, 0, 0.0)
         return Verdict(int(reply[0]), int(reply[1]), float(reply[2]))
 
@@ -68,17 +66,34 @@ class RedisBudgets:
         and the cost reaches the ledger through the store's spend (the ``floor``)."""
         store = self._store
         store.drop(lease)
-        keys = self._keys(holds)
-        words: list[str | int] = [
-            "EVALSHA",
-            store.scripts["budget_settle.lua"],
-            len(keys),
-            *keys,
-            lease,
-            repr(cost),
-        ]
-        store.cast(head(len(words)) + pack(words))
+        store.cast(self._commands(holds).settle + pack((lease, repr(cost))))
 
-    def _keys(self, holds: Sequence[Hold]) -> list[str]:
-        key = self._store.key
-        return [key(f"{kind}:{hold.name}") for hold in holds for kind in ("b", "bl", "be")]
+    def _commands(self, holds: Sequence[Hold]) -> _Commands:
+        """The static parts of the script calls for these accounts (made once per set)."""
+        names = tuple(hold.name for hold in holds)
+        made = self._made.get(names)
+        if made is None:
+            if len(self._made) > 10_000:
+                self._made.clear()
+            made = self._made[names] = self._make(names)
+        return made
+
+    def _make(self, names: tuple[str, ...]) -> _Commands:
+        """``EVALSHA sha numkeys KEYS...``, then the per-call words (see the scripts)."""
+        store = self._store
+        keys = [store.key(f"{kind}:{name}") for name in names for kind in ("b", "bl", "be")]
+        reserve: list[str | int] = ["EVALSHA", store.scripts["budget_reserve.lua"], len(keys)]
+        settle: list[str | int] = ["EVALSHA", store.scripts["budget_settle.lua"], len(keys)]
+        reserve += keys
+        settle += keys
+        return _Commands(
+            head(len(reserve) + 5 + 3 * len(names)) + pack(reserve),
+            head(len(settle) + 2) + pack(settle),
+            keys[1::3],
+        )
+
+
+class _Commands(NamedTuple):
+    reserve: bytes  # up to the per-call words
+    settle: bytes  # up to the per-call words (lease, cost)
+    leases: list[str]  # the sorted sets the leases are in, to renew them

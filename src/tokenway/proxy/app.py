@@ -115,13 +115,16 @@ class ProxyApp:
     def _shared_router(
         self, routes: Sequence[ModelRoute], backoff: Backoff | None
     ) -> RoutingEngine[ModelRoute]:
-        """The routing engine; with Redis, its cooldowns are every instance's."""
-        events = self.services.key_events
-        cooldowns = SharedCooldowns() if events is not None else None
+        """The routing engine; with Redis, its cooldowns are every instance's, and with
+        Redis or the workers' counter, so are its deployments' rpm/tpm/parallel limits."""
+        events, shared = self.services.key_events, self.services.shared_limits
+        cooldowns = SharedCooldowns(limits=shared) if events or shared else None
         router = build_router(self.config, routes, backoff, cooldowns)
         if events is not None and cooldowns is not None:  # shared through Redis
             cooldowns.publish = events.publish_cooldown
             events.on_cooldown = cooldowns.apply
+        if shared is not None and cooldowns is not None:
+            router.admission = cooldowns.admit
         return router
 
     def _route_tables(self, groups: Mapping[str, frozenset[str]]) -> None:

@@ -73,6 +73,8 @@ class Services:
         )
         self.counter = LocalLimitStore(counter) if counter and not self.redis else None
         self.limits: LimitStore = self.redis or self.counter or MemoryLimitStore()
+        # Deployment limits counted with the other processes (None: in this one alone).
+        self.shared_limits: LimitStore | None = self.redis or self.counter
         # Budget reservations every process sees: in the same Redis or counter (else None:
         # each process reserves in its own memory, as one process alone does).
         self.budgets: BudgetLedger | None = (

@@ -33,7 +33,8 @@ def test_a_budget_admits_until_it_is_spent_and_waits_while_it_is_held() -> None:
     assert book.reserve([KEY], 0.4, "c") == Verdict(ADMITTED, 0, 0.0)  # 0.1 + 0.8 fits
     book.settle([KEY], "b", 0.3)
     book.settle([KEY], "c", 0.7)
-    assert book.reserve([KEY], 0.4, "d") == Verdict(EXCEEDED, 0, pytest.approx(1.1))
+    assert book.reserve([KEY], 0.4, "d")[:2] == (EXCEEDED, 0)
+    assert book.reserve([KEY], 0.4, "d").spend == pytest.approx(1.1)
 
 
 def test_with_nothing_in_flight_a_request_is_admitted_while_spend_is_below_the_budget() -> None:
@@ -102,7 +103,8 @@ async def test_two_processes_share_one_budget(redis_url: str, redis_prefix: str)
         a.settle([KEY], "a1", 0.5)
         assert (await b.reserve([KEY], 0.4, "b1")).outcome == ADMITTED
         b.settle([KEY], "b1", 0.5)
-        assert await a.reserve([KEY], 0.1, "a2") == Verdict(EXCEEDED, 0, pytest.approx(1.0))
+        refused = await a.reserve([KEY], 0.1, "a2")
+        assert refused[:2] == (EXCEEDED, 0) and refused.spend == pytest.approx(1.0)
 
 
 async def test_a_dead_process_s_reservations_expire(redis_url: str, redis_prefix: str) -> None:
@@ -149,5 +151,6 @@ async def test_workers_share_reservations_through_the_counter(counter: str) -> N
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     b.settle([KEY], "b1", 1.2)
-    assert (await b.reserve([KEY], 0.1, "b2")) == Verdict(EXCEEDED, 0, pytest.approx(1.2))
+    refused = await b.reserve([KEY], 0.1, "b2")
+    assert refused[:2] == (EXCEEDED, 0) and refused.spend == pytest.approx(1.2)
     await b.aclose()

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.conftest import RedisServer
@@ -38,7 +39,7 @@ async def keys(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await store.close()
 
 
-async def seen_by_two(store: SQLiteStore, **options: object) -> tuple[KeyContext, KeyContext]:
+async def seen_by_two(store: SQLiteStore, **options: Any) -> tuple[KeyContext, KeyContext]:
     """One key as two instances resolve it: separate ``Account`` objects."""
     key_hash = await add_key(store, "sk-shared-0001", **options)
     return (

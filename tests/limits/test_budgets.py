@@ -19,6 +19,7 @@ from tokenway.limits.budgets import ADMITTED, EXCEEDED, WAIT, BudgetBook, Hold, 
 from tokenway.limits.local_store import LocalLimitStore, start_counter
 from tokenway.limits.redis_budgets import RedisBudgets
 from tokenway.limits.redis_store import RedisLimitStore
+from tokenway.limits.window import Quota
 
 KEY = Hold("key:k", "-", 1.0, 0.0)
 TEAM = Hold("team:t", "100.0", 3.0, 0.0)
@@ -154,3 +155,23 @@ async def test_workers_share_reservations_through_the_counter(counter: str) -> N
     refused = await b.reserve([KEY], 0.1, "b2")
     assert refused[:2] == (EXCEEDED, 0) and refused.spend == pytest.approx(1.2)
     await b.aclose()
+
+
+async def test_the_counter_takes_limits_with_the_budget_in_one_call(counter: str) -> None:
+    """A refusal by the limits gives the reservation back; a budget that must wait takes
+    no limit."""
+    rpm = (Quota("key:k", "key 'k'", rpm=1),)
+    worker = LocalLimitStore(counter)
+    await worker.start()
+    first = await worker.reserve([KEY], 0.9, "l1", rpm, time.time())
+    assert first.outcome == ADMITTED and first.rate is not None and first.rate.refused is None
+    waiting = await worker.reserve([KEY], 0.5, "l2", rpm, time.time())
+    assert waiting.outcome == WAIT and waiting.rate is None
+    worker.settle([KEY], "l1", 0.1)
+    refused = await worker.reserve([KEY], 0.5, "l3", rpm, time.time())
+    assert refused.outcome == ADMITTED and refused.rate is not None
+    assert refused.rate.refused == "requests"
+    # l3 was given back: 0.1 spent + 0.85 fits with nothing in flight or reserved
+    assert (await worker.reserve([KEY], 0.85, "l4")).outcome == ADMITTED
+    assert (await worker.reserve([KEY], 0.1, "l5")).outcome == WAIT
+    await worker.aclose()

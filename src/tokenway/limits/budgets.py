@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from tokenway.limits.window import Quota, RateState
+
 __all__ = ["ADMITTED", "EXCEEDED", "WAIT", "BudgetBook", "BudgetLedger", "Hold", "Verdict"]
 
 ADMITTED, WAIT, EXCEEDED = 0, 1, 2
@@ -43,6 +45,9 @@ class Verdict(NamedTuple):
     outcome: int  # ADMITTED, WAIT or EXCEEDED
     at: int  # the account refused or waited on (its position in the holds)
     spend: float  # that account's spend
+    # When the ledger is also the limit store and was given the quotas: their verdict,
+    # asked in the same call once the budget admitted (refused: nothing is reserved).
+    rate: RateState | None = None
 
 
 class BudgetLedger(Protocol):
@@ -54,7 +59,16 @@ class BudgetLedger(Protocol):
     def strict(self) -> bool:
         """While the ledger is unreachable, refuse (503) rather than reserve here."""
 
-    async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict: ...
+    async def reserve(
+        self,
+        holds: Sequence[Hold],
+        estimate: float,
+        lease: str,
+        quotas: Sequence[Quota] = (),
+        now: float = 0.0,
+    ) -> Verdict:
+        """``quotas``: the rate limits to acquire too, in the same call, when the ledger
+        is the limit store as well (the counter process); a ledger may ignore them."""
 
     def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None: ...
 

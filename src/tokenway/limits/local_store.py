@@ -85,8 +85,12 @@ async def _connection(
     try:
         while line := await reader.readline():
             message = orjson.loads(line)
-            if message[0] in ("b", "s"):
-                writer.write(_budget(book, leases, message))
+            if message[0] == "b":
+                writer.write(await _reserve(store, book, sets, held, leases, message))
+                continue
+            if message[0] == "s":  # ["s", lease, cost, holds]: settle, no reply
+                book.settle([Hold(*hold) for hold in message[3]], message[1], message[2])
+                leases.pop(message[1], None)
                 continue
             if message[0] == "d":  # ["d", id, [[name, label, rpm, tpm, parallel], ...]]
                 sets[message[1]] = tuple(Quota(*q) for q in message[2])
@@ -111,19 +115,33 @@ async def _connection(
         writer.close()
 
 
-def _budget(book: BudgetBook, leases: dict[str, list[Hold]], message: list[Any]) -> bytes:
-    """``["b", lease, estimate, holds]`` (reserve; its verdict is the reply) or
-    ``["s", lease, cost, holds]`` (settle; no reply)."""
-    kind, lease, amount, fields = message
+async def _reserve(
+    store: MemoryLimitStore,
+    book: BudgetBook,
+    sets: dict[int, tuple[Quota, ...]],
+    held: list[tuple[Quota, ...]],
+    leases: dict[str, list[Hold]],
+    message: list[Any],
+) -> bytes:
+    """``["b", lease, estimate, holds, quota set id or -1, now]``: reserve, then acquire
+    the quota set's limits (a refusal gives the reservation back); the reply is
+    ``[outcome, account, spend, the limits' reply or null]``."""
+    _, lease, estimate, fields, ident, now = message
     holds = [Hold(*hold) for hold in fields]
-    if kind == "s":
-        book.settle(holds, lease, amount)
-        leases.pop(lease, None)
-        return b""
-    verdict = book.reserve(holds, amount, lease)
+    verdict = book.reserve(holds, estimate, lease)
+    rate = None
     if verdict.outcome == 0:
         leases[lease] = holds
-    return orjson.dumps(list(verdict)) + b"\n"
+        if ident >= 0:
+            quotas = sets[ident]
+            state = await store.acquire(quotas, now)
+            if state.refused is not None:
+                book.settle(holds, lease, 0.0)
+                del leases[lease]
+            elif any(q.parallel is not None for q in quotas):
+                held.append(quotas)
+            rate = _reply(state, quotas)
+    return orjson.dumps([verdict.outcome, verdict.at, verdict.spend, rate]) + b"\n"
 
 
 def _reply(state: RateState, quotas: Sequence[Quota]) -> list[Any]:
@@ -198,13 +216,22 @@ class LocalLimitStore:
     def strict(self) -> bool:
         return False  # a lost counter is never replaced: this worker counts from then on
 
-    async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict:
-        """Raises ConnectionError when the counter is lost meanwhile."""
+    async def reserve(
+        self,
+        holds: Sequence[Hold],
+        estimate: float,
+        lease: str,
+        quotas: Sequence[Quota] = (),
+        now: float = 0.0,
+    ) -> Verdict:
+        """With ``quotas``, acquired in the same message once the budget admits (one
+        round trip for both). Raises ConnectionError when the counter is lost meanwhile."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
-        self._send(["b", lease, estimate, _fields(holds)])
-        outcome, index, spend = await future
-        return Verdict(outcome, index, spend)
+        ident = self._quotas(quotas) if quotas else -1
+        self._send(["b", lease, estimate, _fields(holds), ident, now])
+        outcome, index, spend, rate = await future
+        return Verdict(outcome, index, spend, None if rate is None else _state(rate, quotas))
 
     def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None:
         if self.available:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from tokenway.limits.budgets import Hold, Verdict
 from tokenway.limits.redis_batch import head, pack
 from tokenway.limits.redis_store import RedisLimitStore
+from tokenway.limits.window import Quota
 
 __all__ = ["KEEP", "RedisBudgets"]
 
@@ -42,7 +43,14 @@ class RedisBudgets:
     def strict(self) -> bool:
         return self._store.refuse_on_outage
 
-    async def reserve(self, holds: Sequence[Hold], estimate: float, lease: str) -> Verdict:
+    async def reserve(
+        self,
+        holds: Sequence[Hold],
+        estimate: float,
+        lease: str,
+        quotas: Sequence[Quota] = (),  # not taken here: the store acquires them
+        now: float = 0.0,
+    ) -> Verdict:
         store = self._store
         made = self._commands(holds)
         now = time.time()  # the leases' clock: the rate limits' (wall time)

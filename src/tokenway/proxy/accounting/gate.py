@@ -131,6 +131,9 @@ class Gate:
         """``budgets``: the ledger where processes sharing budgets reserve (None: here)."""
         self.limits: LimitStore = limits if limits is not None else MemoryLimitStore()
         self._shared = SharedBudgets(budgets, budget_wait) if budgets is not None else None
+        # the ledger counts the limits too (the workers' counter): one call for both
+        ledger: object = budgets
+        self._limits_in_ledger = ledger is self.limits
         memory = self.limits  # answers without awaiting: ``admit_now`` can use it
         self._memory = memory if isinstance(memory, MemoryLimitStore) else None
         self.clock = clock  # wall time: budget windows and expiry are epoch seconds
@@ -198,7 +201,9 @@ class Gate:
         if not quotas:
             return Admission(self, accounts, estimate, shared=shared)
         try:
-            rate = await self.limits.acquire(quotas, now)
+            rate = shared.rate if shared is not None else None  # asked with the budget
+            if rate is None:
+                rate = await self.limits.acquire(quotas, now)
             if rate.refused is not None:
                 raise _rate_error(rate)
         except BaseException:
@@ -217,8 +222,10 @@ class Gate:
             return None
         if any(account.blocked for account in ctx.accounts):
             _check_key(ctx, model_alias, now)
+        # the workers' counter takes the limits in the same round trip
+        quotas = ctx.quotas if self._limits_in_ledger else ()
         try:
-            return await shared.reserve(ctx.accounts, estimate, now)
+            return await shared.reserve(ctx.accounts, estimate, now, quotas)
         except SharedRefusal as refusal:
             if refusal.busy:
                 raise _budget_busy(refusal.account) from None

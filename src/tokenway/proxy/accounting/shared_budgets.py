@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from tokenway.limits.budgets import EXCEEDED, WAIT, BudgetLedger, Hold
 from tokenway.limits.redis_store import redis_unavailable
+from tokenway.limits.window import Quota, RateState
 from tokenway.proxy.accounting.keys import Account
 
 __all__ = ["SharedBudgets", "SharedHold", "SharedRefusal"]
@@ -44,12 +45,19 @@ class SharedRefusal(Exception):
 class SharedHold:
     """One admitted request's reservation in the ledger, until ``settle``."""
 
-    __slots__ = ("_holds", "_lease", "_ledger")
+    __slots__ = ("_holds", "_lease", "_ledger", "rate")
 
-    def __init__(self, ledger: BudgetLedger, holds: Sequence[Hold], lease: str) -> None:
+    def __init__(
+        self,
+        ledger: BudgetLedger,
+        holds: Sequence[Hold],
+        lease: str,
+        rate: RateState | None = None,
+    ) -> None:
         self._ledger = ledger
         self._holds = holds
         self._lease = lease
+        self.rate = rate  # the limits' verdict, when the ledger took them too
 
     def settle(self, cost: float) -> None:
         self._ledger.settle(self._holds, self._lease, cost)
@@ -68,11 +76,16 @@ class SharedBudgets:
         return (ledger.shared or ledger.strict) and any(a.max_budget is not None for a in accounts)
 
     async def reserve(
-        self, accounts: Sequence[Account], estimate: float, now: float
+        self,
+        accounts: Sequence[Account],
+        estimate: float,
+        now: float,
+        quotas: Sequence[Quota] = (),
     ) -> SharedHold | None:
         """Reserve ``estimate`` in the ledger (waiting, bounded, for requests in flight);
         None when the ledger failed (reserve in this process instead). Raises
-        ``SharedRefusal``."""
+        ``SharedRefusal``. ``quotas``: acquired in the same call when the ledger is the
+        limit store too (see ``SharedHold.rate``)."""
         budgeted = [a for a in accounts if a.max_budget is not None]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
@@ -83,13 +96,13 @@ class SharedBudgets:
             try:
                 if not self.ledger.shared:
                     raise ConnectionError("the ledger is unavailable")
-                verdict = await self.ledger.reserve(holds, estimate, lease)
+                verdict = await self.ledger.reserve(holds, estimate, lease, quotas, now)
             except Exception:
                 if self.ledger.strict:
                     raise redis_unavailable() from None
                 return None
             if verdict.outcome not in (WAIT, EXCEEDED):
-                return SharedHold(self.ledger, holds, lease)
+                return SharedHold(self.ledger, holds, lease, verdict.rate)
             account = budgeted[verdict.at]
             if verdict.outcome == EXCEEDED:
                 raise SharedRefusal(account, verdict.spend, busy=False)

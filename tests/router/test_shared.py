@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from tests.router.fakes import Handle, handles
 
-from tokenway.errors import RateLimitError
+from tokenway.errors import RateLimitError, ServiceUnavailableError
+from tokenway.limits.redis_store import RedisLimitStore
 from tokenway.limits.window import MemoryLimitStore
 from tokenway.router import RouterSettings, RoutingEngine
 from tokenway.router.handles import DeploymentLimits
@@ -92,3 +93,19 @@ async def test_a_deployment_s_parallel_slots_are_shared_and_given_back() -> None
     assert store.in_flight("deployment:d1") == 0
     await asyncio.sleep(0.06)  # b's mark of "full elsewhere" lapses
     assert (await b.acall("m", answer)).value == "d1"
+
+
+async def test_a_store_that_refuses_outright_leaves_nothing_in_flight() -> None:
+    """``redis_outage: refuse`` with Redis away: the call gets the store's 503, and the
+    attempt it had begun is no longer counted in flight."""
+    store = RedisLimitStore("redis://127.0.0.1:1/0", refuse_on_outage=True, timeout=0.2)
+    await store.start()  # nothing listens there: the store is unavailable from the start
+    shared = SharedCooldowns(limits=store)
+    router = RoutingEngine(handles("m", "d1", limits=DeploymentLimits(rpm=5)), state=shared)
+    router.admission = shared.admit
+    try:
+        with pytest.raises(ServiceUnavailableError):
+            await router.acall("m", answer)
+        assert router.stats("m")[0].in_flight == 0
+    finally:
+        await store.aclose()

@@ -97,7 +97,11 @@ class SharedCooldowns(MemoryState):
         quotas = self._quotas.get(deployment_id)
         if quotas is None or self.limits is None:
             return None
-        state = await self.limits.acquire(quotas[0], time.time())
+        try:
+            state = await self.limits.acquire(quotas[0], time.time())
+        except BaseException:  # refused outright (redis_outage: refuse), or cancelled
+            MemoryState.end(self, deployment_id, None)
+            raise
         if state.refused is None:
             if quotas[0][0].parallel is not None:
                 self._held[deployment_id] = self._held.get(deployment_id, 0) + 1

@@ -21,6 +21,7 @@ from tokenway.errors import NotFoundError, PermissionDeniedError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.gate import Gate
+from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.config import ProxyConfig
@@ -120,9 +121,11 @@ class ProxyApp:
         events, shared = self.services.key_events, self.services.shared_limits
         cooldowns = SharedCooldowns(limits=shared) if events or shared else None
         router = build_router(self.config, routes, backoff, cooldowns)
-        if events is not None and cooldowns is not None:  # shared through Redis
+        redis = self.config.redis
+        if events is not None and cooldowns is not None and redis is not None:  # with Redis
             cooldowns.publish = events.publish_cooldown
             events.on_cooldown = cooldowns.apply
+            self.services.router_stats = RouterStats(redis.url, redis.key_prefix, cooldowns)
         if shared is not None and cooldowns is not None:
             router.admission = cooldowns.admit
         return router

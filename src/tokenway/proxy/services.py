@@ -37,6 +37,7 @@ from tokenway.limits.window import LimitStore, MemoryLimitStore
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
 from tokenway.proxy.accounting.key_events import KeyEvents
 from tokenway.proxy.accounting.keys import KeyCache
+from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.proxy.config.settings import RedisSettings, SpendSettings
@@ -93,6 +94,8 @@ class Services:
         self.key_events = (
             KeyEvents(redis.url, redis.key_prefix, self.keys.invalidate) if redis else None
         )
+        # Routing statistics told to the other instances (set by the app, with Redis).
+        self.router_stats: RouterStats | None = None
         self.tracker = SpendTracker(store_payload=settings.store_payload)
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started
@@ -128,6 +131,8 @@ class Services:
             await self.key_events.start()
         if self.counter is not None:
             await self.counter.start()
+        if self.router_stats is not None:
+            await self.router_stats.start()
         if not await self._try_open():
             self._spawn(self._reopen(), "tokenway-store-reopen")
         if self._spend_logs:
@@ -179,6 +184,8 @@ class Services:
             await self.key_events.aclose()
         if self.counter is not None:
             await self.counter.aclose()
+        if self.router_stats is not None:
+            await self.router_stats.aclose()
         with contextlib.suppress(StoreError):
             await self.store.close()
 

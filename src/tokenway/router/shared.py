@@ -13,9 +13,13 @@ marks the deployment ``full`` until the store says capacity returns, and the eng
 picks again (another deployment, or it waits for capacity as for its own limits). The
 attempt's parallel slot is given back when it ends, its tokens when they are known.
 
-The strategies' statistics (in-flight counts for least-busy, latencies, usage) stay per
-process: each process balances on what it sees itself, which is a fair sample of the
-load when a balancer spreads requests evenly.
+The strategies' statistics are shared approximately (``snapshot`` / ``apply_remote``,
+sent every half second or so by the proxy, ``proxy.accounting.router_stats``): a
+deployment's in-flight count is this process's plus the others' last reported ones (so
+least-busy sees every instance's calls, up to one report late), and its latency EWMA is
+pulled to the mean of every instance's at each report (latency-based routing compares
+deployments on all instances' samples; between reports each process's own samples move
+it). Usage (rpm/tpm for usage-based routing) stays this process's.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class SharedCooldowns(MemoryState):
         self._quotas: dict[str, tuple[tuple[Quota], tuple[Quota]]] = {}
         self._held: dict[str, int] = {}  # parallel slots this process holds, per deployment
         self._full: dict[DeploymentStats, float] = {}  # marked full, until (engine clock)
+        self._remote: dict[str, int] = {}  # in-flight calls of other processes, as applied
 
     # ---- cooldowns ------------------------------------------------------------------
 
@@ -143,6 +148,27 @@ class SharedCooldowns(MemoryState):
         if until is None:
             return own
         return max(own or 0.0, until - now)
+
+    # ---- statistics shared approximately ------------------------------------------------
+
+    def snapshot(self) -> dict[str, tuple[int, float]]:
+        """Per deployment: this process's calls in flight and its latency EWMA."""
+        remote = self._remote
+        return {
+            ident: (stats.in_flight - remote.get(ident, 0), stats.latency)
+            for ident, stats in self._stats.items()
+        }
+
+    def apply_remote(self, others: dict[str, tuple[int, list[float]]]) -> None:
+        """The other processes' last reports: per deployment, their calls in flight and
+        their latency EWMAs (measured ones). A deployment missing has none."""
+        for ident, stats in self._stats.items():
+            in_flight, latencies = others.get(ident, (0, []))
+            stats.in_flight += in_flight - self._remote.get(ident, 0)
+            self._remote[ident] = in_flight
+            if latencies:
+                mine = [stats.latency] if stats.latency else []
+                stats.latency = sum(mine + latencies) / (len(mine) + len(latencies))
 
     def _give_back(self, deployment_id: str) -> None:
         """Free a parallel slot this process holds for the deployment (attempts of one

@@ -15,6 +15,12 @@ Spend rows go to a SQLite file per proxy in a temporary directory::
 
     .venv/bin/python bench/scale_bench.py            # 10 s per run, 5 rounds
     .venv/bin/python bench/scale_bench.py --quick    # 3 s per run
+    .venv/bin/python bench/scale_bench.py --before ../main/src   # + the same from another
+                                                                 # tree, interleaved
+
+``--before SRC`` also runs each of the four from the source tree ``SRC`` (its proxies
+take turns with these, so both see the same machine) and reports this tree's CPU per
+request against that one's.
 
 Bars: redis / memory throughput ≥ 0.7; CPU per request of 2 workers / 1 worker ≤ 1.1.
 wrk, the mock upstream and Redis share the load core: when it is the bottleneck (the
@@ -51,6 +57,7 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--proxy-core", default="1")
     p.add_argument("--load-core", default="0")
+    p.add_argument("--before", help="a tree's src/ to run side by side (PYTHONPATH)")
     args = p.parse_args()
     duration = 3.0 if args.quick else args.duration
     with (
@@ -72,17 +79,19 @@ def main() -> int:
         upstream = mock_port(mock)
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         proxies: dict[str, tuple[Proc, int, str]] = {}
-        for name, url, workers in (
-            ("memory", None, 1),
-            ("memory, --workers 2", None, 2),
-            ("redis", redis_url, 1),
-            ("redis, --workers 2", redis_url, 2),
-        ):
-            config = write_config(logs, name, upstream, master, url)
-            proc, port = start(name, config, args.proxy_core, logs, workers)
-            stack.callback(proc.stop)
-            key = make_key(port, master, workers)
-            proxies[name] = (proc, port, key)
+        trees = {"": None} if not args.before else {"": None, "before ": args.before}
+        for tag, src in trees.items():
+            for name, url, workers in (
+                ("memory", None, 1),
+                ("memory, --workers 2", None, 2),
+                ("redis", redis_url, 1),
+                ("redis, --workers 2", redis_url, 2),
+            ):
+                config = write_config(logs, tag + name, upstream, master, url)
+                proc, port = start(tag + name, config, args.proxy_core, logs, workers, src)
+                stack.callback(proc.stop)
+                key = make_key(port, master, workers)
+                proxies[tag + name] = (proc, port, key)
         runs = compare(args, duration, proxies, [mock, redis])
         report(runs, args, duration)
     return 0
@@ -103,11 +112,14 @@ def write_config(logs: Path, name: str, upstream: int, master: str, redis: str |
     return path
 
 
-def start(name: str, config: Path, core: str, logs: Path, workers: int) -> tuple[Proc, int]:
+def start(
+    name: str, config: Path, core: str, logs: Path, workers: int, src: str | None = None
+) -> tuple[Proc, int]:
     port = free_port()
     argv = [*tokenway_argv(), "--config", str(config), "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(workers)]
-    proc = Proc(name, pinned(core, argv), logs / f"{name}.log", dict(os.environ))
+    env = dict(os.environ) if src is None else {**os.environ, "PYTHONPATH": src}
+    proc = Proc(name, pinned(core, argv), logs / f"{name}.log", env)
     wait_ready(proc, port, "/health/readiness", 20.0)
     return proc, port
 
@@ -175,6 +187,15 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, duration: float
             "≤ 1.1",
         ),
     )
+    if "before memory" in runs:
+        lines += tuple(
+            (
+                f"{name}: this tree / before, CPU per request",
+                ratios(runs[name], runs["before " + name], cpu_of),
+                "",
+            )
+            for name in ("memory", "memory, --workers 2", "redis", "redis, --workers 2")
+        )
     print()
     for label, values, bar in lines:
         listed = ", ".join(f"{v:.3f}" for v in values)

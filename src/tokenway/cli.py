@@ -258,14 +258,15 @@ def _limits_line(config: ProxyConfig, workers: int) -> str:
 
         return (
             f"rate limits: counted in Redis {redacted(config.redis.url)}, shared by every "
-            "process using it, with key changes and cooldowns; deployment rpm/tpm and "
-            "routing statistics are per process"
+            "process using it, with budgets, deployment limits, key changes, cooldowns and "
+            "(half a second late) routing statistics"
         )
     if workers > 1:
         return (
-            f"rate limits: counted once for the {workers} workers (a counter process on "
-            "this machine; set router_settings.redis_host to share them with other "
-            "machines); router cooldowns and deployment rpm/tpm are per worker"
+            f"rate limits: counted once for the {workers} workers, with budgets and "
+            "deployment limits (a counter process on this machine; set "
+            "router_settings.redis_host to share them with other machines); router "
+            "cooldowns and routing statistics are per worker"
         )
     return "rate limits: counted in this process (no Redis configured)"
 

@@ -80,3 +80,15 @@ def test_bad_values_are_refused_by_path() -> None:
         "router_settings.redis_port: must be a positive integer (got 0)",
         "router_settings.redis_url: must be a redis://, rediss:// or unix:// URL",
     ]
+
+
+def test_while_redis_is_down_processes_count_on_their_own_unless_told_to_refuse() -> None:
+    default = redis_of({"redis_url": "redis://r1:6379/0"})
+    strict = redis_of({"redis_url": "redis://r1:6379/0", "redis_outage": "refuse"})
+
+    assert default is not None and not default.refuse_on_outage
+    assert strict is not None and strict.refuse_on_outage
+    found = parse_problems(
+        {"model_list": [model()], "router_settings": {"redis_outage": "refused"}}
+    )
+    assert any("redis_outage" in p and "did you mean 'refuse'" in p for p in found), found

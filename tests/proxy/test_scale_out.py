@@ -15,9 +15,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 from tests.conftest import RedisServer
-from tests.proxy.conftest import UPSTREAM_KEY
+from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY
 from tests.proxy.crash_helpers import tokenway_process, wait_for_rows
 from tests.proxy.scale_helpers import Answer, call, chat, new_key, ready, scale_config
 
@@ -216,7 +217,8 @@ def test_redis_killed_mid_load(
     tmp_path: Path, upstream: Emulator, postgres_schema_url: str, own_redis: RedisServer
 ) -> None:
     """Requests keep being served, each instance warns once, counting resumes in Redis
-    when it returns, and every request served has its spend row."""
+    when it returns, and every request served has its spend row. The key has a budget
+    too: its reservations fall back to each process, and go back to Redis."""
     upstream.faults = FaultConfig()
     config = scale_config(
         tmp_path / "c.yaml", upstream.base_url, postgres_schema_url, own_redis.url, "k:"
@@ -227,7 +229,7 @@ def test_redis_killed_mid_load(
             for n in range(2)
         ]
         ports = [proc.port for proc in procs]
-        key = new_key(ports[0], rpm_limit=100_000)
+        key = new_key(ports[0], rpm_limit=100_000, max_budget=1_000.0)
         with Load(ports, key) as load:
             _wait(lambda: load.served() >= 20)
             own_redis.kill()
@@ -239,6 +241,10 @@ def test_redis_killed_mid_load(
             _wait(lambda: load.served() >= after + 20)
         limited = new_key(ports[0], rpm_limit=5)
         resumed = [chat(ports[n % 2], limited).status for n in range(12)]
+        budgeted = new_key(ports[0], max_budget=1.0)  # reserved in Redis again: both see it
+        assert chat(ports[0], budgeted).status == 200
+        with redis.Redis.from_url(own_redis.url) as client:
+            assert client.keys("k:b:key:*"), "the budget was not reserved in Redis"
         assert [proc.stop() for proc in procs] == [0, 0]
 
     assert load.failures == 0
@@ -246,8 +252,39 @@ def test_redis_killed_mid_load(
     assert resumed.count(200) == 5  # counted once again, in the Redis that came back
     for n in range(2):
         text = (tmp_path / f"instance-{n}.stderr").read_text()
-        assert text.count("rate limits are counted per process") == 1, text
+        assert text.count("rate limits and budgets are counted per process") == 1, text
         assert "is back" in text
     served = {a.headers["x-request-id"] for a in load.answers}
     rows = wait_for_rows(postgres_schema_url, tmp_path, served)
     assert served <= {row.request_id for row in rows if row.status == 200}
+
+
+def test_redis_outage_refuse_answers_503_for_limited_keys_only(
+    tmp_path: Path, upstream: Emulator, postgres_schema_url: str, own_redis: RedisServer
+) -> None:
+    """``redis_outage: refuse``: while Redis is away, a key with a limit or a budget gets
+    503 (and its spend row); a key without either, and the master key, are served."""
+    upstream.faults = FaultConfig()
+    config = scale_config(
+        tmp_path / "c.yaml", upstream.base_url, postgres_schema_url, own_redis.url, "s:"
+    )
+    data = yaml.safe_load(config.read_text())
+    data["router_settings"]["redis_outage"] = "refuse"
+    config.write_text(yaml.safe_dump(data))
+    with tokenway_process(config, tmp_path, "strict") as proc:
+        limited = new_key(proc.port, rpm_limit=100)
+        budgeted = new_key(proc.port, max_budget=10.0)
+        free = new_key(proc.port)
+        assert {chat(proc.port, k).status for k in (limited, budgeted, free)} == {200}
+        own_redis.kill()
+        during = [chat(proc.port, k) for k in (limited, budgeted, free, MASTER_KEY)]
+        own_redis.start()
+        _wait(lambda: chat(proc.port, limited).status == 200)
+        after = chat(proc.port, budgeted)
+        stderr = (tmp_path / "strict.stderr").read_text()
+
+    assert [a.status for a in during] == [503, 503, 200, 200]
+    assert {a.body["error"]["code"] for a in during[:2]} == {"redis_unavailable"}
+    assert during[0].headers["retry-after"] == "1"
+    assert after.status == 200
+    assert stderr.count("are refused (503) until it returns") == 1, stderr

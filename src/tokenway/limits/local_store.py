@@ -5,11 +5,13 @@ Before it forks the workers, the parent starts one more process, the counter: a
 ``LocalLimitStore`` sends it every ``acquire`` and ``release`` (one line of JSON each,
 naming a quota set it defined once on its connection; the calls made in one turn of the
 event loop go out in one write), so the workers count one limit as one. Replies come back
-in order on each connection.
+in order on each connection. The counter also keeps the workers' budget reservations (a
+``BudgetBook``: ``reserve`` and ``settle``, the ``BudgetLedger`` of ``--workers N``).
 
-A worker that dies frees its parallel slots: the counter releases what a connection holds
-when it closes. If the counter itself is lost, each worker says so once and counts in its
-own memory from then on (the banner's warning for ``--workers`` without Redis applies).
+A worker that dies frees its parallel slots and its reservations: the counter releases
+what a connection holds when it closes. If the counter itself is lost, each worker says
+so once and counts in its own memory from then on (the banner's warning for
+``--workers`` without Redis applies).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from tokenway.limits.budgets import BudgetBook, Hold, Verdict
 from tokenway.limits.window import MemoryLimitStore, Quota, RateState
 
 __all__ = ["LocalLimitStore", "start_counter"]
@@ -61,21 +64,34 @@ def start_counter(path: str) -> int:
 
 
 async def _serve(listener: socket.socket, parent: int) -> None:
-    store = MemoryLimitStore()
-    server = await asyncio.start_unix_server(lambda r, w: _connection(store, r, w), sock=listener)
+    store, book = MemoryLimitStore(), BudgetBook()
+    server = await asyncio.start_unix_server(
+        lambda r, w: _connection(store, book, r, w), sock=listener
+    )
     async with server:
         while os.getppid() == parent:  # orphaned: the proxy has gone
             await asyncio.sleep(1.0)
 
 
 async def _connection(
-    store: MemoryLimitStore, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    store: MemoryLimitStore,
+    book: BudgetBook,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
 ) -> None:
     held: list[tuple[Quota, ...]] = []  # admitted with parallel limits, not released yet
     sets: dict[int, tuple[Quota, ...]] = {}  # the quota sets this worker defined
+    leases: dict[str, list[Hold]] = {}  # budget reservations not settled yet
     try:
         while line := await reader.readline():
             message = orjson.loads(line)
+            if message[0] == "b":
+                writer.write(await _reserve(store, book, sets, held, leases, message))
+                continue
+            if message[0] == "s":  # ["s", lease, cost, holds]: settle, no reply
+                book.settle([Hold(*hold) for hold in message[3]], message[1], message[2])
+                leases.pop(message[1], None)
+                continue
             if message[0] == "d":  # ["d", id, [[name, label, rpm, tpm, parallel], ...]]
                 sets[message[1]] = tuple(Quota(*q) for q in message[2])
                 continue
@@ -94,7 +110,38 @@ async def _connection(
     finally:
         for quotas in held:  # the worker died: its requests hold nothing any more
             store.release(quotas, 0, 0.0)
+        for lease, holds in leases.items():
+            book.settle(holds, lease, 0.0)
         writer.close()
+
+
+async def _reserve(
+    store: MemoryLimitStore,
+    book: BudgetBook,
+    sets: dict[int, tuple[Quota, ...]],
+    held: list[tuple[Quota, ...]],
+    leases: dict[str, list[Hold]],
+    message: list[Any],
+) -> bytes:
+    """``["b", lease, estimate, holds, quota set id or -1, now]``: reserve, then acquire
+    the quota set's limits (a refusal gives the reservation back); the reply is
+    ``[outcome, account, spend, the limits' reply or null]``."""
+    _, lease, estimate, fields, ident, now = message
+    holds = [Hold(*hold) for hold in fields]
+    verdict = book.reserve(holds, estimate, lease)
+    rate = None
+    if verdict.outcome == 0:
+        leases[lease] = holds
+        if ident >= 0:
+            quotas = sets[ident]
+            state = await store.acquire(quotas, now)
+            if state.refused is not None:
+                book.settle(holds, lease, 0.0)
+                del leases[lease]
+            elif any(q.parallel is not None for q in quotas):
+                held.append(quotas)
+            rate = _reply(state, quotas)
+    return orjson.dumps([verdict.outcome, verdict.at, verdict.spend, rate]) + b"\n"
 
 
 def _reply(state: RateState, quotas: Sequence[Quota]) -> list[Any]:
@@ -160,6 +207,36 @@ class LocalLimitStore:
                 return _state(reply, quotas)
         return await self.fallback.acquire(quotas, now)
 
+    @property
+    def shared(self) -> bool:
+        """The counter is reachable (the ``BudgetLedger`` side of this store)."""
+        return self.available
+
+    @property
+    def strict(self) -> bool:
+        return False  # a lost counter is never replaced: this worker counts from then on
+
+    async def reserve(
+        self,
+        holds: Sequence[Hold],
+        estimate: float,
+        lease: str,
+        quotas: Sequence[Quota] = (),
+        now: float = 0.0,
+    ) -> Verdict:
+        """With ``quotas``, acquired in the same message once the budget admits (one
+        round trip for both). Raises ConnectionError when the counter is lost meanwhile."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        ident = self._quotas(quotas) if quotas else -1
+        self._send(["b", lease, estimate, _fields(holds), ident, now])
+        outcome, index, spend, rate = await future
+        return Verdict(outcome, index, spend, None if rate is None else _state(rate, quotas))
+
+    def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None:
+        if self.available:
+            self._send(["s", lease, cost, _fields(holds)])
+
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
         if self.available:
             self._send(["r", now, self._quotas(quotas), tokens])
@@ -207,6 +284,10 @@ class LocalLimitStore:
             future = self._waiting.popleft()
             if not future.done():
                 future.set_exception(ConnectionError("counter lost"))
+
+
+def _fields(holds: Sequence[Hold]) -> list[list[Any]]:
+    return [[h.name, h.window, h.budget, h.floor] for h in holds]
 
 
 def _state(reply: list[Any], quotas: Sequence[Quota]) -> RateState:

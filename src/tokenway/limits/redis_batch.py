@@ -21,6 +21,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from tokenway.limits.resp import RespConnection, connect
+
 __all__ = ["Batches", "close_quietly", "head", "pack"]
 
 _Call = tuple[bytes, "asyncio.Future[Any] | None"]  # a command in RESP, who waits for it
@@ -30,21 +32,24 @@ class Batches:
     def __init__(
         self,
         client: Any,
+        url: str,
         scripts: Sequence[str],
         timeout: float,
         on_error: Callable[[BaseException], None],
     ) -> None:
-        from redis.exceptions import NoScriptError, ResponseError
+        """``client`` (redis-py) loads the scripts; the calls go on a connection of our
+        own to ``url``."""
+        from redis.exceptions import NoScriptError
 
         self._client = client
         self._sources = {hashlib.sha1(s.encode()).hexdigest(): s for s in scripts}
         self._timeout = timeout
         self._on_error = on_error
         self._no_script = NoScriptError
-        self._response_error = ResponseError
         self._queue: list[_Call] = []
         self._sending = False
-        self._conn: Any = None
+        self._conn: RespConnection | None = None
+        self._url = url
         self.shas = list(self._sources)  # in the order of ``scripts``
 
     @property
@@ -64,6 +69,11 @@ class Batches:
         """Send ``command``; nobody waits for the reply (an error goes to ``on_error``)."""
         self._queue.append((command, None))
         self._kick()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     async def load(self) -> None:
         """Load every script (after a start or an outage: Redis may have restarted empty)."""
@@ -115,26 +125,19 @@ class Batches:
         return replies
 
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
-        """The calls written at once, their replies read in order (an error reply is the
-        call's, not the batch's). redis-py's own pipeline costs several times more CPU per
-        call than this (its encoder and response callbacks), so only its connection is used,
-        kept from one batch to the next; a read cut short (timeout, cancellation) makes it
-        disconnect that connection, and the next batch takes another."""
+        """The calls written at once, their replies parsed in order as they arrive (an
+        error reply is the call's, not the batch's), on one connection of our own kept from
+        one batch to the next (``tokenway.limits.resp``: redis-py's pipeline and its
+        ``read_response`` per reply cost several times more CPU). A batch cut short
+        (timeout, cancellation) closes it: the next batch connects again."""
         conn = self._conn
         if conn is None:  # one connection, kept: batches go one at a time
-            conn = self._conn = await self._client.connection_pool.get_connection()
+            conn = self._conn = await connect(self._url)
         try:
-            await conn.send_packed_command(b"".join(c for c, _ in batch), check_health=False)
-            replies: list[Any] = []
-            for _ in batch:
-                try:
-                    replies.append(await conn.read_response())
-                except self._response_error as error:
-                    replies.append(error)
-            return replies
+            return await conn.send(b"".join(c for c, _ in batch), len(batch))
         except BaseException:
-            self._conn = None  # cut mid-batch: redis-py has disconnected it
-            await self._client.connection_pool.release(conn)
+            self._conn = None
+            conn.close()
             raise
 
 

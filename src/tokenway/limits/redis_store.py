@@ -17,7 +17,9 @@ When one fails, the store says so in one warning and counts in this process's me
 Redis answers again, counting goes back to it (one info line). Requests admitted during
 the outage are not added to Redis's windows afterwards: for at most a minute after it
 returns, a limit may admit up to its per-process share again. Spend never goes through
-Redis (the journal and the database keep it).
+Redis (the journal and the database keep it). With ``refuse_on_outage`` (the strict
+choice), a request with limits gets 503 instead while Redis is away (the warning and the
+probe are the same).
 
 ``redis`` (redis-py) is imported only when a store is started, so ``import tokenway`` and
 a proxy without Redis never load it.
@@ -35,10 +37,11 @@ from dataclasses import replace
 from importlib.resources import files
 from typing import Any, NamedTuple
 
+from tokenway.errors import ServiceUnavailableError
 from tokenway.limits.redis_batch import Batches, close_quietly, head, pack
 from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
 
-__all__ = ["RedisLimitStore", "redacted"]
+__all__ = ["RedisLimitStore", "redacted", "redis_unavailable"]
 
 log = logging.getLogger("tokenway.limits")
 
@@ -50,6 +53,8 @@ PROBE_INTERVAL = 1.0  # seconds between probes while Redis is unavailable
 _UNLIMITED = 2**62
 _WHY = {1: "parallel", 2: "requests", 3: "tokens"}
 _NONE = -1  # "no limit", in the scripts' arguments and replies
+# the limits' scripts, then the budget ledger's (``tokenway.limits.redis_budgets``)
+_SCRIPTS = ("acquire.lua", "release.lua", "budget_reserve.lua", "budget_settle.lua")
 
 
 def redacted(url: str) -> str:
@@ -77,8 +82,10 @@ class RedisLimitStore:
         timeout: float = DEFAULT_TIMEOUT,
         lease_ttl: float = LEASE_TTL,
         probe_interval: float = PROBE_INTERVAL,
+        refuse_on_outage: bool = False,
     ) -> None:
         self.url = url
+        self.refuse_on_outage = refuse_on_outage
         self._prefix = prefix
         self._timeout = timeout
         self._lease_ttl = lease_ttl
@@ -98,6 +105,7 @@ class RedisLimitStore:
         self._renewer: asyncio.Task[None] | None = None
         self._made: dict[tuple[Quota, ...], _Commands] = {}
         self._started = asyncio.Event()  # requests taken before ``start`` wait for it
+        self.scripts: dict[str, str] = {}  # script file -> its SHA1, once started
 
     # ---- life ---------------------------------------------------------------------
 
@@ -114,11 +122,13 @@ class RedisLimitStore:
         )
         batches = self._batches = Batches(
             self._client,
-            [_script("acquire.lua"), _script("release.lua")],
+            self.url,
+            [_script(name) for name in _SCRIPTS],
             self._timeout,
             self._lost,
         )
-        self._acquire, self._release = batches.shas
+        self._acquire, self._release = batches.shas[:2]
+        self.scripts = dict(zip(_SCRIPTS, batches.shas, strict=True))
         self.available = True
         try:
             await self._call(batches.load())
@@ -128,6 +138,8 @@ class RedisLimitStore:
         self._started.set()
 
     async def aclose(self) -> None:
+        if self._batches is not None:
+            self._batches.close()
         await close_quietly((self._probe, self._renewer), self._client)
 
     # ---- the LimitStore protocol ----------------------------------------------------
@@ -152,6 +164,8 @@ class RedisLimitStore:
                     self._holds.setdefault(names, []).append(lease)
                     self._leases[lease] = [self._key("p", q) for q in quotas if q.parallel]
                 return state
+        if self.refuse_on_outage:
+            raise redis_unavailable()
         state = await self.fallback.acquire(quotas, now)
         if state.refused is None and any(q.parallel is not None for q in quotas):
             self._holds.setdefault(names, []).append(None)
@@ -179,6 +193,39 @@ class RedisLimitStore:
         made = self._commands(quotas)
         assert self._batches is not None
         self._batches.cast(made.release + pack((repr(now), lease or "", tokens)) + made.release_tpm)
+
+    # ---- for the budget ledger, which shares this store's connection and leases ---------
+
+    async def call(self, command: bytes) -> Any:
+        """One script call in the next batch (``pack``ed); raises what failed (and counts
+        here from then on, as ``acquire`` does)."""
+        if not self._started.is_set():
+            await self._started.wait()
+        assert self._batches is not None
+        try:
+            return await self._batches.call(command)
+        except Exception as error:
+            self._lost(error)
+            raise
+
+    def cast(self, command: bytes) -> None:
+        """One script call whose reply nobody waits for (an error only logs)."""
+        if self.available and self._batches is not None:
+            self._batches.cast(command)
+
+    def hold(self, lease: str, keys: list[str]) -> None:
+        """Renew ``lease`` in the sorted sets ``keys`` while this process lives."""
+        self._leases[lease] = keys
+
+    def drop(self, lease: str) -> None:
+        self._leases.pop(lease, None)
+
+    @property
+    def lease_ttl(self) -> float:
+        return self._lease_ttl
+
+    def key(self, name: str) -> str:
+        return self._prefix + name
 
     # ---- Redis calls ------------------------------------------------------------------
 
@@ -222,9 +269,12 @@ class RedisLimitStore:
             return
         self.available = False
         log.warning(
-            "Redis %s unavailable (%s); rate limits are counted per process until it returns",
+            "Redis %s unavailable (%s); %s until it returns",
             redacted(self.url),
             type(error).__name__ if not str(error) else error,
+            "requests with limits or budgets are refused (503)"
+            if self.refuse_on_outage
+            else "rate limits and budgets are counted per process",
         )
         self._probe = asyncio.get_running_loop().create_task(self._wait_for_redis())
 
@@ -255,6 +305,15 @@ class RedisLimitStore:
                 await self._call(pipe.execute())
             except Exception as error:
                 self._lost(error)
+
+
+def redis_unavailable() -> ServiceUnavailableError:
+    """The strict choice's answer while Redis is away (``redis_outage: refuse``)."""
+    return ServiceUnavailableError(
+        "the Redis that counts this key's limits and budgets is unavailable; retry shortly",
+        code="redis_unavailable",
+        retry_after=1.0,
+    )
 
 
 class _Commands(NamedTuple):

@@ -22,6 +22,7 @@ from tokenway.errors import NotFoundError, PermissionDeniedError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.gate import Gate
+from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.admin.permissions import check_usable, is_proxy_admin
 from tokenway.proxy.auth import Authenticator, Principal
@@ -94,7 +95,7 @@ class ProxyApp:
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
-        gate = Gate(self.services.limits)
+        gate = Gate(self.services.limits, budgets=self.services.budgets)
         self.observer = build_observer(config.observability, routes)
         if self.observer is not None:
             wraps = [self.observer, *wraps]
@@ -128,13 +129,18 @@ class ProxyApp:
     def _shared_router(
         self, routes: Sequence[ModelRoute], backoff: Backoff | None
     ) -> RoutingEngine[ModelRoute]:
-        """The routing engine; with Redis, its cooldowns are every instance's."""
-        events = self.services.key_events
-        cooldowns = SharedCooldowns() if events is not None else None
+        """The routing engine; with Redis, its cooldowns are every instance's, and with
+        Redis or the workers' counter, so are its deployments' rpm/tpm/parallel limits."""
+        events, shared = self.services.key_events, self.services.shared_limits
+        cooldowns = SharedCooldowns(limits=shared) if events or shared else None
         router = build_router(self.config, routes, backoff, cooldowns)
-        if events is not None and cooldowns is not None:  # shared through Redis
+        redis = self.config.redis
+        if events is not None and cooldowns is not None and redis is not None:  # with Redis
             cooldowns.publish = events.publish_cooldown
             events.on_cooldown = cooldowns.apply
+            self.services.router_stats = RouterStats(redis.url, redis.key_prefix, cooldowns)
+        if shared is not None and cooldowns is not None:
+            router.admission = cooldowns.admit
         return router
 
     def _build_routes(self, deployments: Sequence[DeploymentConfig]) -> list[ModelRoute]:

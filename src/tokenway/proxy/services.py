@@ -29,12 +29,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tokenway.limits.budgets import BudgetLedger
 from tokenway.limits.local_store import LocalLimitStore
+from tokenway.limits.redis_budgets import RedisBudgets
 from tokenway.limits.redis_store import RedisLimitStore
 from tokenway.limits.window import LimitStore, MemoryLimitStore
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
 from tokenway.proxy.accounting.key_events import KeyEvents
 from tokenway.proxy.accounting.keys import KeyCache
+from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.proxy.config.settings import RedisSettings, SpendSettings
@@ -63,10 +66,21 @@ class Services:
         url = database_url or _default_sqlite_url(data_dir)
         # Rate limits: in Redis for every process sharing it, else in this process.
         self.redis = (
-            RedisLimitStore(redis.url, prefix=redis.key_prefix) if redis is not None else None
+            RedisLimitStore(
+                redis.url, prefix=redis.key_prefix, refuse_on_outage=redis.refuse_on_outage
+            )
+            if redis is not None
+            else None
         )
         self.counter = LocalLimitStore(counter) if counter and not self.redis else None
         self.limits: LimitStore = self.redis or self.counter or MemoryLimitStore()
+        # Deployment limits counted with the other processes (None: in this one alone).
+        self.shared_limits: LimitStore | None = self.redis or self.counter
+        # Budget reservations every process sees: in the same Redis or counter (else None:
+        # each process reserves in its own memory, as one process alone does).
+        self.budgets: BudgetLedger | None = (
+            RedisBudgets(self.redis) if self.redis is not None else self.counter
+        )
         self.url = url
         self.store: Store = open_store(url)
         # Every key served through a store outage (allow_requests_on_db_unavailable).
@@ -80,6 +94,8 @@ class Services:
         self.key_events = (
             KeyEvents(redis.url, redis.key_prefix, self.keys.invalidate) if redis else None
         )
+        # Routing statistics told to the other instances (set by the app, with Redis).
+        self.router_stats: RouterStats | None = None
         self.tracker = SpendTracker(store_payload=settings.store_payload)
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started
@@ -115,6 +131,8 @@ class Services:
             await self.key_events.start()
         if self.counter is not None:
             await self.counter.start()
+        if self.router_stats is not None:
+            await self.router_stats.start()
         if not await self._try_open():
             self._spawn(self._reopen(), "tokenway-store-reopen")
         if self._spend_logs:
@@ -166,6 +184,8 @@ class Services:
             await self.key_events.aclose()
         if self.counter is not None:
             await self.counter.aclose()
+        if self.router_stats is not None:
+            await self.router_stats.aclose()
         with contextlib.suppress(StoreError):
             await self.store.close()
 

@@ -202,6 +202,11 @@ class RoutedCall(Generic[D]):
             self.engine.state.begin(group.ids[position], now)
             return 0.0
 
+    def withdraw(self) -> None:
+        """The attempt ``pick`` began was not sent (the engine's ``admission`` refused
+        it): it is not a try, and the next pick looks again."""
+        self._tried.pop()
+
     def adopt(self, position: int, stats: DeploymentStats) -> None:
         """Take over an attempt begun without this call (the engine's short way), as if
         ``pick`` had begun it; its outcome is reported next."""

@@ -64,6 +64,9 @@ class RoutingEngine(Outcomes[D]):
         self.clock = clock
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
+        # Async calls to a limited deployment ask this before sending (``router.shared``:
+        # limits counted with other processes): None admits, else seconds until capacity.
+        self.admission: Callable[[str], Awaitable[float | None]] | None = None
         # ``wildcards``: groups named like "*" or "inference/*" also serve the requested
         # models they match (see ``router.patterns``), asked only when no name is exact.
         self._wildcards = wildcards
@@ -150,6 +153,13 @@ class RoutingEngine(Outcomes[D]):
         if isinstance(first, RoutedCall):
             return await self._arun(first, attempt, hold)
         picked, position, _, deadline, _ = first
+        if (
+            picked.limited
+            and (admission := self.admission) is not None
+            and await admission(picked.ids[position]) is not None  # full, counted with others
+        ):
+            call = self._start(group, needed_tokens, timeout, num_retries, trace, first[4])
+            return await self._arun(call, attempt, hold)
         handle = picked.handles[position]
         started = self.clock()
         try:
@@ -216,6 +226,13 @@ class RoutingEngine(Outcomes[D]):
                 wait = call.pick(clock())
             if wait:
                 await asyncio.sleep(wait)
+                continue
+            if (
+                call.group.limited
+                and (admission := self.admission) is not None
+                and await admission(call.deployment_id) is not None
+            ):
+                call.withdraw()  # full in the count shared with other processes
                 continue
             started = clock()
             try:

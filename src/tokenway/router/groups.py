@@ -36,7 +36,8 @@ def saturated(limits: DeploymentLimits, stats: DeploymentStats) -> bool:
     rpm = limits.rpm
     tpm = limits.tpm
     return bool(
-        (parallel and stats.in_flight >= parallel)
+        stats.full
+        or (parallel and stats.in_flight >= parallel)
         or (rpm and stats.rpm_used >= rpm)
         or (tpm and stats.tpm_used >= tpm)
     )

@@ -36,6 +36,7 @@ class DeploymentStats:
         "cooldown_until",
         "deployment_id",
         "failures",
+        "full",
         "in_flight",
         "last_failed_at",
         "latency",
@@ -62,6 +63,9 @@ class DeploymentStats:
         self.failures: deque[float] = deque()  # times of recent counted failures
         self.cooldown_until = 0.0
         self.last_failed_at = 0.0
+        # At its limit in a count shared with other processes (``router.shared``), which
+        # this process's own figures do not show.
+        self.full = False
 
     def update_usage(self) -> None:
         rpm = self.rpm_used * self.rpm_scale

@@ -9,7 +9,9 @@ its user and its team, and ``Admission.settle`` swaps it for the actual cost. A 
 that does not fit while others are in flight waits (up to ``budget_wait``) for one of them
 to settle; with nothing in flight, a request is admitted while spend < max_budget, so a
 budget is overrun by at most one request. Limits of a team cap its keys': both are
-checked. All budget state is this process's; the store's spend catches up on flush.
+checked. Budget state is this process's, the store's spend catching up on flush, unless a
+ledger shares reservations between processes (``shared_budgets``: Redis, or the counter
+of ``--workers N``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tokenway.errors import (
     BudgetExceededError,
     RateLimitError,
 )
+from tokenway.limits.budgets import BudgetLedger
 from tokenway.limits.window import (
     NO_HEADROOM,
     Headroom,
@@ -39,6 +42,7 @@ from tokenway.limits.window import (
 )
 from tokenway.proxy.accounting.keys import Account, KeyContext
 from tokenway.proxy.accounting.rate_headers import rate_header_block, rate_headers
+from tokenway.proxy.accounting.shared_budgets import SharedBudgets, SharedHold, SharedRefusal
 from tokenway.router.patterns import Pattern, compile_patterns, match
 from tokenway.tokens import prompt_estimate
 
@@ -63,7 +67,7 @@ class LimitExceededError(RateLimitError):
 class Admission:
     """One admitted request's hold on budgets and limits, until ``settle``."""
 
-    __slots__ = ("_accounts", "_done", "_estimate", "_gate", "_headroom", "_quotas")
+    __slots__ = ("_accounts", "_done", "_estimate", "_gate", "_headroom", "_quotas", "_shared")
 
     def __init__(
         self,
@@ -72,12 +76,14 @@ class Admission:
         estimate: float,
         quotas: tuple[Quota, ...] = _NO_QUOTAS,
         headroom: Headroom = NO_HEADROOM,
+        shared: SharedHold | None = None,
     ) -> None:
         self._gate = gate
         self._accounts = accounts
         self._estimate = estimate
         self._quotas = quotas
         self._headroom = headroom
+        self._shared = shared  # the reservation in a ledger shared by processes
         self._done = False
 
     def headers(self) -> list[tuple[str, str]]:
@@ -105,6 +111,8 @@ class Admission:
             account.unflushed += spent
             if account.waiters:
                 account.wake()
+        if self._shared is not None:
+            self._shared.settle(spent)
         if self._quotas:
             gate = self._gate
             gate.limits.release(self._quotas, tokens, gate.clock())
@@ -117,8 +125,14 @@ class Gate:
         *,
         budget_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
+        budgets: BudgetLedger | None = None,
     ) -> None:
+        """``budgets``: the ledger where processes sharing budgets reserve (None: here)."""
         self.limits: LimitStore = limits if limits is not None else MemoryLimitStore()
+        self._shared = SharedBudgets(budgets, budget_wait) if budgets is not None else None
+        # the ledger counts the limits too (the workers' counter): one call for both
+        ledger: object = budgets
+        self._limits_in_ledger = ledger is self.limits
         memory = self.limits  # answers without awaiting: ``admit_now`` can use it
         self._memory = memory if isinstance(memory, MemoryLimitStore) else None
         self.clock = clock  # wall time: budget windows and expiry are epoch seconds
@@ -140,7 +154,9 @@ class Gate:
         ):
             _check_key(ctx, model_alias, now)  # raises the most fundamental refusal
         quotas, memory = ctx.quotas, self._memory
-        if quotas and memory is None:
+        if (quotas and memory is None) or (
+            self._shared is not None and self._shared.applies(ctx.accounts)
+        ):
             return None
         if estimate < 0.0:
             estimate = 0.0
@@ -175,20 +191,46 @@ class Gate:
         if estimate < 0.0:
             estimate = 0.0
         accounts = ctx.accounts
-        blocker = _try_reserve(accounts, estimate, now, ctx, model_alias)
-        if blocker is not None:
+        shared = await self._reserve_shared(ctx, model_alias, estimate, now)
+        if shared is not None:
+            _hold_here(accounts, estimate)
+        elif (blocker := _try_reserve(accounts, estimate, now, ctx, model_alias)) is not None:
             await self._wait_and_reserve(blocker, accounts, estimate)
         quotas = ctx.quotas
         if not quotas:
-            return Admission(self, accounts, estimate)
+            return Admission(self, accounts, estimate, shared=shared)
         try:
-            rate = await self.limits.acquire(quotas, now)
+            rate = shared.rate if shared is not None else None  # asked with the budget
+            if rate is None:
+                rate = await self.limits.acquire(quotas, now)
             if rate.refused is not None:
                 raise _rate_error(rate)
         except BaseException:
-            Admission(self, accounts, estimate).settle(None, 0)  # frees the reservation
+            # frees the reservations
+            Admission(self, accounts, estimate, shared=shared).settle(None, 0)
             raise
-        return Admission(self, accounts, estimate, quotas, rate.headroom())
+        return Admission(self, accounts, estimate, quotas, rate.headroom(), shared)
+
+    async def _reserve_shared(
+        self, ctx: KeyContext, model_alias: str, estimate: float, now: float
+    ) -> SharedHold | None:
+        """The reservation in the processes' ledger, or None: reserve here (no ledger, no
+        budget, or the ledger failed)."""
+        shared = self._shared
+        if shared is None or not shared.applies(ctx.accounts):
+            return None
+        if any(account.blocked for account in ctx.accounts):
+            _check_key(ctx, model_alias, now)
+        # the workers' counter takes the limits in the same round trip
+        quotas = ctx.quotas if self._limits_in_ledger else ()
+        try:
+            return await shared.reserve(ctx.accounts, estimate, now, quotas)
+        except SharedRefusal as refusal:
+            if refusal.busy:
+                raise _budget_busy(refusal.account) from None
+            budget = refusal.account.max_budget
+            assert budget is not None
+            raise _budget_exceeded(refusal.account, refusal.spend, budget) from None
 
     async def _wait_and_reserve(
         self, blocker: Account, accounts: tuple[Account, ...], estimate: float
@@ -311,6 +353,13 @@ def _try_reserve(
     return wait_on
 
 
+def _hold_here(accounts: tuple[Account, ...], estimate: float) -> None:
+    """This process's figures of a reservation the ledger made (nothing checked)."""
+    for account in accounts:
+        account.reserved += estimate
+        account.in_flight += 1
+
+
 def _unreserve(accounts: tuple[Account, ...], stop: Account | None, estimate: float) -> None:
     """Give back what ``_try_reserve`` took on the accounts before ``stop`` (None: all)."""
     for account in accounts:
@@ -343,8 +392,8 @@ def _money(dollars: float) -> str:
 
 def _budget_busy(account: Account) -> LimitExceededError:
     return LimitExceededError(
-        f"the remaining budget of {account.label} is held by {account.in_flight} requests "
-        "in flight; retry in a few seconds",
+        f"the remaining budget of {account.label} is held by "
+        f"{account.in_flight or 'other'} requests in flight; retry in a few seconds",
         [],
         code="budget_reserved",
         retry_after=1.0,

@@ -38,6 +38,7 @@ from tokenway.proxy.config.rules import (
     string,
     string_list,
 )
+from tokenway.proxy.config.settings import REDIS_OUTAGE_CHOICES
 
 ROUTING_STRATEGIES: tuple[str, ...] = (
     "simple-shuffle",
@@ -252,6 +253,11 @@ ROUTER_SETTINGS: Section = {
                              redis_url),
     "redis_key_prefix": implemented("tokenway's: the prefix of its Redis keys, default "
                                     "'tokenway:'", non_empty_string),
+    "redis_outage": implemented("tokenway's: while Redis does not answer, 'per_process' "
+                                "(default: each process counts limits and budgets itself, "
+                                "warns once, and goes back to Redis when it answers) or "
+                                "'refuse' (503 for requests with a limit or budget)",
+                                one_of(REDIS_OUTAGE_CHOICES)),
     "cache_kwargs": ignored(wording.ONE_PROCESS),
     "client_ttl": ignored("upstream connections are pooled for the process's life"),
     "retry_policy": ignored("retries are the same for every error; set num_retries"),

@@ -141,6 +141,8 @@ def _otlp_headers(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 DEFAULT_REDIS_PREFIX = "tokenway:"
+# router_settings.redis_outage: count per process meanwhile (the default), or refuse (503)
+REDIS_OUTAGE_CHOICES = ("per_process", "refuse")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ class RedisSettings:
 
     url: str = field(repr=False)  # may hold a password
     key_prefix: str = DEFAULT_REDIS_PREFIX  # redis_key_prefix
+    refuse_on_outage: bool = False  # redis_outage: "refuse"
 
     @classmethod
     def of(cls, router: Mapping[str, Any], env: Mapping[str, str]) -> RedisSettings | None:
@@ -171,7 +174,8 @@ class RedisSettings:
             url = _redis_url(
                 env["REDIS_HOST"], env.get("REDIS_PORT"), env.get("REDIS_PASSWORD"), None
             )
-        return cls(str(url), prefix) if url else None
+        refuse = router.get("redis_outage") == "refuse"
+        return cls(str(url), prefix, refuse) if url else None
 
 
 def _redis_url(host: str, port: object, password: object, db: object) -> str:

@@ -185,6 +185,7 @@ class ProxyApp:
         await self.services.start()
         self.health.start()
         if self.observer is not None:
+            self.observer.watch(self.router, self.services.writer)
             self.observer.start()
 
     async def aclose(self, drain_timeout: float = DRAIN_TIMEOUT) -> None:
@@ -196,6 +197,11 @@ class ProxyApp:
         await self.services.aclose()
         if self.observer is not None:
             self.observer.close()
+
+    def watch_connections(self, count: Callable[[], int]) -> None:
+        """The server's open connections, for the metrics (``serve_app`` tells it)."""
+        if self.observer is not None:
+            self.observer.watch(connections=count)
 
     def _serve_metrics(self) -> None:
         """``GET /metrics`` when the prometheus callback is on: the master key's, unless

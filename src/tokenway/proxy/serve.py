@@ -67,6 +67,7 @@ async def serve_app(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start(sock=sock)
+    app.watch_connections(lambda: server.open_connections)
     await app.start()
     app.ready = True
     if announce is not None:  # only once a signal can stop us cleanly

@@ -80,6 +80,7 @@ async def serve_app(
     await app.aclose(min(DRAIN_TIMEOUT, options.shutdown_timeout))
     if on_stop is not None:
         await on_stop()
+    log.info("stopped")
     return 0
 
 

@@ -1,4 +1,7 @@
-"""The request log: one line per model request, plain text or JSON, written off the loop.
+"""The request log: one line per request, plain text or JSON, written off the loop.
+
+A model request's line comes from its ``RequestRecord``; any other request's (management,
+health, metrics, a refusal before an endpoint ran) from its ``AccessRecord``.
 
 ``RequestLog.emit`` only appends the record to a queue; a thread formats what has queued
 every ``interval`` and writes it in one call. A slow terminal or disk therefore holds the
@@ -21,6 +24,7 @@ from typing import IO, Any
 
 import orjson
 
+from tokenway.proxy.observability.access import AccessRecord
 from tokenway.proxy.observability.record import RequestRecord
 
 MAX_PENDING = 100_000
@@ -35,12 +39,12 @@ class RequestLog:
         self.json = json
         self._stream = stream
         self._interval = interval
-        self._pending: deque[RequestRecord] = deque()
+        self._pending: deque[RequestRecord | AccessRecord] = deque()
         self._dropped = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def emit(self, record: RequestRecord) -> None:
+    def emit(self, record: RequestRecord | AccessRecord) -> None:
         if len(self._pending) >= MAX_PENDING:
             self._dropped += 1
             return
@@ -48,6 +52,8 @@ class RequestLog:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
             self._thread.start()
+
+    emit_access = emit  # the same queue; the thread tells the two apart
 
     def close(self) -> None:
         """Write what is queued and stop the thread."""
@@ -63,8 +69,10 @@ class RequestLog:
             return
         lines = []
         line = self._json_line if self.json else _plain_line
+        access = self._json_access if self.json else _plain_access
         while pending:
-            lines.append(line(pending.popleft()))
+            record = pending.popleft()
+            lines.append(access(record) if isinstance(record, AccessRecord) else line(record))
         if self._dropped:
             count, self._dropped = self._dropped, 0
             lines.append(self._note(f"{count} request log line(s) dropped: the log fell behind"))
@@ -87,6 +95,16 @@ class RequestLog:
             "level": "INFO",
             "logger": LOGGER,
             "message": f"{record.method} {record.path} {row.status}",
+            **record.fields(),
+        }
+        return orjson.dumps(data).decode() + "\n"
+
+    def _json_access(self, record: AccessRecord) -> str:
+        data: dict[str, Any] = {
+            "time": _iso(record.started_at),
+            "level": "INFO",
+            "logger": LOGGER,
+            "message": f"{record.method} {_plain(record.path)} {record.status}",
             **record.fields(),
         }
         return orjson.dumps(data).decode() + "\n"
@@ -145,6 +163,21 @@ def _plain_line(record: RequestRecord) -> str:
     return line + "\n"
 
 
+def _plain_access(record: AccessRecord) -> str:
+    line = (
+        f"INFO {LOGGER}: {_iso(record.started_at)} {record.method} {_plain(record.path)} "
+        f"{record.status}"
+    )
+    if record.request_id:
+        line += f" request_id={record.request_id}"
+    if record.key:
+        line += f" key_hash={record.key}"
+    line += f" latency_ms={record.latency_ms:.3f}"
+    if record.error_code is not None:
+        line += f" error_code={_plain(record.error_code)}"
+    return line + "\n"
+
+
 def _fixed_pairs(record: RequestRecord) -> str:
     row = record.row
     pairs = f" model={_plain(row.model_alias)}"
@@ -188,6 +221,16 @@ def _iso(epoch: float) -> str:
 
 
 _SECONDS: dict[int, str] = {}  # the last seconds, formatted (a race only formats twice)
+
+
+class PlainFormatter(logging.Formatter):
+    """Every other log line in the request lines' plain shape: level, logger, time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record.levelname} {record.name}: {_iso(record.created)} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 class JsonFormatter(logging.Formatter):

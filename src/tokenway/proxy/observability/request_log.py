@@ -144,23 +144,18 @@ def _plain_line(record: RequestRecord) -> str:
         if len(_FIXED) >= 10_000:
             _FIXED.clear()
         _FIXED[who] = fixed
-    line = (
+    cost, error = row.cost, row.error_code
+    return (  # one f-string: its parts joined in one pass
         f"INFO {LOGGER}: {_iso(row.started_at)} {record.method} {record.path} {row.status} "
         f"request_id={row.request_id}{fixed} stream={row.stream}"
         f" prompt_tokens={row.prompt_tokens} completion_tokens={row.completion_tokens}"
         f" total_tokens={row.prompt_tokens + row.completion_tokens}"
-    )
-    if row.usage_estimated:
-        line += " usage_estimated=True"
-    if row.cost is not None:
-        line += f" cost={row.cost:.10g}"
-    line += (
+        f"{' usage_estimated=True' if row.usage_estimated else ''}"
+        f"{'' if cost is None else f' cost={cost:.10g}'}"
         f" latency_ms={row.latency_ms:.3f} upstream_ms={record.upstream_ms:.3f}"
         f" retries={record.retries} fallbacks={record.fallbacks}"
+        f"{'' if error is None else f' error_code={_plain(error)}'}\n"
     )
-    if row.error_code is not None:
-        line += f" error_code={_plain(row.error_code)}"
-    return line + "\n"
 
 
 def _plain_access(record: AccessRecord) -> str:

@@ -81,7 +81,8 @@ class Observer:
             watch = _Watch(self, name, request, ctx)
             ctx.on_close = watch.closed
             if tracing:
-                ctx.spans = watch.trace = RequestTrace(request.headers.get("traceparent"))
+                trace = RequestTrace(request.headers.get("traceparent"), ctx.started)
+                ctx.spans = watch.trace = trace
             if metrics is not None:
                 metrics.in_flight_now += 1
             try:

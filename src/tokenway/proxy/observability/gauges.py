@@ -54,6 +54,7 @@ class StateGauges:
         self._keys: dict[str, tuple[KeyContext, str]] = {}  # touched: hash prefix -> ctx
         self._limits: dict[tuple[str, str, str], bytes] = {}  # (key, its alias, group)
         self.outcomes: dict[str, int] = {}  # deployment id -> its last requests' state
+        self._shown: dict[str, int] = {}  # deployment id -> the state its gauge says
         key, team = ("hashed_api_key", "api_key_alias"), ("team", "team_alias")
         by_model = (*key, "model")
 
@@ -157,11 +158,15 @@ class StateGauges:
                     gauge.labels(*labels).set(value)
 
     def _states(self) -> None:
+        """Each deployment's state, set when it changed (a tick with none costs a look
+        at the router's stats and a dict per deployment)."""
         cooled = cooled_down(self.router) if self.router is not None else set()
-        outcomes = self.outcomes
+        outcomes, shown = self.outcomes, self._shown
         for deployment, labels in self._deployments.items():
             state = OUTAGE if deployment in cooled else outcomes.get(deployment, 0)
-            self.deployment_state.labels(*labels).set(state)
+            if shown.get(deployment) != state:
+                shown[deployment] = state
+                self.deployment_state.labels(*labels).set(state)
 
 
 def cooled_down(router: RoutingEngine[Route]) -> set[str]:

@@ -206,16 +206,26 @@ def _plain(value: object) -> str:
 
 
 def _iso(epoch: float) -> str:
-    whole = int(epoch)
-    cached = _SECONDS.get(whole)
-    if cached is None:
-        if len(_SECONDS) > 4:
-            _SECONDS.clear()
-        cached = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{cached}.{int((epoch - whole) * 1000):03d}Z"
+    """UTC to the millisecond; lines of the same millisecond (many, under load) share
+    the text."""
+    millis = int(epoch * 1000)
+    text = _MILLIS.get(millis)
+    if text is None:
+        whole, part = divmod(millis, 1000)
+        seconds = _SECONDS.get(whole)
+        if seconds is None:
+            if len(_SECONDS) > 4:
+                _SECONDS.clear()
+            seconds = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        if len(_MILLIS) > 4096:
+            _MILLIS.clear()
+        text = _MILLIS[millis] = f"{seconds}.{part:03d}Z"
+    return text
 
 
-_SECONDS: dict[int, str] = {}  # the last seconds, formatted (a race only formats twice)
+# The last seconds and milliseconds, formatted (a race between threads only formats twice).
+_SECONDS: dict[int, str] = {}
+_MILLIS: dict[int, str] = {}
 
 
 class PlainFormatter(logging.Formatter):

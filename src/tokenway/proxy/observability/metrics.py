@@ -147,12 +147,14 @@ class ProxyMetrics:
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request, in plain numbers: the outcome's label values are
         bound once (``_bind``), and ``flush`` hands the sums to prometheus-client."""
-        row = record.row
+        # the fields by unpacking, one step (``_plain_line`` does the same)
+        (row, _, _, _, key_alias, team_alias, upstream_model, retries, fallbacks, upstream_ms,
+         first_byte_ms) = record  # fmt: skip
+        (_, key_hash, _, _, model, deployment, prompt, completion, cost, latency_ms, status,
+         error, _, _, _, _) = row  # fmt: skip
         # The key's hash stands for its team and user (a key belongs to one of each).
-        outcome = (
-            row.key_hash, record.key_alias, record.team_alias, row.model_alias,
-            record.upstream_model, row.status, row.error_code, row.deployment,
-        )  # fmt: skip
+        outcome = (key_hash, key_alias, team_alias, model, upstream_model, status, error,
+                   deployment)  # fmt: skip
         series = self._series.get(outcome)
         if series is None:
             if len(self._series) >= MAX_OUTCOMES:  # bounded: label children stay registered
@@ -162,23 +164,23 @@ class ProxyMetrics:
         self._dirty.add(series)
         counts = series.counts
         counts[TOTAL] += 1
-        if row.cost:
-            counts[SPEND] += row.cost
-        counts[INPUT] += row.prompt_tokens
-        counts[OUTPUT] += row.completion_tokens
-        if record.retries or record.fallbacks:
-            counts[RETRIES] += record.retries
-            counts[FALLBACKS] += record.fallbacks
+        if cost:
+            counts[SPEND] += cost
+        counts[INPUT] += prompt
+        counts[OUTPUT] += completion
+        if retries or fallbacks:
+            counts[RETRIES] += retries
+            counts[FALLBACKS] += fallbacks
         buckets, sums = series.buckets, series.sums
-        seconds = row.latency_ms / 1000
+        seconds = latency_ms / 1000
         buckets[LATENCY][bisect_left(_BOUNDS, seconds)] += 1
         sums[LATENCY] += seconds
-        if series.deployment is not None and row.status < 400:
-            seconds = record.upstream_ms / 1000
+        if series.deployment is not None and status < 400:
+            seconds = upstream_ms / 1000
             buckets[API][bisect_left(_BOUNDS, seconds)] += 1
             sums[API] += seconds
-            if record.first_byte_ms is not None:
-                seconds = record.first_byte_ms / 1000
+            if first_byte_ms is not None:
+                seconds = first_byte_ms / 1000
                 buckets[FIRST][bisect_left(_BOUNDS, seconds)] += 1
                 sums[FIRST] += seconds
 

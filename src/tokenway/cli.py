@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.log_format == "json" or _truthy(os.environ.get("JSON_LOGS")):
         _json_logs()
+    else:
+        _plain_logs()
     if args.demo:
         return _run_demo(args)
     if not args.config:
@@ -122,6 +124,14 @@ def _json_logs() -> None:
 
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonFormatter())
+
+
+def _plain_logs() -> None:
+    """Every log line with its time, in the plain request lines' shape."""
+    from tokenway.proxy.observability import PlainFormatter
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(PlainFormatter())
 
 
 def _with_json_logs(config: ProxyConfig) -> ProxyConfig:
@@ -248,6 +258,10 @@ def _banner(config: ProxyConfig, options: ServeOptions, demo_note: str | None) -
         lines.append("no master key: open to local clients only (any bearer token is accepted)")
     lines.append(_limits_line(config, options.workers))
     print("\n".join(lines), flush=True)
+    log.info(
+        "started: serving on http://%s:%d, %d worker(s), models: %s",
+        options.host, options.port, options.workers, ", ".join(config.model_names()),
+    )  # fmt: skip
 
 
 def _limits_line(config: ProxyConfig, workers: int) -> str:

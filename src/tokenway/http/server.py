@@ -244,6 +244,11 @@ class HTTPServer:
         """Requests being handled right now, streams still being sent included."""
         return self._state.in_flight
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now."""
+        return len(self._state.connections)
+
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop accepting, close idle connections, let in-flight requests finish for up to
         ``timeout`` seconds, then close whatever remains. Safe to call more than once.

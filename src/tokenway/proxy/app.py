@@ -38,6 +38,7 @@ from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
 from tokenway.proxy.models import ModelTable, access_groups, build_router, build_routes
 from tokenway.proxy.models import Route as ModelRoute
 from tokenway.proxy.observability import build_observer
+from tokenway.proxy.observability.access import Sink, access_record, answer_logged, logged_route
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.served import LiveModels, ModelRoutes, SecretBox, Served
@@ -121,6 +122,11 @@ class ProxyApp:
         )
         self._route_tables(groups)
         self._serve_metrics()
+        # A line for each request that is not a model request, when the request log is on.
+        self._access = self.observer.log if self.observer is not None else None
+        self._model_detail: Route = self._get_model
+        if self._access is not None:
+            self._log_routes(self._access)
         self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
         self._routes_body = _routes_body((*self._private, *self._admin, *self._public))
         # general_settings.allowed_routes: exact paths; None (the default) allows every route
@@ -223,9 +229,12 @@ class ProxyApp:
         key = (request.method, request.path)
         public = self._public.get(key)
         if public is not None:
+            if self._access is not None:
+                return answer_logged(self._access, public, request, request_id, started)
             return public()
+        ctx = None
         if self._allowed_routes is not None and request.path not in self._allowed_routes:
-            return error_response(_ROUTE_NOT_ALLOWED, request_id)
+            return self._refused(_ROUTE_NOT_ALLOWED, request, request_id, started, ctx)
         try:
             principal = self.auth.authenticate(request.headers)
             if principal.unresolved:
@@ -238,7 +247,38 @@ class ProxyApp:
             ctx = CallContext(request_id, started, principal.key_hash, principal.key, chosen)
             return await route(request, ctx)
         except TokenwayError as error:
-            return error_response(error, request_id)
+            if self._access is None:
+                return error_response(error, request_id)
+            return self._refused(error, request, request_id, started, ctx)
+
+    def _refused(
+        self,
+        error: TokenwayError,
+        request: Request,
+        request_id: str,
+        started: float,
+        ctx: CallContext | None,
+    ) -> Response:
+        """The error's answer, and its line unless a model request's own says it (the
+        observer's: it set ``on_close``)."""
+        response = error_response(error, request_id)
+        if self._access is not None and (ctx is None or ctx.on_close is None):
+            key_hash = ctx.key_hash if ctx is not None else None
+            code = error.code or error.error_type
+            record = access_record(request, request_id, started, response.status, key_hash, code)
+            self._access.emit_access(record)
+        return response
+
+    def _log_routes(self, sink: Sink) -> None:
+        """Every route but the model endpoints (which the observer logs), each answer with
+        its line."""
+        for key, route in self._admin.items():
+            self._admin[key] = logged_route(sink, route)
+        model_paths = {path for p in self.pipelines.values() for path in p.endpoint.paths}
+        for key, route in self._private.items():
+            if key[1] not in model_paths:  # model lists and info, refused endpoints
+                self._private[key] = logged_route(sink, route)
+        self._model_detail = logged_route(sink, self._get_model)
 
     async def start(self) -> None:
         """Open the store, start the spend writer and health checks, in the serving loop."""
@@ -247,6 +287,7 @@ class ProxyApp:
             await self.live_models.start()
         self.health.start()
         if self.observer is not None:
+            self.observer.watch(self.router, self.services.writer)
             self.observer.start()
 
     async def aclose(self, drain_timeout: float = DRAIN_TIMEOUT) -> None:
@@ -259,6 +300,11 @@ class ProxyApp:
         await self.services.aclose()
         if self.observer is not None:
             self.observer.close()
+
+    def watch_connections(self, count: Callable[[], int]) -> None:
+        """The server's open connections, for the metrics (``serve_app`` tells it)."""
+        if self.observer is not None:
+            self.observer.watch(connections=count)
 
     def _serve_metrics(self) -> None:
         """``GET /metrics`` when the prometheus callback is on: the master key's, unless
@@ -303,7 +349,7 @@ class ProxyApp:
             return self.pipelines[azure[0]].handle
         if request.path.startswith(("/v1/models/", "/models/")):
             if request.method == "GET":
-                return self._get_model
+                return self._model_detail
             raise _MethodNotAllowed(request, ["GET"])
         routes = (*self._private, *self._public, *self._admin)
         allowed = [method for method, path in routes if path == request.path]

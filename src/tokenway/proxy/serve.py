@@ -67,6 +67,7 @@ async def serve_app(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start(sock=sock)
+    app.watch_connections(lambda: server.open_connections)
     await app.start()
     app.ready = True
     if announce is not None:  # only once a signal can stop us cleanly
@@ -79,6 +80,7 @@ async def serve_app(
     await app.aclose(min(DRAIN_TIMEOUT, options.shutdown_timeout))
     if on_stop is not None:
         await on_stop()
+    log.info("stopped")
     return 0
 
 

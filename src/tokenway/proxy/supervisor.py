@@ -108,6 +108,7 @@ class Supervisor:
         if started is None:
             return  # not a worker of ours
         code = os.waitstatus_to_exitcode(status)
+        _forget_live_gauges(pid)
         if self._stopping:
             self._exit_code = max(self._exit_code, _shell_code(code))
             return
@@ -175,6 +176,15 @@ class Supervisor:
 def _stop_while_starting(signum: int, _frame: object) -> None:
     """Stopped before it could serve anything: nothing to drain, a clean exit."""
     raise SystemExit(0)
+
+
+def _forget_live_gauges(pid: int) -> None:
+    """A dead worker's live gauges (requests in flight, connections, spend backlog) leave
+    ``/metrics``: prometheus-client adds up only the live workers' files of those."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def _describe(code: int) -> str:

@@ -75,6 +75,29 @@ def _post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         conn.close()
 
 
+def other_calls(port: int) -> list[tuple[str, str, int]]:
+    """Requests that are not model requests: (method, path, status) of each. The key's
+    list is asked with a key in its query, which no line may show."""
+    calls = [
+        ("GET", "/health/readiness", None),
+        ("GET", f"/key/info?key={MASTER_KEY}", MASTER_KEY),
+        ("GET", "/v1/models", MASTER_KEY),
+        ("GET", "/key/list", "sk-not-a-key-of-this-proxy"),
+        ("GET", "/no/such/route", MASTER_KEY),
+    ]
+    done = []
+    for method, target, key in calls:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request(method, target, headers={"authorization": f"Bearer {key}"} if key else {})
+            response = conn.getresponse()
+            response.read()
+        finally:
+            conn.close()
+        done.append((method, target.split("?")[0], response.status))
+    return done
+
+
 def _usage(status: int, body: bytes, stream: bool) -> dict[str, int]:
     if status != 200:
         return {"prompt_tokens": 0, "completion_tokens": 0}

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,18 @@ class SpendWriter:
         self.flush_failures = 0
         self.journal_errors = 0
         self.last_error: str | None = None  # class name of the last failure, never a message
+        self._last_accepted = time.monotonic()  # the store last took rows (or the start)
+
+    @property
+    def queued_batches(self) -> int:
+        """Sealed batches (journal segments) the store has not taken yet."""
+        return len(self._queue)
+
+    def lag(self) -> float:
+        """Seconds since the store last took rows, while rows wait for it (else 0)."""
+        if not self.rows_pending and not self._queue:
+            return 0.0
+        return max(0.0, time.monotonic() - self._last_accepted)
 
     @property
     def failing(self) -> bool:
@@ -138,6 +151,8 @@ class SpendWriter:
                 if self._count > self._max_memory_rows:
                     self._rows = None  # a long outage: read them back from the segment
         self.rows_recorded += 1
+        if not self.rows_pending and not self._queue:  # nothing waited: the lag starts now
+            self._last_accepted = time.monotonic()
         self.rows_pending += 1
         if self._count >= self._max_batch_rows:
             self._wake.set()
@@ -266,6 +281,7 @@ class SpendWriter:
             log.error("spend journal segment %s vanished; its rows are lost", batch.segment)
 
     def _store_ok(self) -> None:
+        self._last_accepted = time.monotonic()
         if self._failing:
             self._failing = False
             log.warning("spend store is back; journaled rows are being written")

@@ -6,7 +6,14 @@ by the ``Observer`` wrap (``wrap``) from its spend row and its response's header
 """
 
 from tokenway.proxy.observability.record import RequestRecord
-from tokenway.proxy.observability.request_log import JsonFormatter, RequestLog
+from tokenway.proxy.observability.request_log import JsonFormatter, PlainFormatter, RequestLog
 from tokenway.proxy.observability.wrap import Observer, build_observer
 
-__all__ = ["JsonFormatter", "Observer", "RequestLog", "RequestRecord", "build_observer"]
+__all__ = [
+    "JsonFormatter",
+    "Observer",
+    "PlainFormatter",
+    "RequestLog",
+    "RequestRecord",
+    "build_observer",
+]

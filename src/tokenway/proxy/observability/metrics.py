@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tokenway.proxy.observability.gauges import PARTIAL_OUTAGE, StateGauges
 from tokenway.proxy.observability.record import RequestRecord
 
 # LiteLLM's buckets (seconds), so that its dashboards' quantiles mean the same.
@@ -59,6 +60,8 @@ class ProxyMetrics:
         self._dirty: set[_Series] = set()
         self.in_flight_now = 0  # set on the gauge at each flush
         self._define()
+        where = {d: (k.model, d, k.api_base, k.provider) for d, k in deployments.items()}
+        self.state = StateGauges(self._own, where)
 
     def _define(self) -> None:
         r = self._own
@@ -122,11 +125,6 @@ class ProxyMetrics:
             "litellm_deployment_total_requests", "Requests per deployment", by_caller,
             registry=r,
         )  # fmt: skip
-        self.deployment_state = Gauge(
-            "litellm_deployment_state",
-            "0 healthy, 1 partial outage (its last request failed), 2 outage",
-            _DEPLOYMENT, registry=r, multiprocess_mode="mostrecent",
-        )  # fmt: skip
         fallback_labels = ["requested_model", "fallback_model", "hashed_api_key"]
         fallback_labels += ["api_key_alias", "team", "team_alias", *_EXCEPTION]
         self.fallbacks_ok = Counter(
@@ -149,12 +147,14 @@ class ProxyMetrics:
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request, in plain numbers: the outcome's label values are
         bound once (``_bind``), and ``flush`` hands the sums to prometheus-client."""
-        row = record.row
+        # the fields by unpacking, one step (``_plain_line`` does the same)
+        (row, _, _, _, key_alias, team_alias, upstream_model, retries, fallbacks, upstream_ms,
+         first_byte_ms) = record  # fmt: skip
+        (_, key_hash, _, _, model, deployment, prompt, completion, cost, latency_ms, status,
+         error, _, _, _, _) = row  # fmt: skip
         # The key's hash stands for its team and user (a key belongs to one of each).
-        outcome = (
-            row.key_hash, record.key_alias, record.team_alias, row.model_alias,
-            record.upstream_model, row.status, row.error_code, row.deployment,
-        )  # fmt: skip
+        outcome = (key_hash, key_alias, team_alias, model, upstream_model, status, error,
+                   deployment)  # fmt: skip
         series = self._series.get(outcome)
         if series is None:
             if len(self._series) >= MAX_OUTCOMES:  # bounded: label children stay registered
@@ -164,23 +164,23 @@ class ProxyMetrics:
         self._dirty.add(series)
         counts = series.counts
         counts[TOTAL] += 1
-        if row.cost:
-            counts[SPEND] += row.cost
-        counts[INPUT] += row.prompt_tokens
-        counts[OUTPUT] += row.completion_tokens
-        if record.retries or record.fallbacks:
-            counts[RETRIES] += record.retries
-            counts[FALLBACKS] += record.fallbacks
+        if cost:
+            counts[SPEND] += cost
+        counts[INPUT] += prompt
+        counts[OUTPUT] += completion
+        if retries or fallbacks:
+            counts[RETRIES] += retries
+            counts[FALLBACKS] += fallbacks
         buckets, sums = series.buckets, series.sums
-        seconds = row.latency_ms / 1000
+        seconds = latency_ms / 1000
         buckets[LATENCY][bisect_left(_BOUNDS, seconds)] += 1
         sums[LATENCY] += seconds
-        if series.deployment is not None and row.status < 400:
-            seconds = record.upstream_ms / 1000
+        if series.deployment is not None and status < 400:
+            seconds = upstream_ms / 1000
             buckets[API][bisect_left(_BOUNDS, seconds)] += 1
             sums[API] += seconds
-            if record.first_byte_ms is not None:
-                seconds = record.first_byte_ms / 1000
+            if first_byte_ms is not None:
+                seconds = first_byte_ms / 1000
                 buckets[FIRST][bisect_left(_BOUNDS, seconds)] += 1
                 sums[FIRST] += seconds
 
@@ -189,8 +189,12 @@ class ProxyMetrics:
         ``--workers N``, to its file); ``/metrics`` flushes before it answers."""
         self.in_flight.set(self.in_flight_now)
         dirty, self._dirty = self._dirty, set()
+        outcomes = self.state.outcomes
         for series in dirty:
             series.flush()
+            if series.state is not None:
+                outcomes[series.state[0]] = series.state[1]
+        self.state.flush()
 
     def _bind(self, record: RequestRecord) -> _Series:
         """The children of one outcome's label values."""
@@ -254,7 +258,7 @@ class ProxyMetrics:
         series.histograms[API] = self.api_latency.labels(*api)
         series.histograms[FIRST] = self.first_token.labels(model, key, key_alias, team, team_alias)
         if row.status >= 500 or row.status == 429 or not failed:
-            series.state = (self.deployment_state.labels(*where), 1 if failed else 0)
+            series.state = (row.deployment or "", PARTIAL_OUTAGE if failed else 0)
 
     def exposition(self) -> bytes:
         self.flush()
@@ -282,7 +286,7 @@ class _Series:
         self.buckets = [[0] * len(_BOUNDS) for _ in range(3)]
         self.sums = [0.0, 0.0, 0.0]
         self.deployment: tuple[Counter, Counter, Counter] | None = None  # total, outcome, fb
-        self.state: tuple[Gauge, int] | None = None
+        self.state: tuple[str, int] | None = None  # deployment id, its state after
 
     def flush(self) -> None:
         counts = self.counts
@@ -304,8 +308,6 @@ class _Series:
             deployment_outcome.inc(requests)
             if counts[FALLBACKS]:
                 fallbacks.inc(counts[FALLBACKS])
-        if self.state is not None:
-            self.state[0].set(self.state[1])
         self.counts = [0.0] * 6
         for index, histogram in enumerate(self.histograms):
             if any(self.buckets[index]):

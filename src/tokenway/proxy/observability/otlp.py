@@ -30,7 +30,6 @@ log = logging.getLogger("tokenway.proxy")
 
 BATCH = 512
 MAX_PENDING = 20_000
-SERVER, CLIENT, INTERNAL = 2, 3, 1  # OTLP span kinds
 _OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "completions": "text_completion"}
 
 Finished = tuple[RequestRecord, RequestTrace, float | None, float]  # answered, closed
@@ -49,8 +48,8 @@ class SpanExporter:
         self._url = urllib.parse.urlsplit(endpoint)
         self._headers = {"content-type": "application/json", **dict(headers)}
         self._resource = f'{{"attributes":[{_string("service.name", service)}]}}'
-        self._routes: dict[tuple[str, str, str], str] = {}  # a route's attributes, as text
-        self._fixed: dict[tuple[object, ...], str] = {}  # requests' repeating attributes
+        self._routes: dict[tuple[str, str, str], tuple[str, str]] = {}  # name, attributes
+        self._fixed: dict[tuple[object, ...], tuple[str, str]] = {}  # the same, of requests
         self._interval = interval
         self._pending: deque[Finished] = deque()
         self._wake = threading.Event()
@@ -142,64 +141,69 @@ class SpanExporter:
                 reason,
             )
 
-    def _ns(self, perf: float) -> int:
-        return int((perf + self._offset) * 1e9)
-
     def _spans(
         self, record: RequestRecord, trace: RequestTrace, answered: float | None, closed: float
     ) -> str:
-        """The request's spans, as OTLP JSON text (written directly: a span's dicts would
-        cost several times more to build than the text)."""
+        """The request's spans, as OTLP JSON text, each span one f-string (a span's dicts,
+        or its text built piece by piece through helpers, cost several times more)."""
         row = record.row
-        started = closed - row.latency_ms / 1000
-        if trace.attempts:  # the request's span holds its children's, whatever the clocks said
-            closed = max(closed, trace.attempts[-1].ended)
+        offset = self._offset
+        started = trace.started
+        attempts = trace.attempts
+        if attempts:  # the request's span holds its children's, whatever the clocks said
+            closed = max(closed, attempts[-1].ended)
         operation = _OPERATIONS.get(record.endpoint, record.endpoint)
-        answered_by = trace.attempts[-1].route if trace.attempts else None
-        attributes = (
-            f"{self._fixed_attributes(record, operation, answered_by)},"
-            f"{_integer('http.response.status_code', row.status)},"
-            f"{_integer('gen_ai.usage.input_tokens', row.prompt_tokens)},"
-            f"{_integer('gen_ai.usage.output_tokens', row.completion_tokens)},"
-            # a request id is hex, or a client's checked to [A-Za-z0-9._:-] (proxy.echo)
-            f'{{"key":"tokenway.request_id","value":{{"stringValue":"{row.request_id}"}}}},'
-            f"{_integer('tokenway.retries', record.retries)},"
-            f"{_integer('tokenway.fallbacks', record.fallbacks)}"
+        name, fixed = self._fixed_attributes(
+            record, operation, attempts[-1].route if attempts else None
         )
-        if row.cost is not None:
-            attributes += f',{{"key":"tokenway.cost","value":{{"doubleValue":{row.cost!r}}}}}'
+        trace_id, span_id = trace.trace_id, trace.span_id
         error = row.error_code if row.status >= 400 else None
-        name = f"{record.method} {record.path}"
-        spans = [
-            self._span(trace, trace.span_id, trace.parent_id, name, SERVER, started, closed,
-                       attributes, error)
-        ]  # fmt: skip
+        cost = row.cost
+        status = '{"code":0}' if error is None else _status(error)
+        text = (
+            f'{{"traceId":"{trace_id}","spanId":"{span_id}"{_parent(trace.parent_id)},'
+            f'"name":{name},"kind":2,"startTimeUnixNano":"{int((started + offset) * 1e9)}",'
+            f'"endTimeUnixNano":"{int((closed + offset) * 1e9)}","attributes":[{fixed},'
+            f'{{"key":"http.response.status_code","value":{{"intValue":"{row.status}"}}}},'
+            f'{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"{row.prompt_tokens}"}}}},'
+            '{"key":"gen_ai.usage.output_tokens","value":{"intValue":"'
+            f'{row.completion_tokens}"}}}},'
+            # hex, or a client's id checked to [A-Za-z0-9._:-] (proxy.echo)
+            f'{{"key":"tokenway.request_id","value":{{"stringValue":"{row.request_id}"}}}},'
+            f'{{"key":"tokenway.retries","value":{{"intValue":"{record.retries}"}}}},'
+            f'{{"key":"tokenway.fallbacks","value":{{"intValue":"{record.fallbacks}"}}}}'
+            f'{"" if cost is None else _COST % cost}],"status":{status}}}'
+        )
         if trace.admitted is not None:
             begin, end = trace.admitted
-            spans.append(self._child(trace, "admission", begin, end))
-        for attempt in trace.attempts:
-            route = attempt.route
-            attrs = f"{self._route_attributes(route, operation)},"
-            attrs += _integer("http.response.status_code", attempt.status)
-            name = f"{operation} {route.upstream_model}"
-            spans.append(
-                self._span(trace, attempt.span_id, trace.span_id, name, CLIENT, attempt.started,
-                           attempt.ended, attrs, attempt.error)
-            )  # fmt: skip
+            text += self._child(trace, "admission", begin, end)
+        for attempt in attempts:
+            attempt_name, attributes = self._route_attributes(attempt.route, operation)
+            status = '{"code":0}' if attempt.error is None else _status(attempt.error)
+            text += (
+                f',{{"traceId":"{trace_id}","spanId":"{attempt.span_id}",'
+                f'"parentSpanId":"{span_id}","name":{attempt_name},"kind":3,'
+                f'"startTimeUnixNano":"{int((attempt.started + offset) * 1e9)}",'
+                f'"endTimeUnixNano":"{int((attempt.ended + offset) * 1e9)}",'
+                f'"attributes":[{attributes},{{"key":"http.response.status_code",'
+                f'"value":{{"intValue":"{attempt.status}"}}}}],"status":{status}}}'
+            )
         if row.stream and answered is not None and row.status == 200:
-            spans.append(self._child(trace, "stream", answered, closed))
-        return ",".join(spans)
+            text += self._child(trace, "stream", answered, closed)
+        return text
 
-    def _fixed_attributes(self, record: RequestRecord, operation: str, route: Route | None) -> str:
-        """The request span's attributes that repeat from request to request, as text
-        made once per combination (bounded)."""
+    def _fixed_attributes(
+        self, record: RequestRecord, operation: str, route: Route | None
+    ) -> tuple[str, str]:
+        """The request span's name and the attributes that repeat from request to
+        request, as text made once per combination (bounded)."""
         row = record.row
         ok = row.status < 400
         answered = route.deployment_id if route is not None else None
         key = (record.method, record.path, operation, row.model_alias, row.deployment,
                record.key_alias, answered, ok)  # fmt: skip
-        text = self._fixed.get(key)
-        if text is None:
+        made = self._fixed.get(key)
+        if made is None:
             parts = [
                 _string("http.request.method", record.method),
                 _string("url.path", record.path),
@@ -216,15 +220,17 @@ class SpanExporter:
                 parts.append(_string("tokenway.key_alias", record.key_alias))
             if len(self._fixed) >= 10_000:
                 self._fixed.clear()
-            text = self._fixed[key] = ",".join(parts)
-        return text
+            name = _json(f"{record.method} {record.path}")
+            made = self._fixed[key] = (name, ",".join(parts))
+        return made
 
-    def _route_attributes(self, route: Route, operation: str) -> str:
+    def _route_attributes(self, route: Route, operation: str) -> tuple[str, str]:
+        """An attempt span's name and attributes, made once per route and operation."""
         key = (route.deployment_id, route.upstream_model, operation)
-        text = self._routes.get(key)
-        if text is None:
+        made = self._routes.get(key)
+        if made is None:
             host = urllib.parse.urlsplit(route.api_base).hostname or ""
-            text = self._routes[key] = ",".join(
+            attributes = ",".join(
                 [
                     _string("gen_ai.operation.name", operation),
                     _string("gen_ai.system", route.provider.spec.name),
@@ -233,33 +239,30 @@ class SpanExporter:
                     _string("tokenway.deployment", route.deployment_id),
                 ]
             )
-        return text
+            made = self._routes[key] = (_json(f"{operation} {route.upstream_model}"), attributes)
+        return made
 
     def _child(self, trace: RequestTrace, name: str, begin: float, end: float) -> str:
-        return self._span(trace, new_span_id(), trace.span_id, name, INTERNAL, begin, end, "", None)
-
-    def _span(
-        self,
-        trace: RequestTrace,
-        span_id: str,
-        parent: str | None,
-        name: str,
-        kind: int,
-        begin: float,
-        end: float,
-        attributes: str,
-        error: str | None,
-    ) -> str:
-        parent_id = f',"parentSpanId":"{parent}"' if parent else ""
-        status = f'{{"code":2,"message":{_json(error)}}}' if error else '{"code":0}'
-        return (
-            f'{{"traceId":"{trace.trace_id}","spanId":"{span_id}"{parent_id},'
-            f'"name":{_json(name)},"kind":{kind},'
-            f'"startTimeUnixNano":"{self._ns(begin)}","endTimeUnixNano":"{self._ns(end)}",'
-            f'"attributes":[{attributes}],"status":{status}}}'
-        )
+        offset = self._offset
+        return _INTERNAL % (
+            trace.trace_id, new_span_id(), trace.span_id, name,
+            int((begin + offset) * 1e9), int((end + offset) * 1e9),
+        )  # fmt: skip
 
 
+def _parent(span_id: str | None) -> str:
+    return f',"parentSpanId":"{span_id}"' if span_id else ""
+
+
+def _status(error: str) -> str:
+    return f'{{"code":2,"message":{_json(error)}}}'
+
+
+_COST = ',{"key":"tokenway.cost","value":{"doubleValue":%r}}'
+_INTERNAL = (
+    ',{"traceId":"%s","spanId":"%s","parentSpanId":"%s","name":"%s","kind":1,'
+    '"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[],"status":{"code":0}}'
+)
 _SCOPE = '"scopeSpans":[{"scope":{"name":"tokenway"},"spans":['
 
 
@@ -269,7 +272,3 @@ def _json(value: str) -> str:
 
 def _string(key: str, value: str) -> str:
     return f'{{"key":"{key}","value":{{"stringValue":{_json(value)}}}}}'
-
-
-def _integer(key: str, value: int) -> str:
-    return f'{{"key":"{key}","value":{{"intValue":"{value}"}}}}'

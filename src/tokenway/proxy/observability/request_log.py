@@ -1,4 +1,7 @@
-"""The request log: one line per model request, plain text or JSON, written off the loop.
+"""The request log: one line per request, plain text or JSON, written off the loop.
+
+A model request's line comes from its ``RequestRecord``; any other request's (management,
+health, metrics, a refusal before an endpoint ran) from its ``AccessRecord``.
 
 ``RequestLog.emit`` only appends the record to a queue; a thread formats what has queued
 every ``interval`` and writes it in one call. A slow terminal or disk therefore holds the
@@ -21,6 +24,7 @@ from typing import IO, Any
 
 import orjson
 
+from tokenway.proxy.observability.access import AccessRecord
 from tokenway.proxy.observability.record import RequestRecord
 
 MAX_PENDING = 100_000
@@ -35,12 +39,12 @@ class RequestLog:
         self.json = json
         self._stream = stream
         self._interval = interval
-        self._pending: deque[RequestRecord] = deque()
+        self._pending: deque[RequestRecord | AccessRecord] = deque()
         self._dropped = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def emit(self, record: RequestRecord) -> None:
+    def emit(self, record: RequestRecord | AccessRecord) -> None:
         if len(self._pending) >= MAX_PENDING:
             self._dropped += 1
             return
@@ -48,6 +52,8 @@ class RequestLog:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
             self._thread.start()
+
+    emit_access = emit  # the same queue; the thread tells the two apart
 
     def close(self) -> None:
         """Write what is queued and stop the thread."""
@@ -63,8 +69,10 @@ class RequestLog:
             return
         lines = []
         line = self._json_line if self.json else _plain_line
+        access = self._json_access if self.json else _plain_access
         while pending:
-            lines.append(line(pending.popleft()))
+            record = pending.popleft()
+            lines.append(access(record) if isinstance(record, AccessRecord) else line(record))
         if self._dropped:
             count, self._dropped = self._dropped, 0
             lines.append(self._note(f"{count} request log line(s) dropped: the log fell behind"))
@@ -87,6 +95,16 @@ class RequestLog:
             "level": "INFO",
             "logger": LOGGER,
             "message": f"{record.method} {record.path} {row.status}",
+            **record.fields(),
+        }
+        return orjson.dumps(data).decode() + "\n"
+
+    def _json_access(self, record: AccessRecord) -> str:
+        data: dict[str, Any] = {
+            "time": _iso(record.started_at),
+            "level": "INFO",
+            "logger": LOGGER,
+            "message": f"{record.method} {_plain(record.path)} {record.status}",
             **record.fields(),
         }
         return orjson.dumps(data).decode() + "\n"
@@ -117,31 +135,43 @@ def _chunks(lines: list[str]) -> Iterator[str]:
 def _plain_line(record: RequestRecord) -> str:
     """``key=value`` pairs after the method, path and status; empty fields left out. The
     pairs that repeat from request to request (model, deployment, key) are made once."""
-    row = record.row
-    who = (row.model_alias, row.deployment, record.upstream_model, record.key_alias,
-           row.key_hash, row.team_id, row.user_id)  # fmt: skip
+    # every field by unpacking (one step, not an attribute lookup each); a field added
+    # to either tuple fails here loudly, in every test that writes a line
+    row, method, path, _, key_alias, _, upstream_model, retries, fallbacks, upstream_ms, _ = record
+    (request_id, key_hash, user_id, team_id, model, deployment, prompt, completion, cost,
+     latency_ms, status, error, stream, started_at, _, estimated) = row  # fmt: skip
+    who = (model, deployment, upstream_model, key_alias, key_hash, team_id, user_id)
     fixed = _FIXED.get(who)
     if fixed is None:
         fixed = _fixed_pairs(record)
         if len(_FIXED) >= 10_000:
             _FIXED.clear()
         _FIXED[who] = fixed
+    return (  # one f-string: its parts joined in one pass
+        f"INFO {LOGGER}: {_iso(started_at)} {method} {path} {status} "
+        f"request_id={request_id}{fixed} stream={stream}"
+        f" prompt_tokens={prompt} completion_tokens={completion}"
+        f" total_tokens={prompt + completion}"
+        f"{' usage_estimated=True' if estimated else ''}"
+        f"{'' if cost is None else f' cost={cost:.10g}'}"
+        f" latency_ms={latency_ms:.3f} upstream_ms={upstream_ms:.3f}"
+        f" retries={retries} fallbacks={fallbacks}"
+        f"{'' if error is None else f' error_code={_plain(error)}'}\n"
+    )
+
+
+def _plain_access(record: AccessRecord) -> str:
     line = (
-        f"INFO {LOGGER}: {_iso(row.started_at)} {record.method} {record.path} {row.status} "
-        f"request_id={row.request_id}{fixed} stream={row.stream}"
-        f" prompt_tokens={row.prompt_tokens} completion_tokens={row.completion_tokens}"
-        f" total_tokens={row.prompt_tokens + row.completion_tokens}"
+        f"INFO {LOGGER}: {_iso(record.started_at)} {record.method} {_plain(record.path)} "
+        f"{record.status}"
     )
-    if row.usage_estimated:
-        line += " usage_estimated=True"
-    if row.cost is not None:
-        line += f" cost={row.cost:.10g}"
-    line += (
-        f" latency_ms={row.latency_ms:.3f} upstream_ms={record.upstream_ms:.3f}"
-        f" retries={record.retries} fallbacks={record.fallbacks}"
-    )
-    if row.error_code is not None:
-        line += f" error_code={_plain(row.error_code)}"
+    if record.request_id:
+        line += f" request_id={record.request_id}"
+    if record.key:
+        line += f" key_hash={record.key}"
+    line += f" latency_ms={record.latency_ms:.3f}"
+    if record.error_code is not None:
+        line += f" error_code={_plain(record.error_code)}"
     return line + "\n"
 
 
@@ -178,16 +208,36 @@ def _plain(value: object) -> str:
 
 
 def _iso(epoch: float) -> str:
-    whole = int(epoch)
-    cached = _SECONDS.get(whole)
-    if cached is None:
-        if len(_SECONDS) > 4:
-            _SECONDS.clear()
-        cached = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{cached}.{int((epoch - whole) * 1000):03d}Z"
+    """UTC to the millisecond; lines of the same millisecond (many, under load) share
+    the text."""
+    millis = int(epoch * 1000)
+    text = _MILLIS.get(millis)
+    if text is None:
+        whole, part = divmod(millis, 1000)
+        seconds = _SECONDS.get(whole)
+        if seconds is None:
+            if len(_SECONDS) > 4:
+                _SECONDS.clear()
+            seconds = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        if len(_MILLIS) > 4096:
+            _MILLIS.clear()
+        text = _MILLIS[millis] = f"{seconds}.{part:03d}Z"
+    return text
 
 
-_SECONDS: dict[int, str] = {}  # the last seconds, formatted (a race only formats twice)
+# The last seconds and milliseconds, formatted (a race between threads only formats twice).
+_SECONDS: dict[int, str] = {}
+_MILLIS: dict[int, str] = {}
+
+
+class PlainFormatter(logging.Formatter):
+    """Every other log line in the request lines' plain shape: level, logger, time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record.levelname} {record.name}: {_iso(record.created)} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 class JsonFormatter(logging.Formatter):

@@ -34,15 +34,23 @@ class Attempt:
 class RequestTrace:
     """One request's spans, as times; implements the pipeline's ``Spans``."""
 
-    __slots__ = ("admitted", "attempts", "parent_id", "span_id", "trace_id")
+    __slots__ = ("admitted", "attempts", "parent_id", "span_id", "started", "trace_id")
 
-    def __init__(self, traceparent: str | None) -> None:
-        parent = _parse(traceparent)
-        if parent is None:
-            self.trace_id, self.parent_id = f"{random.getrandbits(128):032x}", None
+    def __init__(self, traceparent: str | None, started: float) -> None:
+        """``started``: the request's arrival (perf_counter), where its span begins."""
+        self.started = started
+        # the trace id and this span's id from one draw: 48 hex digits (a zero span id,
+        # 2**-64 likely, would only make a collector drop the span)
+        ids = f"{random.getrandbits(192):048x}"
+        self.span_id = ids[32:]
+        if traceparent is None:
+            self.trace_id, self.parent_id = ids[:32], None
         else:
-            self.trace_id, self.parent_id = parent
-        self.span_id = new_span_id()
+            parent = _parse(traceparent)
+            if parent is None:
+                self.trace_id, self.parent_id = ids[:32], None
+            else:
+                self.trace_id, self.parent_id = parent
         self.admitted: tuple[float, float] | None = None
         self.attempts: list[Attempt] = []
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tokenway.http.server import Request, Response
@@ -24,11 +24,13 @@ from tokenway.proxy.observability.request_log import LOGGER as REQUEST_LOGGER
 from tokenway.proxy.observability.request_log import RequestLog
 from tokenway.proxy.observability.tracing import RequestTrace
 from tokenway.proxy.pipeline import CallContext, Endpoint, Handler
+from tokenway.router import RoutingEngine
 from tokenway.store.base import SpendRow
 
 FLUSH_INTERVAL = 0.5  # seconds: how stale another worker's /metrics may be
 
 if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from tokenway.proxy.observability.gauges import Backlog
     from tokenway.proxy.observability.metrics import ProxyMetrics
 
 
@@ -79,15 +81,33 @@ class Observer:
             watch = _Watch(self, name, request, ctx)
             ctx.on_close = watch.closed
             if tracing:
-                ctx.spans = watch.trace = RequestTrace(request.headers.get("traceparent"))
+                trace = RequestTrace(request.headers.get("traceparent"), ctx.started)
+                ctx.spans = watch.trace = trace
             if metrics is not None:
                 metrics.in_flight_now += 1
             try:
-                return await handler(request, ctx)
+                response = await handler(request, ctx)
+                watch.limits = response.header_block
+                return response
             finally:
                 watch.answered()
 
         return observed
+
+    def watch(
+        self,
+        router: RoutingEngine[Route] | None = None,
+        writer: Backlog | None = None,
+        connections: Callable[[], int] | None = None,
+    ) -> None:
+        """Where the state gauges read from: the router's cooldowns, the spend writer,
+        the server's open connections (each as it becomes known)."""
+        if self.metrics is None:
+            return
+        state = self.metrics.state
+        state.router = router or state.router
+        state.writer = writer or state.writer
+        state.connections = connections or state.connections
 
     def start(self) -> None:
         """In the serving loop: flush the metrics every ``FLUSH_INTERVAL`` seconds."""
@@ -128,7 +148,9 @@ class Observer:
 class _Watch:
     """One request between its answer and its row."""
 
-    __slots__ = ("_answered_at", "_ctx", "_endpoint", "_observer", "_request", "_row", "trace")
+    __slots__ = (
+        "_answered_at", "_ctx", "_endpoint", "_observer", "_request", "_row", "limits", "trace",
+    )  # fmt: skip
 
     def __init__(
         self, observer: Observer, endpoint: str, request: Request, ctx: CallContext
@@ -140,6 +162,7 @@ class _Watch:
         self._row: SpendRow | None = None
         self._answered_at: float | None = None
         self.trace: RequestTrace | None = None
+        self.limits = b""  # the answer's x-ratelimit-* lines (a limited key's)
 
     def answered(self) -> None:
         self._answered_at = time.perf_counter()
@@ -173,7 +196,10 @@ class _Watch:
             (row, request.method, request.path, self._endpoint, key_alias, team_alias,
              upstream_model, retries, fallbacks, ctx.upstream_seconds * 1000, first_byte),
         )  # fmt: skip
-        self._observer.emit(record, self.trace, self._answered_at)
+        observer = self._observer
+        observer.emit(record, self.trace, self._answered_at)
+        if key is not None and observer.metrics is not None:
+            observer.metrics.state.touch(record.key, key, row.model_alias, self.limits)
 
 
 _new_record = tuple.__new__  # a NamedTuple made from its values, without its __new__'s call

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from tokenway.store import queries as q
 from tokenway.store.base import SpendRow, StoreError
-from tokenway.store.common import RecordOperations, T
+from tokenway.store.common import T
+from tokenway.store.entity_ops import EntityOperations
 from tokenway.store.migrate import Migration, apply_postgres
 from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict, spend_to_row
 
@@ -40,7 +41,7 @@ INSERT_SPEND_BATCH = (
 )
 
 
-class PostgresStore(RecordOperations):
+class PostgresStore(EntityOperations):
     dialect: str = "postgresql"
     migrations_dialect = "postgres"
     _day = DAY

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from tokenway.store import queries as q
 from tokenway.store.base import SpendRow, StoreError
-from tokenway.store.common import RecordOperations, T
+from tokenway.store.common import T
+from tokenway.store.entity_ops import EntityOperations
 from tokenway.store.migrate import Migration, apply_sqlite
 from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict
 from tokenway.store.sqlite_file import FileGuard
@@ -41,7 +42,7 @@ _REQUEST_ID = itemgetter(0)  # SpendRow.request_id, at C speed
 DAY = "strftime('%Y-%m-%d', started_at, 'unixepoch')"
 
 
-class SQLiteStore(RecordOperations):
+class SQLiteStore(EntityOperations):
     dialect: str = "sqlite"
     migrations_dialect = "sqlite"
     _day = DAY

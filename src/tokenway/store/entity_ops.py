@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from tokenway.store import queries as q
 from tokenway.store.base import SpendFilter
 from tokenway.store.common import RecordOperations
+from tokenway.store.durations import parse_duration
 from tokenway.store.entities import (
     BUDGETS,
     END_USERS,
@@ -28,7 +29,6 @@ from tokenway.store.entities import (
     entity_value,
 )
 from tokenway.store.rows import RowLike, Table, next_reset
-from tokenway.store.durations import parse_duration
 
 
 class TeamKeyTotal(NamedTuple):

@@ -90,11 +90,14 @@ class ProxyApp:
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
         gate = Gate(self.services.limits)
+        self.end_users = self.services.end_users_of(gate)
         self.observer = build_observer(config.observability, routes)
         if self.observer is not None:
             wraps = [self.observer, *wraps]
         self.pipelines = {
-            endpoint.name: Pipeline(endpoint, self.router, self.http, self.spend, gate, wraps)
+            endpoint.name: Pipeline(
+                endpoint, self.router, self.http, self.spend, gate, wraps, self.end_users
+            )
             for endpoint in ENDPOINTS
         }
         self.health = HealthChecker(
@@ -140,6 +143,7 @@ class ProxyApp:
             served_models=self.models.names(),
             access_groups=groups,
             on_key_change=self.services.key_changed,
+            on_end_user_change=self.end_users.invalidate,
         )
         self._admin: dict[tuple[str, str], Route] = {
             **admin.routes(),

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
+from tokenway.proxy.admin.budgets import BudgetRoutes
 from tokenway.proxy.admin.context import AdminContext
+from tokenway.proxy.admin.end_users import EndUserRoutes
 from tokenway.proxy.admin.keys import KeyRoutes
 from tokenway.proxy.admin.members import MemberRoutes
+from tokenway.proxy.admin.organizations import OrganizationRoutes
 from tokenway.proxy.admin.responses import Handler, guarded
 from tokenway.proxy.admin.spend import SpendRoutes
 from tokenway.proxy.admin.teams import TeamRoutes
@@ -29,7 +33,8 @@ class AdminAPI:
     ``access_groups``: LiteLLM's access group names and the aliases each one allows.
     ``on_key_change(key_hash)``: called after any change to a stored key (update, delete,
     block, unblock, regenerate, or a change to its user or team) so the auth cache
-    drops that key at once.
+    drops that key at once. ``on_end_user_change(user_id)``: an end user changed (None:
+    any, such as those sharing a changed budget), for the request path's end-user cache.
     """
 
     def __init__(
@@ -40,10 +45,13 @@ class AdminAPI:
         on_key_change: Callable[[str], None],
         clock: Callable[[], float] = time.time,
         access_groups: Mapping[str, frozenset[str]] | None = None,
+        on_end_user_change: Callable[[str | None], None] | None = None,
     ) -> None:
         self._ctx = AdminContext(
             store, tuple(served_models), on_key_change, clock, dict(access_groups or {})
         )
+        if on_end_user_change is not None:
+            self._ctx = replace(self._ctx, on_end_user_change=on_end_user_change)
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         table: dict[tuple[str, str], Handler] = {}
@@ -53,6 +61,9 @@ class AdminAPI:
             TeamRoutes(self._ctx),
             MemberRoutes(self._ctx),
             SpendRoutes(self._ctx),
+            BudgetRoutes(self._ctx),
+            OrganizationRoutes(self._ctx),
+            EndUserRoutes(self._ctx),
         ):
             table.update({route: guarded(handler) for route, handler in group.routes().items()})
         return table

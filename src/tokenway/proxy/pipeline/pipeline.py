@@ -35,6 +35,7 @@ from typing import Any
 from tokenway.errors import BadRequestError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
+from tokenway.proxy.accounting.end_users import EndUsers
 from tokenway.proxy.accounting.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
 from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.accounting.spend import SpendTracker, Ticket
@@ -75,11 +76,15 @@ class Pipeline:
         spend: SpendTracker,
         gate: Gate,
         wraps: Sequence[Wrap] = (),
+        end_users: EndUsers | None = None,
     ) -> None:
+        """``end_users``: the budgets and limits of the end users requests name in their
+        ``user`` field (none: not checked)."""
         self.endpoint = endpoint
         self._router = router
         self._spend = spend
         self._gate = gate
+        self._end_users = end_users
         self._upstream = Upstream(endpoint, router, http, spend.store_payload)
         self._prices: dict[str, Price] = {}
         self._wildcards = router.wildcards
@@ -126,15 +131,29 @@ class Pipeline:
     ) -> Admission:
         """Step 3: a restricted virtual key's model list, limits and budget."""
         alias = ticket.alias
-        # The body's bytes bound its prompt tokens (a token is at least one byte).
-        estimate = estimate_cost(
-            body, self._price(alias), self.endpoint.default_output, len(request.body)
-        )
+        estimate = self._estimate(request, body, alias)
         admission = self._gate.admit_now(key, alias, estimate, now := time.time())
         if admission is None:  # something must be waited for
             admission = await self._gate.admit_later(key, alias, estimate, now)
         ticket.admitted(admission, body)
         return admission
+
+    def _estimate(self, request: Request, body: dict[str, Any], alias: str) -> float:
+        """The reservation: the request's most expensive outcome. The body's bytes bound
+        its prompt tokens (a token is at least one byte)."""
+        price = self._price(alias)
+        return estimate_cost(body, price, self.endpoint.default_output, len(request.body))
+
+    async def admit_end_user(
+        self, request: Request, user: Any, ticket: Ticket, body: dict[str, Any]
+    ) -> None:
+        """The end user named in ``user``: blocked, its budget, its limits (one without a
+        record passes); its hold goes on the ticket, settled with the key's."""
+        if type(user) is not str or self._end_users is None:
+            return  # a ``user`` of another type was refused by the endpoint's check
+        ticket.end_user = user
+        estimate = functools.partial(self._estimate, request, body, ticket.alias)
+        ticket.end_user_admission = await self._end_users.admit(user, ticket.alias, estimate)
 
     async def _serve(self, request: Request, ctx: CallContext, ticket: Ticket) -> Response:
         body = self.parse(request)
@@ -155,6 +174,12 @@ class Pipeline:
             finally:
                 if ctx.spans is not None:
                     ctx.spans.admission(started)
+        user = body.get("user")
+        if user is not None:
+            await self.admit_end_user(request, user, ticket, body)
+        metadata = body.get("metadata")
+        if metadata and type(metadata) is dict:  # kept on the spend row
+            ticket.metadata = metadata
         group = alias
         if mock is not None and mock.pop("mock_testing_fallbacks", None):
             configured = self._router.settings.fallbacks_for(alias)

@@ -44,9 +44,11 @@ from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline.context import CallContext, route_headers
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import (
+    MAX_RETRIES_HEADER,
     TIMEOUT_HEADER,
     parse_body,
     refuse_forbidden,
+    request_retries,
     request_timeout,
 )
 from tokenway.proxy.pipeline.mocking import (
@@ -55,7 +57,12 @@ from tokenway.proxy.pipeline.mocking import (
     rate_limited_once,
     take_mock,
 )
-from tokenway.proxy.pipeline.routing import concrete, request_fallbacks
+from tokenway.proxy.pipeline.routing import (
+    concrete,
+    fallback_messages,
+    request_fallbacks,
+    with_messages,
+)
 from tokenway.proxy.pipeline.spans import Send, traced
 from tokenway.proxy.pipeline.upstream import Upstream
 from tokenway.proxy.usage import Usage
@@ -85,6 +92,9 @@ class Pipeline:
         self._spend = spend
         self._gate = gate
         self._end_users = end_users
+        self._retries: dict[str, int | None] = {}  # per group: its deployments' num_retries
+        self._retry_texts: dict[int, str] = {}  # header values, computed once
+        self._timeout_texts: dict[float, str] = {}
         self._upstream = Upstream(endpoint, router, http, spend.store_payload)
         self._prices: dict[str, Price] = {}
         self._wildcards = router.wildcards
@@ -160,11 +170,11 @@ class Pipeline:
         ticket.alias = alias = body["model"]
         ticket.stream = bool(body.get("stream"))
         timeout = request_timeout(request.headers.get(TIMEOUT_HEADER))
-        fallbacks = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
+        given = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
+        retries = request_retries(body.pop("num_retries", None))
         endpoint = self.endpoint
         mock = take_mock(body, endpoint.name, endpoint.mocks)
-        if fallbacks is not None:
-            fallbacks = request_fallbacks(fallbacks, self._router, ctx.key)
+        fallbacks = None if given is None else request_fallbacks(given, self._router, ctx.key)
         key = ctx.key
         admission = None
         if key is not None and not key.unrestricted:
@@ -184,18 +194,28 @@ class Pipeline:
         if mock is not None and mock.pop("mock_testing_fallbacks", None):
             configured = self._router.settings.fallbacks_for(alias)
             group, fallbacks = mock_fallback(alias, fallbacks, configured)
+        if retries is None:
+            retries = self._group_retries(group)
         trace: RouteTrace[Route] = RouteTrace(group)
         trace.fallbacks = int(group != alias)
         ctx.route_trace = trace
+        send = self._attempt(body, ctx, ticket, trace, mock)
+        if given is not None and (replaced := fallback_messages(given)):
+            sends = {
+                name: self._attempt({**body, "messages": messages}, ctx, ticket, trace, mock)
+                for name, messages in replaced.items()
+            }
+            send = with_messages(sends, send)
         try:  # step 4: route, each attempt steps 5 to 7
             routed = await self._router.acall(
                 group,
-                self._attempt(body, ctx, ticket, trace, mock),
+                send,
                 needed_tokens=functools.partial(self._needed_tokens, body),
                 trace=trace,
                 hold=ticket.stream,  # a stream keeps its deployment busy until it ends
                 fallbacks=fallbacks,
                 timeout=timeout,
+                num_retries=retries,
             )
         except TokenwayError as error:
             response = self._failure(error, trace, ctx, ticket)
@@ -206,9 +226,27 @@ class Pipeline:
             response.headers += route_headers(trace)
             if admission is not None:
                 response.header_block = admission.header_block()
-        if timeout is not None:  # the parsed number, never the client's text
-            response.headers.append((TIMEOUT_HEADER, str(timeout)))
+        response.headers += self._call_headers(trace, timeout, retries)
         return response
+
+    def _call_headers(
+        self, trace: RouteTrace[Route], timeout: float | None, retries: int | None
+    ) -> list[tuple[str, str]]:
+        """LiteLLM's x-litellm-timeout (the request's, else the deployment's) and
+        x-litellm-max-retries (the request's, else the router's): numbers, never the
+        client's text."""
+        if retries is None:
+            retries = self._router.settings.num_retries
+        counts = self._retry_texts  # at most 101 counts
+        max_retries = counts.get(retries) or counts.setdefault(retries, str(retries))
+        if timeout is not None:  # the request's: not kept (clients choose many)
+            return [(MAX_RETRIES_HEADER, max_retries), (TIMEOUT_HEADER, str(timeout))]
+        route = trace.deployment
+        if route is None:
+            return [(MAX_RETRIES_HEADER, max_retries)]
+        seconds = self._timeout_texts  # one per deployment timeout
+        shown = seconds.get(route.timeout) or seconds.setdefault(route.timeout, str(route.timeout))
+        return [(MAX_RETRIES_HEADER, max_retries), (TIMEOUT_HEADER, shown)]
 
     def _attempt(
         self,
@@ -254,6 +292,19 @@ class Pipeline:
         code = error.code or error.error_type
         ticket.close(status=response.status, deployment=deployment, error_code=code)
         return response
+
+    def _group_retries(self, alias: str) -> int | None:
+        """The retries its deployments set (``litellm_params.num_retries``; the most of
+        them), else None: the router's ``num_retries``."""
+        known = self._retries
+        if alias in known:
+            return known[alias]
+        group = self._router.find(alias)
+        if group is None:  # the router answers 404 in a moment
+            return None
+        counts = [r.num_retries for r in group.handles if r.num_retries is not None]
+        known[group.name] = found = max(counts, default=None)
+        return found
 
     def _needed_tokens(self, body: dict[str, Any]) -> int:
         """At least this many tokens of context: the prompt's floor plus the completion

@@ -162,6 +162,7 @@ async def main_async(args: argparse.Namespace) -> None:
     app = create_app(config, env={}, data_dir=tmp)
     if args.steady:  # no key refreshes either (a bench-only reach into the cache)
         app.services.keys._refresh_after = app.services.keys._max_age = 3600.0
+        app.end_users._refresh_after = 3600.0
     server = HTTPServer(app, error_responder=protocol_error)
     await server.start(host="127.0.0.1", port=0)
     port = server.port

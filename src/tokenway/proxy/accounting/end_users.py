@@ -63,6 +63,17 @@ class EndUsers:
         self._epoch = 0  # bumped by invalidate: a read begun before must not be cached
         self._flushes = 0  # bumped by add_flushed_spend: a read during one may be stale
 
+    def passes(self, user_id: str) -> bool:
+        """Whether a fresh cached entry says there is nothing to check (no record, or one
+        neither blocked nor limited): then ``admit`` is not needed, nor awaited."""
+        entry = self._entries.get(user_id)
+        return (
+            entry is not None
+            and entry.ctx is None
+            and not entry.blocked
+            and self._clock() - entry.loaded_at < self._refresh_after
+        )
+
     async def admit(
         self, user_id: str, alias: str, estimate: Callable[[], float]
     ) -> Admission | None:

@@ -93,8 +93,8 @@ class Pipeline:
         self._gate = gate
         self._end_users = end_users
         self._retries: dict[str, int | None] = {}  # per group: its deployments' num_retries
-        self._retry_texts: dict[int, str] = {}  # header values, computed once
-        self._timeout_texts: dict[float, str] = {}
+        # per deployment: its x-litellm-* call headers when the request set none of them
+        self._usual_headers: dict[str, tuple[int | None, list[tuple[str, str]]]] = {}
         self._upstream = Upstream(endpoint, router, http, spend.store_payload)
         self._prices: dict[str, Price] = {}
         self._wildcards = router.wildcards
@@ -141,7 +141,10 @@ class Pipeline:
     ) -> Admission:
         """Step 3: a restricted virtual key's model list, limits and budget."""
         alias = ticket.alias
-        estimate = self._estimate(request, body, alias)
+        # The body's bytes bound its prompt tokens (a token is at least one byte).
+        estimate = estimate_cost(
+            body, self._price(alias), self.endpoint.default_output, len(request.body)
+        )
         admission = self._gate.admit_now(key, alias, estimate, now := time.time())
         if admission is None:  # something must be waited for
             admission = await self._gate.admit_later(key, alias, estimate, now)
@@ -149,19 +152,17 @@ class Pipeline:
         return admission
 
     def _estimate(self, request: Request, body: dict[str, Any], alias: str) -> float:
-        """The reservation: the request's most expensive outcome. The body's bytes bound
-        its prompt tokens (a token is at least one byte)."""
+        """An end user's reservation: the request's most expensive outcome, as ``admit``
+        reserves on a key."""
         price = self._price(alias)
         return estimate_cost(body, price, self.endpoint.default_output, len(request.body))
 
     async def admit_end_user(
-        self, request: Request, user: Any, ticket: Ticket, body: dict[str, Any]
+        self, request: Request, user: str, ticket: Ticket, body: dict[str, Any]
     ) -> None:
         """The end user named in ``user``: blocked, its budget, its limits (one without a
         record passes); its hold goes on the ticket, settled with the key's."""
-        if type(user) is not str or self._end_users is None:
-            return  # a ``user`` of another type was refused by the endpoint's check
-        ticket.end_user = user
+        assert self._end_users is not None
         estimate = functools.partial(self._estimate, request, body, ticket.alias)
         ticket.end_user_admission = await self._end_users.admit(user, ticket.alias, estimate)
 
@@ -171,7 +172,9 @@ class Pipeline:
         ticket.stream = bool(body.get("stream"))
         timeout = request_timeout(request.headers.get(TIMEOUT_HEADER))
         given = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
-        retries = request_retries(body.pop("num_retries", None))
+        retries = body.pop("num_retries", None)
+        if retries is not None:
+            retries = request_retries(retries)
         endpoint = self.endpoint
         mock = take_mock(body, endpoint.name, endpoint.mocks)
         fallbacks = None if given is None else request_fallbacks(given, self._router, ctx.key)
@@ -184,9 +187,11 @@ class Pipeline:
             finally:
                 if ctx.spans is not None:
                     ctx.spans.admission(started)
-        user = body.get("user")
-        if user is not None:
-            await self.admit_end_user(request, user, ticket, body)
+        user = body.get("user")  # an end user's (a non-string one the endpoint refused)
+        if user is not None and type(user) is str and (end_users := self._end_users):
+            ticket.end_user = user
+            if not end_users.passes(user):  # usually it has nothing to check: no await
+                await self.admit_end_user(request, user, ticket, body)
         metadata = body.get("metadata")
         if metadata and type(metadata) is dict:  # kept on the spend row
             ticket.metadata = metadata
@@ -194,8 +199,11 @@ class Pipeline:
         if mock is not None and mock.pop("mock_testing_fallbacks", None):
             configured = self._router.settings.fallbacks_for(alias)
             group, fallbacks = mock_fallback(alias, fallbacks, configured)
-        if retries is None:
-            retries = self._group_retries(group)
+        asked = retries
+        if retries is None:  # the group's deployments' own, if they set any
+            retries = self._retries.get(group, _UNKNOWN)
+            if retries is _UNKNOWN:
+                retries = self._group_retries(group)
         trace: RouteTrace[Route] = RouteTrace(group)
         trace.fallbacks = int(group != alias)
         ctx.route_trace = trace
@@ -226,27 +234,33 @@ class Pipeline:
             response.headers += route_headers(trace)
             if admission is not None:
                 response.header_block = admission.header_block()
-        response.headers += self._call_headers(trace, timeout, retries)
+        route = trace.deployment
+        if timeout is None and asked is None and route is not None:  # the usual request
+            usual = self._usual_headers.get(route.deployment_id)
+            if usual is None or usual[0] != retries:  # a fallback's group may retry otherwise
+                usual = self._usual_headers[route.deployment_id] = (
+                    retries,
+                    self._call_headers(route, None, retries),
+                )
+            response.headers += usual[1]
+        else:
+            response.headers += self._call_headers(route, timeout, retries)
         return response
 
     def _call_headers(
-        self, trace: RouteTrace[Route], timeout: float | None, retries: int | None
+        self, route: Route | None, timeout: float | None, retries: int | None
     ) -> list[tuple[str, str]]:
         """LiteLLM's x-litellm-timeout (the request's, else the deployment's) and
-        x-litellm-max-retries (the request's, else the router's): numbers, never the
-        client's text."""
+        x-litellm-max-retries (the request's, else the group's, else the router's):
+        numbers, never the client's text."""
         if retries is None:
             retries = self._router.settings.num_retries
-        counts = self._retry_texts  # at most 101 counts
-        max_retries = counts.get(retries) or counts.setdefault(retries, str(retries))
-        if timeout is not None:  # the request's: not kept (clients choose many)
-            return [(MAX_RETRIES_HEADER, max_retries), (TIMEOUT_HEADER, str(timeout))]
-        route = trace.deployment
-        if route is None:
-            return [(MAX_RETRIES_HEADER, max_retries)]
-        seconds = self._timeout_texts  # one per deployment timeout
-        shown = seconds.get(route.timeout) or seconds.setdefault(route.timeout, str(route.timeout))
-        return [(MAX_RETRIES_HEADER, max_retries), (TIMEOUT_HEADER, shown)]
+        headers = [(MAX_RETRIES_HEADER, str(retries))]
+        if timeout is None and route is not None:
+            timeout = route.timeout
+        if timeout is not None:
+            headers.append((TIMEOUT_HEADER, str(timeout)))
+        return headers
 
     def _attempt(
         self,
@@ -334,5 +348,6 @@ def _dearest(routes: Sequence[Route]) -> Price:
     return max(unit_in, default=0.0), max(unit_out, default=0.0)
 
 
+_UNKNOWN: Any = object()  # a group whose retries are not looked up yet
 _ONE_PROMPT = Usage(1, 0)
 _ONE_COMPLETION = Usage(0, 1)

@@ -54,4 +54,4 @@ ALTER TABLE spend_logs ADD COLUMN end_user TEXT;
 ALTER TABLE spend_logs ADD COLUMN metadata TEXT;
 ALTER TABLE spend_logs ADD COLUMN response_id TEXT;
 CREATE INDEX spend_logs_response_id ON spend_logs (response_id);
-CREATE INDEX spend_logs_end_user ON spend_logs (end_user, started_at);
+CREATE INDEX spend_logs_end_user ON spend_logs (end_user, started_at) WHERE end_user IS NOT NULL;

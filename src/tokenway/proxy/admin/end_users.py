@@ -142,7 +142,7 @@ class EndUserRoutes:
                 raise BadRequestError(
                     "give either budget_id or the limits of a new budget, not both",
                     param="budget_id",
-                    code="invalid_value",
+                    code="budget_and_limits",
                 )
             budget = await create_budget(self._ctx, limits, None)
             budget_id = budget.budget_id

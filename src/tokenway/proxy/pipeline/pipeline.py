@@ -232,8 +232,13 @@ class Pipeline:
                 ticket.hold(routed.release)
             response = routed.value
             response.headers += route_headers(trace)
-            if admission is not None:
+            if admission is not None and key is not None:
                 response.header_block = admission.header_block()
+                account = key.accounts[0]
+                # LiteLLM's: the key's spend as this instance knows it, this answer's
+                # settled cost included when it is known already (a plain answer's)
+                spent = account.spend + account.unflushed
+                response.headers.append((KEY_SPEND_HEADER, repr(spent)))
         route = trace.deployment
         if timeout is None and asked is None and route is not None:  # the usual request
             usual = self._usual_headers.get(route.deployment_id)
@@ -348,6 +353,7 @@ def _dearest(routes: Sequence[Route]) -> Price:
     return max(unit_in, default=0.0), max(unit_out, default=0.0)
 
 
+KEY_SPEND_HEADER = "x-litellm-key-spend"
 _UNKNOWN: Any = object()  # a group whose retries are not looked up yet
 _ONE_PROMPT = Usage(1, 0)
 _ONE_COMPLETION = Usage(0, 1)

@@ -16,9 +16,11 @@ from tokenway.proxy.admin.organizations import (
     ORG_KEPT,
     organization_fields,
 )
-from tokenway.proxy.admin.validation import PAGE_FIELDS, Validator, ids, text
+from tokenway.proxy.admin.validation import FIELD_SCHEMAS, PAGE_FIELDS, Validator, ids, text
 from tokenway.proxy.endpoints.openapi_admin import get_op, post_op
 
+_NAME = {**FIELD_SCHEMAS[text], "type": "string"}
+_WHO = ("user_id", "user_email")
 Body = tuple[str, Mapping[str, Validator], Collection[str], Collection[str]]
 
 
@@ -82,7 +84,10 @@ def entity_paths(served: list[str]) -> dict[str, Any]:
         queries[f"{prefix}/list"] = ("End users, paginated", PAGE_FIELDS, ())
     paths: dict[str, Any] = {}
     for (method, path), (summary, fields, required, kept) in bodies.items():
-        paths.setdefault(path, {})[method] = post_op(summary, fields, required, kept)
+        op = paths.setdefault(path, {})[method] = post_op(summary, fields, required, kept)
+        if fields is MEMBER_UPDATE or fields is MEMBER_WHO:  # a member named either way
+            schema = op["requestBody"]["content"]["application/json"]["schema"]
+            schema["anyOf"] = [{"required": [name], "properties": {name: _NAME}} for name in _WHO]
     for path, (summary, fields, required) in queries.items():
         paths.setdefault(path, {})["get"] = get_op(summary, fields, required)
     return paths

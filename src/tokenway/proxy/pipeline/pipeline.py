@@ -238,7 +238,7 @@ class Pipeline:
                 # LiteLLM's: the key's spend as this instance knows it, this answer's
                 # settled cost included when it is known already (a plain answer's)
                 spent = account.spend + account.unflushed
-                response.headers.append((KEY_SPEND_HEADER, repr(spent)))
+                response.headers.append((KEY_SPEND_HEADER, _dollars(spent)))
         route = trace.deployment
         if timeout is None and asked is None and route is not None:  # the usual request
             usual = self._usual_headers.get(route.deployment_id)
@@ -344,6 +344,16 @@ class Pipeline:
                 )
             price = self._prices[alias] = _dearest(group.handles)
         return price
+
+
+def _dollars(amount: float) -> str:
+    """``f"{amount:.10f}"`` for an amount >= 0, in integer arithmetic: a float's own
+    formatting costs several thousand instructions, this a few hundred."""
+    units = int(amount * 1e10 + 0.5)
+    return f"{units // _TEN_DIGITS}.{units % _TEN_DIGITS:010d}"
+
+
+_TEN_DIGITS = 10**10
 
 
 def _dearest(routes: Sequence[Route]) -> Price:

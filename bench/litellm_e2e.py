@@ -103,8 +103,14 @@ EXCLUDED_TESTS = {
 }
 
 
+# Deployments LiteLLM's config points at an address that cannot answer (its fallback
+# tests rely on that): they go to a closed loopback port instead of the emulator.
+UNREACHABLE = {"badly-configured-openai-endpoint": "http://127.0.0.1:1/v1"}
+
+
 def proxy_config(source: dict[str, Any], api_base: str, api_key: str) -> dict[str, Any]:
-    """LiteLLM's config with each deployment's upstream pointed at the emulator."""
+    """LiteLLM's config with each deployment's upstream pointed at the emulator (those of
+    ``UNREACHABLE`` at a closed port)."""
     config = copy.deepcopy(source)
     for entry in config["model_list"]:
         params = entry["litellm_params"]
@@ -116,7 +122,8 @@ def proxy_config(source: dict[str, Any], api_base: str, api_key: str) -> dict[st
         # deployment ("*", "groq/*") too: whatever name a test sends, the emulator
         # answers as its chat model (it knows no other).
         upstream = EMBEDDING_MODEL if embedding else CHAT_MODEL
-        params.update(model=f"inference/{upstream}", api_base=api_base, api_key=api_key)
+        base = UNREACHABLE.get(entry["model_name"], api_base)
+        params.update(model=f"inference/{upstream}", api_base=base, api_key=api_key)
     return config
 
 

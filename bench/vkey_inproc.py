@@ -53,8 +53,9 @@ BODY = orjson.dumps({"model": "m", "messages": MESSAGES, "max_tokens": 128, "tem
 
 
 def request_bytes(
-    port: int, key: str, body: bytes = BODY, path: str = "/v1/chat/completions"
+    port: int, key: str, body: bytes | None = None, path: str = "/v1/chat/completions"
 ) -> bytes:
+    body = BODY if body is None else body
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
@@ -161,6 +162,7 @@ async def main_async(args: argparse.Namespace) -> None:
     app = create_app(config, env={}, data_dir=tmp)
     if args.steady:  # no key refreshes either (a bench-only reach into the cache)
         app.services.keys._refresh_after = app.services.keys._max_age = 3600.0
+        app.end_users._refresh_after = 3600.0
     server = HTTPServer(app, error_responder=protocol_error)
     await server.start(host="127.0.0.1", port=0)
     port = server.port
@@ -246,10 +248,14 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2000, help="requests per key before rounds")
     p.add_argument("--core", default="1", help="pin to this core ('' = no pinning)")
     p.add_argument("--steady", action="store_true", help="no timers (for callgrind)")
+    p.add_argument("--end-user", help="send this end user in every request's 'user' field")
     p.add_argument(
         "--only", help="keys by their names in the report, comma-separated (default: every key)"
     )
     args = p.parse_args()
+    if args.end_user:
+        global BODY
+        BODY = orjson.dumps({**orjson.loads(BODY), "user": args.end_user})
     if args.core:
         os.sched_setaffinity(0, {int(args.core)})
     uvloop.run(main_async(args))

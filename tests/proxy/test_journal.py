@@ -51,9 +51,23 @@ def test_a_version_1_line_of_an_earlier_proxy_still_decodes() -> None:
 
 def test_a_version_2_line_without_usage_estimated_still_decodes() -> None:
     row = spend_row(3, team_id="team-1")
-    line = orjson.dumps((2, *row[:-1]))  # version 2 had every field but the last
-    assert SpendRow._fields[-1] == "usage_estimated"
+    line = orjson.dumps((2, *row[:-5]))  # version 2 had every field up to usage_estimated
+    assert SpendRow._fields[-5] == "usage_estimated"
     assert decode_row(line) == row and decode_row(line).usage_estimated is False
+
+
+def test_a_version_3_line_without_the_request_fields_still_decodes() -> None:
+    row = spend_row(3, team_id="team-1")._replace(usage_estimated=True)
+    line = orjson.dumps((3, *row[:-4]))  # version 3 ended with usage_estimated
+    assert SpendRow._fields[-4:] == ("organization_id", "end_user", "metadata", "response_id")
+    assert decode_row(line) == row
+
+
+def test_the_request_fields_survive_the_journal() -> None:
+    row = spend_row(5)._replace(
+        organization_id="org", end_user="eve", metadata='{"a": 1}', response_id="chatcmpl-1"
+    )
+    assert decode_row(encode_row(row)) == row
 
 
 def test_an_estimated_row_keeps_its_mark() -> None:

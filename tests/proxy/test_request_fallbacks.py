@@ -100,7 +100,9 @@ def test_the_requests_fallbacks_are_tried_and_not_sent_upstream(
     [
         (["nope"], "'nope'"),
         ("good", "must be a list"),
-        ([{"model": "good"}], "must be a list"),
+        ([{"model": "good", "temperature": 0}], "takes 'model' and optionally 'messages'"),
+        ([{"model": "good", "messages": []}], "takes 'model' and optionally 'messages'"),
+        ([{"model": 3}], "must be a list"),
         (["good"] * 17, "at most 16"),
     ],
 )
@@ -128,3 +130,43 @@ def test_a_key_may_fall_back_only_to_models_it_may_use(
         status, headers, body = post_chat(proxy, "broken", key=key, fallbacks=["configured"])
     assert status == 200, body
     assert headers["x-tokenway-deployment"] == "configured-1"
+
+
+def test_an_object_fallback_sends_its_own_messages_to_that_model_only(
+    failing: Emulator, recorder: Recorder
+) -> None:
+    config = routing_config(models(failing, recorder), {"num_retries": 0})
+    own = [{"role": "assistant", "content": "a custom message"}]
+    with running_proxy(config) as proxy:
+        status, headers, body = post_chat(
+            proxy, "broken", fallbacks=[{"model": "good", "messages": own}]
+        )
+        assert status == 200, body
+        assert headers["x-tokenway-deployment"] == "good-1"
+        assert recorder.bodies[-1]["messages"] == own
+        status, _, _ = post_chat(proxy, "good", fallbacks=[{"model": "configured"}])
+        assert status == 200 and recorder.bodies[-1]["messages"] != own  # the request's own
+
+
+def test_num_retries_the_requests_then_the_deployments_then_the_routers(
+    failing: Emulator, recorder: Recorder
+) -> None:
+    base = f"http://127.0.0.1:{recorder.server_address[1]}/v1"
+    entries = [
+        deployment("broken", failing, "broken-1", num_retries=3),
+        deployment("good", base, "good-1", timeout=7),
+    ]
+    with running_proxy(routing_config(entries, {"num_retries": 1})) as proxy:
+        status, headers, _ = post_chat(proxy, "broken")
+        assert status == 500
+        assert headers["x-tokenway-attempted-retries"] == "3"  # the deployment's
+        assert headers["x-litellm-max-retries"] == "3"
+        status, headers, _ = post_chat(proxy, "broken", num_retries=0)
+        assert headers["x-litellm-attempted-retries"] == "0"  # the request's
+        assert headers["x-litellm-max-retries"] == "0"
+        status, headers, body = post_chat(proxy, "good")
+        assert status == 200 and "num_retries" not in recorder.bodies[-1]
+        assert headers["x-litellm-max-retries"] == "1"  # the router's
+        assert headers["x-litellm-timeout"] == "7.0"  # the deployment's
+        status, _, body = post_chat(proxy, "good", num_retries=-1)
+        assert status == 400 and body["error"]["param"] == "num_retries"

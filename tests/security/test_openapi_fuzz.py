@@ -78,9 +78,14 @@ def _valid_data_is_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
         if response.headers.get("x-tokenway-deployment", [""])[0]:
             return None  # the upstream refused it: each has limits of its own
         error = orjson.loads(response.content)["error"]
-        # State a schema cannot express: a team, a membership, the prompt's length.
+        # State a schema cannot express: a team, an organization, a budget, a
+        # membership, the prompt's length; and a budget_id given with the limits of a
+        # new budget (the document does not describe that pairing).
         if error["code"] in (
             "unknown_team",
+            "unknown_organization",
+            "unknown_budget",
+            "budget_and_limits",
             "context_length_exceeded",
             "not_a_member",
             "member_exists",

@@ -40,6 +40,7 @@ _NOT_FOUND_HEADERS = [
     "x-litellm-model-id",
     "x-litellm-attempted-retries",
     "x-litellm-attempted-fallbacks",
+    "x-litellm-max-retries",
     "content-length",
 ]
 _SERVED_HEADERS = [
@@ -53,7 +54,9 @@ _SERVED_HEADERS = [
     "x-litellm-version",
     "x-tokenway-response-cost",
     "x-litellm-response-cost",
-    *_NOT_FOUND_HEADERS[4:],
+    *_NOT_FOUND_HEADERS[4:-1],
+    "x-litellm-timeout",  # the deployment's
+    "content-length",
 ]
 
 INJECTED_MODELS = {

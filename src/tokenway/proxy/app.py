@@ -97,11 +97,14 @@ class ProxyApp:
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
         gate = Gate(self.services.limits, budgets=self.services.budgets)
+        self.end_users = self.services.end_users_of(gate)
         self.observer = build_observer(config.observability, routes)
         if self.observer is not None:
             wraps = [self.observer, *wraps]
         self.pipelines = {
-            endpoint.name: Pipeline(endpoint, self.router, self.http, self.spend, gate, wraps)
+            endpoint.name: Pipeline(
+                endpoint, self.router, self.http, self.spend, gate, wraps, self.end_users
+            )
             for endpoint in ENDPOINTS
         }
         self.health = HealthChecker(
@@ -203,6 +206,7 @@ class ProxyApp:
             admins_join_teams=not self.config.general_settings.get(
                 "disable_auto_add_proxy_admin_to_teams"
             ),
+            on_end_user_change=self.end_users.invalidate,
         )
         self._admin: dict[tuple[str, str], Route] = {
             **admin.routes(),

@@ -67,6 +67,7 @@ class Route:
     # catalog's; only /health reads it (a request's path picks its endpoint).
     mode: str = "chat"
     secrets: tuple[str, ...] = ()  # the credentials it sends, never to be relayed or logged
+    num_retries: int | None = None  # litellm_params.num_retries: its group's retries
     # A wildcard deployment (model_name "*" or "inference/*"): the router picks this
     # template, and the attempt sends with ``wildcard.route(name)``, its concrete twin.
     wildcard: Wildcard | None = field(default=None, repr=False, compare=False)
@@ -239,7 +240,12 @@ def _route(
         drops=frozenset(_names(cfg.extra_litellm_params.get("additional_drop_params"))),
         mode=str(cfg.model_info.get("mode") or (info.mode if info else "chat")),
         secrets=_secrets(api_key, plain.headers),
+        num_retries=_whole(cfg.extra_litellm_params.get("num_retries")),
     )
+
+
+def _whole(value: object) -> int | None:
+    return value if type(value) is int else None
 
 
 def _accepts(cfg: DeploymentConfig, provider: Provider) -> dict[str, frozenset[str]]:

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from tokenway.limits.local_store import LocalLimitStore
 from tokenway.limits.redis_budgets import RedisBudgets
 from tokenway.limits.redis_store import RedisLimitStore
 from tokenway.limits.window import LimitStore, MemoryLimitStore
+from tokenway.proxy.accounting.end_users import EndUsers
+from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
 from tokenway.proxy.accounting.key_events import KeyEvents
 from tokenway.proxy.accounting.keys import KeyCache
@@ -41,7 +43,14 @@ from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.proxy.config.settings import RedisSettings, SpendSettings
-from tokenway.store import DEFAULT_SQLITE_URL, Store, StoreError, open_store, redact_url
+from tokenway.store import (
+    DEFAULT_SQLITE_URL,
+    SpendRow,
+    Store,
+    StoreError,
+    open_store,
+    redact_url,
+)
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -96,6 +105,7 @@ class Services:
         )
         # Routing statistics told to the other instances (set by the app, with Redis).
         self.router_stats: RouterStats | None = None
+        self.end_users: EndUsers | None = None  # once ``end_users_of`` made it
         self.tracker = SpendTracker(store_payload=settings.store_payload)
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started
@@ -106,6 +116,18 @@ class Services:
         self._tasks: list[asyncio.Task[None]] = []
         self.store_open = False
         self._store_ok = False  # the last store call succeeded
+
+    def end_users_of(self, gate: Gate) -> EndUsers:
+        """The end users requests name (``user``), checked by ``gate`` as keys are."""
+        self.end_users = EndUsers(
+            self.store, gate, allow_on_store_outage=self.serves_through_outage
+        )
+        return self.end_users
+
+    def _flushed(self, rows: Sequence[SpendRow]) -> None:
+        self.keys.add_flushed_spend(rows)
+        if self.end_users is not None:
+            self.end_users.add_flushed_spend(rows)
 
     def key_changed(self, key_hash: str) -> None:
         """A key was changed here: drop it from this cache, and tell the other instances."""
@@ -141,7 +163,7 @@ class Services:
                 self.store,
                 journal,
                 batch_interval=self._batch_interval,
-                on_flushed=self.keys.add_flushed_spend,
+                on_flushed=self._flushed,
                 on_store=self.observe_store,
             )
             self.tracker.sink = self.writer
@@ -210,12 +232,18 @@ class Services:
             if self.store_open:
                 try:
                     await self.store.reset_budgets(time.time())
+                    if await self.store.reset_end_user_budgets(time.time()):
+                        self._end_users_reset()
                 except StoreError as error:
                     self.observe_store(False)
                     log.warning("budget reset skipped: store unavailable (%s)", error)
                 else:
                     self.observe_store(True)
             await asyncio.sleep(BUDGET_RESET_INTERVAL)
+
+    def _end_users_reset(self) -> None:
+        if self.end_users is not None:
+            self.end_users.invalidate(None)  # their spend is read again
 
     def _spawn(self, work: Any, name: str) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(work, name=name))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from tokenway.store.entities import BudgetRecord, EndUserRecord, OrganizationRecord
+    from tokenway.store.entity_ops import TeamKeyTotal
     from tokenway.store.models import ModelRecord
 
 GroupBy = Literal["key", "user", "team", "model"]
@@ -90,6 +92,7 @@ class TeamRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # LiteLLM fields kept as given
     # LiteLLM's members_with_roles: {"user_id", "user_email", "role", ...settings}
     members_with_roles: list[dict[str, Any]] = field(default_factory=list)
+    organization_id: str | None = None  # the organization the team belongs to
 
 
 class SpendRow(NamedTuple):
@@ -114,6 +117,10 @@ class SpendRow(NamedTuple):
     payload: str | None = None  # JSON of messages/response, only when the config asks
     # The token counts are the proxy's estimate: the upstream sent none it could trust.
     usage_estimated: bool = False
+    organization_id: str | None = None  # the key's team's organization
+    end_user: str | None = None  # the request's ``user`` field (LiteLLM's end user)
+    metadata: str | None = None  # JSON of the request's ``metadata`` object, if it had one
+    response_id: str | None = None  # the answer's ``id`` (``chatcmpl-...``), if it had one
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +131,7 @@ class SpendFilter:
     model_alias: str | None = None
     start: float | None = None  # started_at >= start
     end: float | None = None  # started_at < end
-    request_id: str | None = None  # one request's row
+    request_id: str | None = None  # one request's row (its own id or its answer's id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +211,33 @@ class Store(Protocol):
         now: move it on by whole ``budget_duration``s (past ``now``) and set spend to what
         rows already stored in the new window cost (0 unless some were flushed between
         the window's start and this sweep); return how many were reset."""
+
+    # budgets, organizations, end users (``tokenway.store.entity_ops``)
+    async def create_budget(self, budget: BudgetRecord) -> None: ...
+    async def get_budget(self, budget_id: str) -> BudgetRecord | None: ...
+    async def update_budget(
+        self, budget_id: str, changes: Mapping[str, Any]
+    ) -> BudgetRecord | None: ...
+    async def delete_budgets(self, budget_ids: Sequence[str]) -> int: ...
+    async def list_budgets(self, *, offset: int = 0, limit: int = 100) -> list[BudgetRecord]: ...
+    async def create_organization(self, org: OrganizationRecord) -> None: ...
+    async def get_organization(self, organization_id: str) -> OrganizationRecord | None: ...
+    async def update_organization(
+        self, organization_id: str, changes: Mapping[str, Any]
+    ) -> OrganizationRecord | None: ...
+    async def delete_organizations(self, organization_ids: Sequence[str]) -> int: ...
+    async def list_organizations(
+        self, *, offset: int = 0, limit: int = 100
+    ) -> list[OrganizationRecord]: ...
+    async def create_end_user(self, end_user: EndUserRecord) -> None: ...
+    async def get_end_user(self, user_id: str) -> EndUserRecord | None: ...
+    async def update_end_user(
+        self, user_id: str, changes: Mapping[str, Any]
+    ) -> EndUserRecord | None: ...
+    async def delete_end_users(self, user_ids: Sequence[str]) -> int: ...
+    async def list_end_users(self, *, offset: int = 0, limit: int = 100) -> list[EndUserRecord]: ...
+    async def reset_end_user_budgets(self, now: float) -> int:
+        """``reset_budgets`` for end users whose budget has a ``budget_duration``."""
+
+    async def spend_by_team_and_key(self, where: SpendFilter) -> list[TeamKeyTotal]:
+        """Per (UTC day, team, key) totals, oldest day first (spend reports)."""

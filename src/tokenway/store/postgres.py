@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from tokenway.store import queries as q
 from tokenway.store.base import SpendRow, StoreError
 from tokenway.store.common import T
+from tokenway.store.entity_ops import EntityOperations
 from tokenway.store.migrate import Migration, apply_postgres
 from tokenway.store.models import ModelOperations
 from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict, spend_to_row
@@ -41,7 +42,7 @@ INSERT_SPEND_BATCH = (
 )
 
 
-class PostgresStore(ModelOperations):
+class PostgresStore(ModelOperations, EntityOperations):
     dialect: str = "postgresql"
     migrations_dialect = "postgres"
     _day = DAY

@@ -14,6 +14,7 @@ from typing import Any
 
 from tokenway.store.base import GroupBy, SpendFilter, SpendRow, SpendTotal
 from tokenway.store.durations import parse_duration
+from tokenway.store.entities import END_USERS, ORGANIZATIONS
 from tokenway.store.rows import KEYS, SPEND_COLUMNS, TEAMS, USERS, RowLike, Table, next_reset
 
 Query = tuple[str, list[Any]]
@@ -88,6 +89,8 @@ def spend_increments(rows: Iterable[SpendRow]) -> list[tuple[Table, list[tuple[f
     keys: dict[str, float] = defaultdict(float)
     users: dict[str, float] = defaultdict(float)
     teams: dict[str, float] = defaultdict(float)
+    orgs: dict[str, float] = defaultdict(float)
+    end_users: dict[str, float] = defaultdict(float)
     for row in rows:  # one pass, no per-row tuples: this runs for every spend row
         cost = row.cost
         if not cost:
@@ -98,9 +101,14 @@ def spend_increments(rows: Iterable[SpendRow]) -> list[tuple[Table, list[tuple[f
             users[row.user_id] += cost
         if row.team_id is not None:
             teams[row.team_id] += cost
+        if row.organization_id is not None:
+            orgs[row.organization_id] += cost
+        if row.end_user is not None:  # counted for end users that have a record
+            end_users[row.end_user] += cost
+    owners = ((KEYS, keys), (USERS, users), (TEAMS, teams), (ORGANIZATIONS, orgs))
     return [
         (table, [(amount, owner) for owner, amount in sorted(by_owner.items())])
-        for table, by_owner in ((KEYS, keys), (USERS, users), (TEAMS, teams))
+        for table, by_owner in (*owners, (END_USERS, end_users))
         if by_owner
     ]
 
@@ -108,11 +116,14 @@ def spend_increments(rows: Iterable[SpendRow]) -> list[tuple[Table, list[tuple[f
 def spend_where(where: SpendFilter) -> Query:
     conditions: list[str] = []
     args: list[Any] = []
-    for column in ("key_hash", "user_id", "team_id", "model_alias", "request_id"):
+    for column in ("key_hash", "user_id", "team_id", "model_alias"):
         value = getattr(where, column)
         if value is not None:
             conditions.append(f"{column} = ?")
             args.append(value)
+    if where.request_id is not None:  # the proxy's id, or the answer's (LiteLLM's)
+        conditions.append("(request_id = ? OR response_id = ?)")
+        args += (where.request_id, where.request_id)
     if where.start is not None:
         conditions.append("started_at >= ?")
         args.append(float(where.start))

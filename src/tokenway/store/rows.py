@@ -66,7 +66,10 @@ USERS = Table(
 TEAMS = Table(
     "teams",
     "team_id",
-    ("team_id", "team_alias", "models", *LIMIT_COLUMNS, "blocked", *_STAMPS, "members_with_roles"),
+    (
+        *("team_id", "team_alias", "models", *LIMIT_COLUMNS, "blocked", *_STAMPS),
+        *("members_with_roles", "organization_id"),
+    ),
     "team",
 )
 SPEND_COLUMNS: tuple[str, ...] = SpendRow._fields
@@ -127,6 +130,7 @@ def team_from_row(row: RowLike) -> TeamRecord:
         updated_at=float(row["updated_at"]),
         extra=_json(row["extra"]),
         members_with_roles=_json(row["members_with_roles"]),
+        organization_id=row["organization_id"],
     )
 
 

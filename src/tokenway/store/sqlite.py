@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from tokenway.store import queries as q
 from tokenway.store.base import SpendRow, StoreError
 from tokenway.store.common import T
+from tokenway.store.entity_ops import EntityOperations
 from tokenway.store.migrate import Migration, apply_sqlite
 from tokenway.store.models import ModelOperations
 from tokenway.store.rows import SPEND_COLUMNS, RowLike, conflict
@@ -42,7 +43,7 @@ _REQUEST_ID = itemgetter(0)  # SpendRow.request_id, at C speed
 DAY = "strftime('%Y-%m-%d', started_at, 'unixepoch')"
 
 
-class SQLiteStore(ModelOperations):
+class SQLiteStore(ModelOperations, EntityOperations):
     dialect: str = "sqlite"
     migrations_dialect = "sqlite"
     _day = DAY
@@ -148,6 +149,7 @@ class SQLiteStore(ModelOperations):
 
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        _bind_plainly(sqlite3)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         self._conn = conn
         conn.row_factory = sqlite3.Row
@@ -204,6 +206,15 @@ def _add_spend(conn: sqlite3.Connection, rows: Sequence[SpendRow], per_insert: i
         for table, amounts in q.spend_increments(new):
             conn.executemany(q.add_to_spend(table), amounts)
     return len(new)
+
+
+def _bind_plainly(sqlite3: Any) -> None:
+    """sqlite3 binds a None or a bool parameter only after a failed search for an adapter
+    (an attribute lookup that raises, its message formatted: about 2,500 instructions
+    each, and a spend row has several). A registered adapter is a dict hit; these give
+    the values sqlite3 binds anyway (NULL; 0 or 1), so no caller sees a difference."""
+    sqlite3.register_adapter(type(None), {}.get)  # {}.get(None) is None, at C speed
+    sqlite3.register_adapter(bool, int)
 
 
 def _first_of_each(rows: Sequence[SpendRow]) -> list[SpendRow]:

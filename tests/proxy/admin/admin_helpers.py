@@ -65,10 +65,14 @@ class Admin:
     port: int
     http: AsyncHTTPClient
     changed: list[str] = field(default_factory=list)
+    end_users_changed: list[str | None] = field(default_factory=list)
 
     async def post(self, path: str, body: Any) -> Reply:
+        return await self.send("POST", path, body)
+
+    async def send(self, method: str, path: str, body: Any) -> Reply:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        return await self._send("POST", path, raw)
+        return await self._send(method, path, raw)
 
     async def get(self, path: str, **query: Any) -> Reply:
         return await self._send("GET", f"{path}?{urlencode(query)}" if query else path, b"")
@@ -100,6 +104,7 @@ async def running_admin(
 ) -> AsyncIterator[Admin]:
     clock = Clock()
     changed: list[str] = []
+    end_users_changed: list[str | None] = []
     notify = on_key_change or changed.append
     api = AdminAPI(
         store,
@@ -107,6 +112,7 @@ async def running_admin(
         on_key_change=notify,
         clock=clock,
         access_groups=ACCESS_GROUPS,
+        on_end_user_change=end_users_changed.append,
     )
     routes = api.routes()
 
@@ -121,7 +127,7 @@ async def running_admin(
     await server.start("127.0.0.1", 0)
     http = AsyncHTTPClient()
     try:
-        yield Admin(store, db_path, store_url, clock, server.port, http, changed)
+        yield Admin(store, db_path, store_url, clock, server.port, http, changed, end_users_changed)
     finally:
         await http.aclose()
         await server.shutdown(1.0)

@@ -25,6 +25,23 @@ ENDPOINTS = [
     ("POST", "/team/member_add"), ("POST", "/team/member_delete"),
     ("POST", "/team/member_update"),
     ("GET", "/spend/logs"), ("GET", "/global/spend/report"),
+    ("POST", "/budget/new"), ("POST", "/budget/update"), ("POST", "/budget/info"),
+    ("GET", "/budget/list"), ("POST", "/budget/delete"), ("GET", "/budget/settings"),
+    ("POST", "/organization/new"), ("GET", "/organization/info"),
+    ("POST", "/organization/info"), ("GET", "/organization/list"),
+    ("PATCH", "/organization/update"), ("POST", "/organization/update"),
+    ("DELETE", "/organization/delete"), ("POST", "/organization/delete"),
+    ("POST", "/organization/member_add"), ("PATCH", "/organization/member_update"),
+    ("POST", "/organization/member_update"), ("DELETE", "/organization/member_delete"),
+    ("POST", "/organization/member_delete"),
+    *(
+        (method, f"{prefix}/{action}")
+        for prefix in ("/end_user", "/customer")
+        for method, action in (
+            ("POST", "new"), ("GET", "info"), ("GET", "list"), ("POST", "update"),
+            ("POST", "delete"), ("POST", "block"), ("POST", "unblock"),
+        )
+    ),
 ]  # fmt: skip
 
 

@@ -58,6 +58,16 @@ async def test_logs_newest_first_with_litellm_names(admin: Admin, spent: dict[st
         "error_code": None,
         "stream": False,
         "usage_estimated": False,
+        "end_user": None,
+        "organization_id": None,
+        "response_id": None,
+        "metadata": {
+            "user_api_key": spent["a"]["token"],
+            "user_api_key_user_id": "ann",
+            "user_api_key_team_id": "t1",
+            "user_api_key_org_id": None,
+            "user_api_key_end_user_id": None,
+        },
     }
     failed = reply.json[2]
     assert failed["status"] == "failure" and failed["spend"] is None
@@ -115,12 +125,42 @@ async def test_report_per_day_and_team_by_default(admin: Admin, spent: dict[str,
         "2026-01-03T00:00:00+00:00",
     ]
     first = sorted(days[0]["teams"], key=lambda entry: entry["team_id"])
+    a, b = spent["a"]["token"], spent["b"]["token"]
     assert first == [
         {"team_id": "t1", "total_spend": 1.25, "requests": 2, "prompt_tokens": 20,
-         "completion_tokens": 10, "total_tokens": 30},
+         "completion_tokens": 10, "total_tokens": 30, "team_name": "t1",
+         "metadata": [{"api_key": a, "spend": 1.25, "requests": 2, "total_tokens": 30}]},
         {"team_id": "t2", "total_spend": 0.0, "requests": 1, "prompt_tokens": 10,
-         "completion_tokens": 5, "total_tokens": 15},
+         "completion_tokens": 5, "total_tokens": 15, "team_name": "t2",
+         "metadata": [{"api_key": b, "spend": 0.0, "requests": 1, "total_tokens": 15}]},
     ]  # fmt: skip
+
+
+async def test_report_names_teams_by_alias_and_spend_outside_teams_unassigned(
+    admin: Admin,
+) -> None:
+    await admin.post("/team/new", {"team_id": "t1", "team_alias": "Search"})
+    rows = [spend_row(0, team_id="t1", cost=1.0), spend_row(1, team_id=None, cost=0.5)]
+    await admin.store.add_spend(rows)
+    teams = (await admin.get("/global/spend/report")).json[0]["teams"]
+    names = {team["team_id"]: team["team_name"] for team in teams}
+    assert names == {"t1": "Search", None: "Unassigned"}
+
+
+async def test_logs_carry_the_request_fields_and_are_found_by_the_answers_id(
+    admin: Admin,
+) -> None:
+    row = spend_row(
+        0, team_id="t1", organization_id="org-1", end_user="eve",
+        metadata='{"run": "nightly"}', response_id="chatcmpl-42",
+    )  # fmt: skip
+    await admin.store.add_spend([row])
+    [found] = (await admin.get("/spend/logs", request_id="chatcmpl-42")).json
+    assert found["request_id"] == "req-spend-0" and found["response_id"] == "chatcmpl-42"
+    assert found["end_user"] == "eve" and found["organization_id"] == "org-1"
+    assert found["metadata"]["run"] == "nightly"
+    assert found["metadata"]["user_api_key_org_id"] == "org-1"
+    assert found["metadata"]["user_api_key_team_id"] == "t1"
 
 
 async def test_report_groups(admin: Admin, spent: dict[str, Any]) -> None:

@@ -41,7 +41,9 @@ __all__ = ["JOURNAL_VERSION", "JournalLockedError", "SpendJournal", "decode_row"
 
 log = logging.getLogger("tokenway.proxy.accounting.journal")
 
-JOURNAL_VERSION = 3  # 1: a JSON object per row; 2: without usage_estimated; both still read
+# 1: a JSON object per row; 2: without usage_estimated; 3: without the last four fields
+# (organization_id, end_user, metadata, response_id); all still read
+JOURNAL_VERSION = 4
 LOCK_NAME = "journal.lock"
 ACTIVE_NAME = "active.jsonl"
 LATE_NAME = "late.jsonl"
@@ -49,7 +51,7 @@ _SEALED_PREFIX = "sealed-"
 _SEALED_SUFFIX = ".jsonl"
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _LINE_LENGTH = 1 + len(SpendRow._fields)
-_ARRAY_LENGTHS = {JOURNAL_VERSION: _LINE_LENGTH, 2: _LINE_LENGTH - 1}  # version: items
+_ARRAY_LENGTHS = {JOURNAL_VERSION: _LINE_LENGTH, 3: _LINE_LENGTH - 4, 2: _LINE_LENGTH - 5}
 
 
 class JournalLockedError(StartupError):
@@ -213,7 +215,8 @@ def decode_row(line: bytes) -> SpendRow:
     """The row of one journal line; ``ValueError`` if it is not a complete row we know.
 
     Version 1 lines (an object of named fields) are what a proxy before version 2 left;
-    version 2 lines lack the last field (``usage_estimated``), which then is false."""
+    version 2 lines lack ``usage_estimated`` (then false) and what version 3 lacks;
+    version 3 lines lack the last four fields (then None)."""
     data = orjson.loads(line)
     if isinstance(data, list) and data and data[0] in _ARRAY_LENGTHS:
         expected = _ARRAY_LENGTHS[data[0]]
@@ -226,7 +229,9 @@ def decode_row(line: bytes) -> SpendRow:
             return SpendRow(**data)
         except TypeError as err:
             raise ValueError(f"fields do not match a spend row: {err}") from None
-    raise ValueError(f"unknown journal version {_version(data)!r} (known: 1, 2, {JOURNAL_VERSION})")
+    raise ValueError(
+        f"unknown journal version {_version(data)!r} (known: 1, 2, 3, {JOURNAL_VERSION})"
+    )
 
 
 def _version(data: object) -> object:

@@ -76,8 +76,9 @@ class Ticket:
     """One request's spend: who pays, what was reserved, and the row written at the end."""
 
     __slots__ = (
-        "_admission", "_body", "_release", "_tracker", "alias", "closed", "key", "key_hash",
-        "on_close", "request_id", "started_at", "started_perf", "stream",
+        "_admission", "_body", "_release", "_tracker", "alias", "closed", "end_user",
+        "end_user_admission", "key", "key_hash", "metadata", "on_close", "request_id",
+        "response_id", "started_at", "started_perf", "stream",
     )  # fmt: skip
 
     def __init__(
@@ -103,6 +104,10 @@ class Ticket:
         self._admission: Admission | None = None
         self._body: Mapping[str, Any] | None = None
         self._release: Callable[[], None] | None = None
+        self.end_user: str | None = None  # the request's ``user``
+        self.end_user_admission: Admission | None = None  # its hold on that end user's budget
+        self.metadata: dict[str, Any] | None = None  # the request's ``metadata`` object
+        self.response_id: str | None = None  # the answer's ``id``
         tracker.open_tickets += 1
 
     def hold(self, release: Callable[[], None]) -> None:
@@ -146,6 +151,8 @@ class Ticket:
             usage = usage or _NONE
             if self._admission is not None:
                 self._admission.settle(cost, usage.total)
+            if self.end_user_admission is not None:
+                self.end_user_admission.settle(cost, usage.total)
             row = self._row(status, deployment, usage, cost, error_code, answer)
             tracker.record(row)
         finally:
@@ -168,6 +175,8 @@ class Ticket:
         answer: Any,
     ) -> SpendRow:
         key = self.key
+        team = key.team if key is not None else None
+        metadata = self.metadata
         return SpendRow(
             request_id=self.request_id,
             key_hash=self.key_hash,
@@ -185,6 +194,10 @@ class Ticket:
             started_at=self.started_at,
             payload=self._payload(answer),
             usage_estimated=usage.estimated,
+            organization_id=team.organization_id if team is not None else None,
+            end_user=self.end_user,
+            metadata=orjson.dumps(metadata).decode() if metadata else None,
+            response_id=self.response_id,
         )
 
     def _payload(self, answer: Any) -> str | None:

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from tokenway.http.server import Request, Response
+from tokenway.proxy.admin.budgets import BudgetRoutes
 from tokenway.proxy.admin.context import AdminContext
+from tokenway.proxy.admin.end_users import EndUserRoutes
 from tokenway.proxy.admin.keys import KeyRoutes
 from tokenway.proxy.admin.members import MemberRoutes
+from tokenway.proxy.admin.organizations import OrganizationRoutes
 from tokenway.proxy.admin.permissions import AdminCall, Permissions, Route, caller_of
 from tokenway.proxy.admin.responses import Call, Handler, guarded
 from tokenway.proxy.admin.spend import SpendRoutes
@@ -35,6 +39,8 @@ class AdminAPI:
     block, unblock, regenerate, or a change to its user or team) so the auth cache
     drops that key at once. ``admins_join_teams``: a team the master key or a
     ``proxy_admin`` creates gets its creator as admin (LiteLLM's default).
+    ``on_end_user_change(user_id)``: an end user changed (None: any, such as those
+    sharing a changed budget), for the request path's end-user cache.
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class AdminAPI:
         clock: Callable[[], float] = time.time,
         access_groups: Mapping[str, frozenset[str]] | None = None,
         admins_join_teams: bool = True,
+        on_end_user_change: Callable[[str | None], None] | None = None,
     ) -> None:
         # Both kept by reference: the app updates them in place when the served models
         # change (models added through /model/new).
@@ -53,6 +60,8 @@ class AdminAPI:
         self._ctx = AdminContext(
             store, served_models, on_key_change, clock, groups, admins_join_teams
         )
+        if on_end_user_change is not None:
+            self._ctx = replace(self._ctx, on_end_user_change=on_end_user_change)
         self._permissions = Permissions(self._ctx)
 
     def self_service(self) -> frozenset[tuple[str, str]]:
@@ -71,6 +80,9 @@ class AdminAPI:
             TeamRoutes(self._ctx),
             MemberRoutes(self._ctx),
             SpendRoutes(self._ctx),
+            BudgetRoutes(self._ctx),
+            OrganizationRoutes(self._ctx),
+            EndUserRoutes(self._ctx),
         ):
             table.update(group.routes())
         return table

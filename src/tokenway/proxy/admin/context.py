@@ -30,6 +30,9 @@ class AdminContext:
     # LiteLLM adds whoever creates a team as its admin; for admins, unless
     # general_settings.disable_auto_add_proxy_admin_to_teams
     admins_join_teams: bool = True
+    # An end user changed (None: any of them, e.g. a budget they share): the request
+    # path's end-user cache reads it again.
+    on_end_user_change: Callable[[str | None], None] = lambda user_id: None
 
     def model_warnings(self, models: Sequence[str] | None) -> dict[str, Any]:
         """``{"warnings": [...]}`` when ``models`` names something this proxy does not
@@ -47,6 +50,12 @@ class AdminContext:
                 "they allow nothing until a deployment or access group has that name"
             ]
         }
+
+    def end_users_changed(self, user_id: str | None) -> None:
+        try:
+            self.on_end_user_change(user_id)
+        except Exception:
+            log.exception("on_end_user_change failed; the end-user cache may keep a stale entry")
 
     def now(self) -> float:
         return self.clock()
@@ -110,6 +119,16 @@ class AdminContext:
                 f"team '{team_id}' does not exist; create it first with POST /team/new",
                 param="team_id",
                 code="unknown_team",
+            )
+
+    async def require_organization(self, organization_id: str | None) -> None:
+        """A team's organization must exist: its spend rows would name a phantom."""
+        if organization_id is not None and not await self.store.get_organization(organization_id):
+            raise BadRequestError(
+                f"organization '{organization_id}' does not exist; create it first with "
+                "POST /organization/new",
+                param="organization_id",
+                code="unknown_organization",
             )
 
     async def ensure_user(self, user_id: str | None) -> bool:

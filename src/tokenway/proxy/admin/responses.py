@@ -165,6 +165,7 @@ def team_json(team: TeamRecord) -> dict[str, Any]:
         **limits_json(team.limits),
         "blocked": team.blocked,
         "members_with_roles": team.members_with_roles,
+        "organization_id": team.organization_id,
         "metadata": team.metadata,
         "created_at": iso(team.created_at),
         "updated_at": iso(team.updated_at),
@@ -194,5 +195,22 @@ def spend_json(row: SpendRow) -> dict[str, Any]:
         "error_code": row.error_code,
         "stream": row.stream,
         "usage_estimated": row.usage_estimated,
+        "end_user": row.end_user,
+        "organization_id": row.organization_id,
+        "response_id": row.response_id,
+        "metadata": _row_metadata(row),
         **({"payload": row.payload} if row.payload is not None else {}),
+    }
+
+
+def _row_metadata(row: SpendRow) -> dict[str, Any]:
+    """The request's own ``metadata`` with LiteLLM's ``user_api_key_*`` fields beside it."""
+    given = orjson.loads(row.metadata) if row.metadata else {}
+    return {
+        **(given if isinstance(given, dict) else {}),
+        "user_api_key": row.key_hash,
+        "user_api_key_user_id": row.user_id,
+        "user_api_key_team_id": row.team_id,
+        "user_api_key_org_id": row.organization_id,
+        "user_api_key_end_user_id": row.end_user,
     }

@@ -68,8 +68,33 @@ class SpendRoutes:
     async def report(self, request: Request, call: AdminCall) -> Response:
         query = read_query(request.query, {**_FILTERS, "group_by": one_of(*_GROUPS)})
         group_by, list_name, id_field = _GROUPS[query.get("group_by") or "team"]
-        totals = await self._ctx.store.spend_totals(group_by, _filter(query))
-        return json_response(_by_day(totals, list_name, id_field), call)
+        where = _filter(query)
+        totals = await self._ctx.store.spend_totals(group_by, where)
+        days = _by_day(totals, list_name, id_field)
+        if group_by == "team":
+            await self._name_teams(days, where)
+        return json_response(days, call)
+
+    async def _name_teams(self, days: list[dict[str, Any]], where: SpendFilter) -> None:
+        """LiteLLM's ``team_name`` (the alias, else the id; "Unassigned" for spend outside
+        any team) and ``metadata``: the team's spend that day per key."""
+        names = {t.team_id: t.team_alias or t.team_id for t in await self._ctx.all_teams()}
+        per_key: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+        for total in await self._ctx.store.spend_by_team_and_key(where):
+            per_key.setdefault((total.day, total.team_id), []).append(
+                {
+                    "api_key": total.key_hash,
+                    "spend": total.cost,
+                    "requests": total.requests,
+                    "total_tokens": total.tokens,
+                }
+            )
+        for day in days:
+            date = day["group_by_day"][:10]
+            for team in day["teams"]:
+                team_id = team["team_id"]
+                team["team_name"] = names.get(team_id, team_id) if team_id else "Unassigned"
+                team["metadata"] = per_key.get((date, team_id), [])
 
 
 def _filter(query: dict[str, Any]) -> SpendFilter:

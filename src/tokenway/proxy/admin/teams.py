@@ -54,6 +54,7 @@ def team_fields(served: list[str]) -> dict[str, Validator]:
         "max_parallel_requests": small_count,
         "metadata": metadata,
         "blocked": flag,
+        "organization_id": text,  # an organization's (/organization/new)
     }
 
 
@@ -75,6 +76,7 @@ class TeamRoutes:
 
     async def new(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, self._new_fields, kept=TEAM_NEW)
+        await self._ctx.require_organization(values.get("organization_id"))
         given = values.get("members_with_roles") or []
         if self._ctx.admins_join_teams or not call.caller.is_admin:
             given = _with_creator(given, call.caller)
@@ -99,6 +101,7 @@ class TeamRoutes:
 
     async def update(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, self._fields, required=("team_id",), kept=TEAM_UPDATE)
+        await self._ctx.require_organization(values.get("organization_id"))
         team = await self._teams.change(values.pop("team_id"), values)
         warnings = self._ctx.model_warnings(values.get("models"))
         # LiteLLM answers {"team_id", "data": team}; the team's fields stay at the top

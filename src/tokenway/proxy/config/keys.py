@@ -122,7 +122,11 @@ LITELLM_PARAMS: Section = {
     ),
     "mock_response": ignored(wording.LITELLM_ONLY),
     "mock_timeout": ignored(wording.LITELLM_ONLY),
-    "num_retries": ignored("retries are set by num_retries for the whole router"),
+    "num_retries": implemented(
+        "retries of a request to this model (a group's: the most its deployments set); "
+        "a request's own num_retries wins",
+        non_negative_int,
+    ),
     "custom_llm_provider": ignored("the provider is the prefix of model"),
     "configurable_clientside_auth_params": refused(wording.CLIENT_CREDENTIALS),
     **_all(tuple(sorted(OPENAI_CHAT_PARAMS)), ignored(wording.PROXY_DEFAULTS)),

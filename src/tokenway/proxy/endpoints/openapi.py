@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokenway.proxy.endpoints.openapi_admin import admin_paths, error
+from tokenway.proxy.endpoints.openapi_entities import entity_paths
 from tokenway.proxy.endpoints.openapi_models import model_paths
 from tokenway.proxy.pipeline.intake import FORBIDDEN_FIELDS
 
@@ -84,6 +85,7 @@ def openapi_document(model_names: list[str]) -> dict[str, Any]:
             "/health": {"get": probe},
             **admin_paths(model_names),
             **model_paths(),
+            **entity_paths(model_names),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -98,7 +98,7 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
                                  {**_SPEND_FILTERS, "group_by": _GROUP_BY}, ()),
     }  # fmt: skip
     paths: dict[str, Any] = {
-        path: {"post": _post(summary, fields, required, kept.get(path, frozenset()))}
+        path: {"post": post_op(summary, fields, required, kept.get(path, frozenset()))}
         for path, (summary, fields, required) in post.items()
     }
     paths["/key/delete"] = {"post": _key_delete()}
@@ -109,11 +109,11 @@ def admin_paths(served: list[str]) -> dict[str, Any]:
             for name in ("user_id", "user_email")
         ]
     for path, (summary, fields, required) in get.items():
-        paths[path] = {"get": _get(summary, fields, required)}
+        paths[path] = {"get": get_op(summary, fields, required)}
     return paths
 
 
-def _post(
+def post_op(
     summary: str,
     fields: Mapping[str, Validator],
     required: Collection[str],
@@ -127,7 +127,7 @@ def _post(
 
 
 def _key_delete() -> dict[str, Any]:
-    op = _post("Delete keys: send exactly one of keys or key_aliases", {}, ())
+    op = post_op("Delete keys: send exactly one of keys or key_aliases", {}, ())
     one = [
         _object({"keys": key_refs}, ("keys",)),
         _object({"key_aliases": text_list}, ("key_aliases",)),
@@ -136,7 +136,7 @@ def _key_delete() -> dict[str, Any]:
     return op
 
 
-def _get(
+def get_op(
     summary: str, fields: Mapping[str, Validator], required: Collection[str]
 ) -> dict[str, Any]:
     op = _admin_op(summary)

@@ -151,7 +151,7 @@ class ProxyMetrics:
         (row, _, _, _, key_alias, team_alias, upstream_model, retries, fallbacks, upstream_ms,
          first_byte_ms) = record  # fmt: skip
         (_, key_hash, _, _, model, deployment, prompt, completion, cost, latency_ms, status,
-         error, _, _, _, _) = row  # fmt: skip
+         error, _, _, _, _, _, _, _, _) = row  # fmt: skip
         # The key's hash stands for its team and user (a key belongs to one of each).
         outcome = (key_hash, key_alias, team_alias, model, upstream_model, status, error,
                    deployment)  # fmt: skip

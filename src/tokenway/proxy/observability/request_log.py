@@ -139,7 +139,7 @@ def _plain_line(record: RequestRecord) -> str:
     # to either tuple fails here loudly, in every test that writes a line
     row, method, path, _, key_alias, _, upstream_model, retries, fallbacks, upstream_ms, _ = record
     (request_id, key_hash, user_id, team_id, model, deployment, prompt, completion, cost,
-     latency_ms, status, error, stream, started_at, _, estimated) = row  # fmt: skip
+     latency_ms, status, error, stream, started_at, _, estimated, _, _, _, _) = row  # fmt: skip
     who = (model, deployment, upstream_model, key_alias, key_hash, team_id, user_id)
     fixed = _FIXED.get(who)
     if fixed is None:

@@ -94,3 +94,21 @@ def request_timeout(value: str | None) -> float | None:
             code="invalid_value",
         )
     return seconds
+
+
+MAX_RETRIES_HEADER = "x-litellm-max-retries"
+_MAX_RETRIES = 100
+
+
+def request_retries(value: object) -> int | None:
+    """LiteLLM's ``num_retries`` request field: retries for this call, replacing the
+    router's (never sent upstream); ``None`` when absent. A whole number from 0 to 100."""
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= _MAX_RETRIES:
+        raise BadRequestError(
+            f"'num_retries' must be a whole number from 0 to {_MAX_RETRIES}",
+            param="num_retries",
+            code="invalid_value",
+        )
+    return value

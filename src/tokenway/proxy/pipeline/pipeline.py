@@ -35,6 +35,7 @@ from typing import Any
 from tokenway.errors import BadRequestError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
+from tokenway.proxy.accounting.end_users import EndUsers
 from tokenway.proxy.accounting.gate import NO_PRICE, Admission, Gate, Price, estimate_cost
 from tokenway.proxy.accounting.keys import KeyContext
 from tokenway.proxy.accounting.spend import SpendTracker, Ticket
@@ -44,9 +45,11 @@ from tokenway.proxy.pipeline.batch import batch_models, fan_out
 from tokenway.proxy.pipeline.context import CallContext, route_headers
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import (
+    MAX_RETRIES_HEADER,
     TIMEOUT_HEADER,
     parse_body,
     refuse_forbidden,
+    request_retries,
     request_timeout,
 )
 from tokenway.proxy.pipeline.mocking import (
@@ -55,7 +58,12 @@ from tokenway.proxy.pipeline.mocking import (
     rate_limited_once,
     take_mock,
 )
-from tokenway.proxy.pipeline.routing import concrete, request_fallbacks
+from tokenway.proxy.pipeline.routing import (
+    concrete,
+    fallback_messages,
+    request_fallbacks,
+    with_messages,
+)
 from tokenway.proxy.pipeline.spans import Send, traced
 from tokenway.proxy.pipeline.upstream import Upstream
 from tokenway.proxy.usage import Usage
@@ -76,11 +84,18 @@ class Pipeline:
         spend: SpendTracker,
         gate: Gate,
         wraps: Sequence[Wrap] = (),
+        end_users: EndUsers | None = None,
     ) -> None:
+        """``end_users``: the budgets and limits of the end users requests name in their
+        ``user`` field (none: not checked)."""
         self.endpoint = endpoint
         self._router = router
         self._spend = spend
         self._gate = gate
+        self._end_users = end_users
+        self._retries: dict[str, int | None] = {}  # per group: its deployments' num_retries
+        # per deployment: its x-litellm-* call headers when the request set none of them
+        self._usual_headers: dict[str, tuple[int | None, list[tuple[str, str]]]] = {}
         self._upstream = Upstream(endpoint, router, http, spend.store_payload)
         self._prices: dict[str, Price] = {}
         self._wildcards = router.wildcards
@@ -143,6 +158,21 @@ class Pipeline:
         ticket.admitted(admission, body)
         return admission
 
+    def _estimate(self, request: Request, body: dict[str, Any], alias: str) -> float:
+        """An end user's reservation: the request's most expensive outcome, as ``admit``
+        reserves on a key."""
+        price = self._price(alias)
+        return estimate_cost(body, price, self.endpoint.default_output, len(request.body))
+
+    async def admit_end_user(
+        self, request: Request, user: str, ticket: Ticket, body: dict[str, Any]
+    ) -> None:
+        """The end user named in ``user``: blocked, its budget, its limits (one without a
+        record passes); its hold goes on the ticket, settled with the key's."""
+        assert self._end_users is not None
+        estimate = functools.partial(self._estimate, request, body, ticket.alias)
+        ticket.end_user_admission = await self._end_users.admit(user, ticket.alias, estimate)
+
     async def _serve(self, request: Request, ctx: CallContext, ticket: Ticket) -> Response:
         body = self.parse(request)
         ticket.alias = alias = body["model"]
@@ -151,11 +181,13 @@ class Pipeline:
             return await fan_out(self.handle, request, ctx, body, batch_models(alias))
         ticket.stream = bool(body.get("stream"))
         timeout = request_timeout(request.headers.get(TIMEOUT_HEADER))
-        fallbacks = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
+        given = body.pop("fallbacks", None)  # the proxy's to honour, never sent upstream
+        retries = body.pop("num_retries", None)
+        if retries is not None:
+            retries = request_retries(retries)
         endpoint = self.endpoint
         mock = take_mock(body, endpoint.name, endpoint.mocks)
-        if fallbacks is not None:
-            fallbacks = request_fallbacks(fallbacks, self._router, ctx.key)
+        fallbacks = None if given is None else request_fallbacks(given, self._router, ctx.key)
         key = ctx.key
         admission = None
         if key is not None and not key.unrestricted:
@@ -168,22 +200,43 @@ class Pipeline:
             finally:
                 if ctx.spans is not None:
                     ctx.spans.admission(started)
+        user = body.get("user")  # an end user's (a non-string one the endpoint refused)
+        if user is not None and type(user) is str and (end_users := self._end_users):
+            ticket.end_user = user
+            if not end_users.passes(user):  # usually it has nothing to check: no await
+                await self.admit_end_user(request, user, ticket, body)
+        metadata = body.get("metadata")
+        if metadata and type(metadata) is dict:  # kept on the spend row
+            ticket.metadata = metadata
         group = alias
         if mock is not None and mock.pop("mock_testing_fallbacks", None):
             configured = self._router.settings.fallbacks_for(alias)
             group, fallbacks = mock_fallback(alias, fallbacks, configured)
+        asked = retries
+        if retries is None:  # the group's deployments' own, if they set any
+            retries = self._retries.get(group, _UNKNOWN)
+            if retries is _UNKNOWN:
+                retries = self._group_retries(group)
         trace: RouteTrace[Route] = RouteTrace(group)
         trace.fallbacks = int(group != alias)
         ctx.route_trace = trace
+        send = self._attempt(body, ctx, ticket, trace, mock)
+        if given is not None and (replaced := fallback_messages(given)):
+            sends = {
+                name: self._attempt({**body, "messages": messages}, ctx, ticket, trace, mock)
+                for name, messages in replaced.items()
+            }
+            send = with_messages(sends, send)
         try:  # step 4: route, each attempt steps 5 to 7
             routed = await self._router.acall(
                 group,
-                self._attempt(body, ctx, ticket, trace, mock),
+                send,
                 needed_tokens=functools.partial(self._needed_tokens, body),
                 trace=trace,
                 hold=ticket.stream,  # a stream keeps its deployment busy until it ends
                 fallbacks=fallbacks,
                 timeout=timeout,
+                num_retries=retries,
             )
         except TokenwayError as error:
             response = self._failure(error, trace, ctx, ticket)
@@ -192,11 +245,40 @@ class Pipeline:
                 ticket.hold(routed.release)
             response = routed.value
             response.headers += route_headers(trace)
-            if admission is not None:
+            if admission is not None and key is not None:
                 response.header_block = admission.header_block()
-        if timeout is not None:  # the parsed number, never the client's text
-            response.headers.append((TIMEOUT_HEADER, str(timeout)))
+                account = key.accounts[0]
+                # LiteLLM's: the key's spend as this instance knows it, this answer's
+                # settled cost included when it is known already (a plain answer's)
+                spent = account.spend + account.unflushed
+                response.headers.append((KEY_SPEND_HEADER, _dollars(spent)))
+        route = trace.deployment
+        if timeout is None and asked is None and route is not None:  # the usual request
+            usual = self._usual_headers.get(route.deployment_id)
+            if usual is None or usual[0] != retries:  # a fallback's group may retry otherwise
+                usual = self._usual_headers[route.deployment_id] = (
+                    retries,
+                    self._call_headers(route, None, retries),
+                )
+            response.headers += usual[1]
+        else:
+            response.headers += self._call_headers(route, timeout, retries)
         return response
+
+    def _call_headers(
+        self, route: Route | None, timeout: float | None, retries: int | None
+    ) -> list[tuple[str, str]]:
+        """LiteLLM's x-litellm-timeout (the request's, else the deployment's) and
+        x-litellm-max-retries (the request's, else the group's, else the router's):
+        numbers, never the client's text."""
+        if retries is None:
+            retries = self._router.settings.num_retries
+        headers = [(MAX_RETRIES_HEADER, str(retries))]
+        if timeout is None and route is not None:
+            timeout = route.timeout
+        if timeout is not None:
+            headers.append((TIMEOUT_HEADER, str(timeout)))
+        return headers
 
     def _attempt(
         self,
@@ -248,6 +330,19 @@ class Pipeline:
         group = self._router.find(name)
         return group is not None and group.name == name
 
+    def _group_retries(self, alias: str) -> int | None:
+        """The retries its deployments set (``litellm_params.num_retries``; the most of
+        them), else None: the router's ``num_retries``."""
+        known = self._retries
+        if alias in known:
+            return known[alias]
+        group = self._router.find(alias)
+        if group is None:  # the router answers 404 in a moment
+            return None
+        counts = [r.num_retries for r in group.handles if r.num_retries is not None]
+        known[group.name] = found = max(counts, default=None)
+        return found
+
     def _needed_tokens(self, body: dict[str, Any]) -> int:
         """At least this many tokens of context: the prompt's floor plus the completion
         asked for."""
@@ -269,6 +364,16 @@ class Pipeline:
         return price
 
 
+def _dollars(amount: float) -> str:
+    """``f"{amount:.10f}"`` for an amount >= 0, in integer arithmetic: a float's own
+    formatting costs several thousand instructions, this a few hundred."""
+    units = int(amount * 1e10 + 0.5)
+    return f"{units // _TEN_DIGITS}.{units % _TEN_DIGITS:010d}"
+
+
+_TEN_DIGITS = 10**10
+
+
 def _dearest(routes: Sequence[Route]) -> Price:
     """The highest per-token prices among ``routes`` (prices are linear in tokens)."""
     unit_in = [c for r in routes if (c := r.cost(_ONE_PROMPT)) is not None]
@@ -276,5 +381,7 @@ def _dearest(routes: Sequence[Route]) -> Price:
     return max(unit_in, default=0.0), max(unit_out, default=0.0)
 
 
+KEY_SPEND_HEADER = "x-litellm-key-spend"
+_UNKNOWN: Any = object()  # a group whose retries are not looked up yet
 _ONE_PROMPT = Usage(1, 0)
 _ONE_COMPLETION = Usage(0, 1)

@@ -109,6 +109,11 @@ class StreamRelay:
         self._started = False  # a frame with content (not just the role) has been read
         self._pending_error: TokenwayError | None = None
 
+    def answer_id(self) -> str | None:
+        """The stream's ``id`` (its first chunk's), once read."""
+        found = self._head.get("id") if self._head is not None else None
+        return found if type(found) is str else None
+
     async def prime(self) -> bytes:
         """Read until the first content; raise ``TokenwayError`` if the upstream fails first."""
         held = []

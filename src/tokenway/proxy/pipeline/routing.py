@@ -4,13 +4,15 @@ concrete route of a wildcard deployment for the model it names.
 A request's ``"fallbacks": ["alias", ...]`` (LiteLLM's client-side fallbacks) replaces the
 configured fallbacks of its model for that call. It is never sent upstream. Each name
 must be served (an alias, or a model a wildcard deployment takes), and a virtual key may
-name only models it may use; LiteLLM's other form, a list of objects that override the
-request per fallback, is refused rather than half honoured.
+name only models it may use. LiteLLM's other form, objects ``{"model": "alias",
+"messages": [...]}``, sends that fallback the given messages instead of the request's;
+an object with any other field is refused rather than half honoured.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tokenway.errors import BadRequestError, PermissionDeniedError
 from tokenway.http.server import Response
@@ -29,6 +31,8 @@ def request_fallbacks(
     value: object, router: RoutingEngine[Route], key: KeyContext | None
 ) -> tuple[str, ...]:
     """The request's ``fallbacks``, checked; raises the 400 or 403 naming ``fallbacks``."""
+    if isinstance(value, list):
+        value = [_name_of(item) for item in value]
     if (
         not isinstance(value, list)
         or len(value) > MAX_FALLBACKS
@@ -57,6 +61,45 @@ def request_fallbacks(
                 code="model_not_allowed",
             )
     return tuple(value)
+
+
+def fallback_messages(value: object) -> dict[str, list[Any]]:
+    """The messages each object-form fallback replaces the request's with, by alias
+    (``value`` is a list ``request_fallbacks`` accepted)."""
+    found: dict[str, list[Any]] = {}
+    for item in value if isinstance(value, list) else ():
+        if isinstance(item, dict) and "messages" in item:
+            found[item["model"]] = item["messages"]
+    return found
+
+
+def with_messages(sends: dict[str, Send], default: Send) -> Send:
+    """``default``, except for the groups of ``sends`` (object-form fallbacks)."""
+
+    async def attempt(route: Route, budget: float) -> Response:
+        return await sends.get(route.alias, default)(route, budget)
+
+    return attempt
+
+
+def _name_of(item: object) -> object:
+    """A fallback's alias: the item itself, or an object's ``model`` (checked here)."""
+    if not isinstance(item, dict):
+        return item
+    messages = item.get("messages")
+    if set(item) - {"model", "messages"} or (
+        "messages" in item
+        and not (
+            isinstance(messages, list) and messages and all(isinstance(m, dict) for m in messages)
+        )
+    ):
+        raise BadRequestError(
+            "an object in 'fallbacks' takes 'model' and optionally 'messages' (a non-empty "
+            'list of messages), e.g. {"model": "other-model", "messages": [...]}',
+            param="fallbacks",
+            code="invalid_value",
+        )
+    return item.get("model")
 
 
 def concrete(send: Send, trace: RouteTrace[Route]) -> Send:

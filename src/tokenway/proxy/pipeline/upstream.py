@@ -112,6 +112,9 @@ class Upstream:
         cost = route.cost(usage)
         self._router.add_tokens(route, usage.total)
         answer = data if self._store_payload else None
+        answer_id = data.get("id")
+        if type(answer_id) is str:  # the row can be found by it, as LiteLLM's are
+            ticket.response_id = answer_id
         ticket.close(
             status=200, deployment=route.deployment_id, usage=usage, cost=cost,
             answer=answer,
@@ -169,7 +172,8 @@ class Upstream:
             raise transport_error(exc, route) from None
         endpoint = self._endpoint
         prompt = functools.partial(endpoint.prompt_likely, body)
-        on_end = self._on_stream_end(route, ticket)
+        relay: StreamRelay | None = None
+        on_end = self._on_stream_end(route, ticket, lambda: relay)
         relay = StreamRelay(route, response, wants_usage, on_end, prompt, endpoint.chunk_object)
         first = await relay.prime()  # raises TokenwayError if it fails before any content
         ctx.upstream_seconds = time.perf_counter() - sent
@@ -203,7 +207,8 @@ class Upstream:
             raise error
         if not ticket.stream:
             return self._answer(body, route, mock.body, ctx, ticket)
-        on_end = self._on_stream_end(route, ticket)
+        relay: StreamRelay | None = None
+        on_end = self._on_stream_end(route, ticket, lambda: relay)
         relay = StreamRelay(
             route, AsyncMockResponse(mock.body), wants_usage, on_end, lambda: prompt,
             self._endpoint.chunk_object,
@@ -212,9 +217,14 @@ class Upstream:
         headers = [*SSE_HEADERS, *ctx.headers(route, None)]
         return Response(200, headers, stream=await relay.stream(first))
 
-    def _on_stream_end(self, route: Route, ticket: Ticket) -> Callable[[Usage, str | None], None]:
+    def _on_stream_end(
+        self, route: Route, ticket: Ticket, relay: Callable[[], StreamRelay | None]
+    ) -> Callable[[Usage, str | None], None]:
         def record(usage: Usage, error_code: str | None) -> None:
             self._router.add_tokens(route, usage.total)
+            relayed = relay()
+            if relayed is not None:
+                ticket.response_id = relayed.answer_id()
             ticket.close(
                 status=200, deployment=route.deployment_id, usage=usage,
                 cost=route.cost(usage), error_code=error_code,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
 GroupBy = Literal["key", "user", "team", "model"]
+Bucket = Literal["hour", "day"]  # usage_totals' time buckets (UTC)
 
 
 class StoreError(Exception):
@@ -122,6 +123,7 @@ class SpendFilter:
     start: float | None = None  # started_at >= start
     end: float | None = None  # started_at < end
     request_id: str | None = None  # one request's row
+    failed: bool | None = None  # only errors (True) or only successes (False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,17 @@ class SpendTotal:
     prompt_tokens: int
     completion_tokens: int
     cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    bucket: float | None  # the bucket's start (epoch seconds), None when not bucketed
+    group: str | None  # key hash, user id, team id or model alias; None when not grouped
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    errors: int  # an error status, or a stream cut short by an error
 
 
 class Store(Protocol):
@@ -188,6 +201,12 @@ class Store(Protocol):
 
     async def spend_totals(self, group_by: GroupBy, where: SpendFilter) -> list[SpendTotal]:
         """Per UTC day and group, oldest day first."""
+
+    async def usage_totals(
+        self, where: SpendFilter, *, group_by: GroupBy | None = None, bucket: Bucket | None = None
+    ) -> list[UsageTotal]:
+        """Requests, tokens, cost and errors per time bucket (oldest first) and group,
+        aggregated by the database; without ``bucket``/``group_by``, over the whole range."""
 
     async def reset_budgets(self, now: float) -> int:
         """Start the next window of every key, user and team whose ``budget_reset_at`` <=

@@ -21,6 +21,7 @@ from tokenway.store.base import (
     TeamRecord,
     UserRecord,
 )
+from tokenway.store.usage import UsageOperations
 from tokenway.store.rows import (
     KEYS,
     TEAMS,
@@ -41,7 +42,7 @@ R = TypeVar("R", KeyRecord, UserRecord, TeamRecord)
 T = TypeVar("T")
 
 
-class RecordOperations:
+class RecordOperations(UsageOperations):
     _day: str  # SQL for the UTC day (YYYY-MM-DD) of a spend row's started_at
 
     async def _fetch_one(

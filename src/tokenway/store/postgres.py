@@ -44,6 +44,7 @@ class PostgresStore(RecordOperations):
     dialect: str = "postgresql"
     migrations_dialect = "postgres"
     _day = DAY
+    _bucket = "FLOOR(started_at / {width})::bigint * {width}"
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.admin import AdminAPI
+from tokenway.proxy.admin.responses import Handler as AdminHandler
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.config import ProxyConfig
 from tokenway.proxy.cors import Cors
@@ -36,6 +37,9 @@ from tokenway.proxy.observability import build_observer
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.services import Services
+from tokenway.proxy.ui import AdminUI, UIRoute
+from tokenway.proxy.ui.data import UIData
+from tokenway.proxy.ui.models_view import ModelsView
 from tokenway.retry import Backoff
 from tokenway.router import RoutingEngine
 from tokenway.router.shared import SharedCooldowns
@@ -141,17 +145,32 @@ class ProxyApp:
             access_groups=groups,
             on_key_change=self.services.key_changed,
         )
+        management = admin.routes()
         self._admin: dict[tuple[str, str], Route] = {
-            **admin.routes(),
+            **management,
             ("GET", "/health"): self.health,
         }
-        self._public: dict[tuple[str, str], Callable[[], Response]] = {
-            ("GET", "/health/liveliness"): _alive,
-            ("GET", "/health/liveness"): _alive,
-            ("GET", "/health/readiness"): self._readiness,
-            ("GET", "/openapi.json"): self._openapi,
-            ("GET", "/routes"): self._routes,
+        # Answered without a key (the UI's own routes check their session themselves).
+        self._public: dict[tuple[str, str], UIRoute] = {
+            ("GET", "/health/liveliness"): _answer(_alive),
+            ("GET", "/health/liveness"): _answer(_alive),
+            ("GET", "/health/readiness"): _answer(self._readiness),
+            ("GET", "/openapi.json"): _answer(self._openapi),
+            ("GET", "/routes"): _answer(self._routes),
+            **self._ui(management).routes(),
         }
+
+    def _ui(self, management: Mapping[tuple[str, str], AdminHandler]) -> AdminUI:
+        """The admin UI, the landing page and /docs (``tokenway.proxy.ui``)."""
+        models = ModelsView(self.models.routes, self.router, self.__call__, self.config.master_key)
+        views = UIData(self.services.store, models).routes()
+        return AdminUI(
+            self.config.master_key,
+            management,
+            views,
+            aliases=self.models.aliases(),
+            status=self._state,
+        )
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -163,7 +182,7 @@ class ProxyApp:
         key = (request.method, request.path)
         public = self._public.get(key)
         if public is not None:
-            return public()
+            return await public(request)
         if self._allowed_routes is not None and request.path not in self._allowed_routes:
             return error_response(_ROUTE_NOT_ALLOWED, request_id)
         try:
@@ -213,7 +232,7 @@ class ProxyApp:
             return exposition()
 
         if self.config.observability.metrics_public:
-            self._public[("GET", "/metrics")] = exposition
+            self._public[("GET", "/metrics")] = _answer(exposition)
         else:
             self._admin[("GET", "/metrics")] = route
 
@@ -276,7 +295,7 @@ class ProxyApp:
         ``allow_requests_on_db_unavailable`` every key is served through an outage, so the
         proxy stays ready (200, ``degraded``) and a load balancer keeps sending to it."""
         db = self.services.store_available
-        state = ("ready" if db else "degraded") if self.ready else "starting"
+        state = self._state()
         ok = state == "ready" or (state == "degraded" and self.services.serves_through_outage)
         body = orjson.dumps(
             {
@@ -290,6 +309,12 @@ class ProxyApp:
             }
         )
         return Response(200 if ok else 503, list(JSON_HEADERS), body)
+
+    def _state(self) -> str:
+        """``starting``, ``ready``, or ``degraded`` (ready, with the store known down)."""
+        if not self.ready:
+            return "starting"
+        return "ready" if self.services.store_available else "degraded"
 
     def _openapi(self) -> Response:
         return Response(200, list(JSON_HEADERS), self._openapi_body)
@@ -352,6 +377,15 @@ def _routes_body(routes: Sequence[tuple[str, str]]) -> bytes:
         methods.setdefault(path, []).append(method)
     listed = [{"path": path, "methods": sorted(set(m))} for path, m in sorted(methods.items())]
     return orjson.dumps({"routes": listed})
+
+
+def _answer(make: Callable[[], Response]) -> UIRoute:
+    """A route whose answer needs nothing of the request."""
+
+    async def route(request: Request) -> Response:
+        return make()
+
+    return route
 
 
 def _alive() -> Response:

@@ -21,7 +21,6 @@ from tokenway.store.base import (
     TeamRecord,
     UserRecord,
 )
-from tokenway.store.usage import UsageOperations
 from tokenway.store.rows import (
     KEYS,
     TEAMS,
@@ -37,6 +36,7 @@ from tokenway.store.rows import (
     total_from_row,
     user_from_row,
 )
+from tokenway.store.usage import UsageOperations
 
 R = TypeVar("R", KeyRecord, UserRecord, TeamRecord)
 T = TypeVar("T")

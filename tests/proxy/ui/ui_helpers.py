@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import httpx
-
 from tests.proxy.conftest import MASTER_KEY
 
 _CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')

@@ -1,7 +1,7 @@
 // Bar charts as SVG, drawn here from a series of buckets: no library, no inline style.
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 600, H = 180, PAD_L = 48, PAD_B = 22, PAD_T = 8;
+const W = 600, H = 200, PAD_L = 112, PAD_B = 30, PAD_T = 14;
 
 function svg(tag, attrs = {}) {
   const el = document.createElementNS(NS, tag);
@@ -11,7 +11,8 @@ function svg(tag, attrs = {}) {
 
 // buckets: [{t, value, bad?}], from start to end (epoch s), width: bucket seconds
 export function barChart({ title, series, start, end, width, value, bad = null, format }) {
-  const slots = Math.max(1, Math.round((end - start) / width));
+  // start is a bucket's start; the last slot is the bucket that holds end (now)
+  const slots = Math.max(1, Math.floor((end - start) / width) + 1);
   const byTime = new Map(series.map((p) => [Math.round(p.t), p]));
   const points = [];
   for (let i = 0; i < slots; i++) {
@@ -26,9 +27,9 @@ export function barChart({ title, series, start, end, width, value, bad = null, 
   root.append(titleEl);
   const plotW = W - PAD_L, plotH = H - PAD_B - PAD_T;
   root.append(svg("line", { class: "axis", x1: PAD_L, y1: H - PAD_B, x2: W, y2: H - PAD_B }));
-  const top = svg("text", { x: PAD_L - 4, y: PAD_T + 10, "text-anchor": "end" });
+  const top = svg("text", { x: PAD_L - 6, y: PAD_T + 6, "text-anchor": "end" });
   top.textContent = format(max);
-  const zero = svg("text", { x: PAD_L - 4, y: H - PAD_B, "text-anchor": "end" });
+  const zero = svg("text", { x: PAD_L - 6, y: H - PAD_B, "text-anchor": "end" });
   zero.textContent = format(0);
   root.append(top, zero);
   const step = plotW / slots;
@@ -46,7 +47,7 @@ export function barChart({ title, series, start, end, width, value, bad = null, 
     }
   });
   const label = (t, x, anchor) => {
-    const el = svg("text", { x, y: H - 6, "text-anchor": anchor });
+    const el = svg("text", { x, y: H - 4, "text-anchor": anchor });
     el.textContent = new Date(t * 1000).toISOString().slice(5, width >= 86400 ? 10 : 16).replace("T", " ");
     root.append(el);
   };

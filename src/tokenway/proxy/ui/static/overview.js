@@ -33,7 +33,7 @@ export async function render(view, _param, current) {
       chart(`Spend per ${data.bucket}`, (p) => p.cost, money)),
     h("div", { class: "grid" },
       ranking("By model", data.by_model, "Model", (r) => r.group),
-      ranking("Top spenders (keys)", data.by_key, "Key", (r) => r.name || short(r.group)),
+      ranking("Top spenders (keys)", data.by_key, "Key", (r) => r.name || (r.group ? short(r.group) : "no virtual key")),
       ranking("By team", data.by_team, "Team", (r) => r.group || "no team")),
     h("section", { class: "card" }, h("h2", {}, "Budget burn"),
       table([

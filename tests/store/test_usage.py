@@ -60,3 +60,19 @@ async def test_spend_logs_filter_by_failure(store: Store) -> None:
     ok = await store.spend_logs(SpendFilter(failed=False))
     assert {r.request_id for r in failed} == {"r2", "r4"}
     assert {r.request_id for r in ok} == {"r1", "r3"}
+
+
+async def test_one_scan_slices_by_bucket_model_key_and_team(store: Store) -> None:
+    await seeded(store)
+    slices = await store.usage_slices(SpendFilter(start=T0, end=T0 + DAY), "hour")
+    found = [(s.bucket, s.model, s.key_hash, s.team_id, s.requests, s.errors) for s in slices]
+    assert sorted(found, key=repr) == sorted(
+        [
+            (T0, "a", "hash-1", "team-1", 1, 0),
+            (T0, "b", "hash-1", "team-1", 1, 1),
+            (T0 + HOUR, "a", "h2", "team-1", 1, 0),
+        ],
+        key=repr,
+    )
+    assert [s.bucket for s in slices] == sorted(s.bucket for s in slices)
+    assert sum(s.cost for s in slices) == 1.75

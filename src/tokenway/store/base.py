@@ -147,6 +147,21 @@ class UsageTotal:
     errors: int  # an error status, or a stream cut short by an error
 
 
+@dataclass(frozen=True, slots=True)
+class UsageSlice:
+    """Usage of one (time bucket, model, key, team): the overview's one scan."""
+
+    bucket: float
+    model: str
+    key_hash: str | None
+    team_id: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    errors: int
+
+
 class Store(Protocol):
     dialect: str  # "sqlite" or "postgresql"
 
@@ -207,6 +222,10 @@ class Store(Protocol):
     ) -> list[UsageTotal]:
         """Requests, tokens, cost and errors per time bucket (oldest first) and group,
         aggregated by the database; without ``bucket``/``group_by``, over the whole range."""
+
+    async def usage_slices(self, where: SpendFilter, bucket: Bucket) -> list[UsageSlice]:
+        """Usage per (bucket, model, key, team), oldest bucket first: every view of a
+        period (over time, by model, by key, by team) from one scan of its rows."""
 
     async def reset_budgets(self, now: float) -> int:
         """Start the next window of every key, user and team whose ``budget_reset_at`` <=

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from tokenway.store.base import Bucket, GroupBy, SpendFilter, UsageTotal
+from tokenway.store.base import Bucket, GroupBy, SpendFilter, UsageSlice, UsageTotal
 from tokenway.store.queries import GROUP_COLUMNS, spend_where
 from tokenway.store.rows import RowLike
 
@@ -21,6 +21,12 @@ T = TypeVar("T")
 # A request counts as an error when the client got an error status, or a stream that
 # started (200) was cut short by one.
 _ERROR = "CASE WHEN status >= 400 OR error_code IS NOT NULL THEN 1 ELSE 0 END"
+
+_SUMS = (
+    "COUNT(*) AS requests, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
+    "COALESCE(SUM(completion_tokens), 0) AS completion_tokens, "
+    f"COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM({_ERROR}), 0) AS errors"
+)
 
 
 def usage_query(
@@ -33,13 +39,33 @@ def usage_query(
     bucket = bucket_sql or "NULL"
     group = GROUP_COLUMNS[group_by] if group_by is not None else "NULL"
     sql = (
-        f"SELECT {bucket} AS bucket, {group} AS grp, COUNT(*) AS requests, "
-        "COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "
-        "COALESCE(SUM(completion_tokens), 0) AS completion_tokens, "
-        f"COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM({_ERROR}), 0) AS errors "
+        f"SELECT {bucket} AS bucket, {group} AS grp, {_SUMS} "
         f"FROM spend_logs{clause} GROUP BY 1, 2 ORDER BY 1, 2"
     )
     return sql, args
+
+
+def slices_query(bucket_sql: str, where: SpendFilter) -> tuple[str, list[Any]]:
+    clause, args = spend_where(where)
+    sql = (
+        f"SELECT {bucket_sql} AS bucket, model_alias, key_hash, team_id, {_SUMS} "
+        f"FROM spend_logs{clause} GROUP BY 1, 2, 3, 4 ORDER BY 1"
+    )
+    return sql, args
+
+
+def slice_from_row(row: RowLike) -> UsageSlice:
+    return UsageSlice(
+        bucket=float(row["bucket"]),
+        model=row["model_alias"],
+        key_hash=row["key_hash"],
+        team_id=row["team_id"],
+        requests=int(row["requests"]),
+        prompt_tokens=int(row["prompt_tokens"]),
+        completion_tokens=int(row["completion_tokens"]),
+        cost=float(row["cost"]),
+        errors=int(row["errors"]),
+    )
 
 
 def usage_from_row(row: RowLike) -> UsageTotal:
@@ -75,3 +101,8 @@ class UsageOperations:
             bucket_sql = self._bucket.format(width=BUCKETS[bucket])
         sql, args = usage_query(bucket_sql, group_by, where)
         return await self._fetch_all(sql, args, usage_from_row)
+
+    async def usage_slices(self, where: SpendFilter, bucket: Bucket) -> list[UsageSlice]:
+        """Usage per (bucket, model, key, team), oldest bucket first, in one scan."""
+        sql, args = slices_query(self._bucket.format(width=BUCKETS[bucket]), where)
+        return await self._fetch_all(sql, args, slice_from_row)

@@ -27,15 +27,9 @@ from tokenway.proxy.admin.validation import (
     time_range,
 )
 from tokenway.proxy.ui.models_view import ModelsView
-from tokenway.store.base import Bucket, KeyRecord, SpendFilter, Store, UsageTotal
+from tokenway.proxy.ui.overview import RANGES, Overview, bucket_start, total, usage_json
+from tokenway.store.base import KeyRecord, SpendFilter, Store
 
-# range → (its length in seconds, the bucket its series is drawn in)
-RANGES: dict[str, tuple[float, Bucket]] = {
-    "24h": (86_400.0, "hour"),
-    "7d": (7 * 86_400.0, "day"),
-    "30d": (30 * 86_400.0, "day"),
-}
-TOP = 10  # entries in each ranking
 _SCAN = 500  # keys per store call when searching them all
 
 _LOG_FILTERS: dict[str, Validator] = {
@@ -57,6 +51,7 @@ class UIData:
         self._store = store
         self._models = models
         self._clock = clock
+        self._overview = Overview(store, clock)
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         table: dict[tuple[str, str], Handler] = {
@@ -71,28 +66,7 @@ class UIData:
 
     async def overview(self, request: Request, call: Call) -> Response:
         chosen = read_query(request.query, {"range": one_of(*RANGES)}).get("range") or "24h"
-        length, bucket = RANGES[chosen]
-        now = self._clock()
-        where = SpendFilter(start=now - length)
-        store = self._store
-        series = await store.usage_totals(where, bucket=bucket)
-        by_model = await store.usage_totals(where, group_by="model")
-        by_key = await store.usage_totals(where, group_by="key")
-        by_team = await store.usage_totals(where, group_by="team")
-        names = await self._key_names([t.group for t in _top(by_key) if t.group])
-        data = {
-            "range": chosen,
-            "bucket": bucket,
-            "start": _bucket_start(now - length, bucket),
-            "end": now,
-            "series": [_usage_json(t) for t in series],
-            "totals": _usage_json(_sum(series)),
-            "by_model": [_usage_json(t) for t in _top(by_model)],
-            "by_key": [{**_usage_json(t), "name": names.get(t.group or "")} for t in _top(by_key)],
-            "by_team": [_usage_json(t) for t in _top(by_team)],
-            "budgets": await self._budgets(),
-        }
-        return json_response(data, call)
+        return json_response(await self._overview.of(chosen), call)
 
     async def keys(self, request: Request, call: Call) -> Response:
         query = read_query(request.query, {"search": text, "team_id": text, **PAGE_FIELDS})
@@ -127,10 +101,10 @@ class UIData:
             {
                 "key": key_json(key),
                 "bucket": bucket,
-                "start": _bucket_start(now - length, bucket),
+                "start": bucket_start(now - length, bucket),
                 "end": now,
-                "series": [_usage_json(t) for t in series],
-                "totals": _usage_json(_sum(series)),
+                "series": [usage_json(t) for t in series],
+                "totals": usage_json(total(series)),
                 "recent": [_log_json(row) for row in recent],
             },
             call,
@@ -161,7 +135,7 @@ class UIData:
     async def models(self, request: Request, call: Call) -> Response:
         now = self._clock()
         recent = await self._store.usage_totals(SpendFilter(start=now - 3600), group_by="model")
-        by_alias = {t.group: _usage_json(t) for t in recent}
+        by_alias = {t.group: usage_json(t) for t in recent}
         groups = self._models.snapshot(now)
         for group in groups:
             group["last_hour"] = by_alias.get(group["alias"])
@@ -178,83 +152,10 @@ class UIData:
             if len(batch) < _SCAN:
                 return found
 
-    async def _key_names(self, hashes: list[str]) -> dict[str, str]:
-        names: dict[str, str] = {}
-        for key_hash in hashes:
-            key = await self._store.get_key(key_hash)
-            if key is not None:
-                names[key_hash] = key.key_alias or key.key_name
-        return names
-
-    async def _budgets(self) -> list[dict[str, Any]]:
-        """Keys and teams with a budget, the most used share first."""
-        entries: list[dict[str, Any]] = []
-        for key in await self._all_keys(None):
-            if key.limits.max_budget:
-                name = key.key_alias or key.key_name
-                entries.append(
-                    _burn("key", key.key_hash, name, key.limits.spend, key.limits.max_budget)
-                )
-        offset = 0
-        while True:
-            teams = await self._store.list_teams(offset=offset, limit=_SCAN)
-            for team in teams:
-                if team.limits.max_budget:
-                    name = team.team_alias or team.team_id
-                    entries.append(
-                        _burn("team", team.team_id, name, team.limits.spend, team.limits.max_budget)
-                    )
-            if len(teams) < _SCAN:
-                break
-            offset += len(teams)
-        entries.sort(key=lambda entry: entry["used"], reverse=True)
-        return entries[:TOP]
-
-
-def _burn(kind: str, ident: str, name: str, spend: float, budget: float) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "id": ident,
-        "name": name,
-        "spend": spend,
-        "max_budget": budget,
-        "used": spend / budget,
-    }
-
 
 def _searchable(key: KeyRecord) -> str:
     parts = (key.key_alias, key.key_name, key.user_id, key.team_id, key.key_hash)
     return " ".join(part for part in parts if part).lower()
-
-
-def _top(totals: list[UsageTotal]) -> list[UsageTotal]:
-    return sorted(totals, key=lambda t: (-t.cost, -t.requests))[:TOP]
-
-
-def _sum(totals: list[UsageTotal]) -> UsageTotal:
-    return UsageTotal(
-        None,
-        None,
-        sum(t.requests for t in totals),
-        sum(t.prompt_tokens for t in totals),
-        sum(t.completion_tokens for t in totals),
-        sum(t.cost for t in totals),
-        sum(t.errors for t in totals),
-    )
-
-
-def _usage_json(total: UsageTotal) -> dict[str, Any]:
-    return {
-        "t": total.bucket,
-        "group": total.group,
-        "requests": total.requests,
-        "tokens": total.prompt_tokens + total.completion_tokens,
-        "prompt_tokens": total.prompt_tokens,
-        "completion_tokens": total.completion_tokens,
-        "cost": total.cost,
-        "errors": total.errors,
-        "error_rate": total.errors / total.requests if total.requests else 0.0,
-    }
 
 
 def _log_json(row: Any) -> dict[str, Any]:
@@ -262,8 +163,3 @@ def _log_json(row: Any) -> dict[str, Any]:
     entry = spend_row_json(row)
     entry.pop("payload", None)
     return entry
-
-
-def _bucket_start(moment: float, bucket: Bucket) -> float:
-    width = 3600 if bucket == "hour" else 86_400
-    return float(int(moment // width) * width)

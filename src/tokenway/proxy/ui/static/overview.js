@@ -1,7 +1,7 @@
 // Overview: totals, requests/tokens/spend over time, rankings and budget burn.
 import { get } from "./api.js";
 import { barChart, meter } from "./chart.js";
-import { add, count, h, money, percent, table } from "./dom.js";
+import { add, count, h, money, percent, table, when } from "./dom.js";
 
 const RANGES = [["24h", "Last 24 hours"], ["7d", "Last 7 days"], ["30d", "Last 30 days"]];
 let chosen = "24h";
@@ -20,7 +20,9 @@ export async function render(view, _param, current) {
     h("section", { class: "card" }, h("h2", {}, title),
       barChart({ title, series: data.series, start: data.start, end: data.end, width, value, bad, format }));
   add(view, 
-    h("div", { class: "toolbar" }, h("h1", {}, "Overview"), select),
+    h("div", { class: "toolbar" }, h("h1", {}, "Overview"),
+      h("span", { class: "hint" }, `As of ${when(new Date(data.as_of * 1000).toISOString())} (recomputed every ${data.refresh_seconds} s)`),
+      select),
     h("div", { class: "stats" },
       stat("Requests", count(t.requests)),
       stat("Tokens", count(t.tokens)),

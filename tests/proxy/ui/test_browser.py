@@ -26,7 +26,7 @@ from tests.proxy.conftest import MASTER_KEY, RunningProxy, proxy_config, running
 
 from tokenway.emulator import Emulator
 from tokenway.proxy.ui.session import SESSION_SECONDS, Sessions
-from tokenway.store.base import SpendRow
+from tokenway.store.base import Limits, SpendRow, TeamRecord
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 800}
@@ -68,6 +68,13 @@ def ui(emulator: Emulator) -> Iterator[RunningProxy]:
 async def _seed(running: RunningProxy) -> None:
     """A day of traffic on two models, a few errors, and a team with a budget."""
     store = running.app.services.store
+    research = TeamRecord(
+        "research",
+        team_alias="Research",
+        limits=Limits(max_budget=0.05),
+        members_with_roles=[{"user_id": "ana", "role": "admin"}],
+    )
+    await store.create_team(research)
     now = time.time()
     rows = [
         SpendRow(
@@ -152,6 +159,7 @@ def test_the_admin_walk(browser: Any, ui: RunningProxy) -> None:
     assert sum(1 for h in heights if h > 0) >= 3 * 20  # a bar for most of the seeded hours
     assert page.locator(".stat .value").first.inner_text() == str(SEEDED)
     page.wait_for_selector("text=mistral-nemo-12b-instruct")
+    page.wait_for_selector("text=team Research")  # its budget burn
     tab.shot("overview")
     tab.assert_clean()
 
@@ -220,7 +228,7 @@ def test_the_admin_walk(browser: Any, ui: RunningProxy) -> None:
     tab.shot("models")
     page.click("nav a[data-page=teams]")
     page.wait_for_selector("main h1:text('Teams and users')")
-    page.wait_for_selector("text=No teams yet.")
+    page.wait_for_selector("td:text('Research')")
     tab.shot("teams")
     tab.assert_clean()
 

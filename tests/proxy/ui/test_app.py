@@ -4,6 +4,7 @@ management endpoints reached through /ui/api."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -50,6 +51,12 @@ def test_a_wrong_key_cannot_log_in(ui: RunningProxy, no_login_delay: None) -> No
     assert answer.status_code == 401
     assert "set-cookie" not in answer.headers
     assert "not this proxy&#x27;s master key" in answer.text
+
+
+def test_a_wrong_key_is_answered_slowly(ui: RunningProxy) -> None:
+    started = time.monotonic()
+    assert httpx.post(ui.url + "/ui/login", data={"master_key": "guess"}).status_code == 401
+    assert time.monotonic() - started >= ui_app.FAILED_LOGIN_DELAY * 0.9
 
 
 def test_repeated_failures_are_refused_for_a_while(
@@ -177,3 +184,13 @@ def assert_strict_html(answer: httpx.Response) -> None:
     assert re.search(r"\sstyle\s*=", text) is None
     assert re.search(r"\son[a-z]+\s*=", text) is None
     assert "<style" not in text
+
+
+def test_without_a_master_key_the_ui_says_how_to_turn_it_on(emulator: Emulator) -> None:
+    with running_proxy(proxy_config(emulator.base_url, master_key=None)) as bare:
+        page = httpx.get(bare.url + "/ui/login")
+        assert "no master key" in page.text and "general_settings.master_key" in page.text
+        refused = httpx.post(bare.url + "/ui/login", data={"master_key": ""})
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers
+        assert httpx.get(bare.url + "/ui/api/keys").status_code == 401
+        assert httpx.get(bare.url + "/").status_code == 200  # the landing page still works

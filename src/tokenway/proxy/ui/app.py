@@ -40,7 +40,8 @@ from tokenway.proxy.ui.session import (
 UIRoute = Callable[[Request], Awaitable[Response]]
 
 FAILED_LOGIN_DELAY = 1.0  # seconds before a wrong key is answered
-MAX_FAILED_LOGINS = 20  # per minute and process; then every attempt is refused at once
+MAX_FAILED_LOGINS = 20  # per client address, minute and process; then refused at once
+_TRACKED_CLIENTS = 4096  # addresses whose failures are remembered; the oldest goes first
 _LOGIN_MESSAGES = {
     "": "",
     "expired": "Your session has expired. Log in again.",
@@ -85,7 +86,7 @@ class AdminUI:
             (method, "/ui/api" + path): handler
             for (method, path), handler in {**admin, **views}.items()
         }
-        self._failures: deque[float] = deque()
+        self._failures: dict[str, deque[float]] = {}  # client address → failure times
 
     def routes(self) -> dict[tuple[str, str], UIRoute]:
         table: dict[tuple[str, str], UIRoute] = {
@@ -118,14 +119,12 @@ class AdminUI:
     async def login(self, request: Request) -> Response:
         if self._sessions is None:
             return self._login_form(_LOGIN_MESSAGES["nokey"], 403)
-        now = self._clock()
-        while self._failures and self._failures[0] < now - 60:
-            self._failures.popleft()
-        if len(self._failures) >= MAX_FAILED_LOGINS:
+        failures = self._failures_of(request)
+        if len(failures) >= MAX_FAILED_LOGINS:
             return self._login_form(_LOGIN_MESSAGES["busy"], 429)
         offered = _form(request).get("master_key", "")
         if not self._sessions.master_key_matches(offered):
-            self._failures.append(now)
+            failures.append(self._clock())
             await asyncio.sleep(FAILED_LOGIN_DELAY)  # a guess costs a second
             return self._login_form(_LOGIN_MESSAGES["wrong"], 401)
         token, _ = self._sessions.issue()
@@ -156,6 +155,19 @@ class AdminUI:
             return response
 
         return route
+
+    def _failures_of(self, request: Request) -> deque[float]:
+        """The client's failed logins of the last minute (by address: one guesser cannot
+        lock everyone out, short of sharing their address)."""
+        address = request.client[0] if request.client else ""
+        failures = self._failures.pop(address, None) or deque()
+        self._failures[address] = failures  # now the most recent entry
+        if len(self._failures) > _TRACKED_CLIENTS:
+            del self._failures[next(iter(self._failures))]
+        now = self._clock()
+        while failures and failures[0] < now - 60:
+            failures.popleft()
+        return failures
 
     def _session(self, request: Request) -> Session | None:
         if self._sessions is None:

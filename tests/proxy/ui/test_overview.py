@@ -1,4 +1,5 @@
-"""The overview is one scan per period, kept OVERVIEW_TTL seconds and shared by callers."""
+"""The overview: finished hours read once, the latest hour on each refresh, the result
+kept OVERVIEW_TTL seconds and shared by callers."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tokenway.proxy.ui.overview import OVERVIEW_TTL, Overview, merged
+from tokenway.proxy.ui.overview import OVERVIEW_TTL, RESCAN, Overview, merged
 from tokenway.store import open_store
-from tokenway.store.base import Bucket, SpendFilter, Store, UsageSlice
+from tokenway.store.base import Bucket, SpendFilter, SpendRow, Store, UsageSlice
 
 
 class CountingStore:
@@ -27,23 +28,41 @@ class CountingStore:
         return getattr(self.store, name)
 
 
-async def test_one_scan_serves_every_caller_until_it_is_stale(tmp_path: Path) -> None:
+def spent(request_id: str, started_at: float, cost: float = 1.0) -> SpendRow:
+    return SpendRow(
+        request_id, None, None, None, "m", None, 1, 1, cost, 1.0, 200, None, False, started_at
+    )
+
+
+async def test_finished_hours_are_read_once_and_the_latest_on_each_refresh(
+    tmp_path: Path,
+) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     await store.open()
     try:
         counting = CountingStore(store)
-        now = [1_800_000_000.0]
+        now = [1_800_000_000.0 + 3400]  # 3 min 20 s before an hour ends
         overview = Overview(counting, lambda: now[0])  # type: ignore[arg-type]
+        await store.add_spend([spent("old", now[0] - 5 * 3600), spent("new", now[0] - 60)])
         first, second = await asyncio.gather(overview.of("24h"), overview.of("24h"))
-        assert first is second and counting.scans == 1
+        assert first is second and counting.scans == 2  # the finished hours, then the rest
+        assert first["totals"]["requests"] == 2
         now[0] += OVERVIEW_TTL - 0.1
-        assert await overview.of("24h") is first and counting.scans == 1
-        await overview.of("7d")  # another period: its own scan
-        assert counting.scans == 2
+        assert await overview.of("24h") is first and counting.scans == 2  # kept, shared
+        await store.add_spend([spent("later", now[0] - 1)])
         now[0] += 0.2
-        fresh = await overview.of("24h")
-        assert fresh is not first and counting.scans == 3
-        assert fresh["as_of"] == now[0]
+        again = await overview.of("24h")
+        assert counting.scans == 3  # only the rows since the last finished hour
+        assert again["totals"]["requests"] == 3 and again["as_of"] == now[0]
+        await store.add_spend([spent("late", now[0] - 4 * 3600)])  # held back, then written
+        now[0] += 400  # the hour has ended (and settled): it is read once, and kept
+        assert (await overview.of("24h"))["totals"]["requests"] == 3
+        assert counting.scans == 5
+        now[0] += RESCAN  # the finished hours are read anew: the late row counts
+        assert (await overview.of("24h"))["totals"]["requests"] == 4
+        week = await overview.of("7d")  # a longer range reads further back
+        assert week["totals"]["requests"] == 4 and week["bucket"] == "day"
+        assert sum(p["requests"] for p in week["series"]) == 4
     finally:
         await store.close()
 

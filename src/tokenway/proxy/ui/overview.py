@@ -1,10 +1,14 @@
 """The overview's figures: requests, tokens, spend and errors of a period over time, by
 model, key and team, and the budgets most used.
 
-Every view comes from one scan of the period's spend rows (``Store.usage_slices``,
-grouped by the database), and the result is kept for ``OVERVIEW_TTL`` seconds and shared
-by every session: a UI polling each second then costs the store one scan per TTL, not
-one a second (bench/ui_bench.py measured the difference on the chat throughput).
+Every view is summed from hourly slices (``Store.usage_slices``: usage per hour, model,
+key and team, grouped by the database). An hour that ended ``SETTLE`` seconds ago is read
+once and kept (``HourlyUsage``); each refresh reads only the rows since, a range scan of
+the ``started_at`` index, and every ``RESCAN`` seconds the kept hours are read anew (rows
+a store outage held back in the journal arrive late). The overview itself is kept
+``OVERVIEW_TTL`` seconds and shared by every session. A UI polling each second therefore
+costs the store one small scan per TTL, whatever the size of the table
+(bench/ui_bench.py measures it against the chat throughput).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 from tokenway.store.base import Bucket, SpendFilter, Store, UsageSlice, UsageTotal
 
 OVERVIEW_TTL = 10.0  # seconds an overview is served again before it is computed anew
+SETTLE = 120.0  # seconds after an hour's end when its rows are taken as all written
+RESCAN = 600.0  # seconds the finished hours are kept before they are read anew
+KEPT = 31 * 86_400.0  # how far back finished hours are kept (the longest range, and a day)
 RANGES: dict[str, tuple[float, Bucket]] = {  # range → (its length, the series' bucket)
     "24h": (86_400.0, "hour"),
     "7d": (7 * 86_400.0, "day"),
@@ -34,6 +41,7 @@ class Overview:
         self._clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._hourly = HourlyUsage(store)
 
     async def of(self, chosen: str) -> dict[str, Any]:
         """The overview of the range ``chosen`` (a key of ``RANGES``)."""
@@ -56,14 +64,15 @@ class Overview:
 
     async def _compute(self, chosen: str, now: float) -> dict[str, Any]:
         length, bucket = RANGES[chosen]
-        slices = await self._store.usage_slices(SpendFilter(start=now - length), bucket)
-        series = merged(slices, lambda s: str(s.bucket), timed=True)
+        start = bucket_start(now - length, bucket)
+        slices = await self._hourly.since(start, now)
+        series = merged(slices, lambda s: str(bucket_start(s.bucket, bucket)), timed=True)
         by_key = top(merged(slices, lambda s: s.key_hash))
         names = await self._key_names([t.group for t in by_key if t.group])
         return {
             "range": chosen,
             "bucket": bucket,
-            "start": bucket_start(now - length, bucket),
+            "start": start,
             "end": now,
             "as_of": now,
             "refresh_seconds": OVERVIEW_TTL,
@@ -110,12 +119,44 @@ class Overview:
         return entries[:TOP]
 
 
+class HourlyUsage:
+    """Hourly slices of the spend rows: finished hours kept in memory, the rest read."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._kept: list[UsageSlice] = []  # finished hours, oldest first
+        self._from: float | None = None  # the kept hours are [_from, _until)
+        self._until = 0.0
+        self._read_at = 0.0  # when the kept hours were read from scratch
+
+    async def since(self, start: float, now: float) -> list[UsageSlice]:
+        """The slices of every hour from the one holding ``start`` up to ``now``."""
+        first = bucket_start(start, "hour")
+        settled = bucket_start(now - SETTLE, "hour")
+        stale = now - self._read_at >= RESCAN or settled < self._until
+        if self._from is None or first < self._from or stale:
+            oldest = first if self._from is None else min(first, self._from)
+            self._from = max(oldest, bucket_start(now - KEPT, "hour"))
+            self._kept = await self._read(self._from, settled)
+            self._until, self._read_at = settled, now
+        elif settled > self._until:
+            self._kept += await self._read(self._until, settled)
+            self._until = settled
+        recent = await self._store.usage_slices(SpendFilter(start=self._until), "hour")
+        return [s for s in self._kept if s.bucket >= first] + recent
+
+    async def _read(self, start: float, end: float) -> list[UsageSlice]:
+        if end <= start:
+            return []
+        return await self._store.usage_slices(SpendFilter(start=start, end=end), "hour")
+
+
 def merged(
     slices: Iterable[UsageSlice], group: Callable[[UsageSlice], str | None], *, timed: bool = False
 ) -> list[UsageTotal]:
     """The slices summed per ``group``, in first-seen order (the slices come oldest first);
     ``timed``: the groups are buckets, and each total keeps its bucket's start."""
-    sums: dict[str | None, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0, 0.0])
+    sums: dict[str | None, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
     for s in slices:
         entry = sums[group(s)]
         entry[0] += s.requests
@@ -123,9 +164,8 @@ def merged(
         entry[2] += s.completion_tokens
         entry[3] += s.cost
         entry[4] += s.errors
-        entry[5] = s.bucket
     return [
-        UsageTotal(e[5] if timed else None, None if timed else g, *_counts(e))
+        UsageTotal(float(g) if timed and g else None, None if timed else g, *_counts(e))
         for g, e in sums.items()
     ]
 

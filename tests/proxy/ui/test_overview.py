@@ -34,7 +34,7 @@ def spent(request_id: str, started_at: float, cost: float = 1.0) -> SpendRow:
     )
 
 
-async def test_finished_hours_are_read_once_and_the_latest_on_each_refresh(
+async def test_settled_rows_are_read_once_and_the_latest_on_each_refresh(
     tmp_path: Path,
 ) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
@@ -45,19 +45,19 @@ async def test_finished_hours_are_read_once_and_the_latest_on_each_refresh(
         overview = Overview(counting, lambda: now[0])  # type: ignore[arg-type]
         await store.add_spend([spent("old", now[0] - 5 * 3600), spent("new", now[0] - 60)])
         first, second = await asyncio.gather(overview.of("24h"), overview.of("24h"))
-        assert first is second and counting.scans == 2  # the finished hours, then the rest
+        assert first is second and counting.scans == 2  # the settled rows, then the rest
         assert first["totals"]["requests"] == 2
         now[0] += OVERVIEW_TTL - 0.1
         assert await overview.of("24h") is first and counting.scans == 2  # kept, shared
         await store.add_spend([spent("later", now[0] - 1)])
         now[0] += 0.2
         again = await overview.of("24h")
-        assert counting.scans == 3  # only the rows since the last finished hour
+        assert counting.scans == 4  # only the rows since the last refresh
         assert again["totals"]["requests"] == 3 and again["as_of"] == now[0]
         await store.add_spend([spent("late", now[0] - 4 * 3600)])  # held back, then written
-        now[0] += 400  # the hour has ended (and settled): it is read once, and kept
+        now[0] += 400  # an old hour's late row: not read again until RESCAN
         assert (await overview.of("24h"))["totals"]["requests"] == 3
-        assert counting.scans == 5
+        assert counting.scans == 6
         now[0] += RESCAN  # the finished hours are read anew: the late row counts
         assert (await overview.of("24h"))["totals"]["requests"] == 4
         week = await overview.of("7d")  # a longer range reads further back

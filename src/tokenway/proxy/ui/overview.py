@@ -2,12 +2,13 @@
 model, key and team, and the budgets most used.
 
 Every view is summed from hourly slices (``Store.usage_slices``: usage per hour, model,
-key and team, grouped by the database). An hour that ended ``SETTLE`` seconds ago is read
-once and kept (``HourlyUsage``); each refresh reads only the rows since, a range scan of
-the ``started_at`` index, and every ``RESCAN`` seconds the kept hours are read anew (rows
-a store outage held back in the journal arrive late). The overview itself is kept
-``OVERVIEW_TTL`` seconds and shared by every session. A UI polling each second therefore
-costs the store one small scan per TTL, whatever the size of the table
+key and team, grouped by the database). Rows older than ``SETTLE`` seconds are taken as
+all written: they are read once, summed into the kept slices (``HourlyUsage``), and each
+refresh reads only the rows since, a range scan of the ``started_at`` index. Every
+``RESCAN`` seconds the kept slices are read anew (rows a store outage held back in the
+journal arrive late). The overview itself is kept ``OVERVIEW_TTL`` seconds and shared by
+every session. A UI polling each second therefore costs the store a scan of the last
+half minute's rows every ``OVERVIEW_TTL``, whatever the size of the table
 (bench/ui_bench.py measures it against the chat throughput).
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from tokenway.store.base import Bucket, SpendFilter, Store, UsageSlice, UsageTotal
 
 OVERVIEW_TTL = 10.0  # seconds an overview is served again before it is computed anew
-SETTLE = 120.0  # seconds after an hour's end when its rows are taken as all written
+SETTLE = 20.0  # seconds after which rows are taken as written (spend is flushed each 1 s)
 RESCAN = 600.0  # seconds the finished hours are kept before they are read anew
 KEPT = 31 * 86_400.0  # how far back finished hours are kept (the longest range, and a day)
 RANGES: dict[str, tuple[float, Bucket]] = {  # range → (its length, the series' bucket)
@@ -67,6 +68,7 @@ class Overview:
         start = bucket_start(now - length, bucket)
         slices = await self._hourly.since(start, now)
         series = merged(slices, lambda s: str(bucket_start(s.bucket, bucket)), timed=True)
+        series.sort(key=lambda t: t.bucket or 0.0)
         by_key = top(merged(slices, lambda s: s.key_hash))
         names = await self._key_names([t.group for t in by_key if t.group])
         return {
@@ -120,35 +122,56 @@ class Overview:
 
 
 class HourlyUsage:
-    """Hourly slices of the spend rows: finished hours kept in memory, the rest read."""
+    """Hourly slices of the spend rows: those of settled rows kept, the rest read."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._kept: list[UsageSlice] = []  # finished hours, oldest first
-        self._from: float | None = None  # the kept hours are [_from, _until)
+        self._kept: dict[tuple[float, str, str | None, str | None], UsageSlice] = {}
+        self._from: float | None = None  # the kept slices sum the rows of [_from, _until)
         self._until = 0.0
-        self._read_at = 0.0  # when the kept hours were read from scratch
+        self._read_at = 0.0  # when the kept slices were read from scratch
 
     async def since(self, start: float, now: float) -> list[UsageSlice]:
         """The slices of every hour from the one holding ``start`` up to ``now``."""
         first = bucket_start(start, "hour")
-        settled = bucket_start(now - SETTLE, "hour")
+        settled = now - SETTLE
         stale = now - self._read_at >= RESCAN or settled < self._until
         if self._from is None or first < self._from or stale:
             oldest = first if self._from is None else min(first, self._from)
             self._from = max(oldest, bucket_start(now - KEPT, "hour"))
-            self._kept = await self._read(self._from, settled)
+            self._kept = {}
+            self._add(await self._read(self._from, settled))
             self._until, self._read_at = settled, now
-        elif settled > self._until:
-            self._kept += await self._read(self._until, settled)
+        else:
+            self._add(await self._read(self._until, settled))
             self._until = settled
         recent = await self._store.usage_slices(SpendFilter(start=self._until), "hour")
-        return [s for s in self._kept if s.bucket >= first] + recent
+        return [s for s in self._kept.values() if s.bucket >= first] + recent
+
+    def _add(self, slices: Iterable[UsageSlice]) -> None:
+        for s in slices:
+            key = (s.bucket, s.model, s.key_hash, s.team_id)
+            kept = self._kept.get(key)
+            self._kept[key] = s if kept is None else _plus(kept, s)
 
     async def _read(self, start: float, end: float) -> list[UsageSlice]:
         if end <= start:
             return []
         return await self._store.usage_slices(SpendFilter(start=start, end=end), "hour")
+
+
+def _plus(a: UsageSlice, b: UsageSlice) -> UsageSlice:
+    return UsageSlice(
+        a.bucket,
+        a.model,
+        a.key_hash,
+        a.team_id,
+        a.requests + b.requests,
+        a.prompt_tokens + b.prompt_tokens,
+        a.completion_tokens + b.completion_tokens,
+        a.cost + b.cost,
+        a.errors + b.errors,
+    )
 
 
 def merged(

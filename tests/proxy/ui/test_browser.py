@@ -271,3 +271,25 @@ def test_public_pages_and_the_phone_width(browser: Any, ui: RunningProxy) -> Non
     phone.shot("overview-phone")
     phone.assert_clean()
     page.close()
+
+
+def test_the_ui_works_from_the_keyboard(browser: Any, ui: RunningProxy) -> None:
+    tab = Page(browser, ui.url)
+    page = tab.login()
+    page.wait_for_selector("h1:text('Overview')")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(3):  # the brand, Overview, Keys
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Keys"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("main h1:text('Keys')")
+    page.locator("nav a[data-page=logs]").focus()
+    page.keyboard.press("Enter")
+    row = page.locator("tbody tr.clickable").first
+    row.wait_for()
+    row.focus()  # rows are focusable, and Enter opens one
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#log-details")
+    tab.assert_clean()
+    page.close()

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
-from openai import OpenAI
+from openai import AuthenticationError, OpenAI
 from tests.conftest import EMULATOR_KEY
 
 from tokenway.emulator import Emulator, FaultConfig
@@ -136,14 +137,26 @@ def test_missing_variable_is_named(config_file: Path, env: dict[str, str]) -> No
 
 def test_demo_mode_says_so_and_answers(env: dict[str, str]) -> None:
     with started(tokenway_cmd("--demo", "--port", "0"), env) as (proc, url, banner):
-        client = OpenAI(base_url=url, api_key="anything", max_retries=0)
+        # the banner prints this run's master key, for the UI and the management API
+        found = re.search(r"master key \(this run only\): (sk-demo-[\w-]+)", banner)
+        assert found, banner
+        master_key = found.group(1)
+        client = OpenAI(base_url=url, api_key=master_key, max_retries=0)
         answer = client.chat.completions.create(
             model="mistral-nemo-12b-instruct", messages=[{"role": "user", "content": "hi"}]
         )
         assert answer.choices[0].message.content
+        stranger = OpenAI(base_url=url, api_key="anything", max_retries=0)
+        with pytest.raises(AuthenticationError):
+            stranger.models.list()
+        made = httpx.post(
+            url + "/key/generate", headers={"authorization": f"Bearer {master_key}"}, json={}
+        )
+        assert made.status_code == 200 and made.json()["key"].startswith("sk-")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     assert "DEMO MODE" in banner and "emulator" in banner
+    assert f"{url}/ui" in banner
 
 
 def test_emulator_subcommand_starts_the_emulator() -> None:

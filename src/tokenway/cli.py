@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tokenway.proxy.config import ConfigError, ProxyConfig, StartupError, load_config, parse_config
 from tokenway.proxy.serve import ServeOptions, bind_socket, fail, is_loopback, run_workers
@@ -306,10 +307,16 @@ def _run_demo(args: argparse.Namespace) -> int:
         key = "demo-" + secrets.token_hex(8)
         emulator = Emulator(EmulatorConfig(api_keys=(key,)))
         await emulator.start("127.0.0.1", 0)
-        config = demo_config(emulator.base_url, key)
+        # A new master key each start: the demo is on loopback, but a fixed, published
+        # key would let any local program or web page that reaches the port manage it.
+        master_key = "sk-demo-" + secrets.token_urlsafe(18)
+        config = demo_config(emulator.base_url, key, master_key)
         note = (
             "DEMO MODE: answers come from the bundled Inference.net emulator at "
-            f"{emulator.base_url} (a testing tool, not the real API; no API key needed)"
+            f"{emulator.base_url} (a testing tool, not the real API; no API key needed)\n"
+            f"master key (this run only): {master_key}\n"
+            f"  export TOKENWAY_MASTER_KEY={master_key}\n"
+            f"admin UI: http://{options.host}:{options.port}/ui (log in with the master key)"
         )
         app = create_app(config)
         return await serve_app(
@@ -319,7 +326,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def demo_config(api_base: str, api_key: str) -> ProxyConfig:
+def demo_config(api_base: str, api_key: str, master_key: str | None = None) -> ProxyConfig:
     entries = [
         {
             "model_name": alias,
@@ -327,7 +334,10 @@ def demo_config(api_base: str, api_key: str) -> ProxyConfig:
         }
         for alias, model in DEMO_MODELS.items()
     ]
-    return parse_config({"model_list": entries}, env={}, source="<demo>")
+    raw: dict[str, Any] = {"model_list": entries}
+    if master_key is not None:
+        raw["general_settings"] = {"master_key": master_key}
+    return parse_config(raw, env={}, source="<demo>")
 
 
 if __name__ == "__main__":

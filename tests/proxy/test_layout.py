@@ -16,7 +16,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "accounting", "cors"}),  # errors on the wire; who pays
     frozenset({"auth", "services", "pipeline"}),  # callers; the store; the request steps
     frozenset({"admin", "observability", "served"}),  # management; request log, metrics; models
-    frozenset({"endpoints"}),  # the model endpoints, health, OpenAPI
+    frozenset({"endpoints", "ui"}),  # the model endpoints, health, OpenAPI; the admin UI
     frozenset({"app", "supervisor"}),
     frozenset({"serve"}),
 )

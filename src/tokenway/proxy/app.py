@@ -25,6 +25,7 @@ from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.admin.permissions import check_usable, is_proxy_admin
+from tokenway.proxy.admin.responses import Handler as AdminHandler
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.config import DeploymentConfig, ProxyConfig, StartupError
 from tokenway.proxy.cors import Cors
@@ -43,6 +44,9 @@ from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
 from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.served import LiveModels, ModelRoutes, SecretBox, Served
 from tokenway.proxy.services import Services
+from tokenway.proxy.ui import AdminUI, UIRoute
+from tokenway.proxy.ui.data import UIData
+from tokenway.proxy.ui.models_view import ModelsView
 from tokenway.retry import Backoff
 from tokenway.router import RoutingEngine
 from tokenway.router.shared import SharedCooldowns
@@ -208,20 +212,35 @@ class ProxyApp:
             ),
             on_end_user_change=self.end_users.invalidate,
         )
+        management = admin.routes()
         self._admin: dict[tuple[str, str], Route] = {
-            **admin.routes(),
+            **management,
             **models.managing(),
             ("GET", "/health"): self.health,
         }
         # Management routes a virtual key may try; its handler checks the key's scope.
         self._self_service = admin.self_service()
-        self._public: dict[tuple[str, str], Callable[[], Response]] = {
-            ("GET", "/health/liveliness"): _alive,
-            ("GET", "/health/liveness"): _alive,
-            ("GET", "/health/readiness"): self._readiness,
-            ("GET", "/openapi.json"): self._openapi,
-            ("GET", "/routes"): self._routes,
+        # Answered without a key (the UI's own routes check their session themselves).
+        self._public: dict[tuple[str, str], UIRoute] = {
+            ("GET", "/health/liveliness"): _answer(_alive),
+            ("GET", "/health/liveness"): _answer(_alive),
+            ("GET", "/health/readiness"): _answer(self._readiness),
+            ("GET", "/openapi.json"): _answer(self._openapi),
+            ("GET", "/routes"): _answer(self._routes),
+            **self._ui(management).routes(),
         }
+
+    def _ui(self, management: Mapping[tuple[str, str], AdminHandler]) -> AdminUI:
+        """The admin UI, the landing page and /docs (``tokenway.proxy.ui``)."""
+        models = ModelsView(self.models.routes, self.router, self.__call__, self.config.master_key)
+        views = UIData(self.services.store, models).routes()
+        return AdminUI(
+            self.config.master_key,
+            management,
+            views,
+            aliases=self.models.aliases(),
+            status=self._state,
+        )
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -234,8 +253,8 @@ class ProxyApp:
         public = self._public.get(key)
         if public is not None:
             if self._access is not None:
-                return answer_logged(self._access, public, request, request_id, started)
-            return public()
+                return await answer_logged(self._access, public, request, request_id, started)
+            return await public(request)
         ctx = None
         if self._allowed_routes is not None and request.path not in self._allowed_routes:
             return self._refused(_ROUTE_NOT_ALLOWED, request, request_id, started, ctx)
@@ -326,7 +345,7 @@ class ProxyApp:
             return exposition()
 
         if self.config.observability.metrics_public:
-            self._public[("GET", "/metrics")] = exposition
+            self._public[("GET", "/metrics")] = _answer(exposition)
         else:
             self._admin[("GET", "/metrics")] = route
 
@@ -403,7 +422,7 @@ class ProxyApp:
         ``allow_requests_on_db_unavailable`` every key is served through an outage, so the
         proxy stays ready (200, ``degraded``) and a load balancer keeps sending to it."""
         db = self.services.store_available
-        state = ("ready" if db else "degraded") if self.ready else "starting"
+        state = self._state()
         ok = state == "ready" or (state == "degraded" and self.services.serves_through_outage)
         body = orjson.dumps(
             {
@@ -417,6 +436,12 @@ class ProxyApp:
             }
         )
         return Response(200 if ok else 503, list(JSON_HEADERS), body)
+
+    def _state(self) -> str:
+        """``starting``, ``ready``, or ``degraded`` (ready, with the store known down)."""
+        if not self.ready:
+            return "starting"
+        return "ready" if self.services.store_available else "degraded"
 
     def _openapi(self) -> Response:
         return Response(200, list(JSON_HEADERS), self._openapi_body)
@@ -491,6 +516,15 @@ def _asks_access_groups(query: str) -> bool:
         return False
     flag = dict(parse_qsl(query)).get("only_model_access_groups", "")
     return flag.strip().lower() in ("1", "true", "yes")
+
+
+def _answer(make: Callable[[], Response]) -> UIRoute:
+    """A route whose answer needs nothing of the request."""
+
+    async def route(request: Request) -> Response:
+        return make()
+
+    return route
 
 
 def _alive() -> Response:

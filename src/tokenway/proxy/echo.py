@@ -15,7 +15,13 @@ from urllib.parse import quote, unquote
 
 from tokenway.http._headers import TOKEN_CHARS
 
-__all__ = ["MAX_ALIAS_ECHO", "echoable_request_id", "echoable_token_list", "header_alias"]
+__all__ = [
+    "MAX_ALIAS_ECHO",
+    "echoable_host",
+    "echoable_request_id",
+    "echoable_token_list",
+    "header_alias",
+]
 
 MAX_ALIAS_ECHO = 256
 
@@ -76,4 +82,19 @@ def echoable_token_list(value: str) -> str | None:
     token and the list is short; None otherwise (the caller sends its own list)."""
     if len(value) <= _MAX_TOKEN_LIST and _TOKEN_LIST.fullmatch(value):
         return ", ".join(name.strip().lower() for name in value.split(","))
+    return None
+
+
+# A Host header as the landing page may print it in its snippets: a DNS name or an IPv4
+# or bracketed IPv6 address, with an optional port; nothing that could leave the quotes
+# of a shell command or an HTML attribute.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
+)
+
+
+def echoable_host(value: str | None) -> str | None:
+    """The request's ``Host`` when it is a plain host[:port], else None."""
+    if value and _HOST.fullmatch(value):
+        return value
     return None

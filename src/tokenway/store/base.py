@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tokenway.store.models import ModelRecord
 
 GroupBy = Literal["key", "user", "team", "model"]
+Bucket = Literal["hour", "day"]  # usage_totals' time buckets (UTC)
 
 
 class StoreError(Exception):
@@ -132,6 +133,7 @@ class SpendFilter:
     start: float | None = None  # started_at >= start
     end: float | None = None  # started_at < end
     request_id: str | None = None  # one request's row (its own id or its answer's id)
+    failed: bool | None = None  # only errors (True) or only successes (False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,32 @@ class SpendTotal:
     prompt_tokens: int
     completion_tokens: int
     cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    bucket: float | None  # the bucket's start (epoch seconds), None when not bucketed
+    group: str | None  # key hash, user id, team id or model alias; None when not grouped
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    errors: int  # an error status, or a stream cut short by an error
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSlice:
+    """Usage of one (time bucket, model, key, team): the overview's one scan."""
+
+    bucket: float
+    model: str
+    key_hash: str | None
+    team_id: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    errors: int
 
 
 class Store(Protocol):
@@ -205,6 +233,16 @@ class Store(Protocol):
 
     async def spend_totals(self, group_by: GroupBy, where: SpendFilter) -> list[SpendTotal]:
         """Per UTC day and group, oldest day first."""
+
+    async def usage_totals(
+        self, where: SpendFilter, *, group_by: GroupBy | None = None, bucket: Bucket | None = None
+    ) -> list[UsageTotal]:
+        """Requests, tokens, cost and errors per time bucket (oldest first) and group,
+        aggregated by the database; without ``bucket``/``group_by``, over the whole range."""
+
+    async def usage_slices(self, where: SpendFilter, bucket: Bucket) -> list[UsageSlice]:
+        """Usage per (bucket, model, key, team), oldest bucket first: every view of a
+        period (over time, by model, by key, by team) from one scan of its rows."""
 
     async def reset_budgets(self, now: float) -> int:
         """Start the next window of every key, user and team whose ``budget_reset_at`` <=

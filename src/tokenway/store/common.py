@@ -36,12 +36,13 @@ from tokenway.store.rows import (
     total_from_row,
     user_from_row,
 )
+from tokenway.store.usage import UsageOperations
 
 R = TypeVar("R", KeyRecord, UserRecord, TeamRecord)
 T = TypeVar("T")
 
 
-class RecordOperations:
+class RecordOperations(UsageOperations):
     _day: str  # SQL for the UTC day (YYYY-MM-DD) of a spend row's started_at
 
     async def _fetch_one(

@@ -46,6 +46,7 @@ class PostgresStore(ModelOperations, EntityOperations):
     dialect: str = "postgresql"
     migrations_dialect = "postgres"
     _day = DAY
+    _bucket = "FLOOR(started_at / {width})::bigint * {width}"
 
     def __init__(
         self,

@@ -124,6 +124,8 @@ def spend_where(where: SpendFilter) -> Query:
     if where.request_id is not None:  # the proxy's id, or the answer's (LiteLLM's)
         conditions.append("(request_id = ? OR response_id = ?)")
         args += (where.request_id, where.request_id)
+    if where.failed is not None:
+        conditions.append(("NOT " if not where.failed else "") + _FAILED)
     if where.start is not None:
         conditions.append("started_at >= ?")
         args.append(float(where.start))
@@ -131,6 +133,11 @@ def spend_where(where: SpendFilter) -> Query:
         conditions.append("started_at < ?")
         args.append(float(where.end))
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), args
+
+
+# A request failed when the client got an error status, or a stream that had started (200)
+# was cut short by an error.
+_FAILED = "(status >= 400 OR error_code IS NOT NULL)"
 
 
 def spend_logs(where: SpendFilter, offset: int, limit: int) -> Query:

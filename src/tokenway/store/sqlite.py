@@ -47,6 +47,7 @@ class SQLiteStore(ModelOperations, EntityOperations):
     dialect: str = "sqlite"
     migrations_dialect = "sqlite"
     _day = DAY
+    _bucket = "CAST(started_at / {width} AS INTEGER) * {width}"
 
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path

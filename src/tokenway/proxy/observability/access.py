@@ -19,7 +19,7 @@ from tokenway.proxy.observability.record import HASH_PREFIX
 from tokenway.proxy.pipeline import CallContext
 
 Route = Callable[[Request, CallContext], Awaitable[Response]]
-Public = Callable[[], Response]
+Public = Callable[[Request], Awaitable[Response]]  # a route answered without a key
 MAX_PATH = 200  # characters of a path in a line: the client's text, bounded
 
 
@@ -86,10 +86,10 @@ def logged_route(sink: Sink, route: Route) -> Route:
     return logged
 
 
-def answer_logged(
+async def answer_logged(
     sink: Sink, public: Public, request: Request, request_id: str, started: float
 ) -> Response:
     """A public route's answer (no key asked for), with its line."""
-    response = public()
+    response = await public(request)
     sink.emit_access(access_record(request, request_id, started, response.status))
     return response

@@ -53,6 +53,20 @@ def test_a_wrong_key_cannot_log_in(ui: RunningProxy, no_login_delay: None) -> No
     assert "not this proxy&#x27;s master key" in answer.text
 
 
+def test_litellm_login_form_takes_admin_and_the_master_key(
+    ui: RunningProxy, no_login_delay: None
+) -> None:
+    """LiteLLM's ``POST /login`` (username "admin", the master key as password), which
+    LiteLLM's own tests and scripts use, opens the same session as the UI's form."""
+    form = {"username": "admin", "password": MASTER_KEY}
+    answer = httpx.post(ui.url + "/login", data=form)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui"
+    assert "HttpOnly" in answer.headers["set-cookie"]
+    for wrong in ({**form, "password": "sk-wrong"}, {**form, "username": "root"}, {}):
+        refused = httpx.post(ui.url + "/login", data=wrong)
+        assert refused.status_code == 401 and "set-cookie" not in refused.headers
+
+
 def test_a_wrong_key_is_answered_slowly(ui: RunningProxy) -> None:
     started = time.monotonic()
     assert httpx.post(ui.url + "/ui/login", data={"master_key": "guess"}).status_code == 401

@@ -3,7 +3,8 @@
 exact: none is looked at on a chat request, which finds its own route first).
 
 * ``GET /ui/login``, ``POST /ui/login`` (the master key, as a form field) → a session
-  cookie (``session.py``); ``POST /ui/logout`` clears it.
+  cookie (``session.py``); ``POST /ui/logout`` clears it. LiteLLM's ``POST /login``
+  (``username`` admin, ``password`` the master key) does the same.
 * ``GET /ui`` → the page shell (the ES modules in ``static/`` draw each page).
 * ``/ui/api/<management path>``: every management endpoint (``/key/generate``,
   ``/team/list``...) for the logged-in browser, answered by the same handler as the
@@ -99,6 +100,7 @@ class AdminUI:
             ("GET", "/ui/"): self.shell,
             ("GET", "/ui/login"): self.login_page,
             ("POST", "/ui/login"): self.login,
+            ("POST", "/login"): self.litellm_login,
             ("POST", "/ui/logout"): self.logout,
         }
         for path, response in self._assets.items():
@@ -119,13 +121,22 @@ class AdminUI:
             chosen = "nokey"
         return self._login_form(_LOGIN_MESSAGES.get(chosen, ""))
 
+    async def litellm_login(self, request: Request) -> Response:
+        """LiteLLM's ``POST /login`` form: ``username`` "admin" (LiteLLM's default UI
+        user; tokenway has no other) and the master key as ``password``."""
+        form = _form(request)
+        offered = form.get("password", "") if form.get("username") == "admin" else ""
+        return await self._log_in(request, offered)
+
     async def login(self, request: Request) -> Response:
+        return await self._log_in(request, _form(request).get("master_key", ""))
+
+    async def _log_in(self, request: Request, offered: str) -> Response:
         if self._sessions is None:
             return self._login_form(_LOGIN_MESSAGES["nokey"], 403)
         failures = self._failures_of(request)
         if len(failures) >= MAX_FAILED_LOGINS:
             return self._login_form(_LOGIN_MESSAGES["busy"], 429)
-        offered = _form(request).get("master_key", "")
         if not self._sessions.master_key_matches(offered):
             failures.append(self._clock())
             await asyncio.sleep(FAILED_LOGIN_DELAY)  # a guess costs a second

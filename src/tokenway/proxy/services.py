@@ -42,6 +42,7 @@ from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
 from tokenway.proxy.config.settings import RedisSettings, SpendSettings
 from tokenway.store import DEFAULT_SQLITE_URL, Store, StoreError, open_store, redact_url
+from tokenway.store.base import SpendRow
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -97,6 +98,9 @@ class Services:
         # Routing statistics told to the other instances (set by the app, with Redis).
         self.router_stats: RouterStats | None = None
         self.tracker = SpendTracker(store_payload=settings.store_payload)
+        self._early = _BeforeStart()
+        if settings.spend_logs:
+            self.tracker.sink = self._early
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started
         self._spend_logs = settings.spend_logs
@@ -146,6 +150,8 @@ class Services:
             )
             self.tracker.sink = self.writer
             self._adopt_orphans(journal)
+            for row in self._early.take():
+                self.writer.record(row)
             await self.writer.start()
         self._spawn(self._reset_budgets(), "tokenway-budget-reset")
 
@@ -248,6 +254,27 @@ class Services:
                     for row in orphan.read(segment):
                         self.writer.record(row)
                     orphan.delete(segment)
+
+
+class _BeforeStart:
+    """The spend sink until ``start`` has made the writer: a request served before that
+    (``serve_app`` starts the app before it takes connections, so only an embedder that
+    does otherwise) keeps its row here, and the writer gets it at the start."""
+
+    def __init__(self) -> None:
+        self._rows: list[SpendRow] = []
+
+    def record(self, row: SpendRow) -> None:
+        if not self._rows:
+            log.warning(
+                "a request ended before the spend writer started; its spend row is kept "
+                "in memory until the start"
+            )
+        self._rows.append(row)
+
+    def take(self) -> list[SpendRow]:
+        rows, self._rows = self._rows, []
+        return rows
 
 
 def _default_sqlite_url(data_dir: Path) -> str:

@@ -53,7 +53,7 @@ def test_gc_is_tuned_while_serving_and_restored_after() -> None:
 
 
 def _chat(port: int, request_id: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     try:
         body = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "hi"}]}
         headers = {"authorization": f"Bearer {MASTER_KEY}", "x-request-id": request_id}
@@ -90,7 +90,7 @@ def test_a_request_made_while_the_store_opens_waits_and_its_spend_row_is_stored(
             statuses.append(_chat(port, "early"))
         finally:
             answered.set()
-            os.kill(os.getpid(), signal.SIGTERM)  # serve_app's handler: drain and stop
+        os.kill(os.getpid(), signal.SIGTERM)  # serve_app's handler: drain and stop
 
     def other_worker_commits() -> None:
         before_start.append(answered.wait(2.0))  # within the store's busy timeout (5 s)
@@ -106,6 +106,7 @@ def test_a_request_made_while_the_store_opens_waits_and_its_spend_row_is_stored(
         for thread in threads:
             thread.join(30)
         other_worker.close()
+        sock.close()
     assert before_start == [False]  # not answered by a proxy whose store was not open
     assert statuses == [200]
     assert [row.request_id for row in stored_rows(None, tmp_path)] == ["early"]

@@ -1,4 +1,5 @@
-"""The proxy's backing services: journal slots per process, and rows of dead slots adopted."""
+"""The proxy's backing services: journal slots per process, rows of dead slots adopted,
+rows of requests served before the start kept."""
 
 from __future__ import annotations
 
@@ -48,3 +49,28 @@ async def test_two_processes_take_different_slots(tmp_path: Path) -> None:
     finally:
         await second.aclose()
         await first.aclose()
+
+
+async def test_a_row_recorded_before_the_start_is_stored_after_it(tmp_path: Path) -> None:
+    """A request served before ``start`` made the spend writer keeps its row (it went
+    nowhere before: rows lost when a worker took connections while its store opened)."""
+    services = Services(f"sqlite:///{tmp_path / 't.db'}", SpendSettings(), tmp_path)
+    services.tracker.record(spend_row(1))
+    await services.start()
+    try:
+        assert services.writer is not None
+        await services.writer.flush()
+        rows = await services.store.spend_logs(SpendFilter(), limit=10)
+        assert [row.request_id for row in rows] == [spend_row(1).request_id]
+    finally:
+        await services.aclose()
+
+
+async def test_without_spend_logs_no_row_is_kept_before_the_start(tmp_path: Path) -> None:
+    services = Services(f"sqlite:///{tmp_path / 't.db'}", SpendSettings(spend_logs=False), tmp_path)
+    services.tracker.record(spend_row(1))
+    await services.start()
+    try:
+        assert services.writer is None and services.tracker.sink is None
+    finally:
+        await services.aclose()

@@ -54,7 +54,8 @@ async def serve_app(
     announce: Callable[[], None] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
-    """Serve until SIGTERM/SIGINT, then let in-flight work finish (bounded) and return 0."""
+    """Start the app, then take connections; serve until SIGTERM/SIGINT, then let
+    in-flight work finish (bounded) and return 0."""
     config = app.config
     server = HTTPServer(
         app,
@@ -66,9 +67,12 @@ async def serve_app(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # The app first: until its spend writer is up, a request's spend row would have
+    # nowhere to go. Connections wait in the listening socket's backlog meanwhile (with
+    # ``--workers N`` the banner is out before the workers start, so clients come early).
+    await app.start()
     await server.start(sock=sock)
     app.watch_connections(lambda: server.open_connections)
-    await app.start()
     app.ready = True
     if announce is not None:  # only once a signal can stop us cleanly
         announce()

@@ -107,6 +107,9 @@ class Services:
         self.router_stats: RouterStats | None = None
         self.end_users: EndUsers | None = None  # once ``end_users_of`` made it
         self.tracker = SpendTracker(store_payload=settings.store_payload)
+        self._early = _BeforeStart()
+        if settings.spend_logs:
+            self.tracker.sink = self._early
         self.writer: SpendWriter | None = None
         self.journal: SpendJournal | None = None  # this process's slot, once started
         self._spend_logs = settings.spend_logs
@@ -168,6 +171,8 @@ class Services:
             )
             self.tracker.sink = self.writer
             self._adopt_orphans(journal)
+            for row in self._early.take():
+                self.writer.record(row)
             await self.writer.start()
         self._spawn(self._reset_budgets(), "tokenway-budget-reset")
 
@@ -276,6 +281,27 @@ class Services:
                     for row in orphan.read(segment):
                         self.writer.record(row)
                     orphan.delete(segment)
+
+
+class _BeforeStart:
+    """The spend sink until ``start`` has made the writer: a request served before that
+    (``serve_app`` starts the app before it takes connections, so only an embedder that
+    does otherwise) keeps its row here, and the writer gets it at the start."""
+
+    def __init__(self) -> None:
+        self._rows: list[SpendRow] = []
+
+    def record(self, row: SpendRow) -> None:
+        if not self._rows:
+            log.warning(
+                "a request ended before the spend writer started; its spend row is kept "
+                "in memory until the start"
+            )
+        self._rows.append(row)
+
+    def take(self) -> list[SpendRow]:
+        rows, self._rows = self._rows, []
+        return rows
 
 
 def _default_sqlite_url(data_dir: Path) -> str:

@@ -12,7 +12,7 @@ from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, RunningProxy, proxy_c
 
 from tokenway import __version__
 from tokenway.emulator import Emulator, FaultConfig
-from tokenway.proxy.app import LITELLM_API_VERSION
+from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 
 pytestmark = pytest.mark.usefixtures("clean_emulator")
 CHAT = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "hi"}]}

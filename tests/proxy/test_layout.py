@@ -17,7 +17,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"auth", "services", "pipeline"}),  # callers; the store; the request steps
     frozenset({"admin", "observability", "served"}),  # management; request log, metrics; models
     frozenset({"endpoints", "ui"}),  # the model endpoints, health, OpenAPI; the admin UI
-    frozenset({"app", "supervisor"}),
+    frozenset({"app", "app_parts", "supervisor"}),
     frozenset({"serve"}),
 )
 LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}

@@ -5,27 +5,36 @@ Routing is a dict lookup on (method, path); every error leaves as the OpenAI env
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
-from tokenway import __version__
 from tokenway.catalog import Catalog
 from tokenway.errors import NotFoundError, PermissionDeniedError, TokenwayError
 from tokenway.http.aclient import AsyncHTTPClient
 from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.gate import Gate
-from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.admin import AdminAPI
 from tokenway.proxy.admin.permissions import check_usable, is_proxy_admin
-from tokenway.proxy.admin.responses import Handler as AdminHandler
+from tokenway.proxy.app_parts import (
+    ROUTE_NOT_ALLOWED,
+    MethodNotAllowed,
+    ModelListing,
+    alive,
+    answer,
+    metrics_routes,
+    new_request_id,
+    protocol_error,
+    readiness,
+    routes_body,
+    shared_router,
+    unsupported_route,
+)
 from tokenway.proxy.auth import Authenticator, Principal
 from tokenway.proxy.config import DeploymentConfig, ProxyConfig, StartupError
 from tokenway.proxy.cors import Cors
@@ -34,22 +43,19 @@ from tokenway.proxy.endpoints import ENDPOINTS
 from tokenway.proxy.endpoints.azure import azure_target, with_model
 from tokenway.proxy.endpoints.health import HealthChecker
 from tokenway.proxy.endpoints.openapi import openapi_document
-from tokenway.proxy.endpoints.unsupported import UNSUPPORTED_PATHS, unsupported
-from tokenway.proxy.errors import JSON_HEADERS, envelope, error_response
-from tokenway.proxy.models import ModelTable, access_groups, build_router, build_routes
+from tokenway.proxy.endpoints.unsupported import UNSUPPORTED_PATHS
+from tokenway.proxy.errors import JSON_HEADERS, error_response
+from tokenway.proxy.models import ModelTable, access_groups, build_routes
 from tokenway.proxy.models import Route as ModelRoute
 from tokenway.proxy.observability import build_observer
 from tokenway.proxy.observability.access import Sink, access_record, answer_logged, logged_route
 from tokenway.proxy.pipeline import CallContext, Pipeline, Wrap
-from tokenway.proxy.pipeline.context import LITELLM_API_VERSION
 from tokenway.proxy.served import LiveModels, ModelRoutes, SecretBox, Served
 from tokenway.proxy.services import Services
 from tokenway.proxy.ui import AdminUI, UIRoute
 from tokenway.proxy.ui.data import UIData
 from tokenway.proxy.ui.models_view import ModelsView
 from tokenway.retry import Backoff
-from tokenway.router import RoutingEngine
-from tokenway.router.shared import SharedCooldowns
 
 log = logging.getLogger("tokenway.proxy")
 
@@ -59,7 +65,6 @@ Route = Callable[[Request, CallContext], Awaitable[Response]]
 # connections close: long enough for most answers; a call cut off later still leaves its
 # spend row in the journal (recorded as a client that left).
 DRAIN_TIMEOUT = 10.0
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus's text format
 
 
 class ProxyApp:
@@ -96,7 +101,7 @@ class ProxyApp:
             counter,
             access_groups=groups,
         )
-        self.router = self._shared_router(routes, backoff)
+        self.router = shared_router(self.config, self.services, routes, backoff)
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
@@ -127,34 +132,18 @@ class ProxyApp:
             self._serve_deployments,
             is_open=lambda: self.services.store_open,
         )
+        self._listing = ModelListing(lambda: self.models, groups, self.started)
         self._route_tables(groups)
         self._serve_metrics()
         # A line for each request that is not a model request, when the request log is on.
         self._access = self.observer.log if self.observer is not None else None
-        self._model_detail: Route = self._get_model
+        self._model_detail: Route = self._listing.get_model
         if self._access is not None:
             self._log_routes(self._access)
         self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
-        self._routes_body = _routes_body((*self._private, *self._admin, *self._public))
+        self._routes_body = routes_body((*self._private, *self._admin, *self._public))
         # general_settings.allowed_routes: exact paths; None (the default) allows every route
         self._allowed_routes = config.allowed_routes
-
-    def _shared_router(
-        self, routes: Sequence[ModelRoute], backoff: Backoff | None
-    ) -> RoutingEngine[ModelRoute]:
-        """The routing engine; with Redis, its cooldowns are every instance's, and with
-        Redis or the workers' counter, so are its deployments' rpm/tpm/parallel limits."""
-        events, shared = self.services.key_events, self.services.shared_limits
-        cooldowns = SharedCooldowns(limits=shared) if events or shared else None
-        router = build_router(self.config, routes, backoff, cooldowns)
-        redis = self.config.redis
-        if events is not None and cooldowns is not None and redis is not None:  # with Redis
-            cooldowns.publish = events.publish_cooldown
-            events.on_cooldown = cooldowns.apply
-            self.services.router_stats = RouterStats(redis.url, redis.key_prefix, cooldowns)
-        if shared is not None and cooldowns is not None:
-            router.admission = cooldowns.admit
-        return router
 
     def _build_routes(self, deployments: Sequence[DeploymentConfig]) -> list[ModelRoute]:
         config = self.config
@@ -197,10 +186,10 @@ class ProxyApp:
                 for pipeline in self.pipelines.values()
                 for path in pipeline.endpoint.paths
             },
-            ("GET", "/v1/models"): self._list_models,
-            ("GET", "/models"): self._list_models,
+            ("GET", "/v1/models"): self._listing.list_models,
+            ("GET", "/models"): self._listing.list_models,
             **models.readable(),
-            **{("POST", path): _unsupported for path in UNSUPPORTED_PATHS},
+            **{("POST", path): unsupported_route for path in UNSUPPORTED_PATHS},
         }
         admin = AdminAPI(
             self.services.store,
@@ -222,25 +211,23 @@ class ProxyApp:
         self._self_service = admin.self_service()
         # Answered without a key (the UI's own routes check their session themselves).
         self._public: dict[tuple[str, str], UIRoute] = {
-            ("GET", "/health/liveliness"): _answer(_alive),
-            ("GET", "/health/liveness"): _answer(_alive),
-            ("GET", "/health/readiness"): _answer(self._readiness),
-            ("GET", "/openapi.json"): _answer(self._openapi),
-            ("GET", "/routes"): _answer(self._routes),
-            **self._ui(management).routes(),
+            ("GET", "/health/liveliness"): answer(alive),
+            ("GET", "/health/liveness"): answer(alive),
+            ("GET", "/health/readiness"): answer(self._readiness),
+            ("GET", "/openapi.json"): answer(self._openapi),
+            ("GET", "/routes"): answer(self._routes),
+            **AdminUI(
+                self.config.master_key,
+                management,
+                UIData(self.services.store, self._models_view()).routes(),
+                aliases=self.models.aliases(),
+                status=self._state,
+            ).routes(),
         }
 
-    def _ui(self, management: Mapping[tuple[str, str], AdminHandler]) -> AdminUI:
-        """The admin UI, the landing page and /docs (``tokenway.proxy.ui``)."""
-        models = ModelsView(self.models.routes, self.router, self.__call__, self.config.master_key)
-        views = UIData(self.services.store, models).routes()
-        return AdminUI(
-            self.config.master_key,
-            management,
-            views,
-            aliases=self.models.aliases(),
-            status=self._state,
-        )
+    def _models_view(self) -> ModelsView:
+        key = self.config.master_key
+        return ModelsView(self.models.routes, self.router, self.__call__, key)
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -257,7 +244,7 @@ class ProxyApp:
             return await public(request)
         ctx = None
         if self._allowed_routes is not None and request.path not in self._allowed_routes:
-            return self._refused(_ROUTE_NOT_ALLOWED, request, request_id, started, ctx)
+            return self._refused(ROUTE_NOT_ALLOWED, request, request_id, started, ctx)
         try:
             principal = self.auth.authenticate(request.headers)
             if principal.unresolved:
@@ -301,7 +288,7 @@ class ProxyApp:
         for key, route in self._private.items():
             if key[1] not in model_paths:  # model lists and info, refused endpoints
                 self._private[key] = logged_route(sink, route)
-        self._model_detail = logged_route(sink, self._get_model)
+        self._model_detail = logged_route(sink, self._listing.get_model)
 
     async def start(self) -> None:
         """Open the store, start the spend writer and health checks, in the serving loop."""
@@ -335,17 +322,9 @@ class ProxyApp:
         metrics = self.observer.metrics if self.observer is not None else None
         if metrics is None:
             return
-
-        headers = [("content-type", METRICS_CONTENT_TYPE)]
-
-        def exposition() -> Response:
-            return Response(200, list(headers), metrics.exposition())
-
-        async def route(request: Request, ctx: CallContext) -> Response:
-            return exposition()
-
+        public, route = metrics_routes(metrics.exposition)
         if self.config.observability.metrics_public:
-            self._public[("GET", "/metrics")] = _answer(exposition)
+            self._public[("GET", "/metrics")] = public
         else:
             self._admin[("GET", "/metrics")] = route
 
@@ -373,69 +352,16 @@ class ProxyApp:
         if request.path.startswith(("/v1/models/", "/models/")):
             if request.method == "GET":
                 return self._model_detail
-            raise _MethodNotAllowed(request, ["GET"])
+            raise MethodNotAllowed(request, ["GET"])
         routes = (*self._private, *self._public, *self._admin)
         allowed = [method for method, path in routes if path == request.path]
         if allowed:
-            raise _MethodNotAllowed(request, allowed)
+            raise MethodNotAllowed(request, allowed)
         raise NotFoundError(f"no route {request.method} {request.path}", code="route_not_found")
 
-    async def _list_models(self, request: Request, ctx: CallContext) -> Response:
-        names = self._usable(ctx)
-        if _asks_access_groups(request.query):  # LiteLLM's: the access groups, as models
-            allowed = ctx.key.models if ctx.key is not None else None
-            names = [g for g in self._groups if allowed is None or g in allowed]
-        data = [self._model_entry(alias) for alias in names]
-        body = orjson.dumps({"object": "list", "data": data})
-        return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
-
-    async def _get_model(self, request: Request, ctx: CallContext) -> Response:
-        alias = request.path.split("/models/", 1)[1]
-        usable = self._usable(ctx)
-        if alias not in usable:
-            if ctx.key is None or ctx.key.models is None:
-                self.models.group(alias)  # 404 listing the served aliases
-            # 404 as OpenAI answers for a model the key cannot use: the SDK's
-            # NotFoundError, and the key learns nothing about models outside its list.
-            raise NotFoundError(
-                f"model '{alias}' is not served to this API key; "
-                f"its models: {', '.join(usable) or 'none'}",
-                param="model",
-                code="model_not_found",
-            )
-        body = orjson.dumps(self._model_entry(alias))
-        return Response(200, [*JSON_HEADERS, ("x-request-id", ctx.request_id)], body)
-
-    def _usable(self, ctx: CallContext) -> list[str]:
-        """The served aliases the caller may use: a virtual key's allowed models (its own
-        capped by its team's, the set the gate admits chat requests by), else all."""
-        aliases = self.models.aliases()
-        allowed = ctx.key.models if ctx.key is not None else None
-        return aliases if allowed is None else [a for a in aliases if a in allowed]
-
-    def _model_entry(self, alias: str) -> dict[str, object]:
-        return {"id": alias, "object": "model", "created": self.started, "owned_by": "tokenway"}
-
     def _readiness(self) -> Response:
-        """503 while starting, and while the store is known down (its last call failed):
-        spend rows then wait in the journal, and unknown virtual keys are refused. With
-        ``allow_requests_on_db_unavailable`` every key is served through an outage, so the
-        proxy stays ready (200, ``degraded``) and a load balancer keeps sending to it."""
-        db = self.services.store_available
-        state = self._state()
-        ok = state == "ready" or (state == "degraded" and self.services.serves_through_outage)
-        body = orjson.dumps(
-            {
-                "status": state,
-                "models": len(self.models.aliases()),
-                "db": "connected" if db else "unavailable",
-                # The LiteLLM release whose API this proxy is measured against, for
-                # LiteLLM clients that read it; tokenway's own version is "version".
-                "litellm_version": LITELLM_API_VERSION,
-                "version": __version__,
-            }
-        )
-        return Response(200 if ok else 503, list(JSON_HEADERS), body)
+        state, services = self._state(), self.services
+        return readiness(state, len(self.models.aliases()), services)
 
     def _state(self) -> str:
         """``starting``, ``ready``, or ``degraded`` (ready, with the store known down)."""
@@ -450,93 +376,6 @@ class ProxyApp:
         """LiteLLM's ``/routes``: every path and its methods (no key needed, as there and
         as ``/openapi.json``, which says as much)."""
         return Response(200, list(JSON_HEADERS), self._routes_body)
-
-
-def new_request_id() -> str:
-    """Time-ordered: the process's start time (microseconds, hex), a random part, then a
-    counter. Spend rows keyed by it are appended to the store's request-id index instead of
-    scattered over it, which halves what a batch of rows costs SQLite to write; and there is
-    no clock read or syscall per request (the random part is drawn once per process)."""
-    return f"{_ids.prefix}{next(_ids.counter):010x}"
-
-
-class _RequestIds:
-    """The per-process state of ``new_request_id``, drawn again in a forked worker."""
-
-    __slots__ = ("counter", "prefix")
-    prefix: str
-    counter: itertools.count[int]
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.prefix = f"{time.time_ns() // 1000:014x}{os.urandom(3).hex()}"
-        self.counter = itertools.count()
-
-
-_ids = _RequestIds()
-os.register_at_fork(after_in_child=_ids.reset)
-
-
-class _MethodNotAllowed(TokenwayError):
-    """A 405 with the ``Allow`` header RFC 9110 requires (sent by ``error_response``)."""
-
-    status_code = 405
-    error_type = "invalid_request_error"
-
-    def __init__(self, request: Request, allowed: list[str]) -> None:
-        allow = ", ".join(sorted(set(allowed)))
-        super().__init__(f"{request.method} is not allowed on {request.path}; use {allow}")
-        self.headers = [("allow", allow)]
-
-
-# One instance: the refusal carries nothing of the request (the path is not echoed).
-_ROUTE_NOT_ALLOWED = PermissionDeniedError(
-    "this route is not allowed on this proxy (general_settings.allowed_routes)",
-    code="route_not_allowed",
-)
-
-
-def _routes_body(routes: Sequence[tuple[str, str]]) -> bytes:
-    methods: dict[str, list[str]] = {}
-    for method, path in routes:
-        methods.setdefault(path, []).append(method)
-    listed = [{"path": path, "methods": sorted(set(m))} for path, m in sorted(methods.items())]
-    return orjson.dumps({"routes": listed})
-
-
-async def _unsupported(request: Request, ctx: CallContext) -> Response:
-    raise unsupported(request.path)
-
-
-def _asks_access_groups(query: str) -> bool:
-    """``?only_model_access_groups=true`` (LiteLLM's ``/models`` flag)."""
-    if not query:
-        return False
-    flag = dict(parse_qsl(query)).get("only_model_access_groups", "")
-    return flag.strip().lower() in ("1", "true", "yes")
-
-
-def _answer(make: Callable[[], Response]) -> UIRoute:
-    """A route whose answer needs nothing of the request."""
-
-    async def route(request: Request) -> Response:
-        return make()
-
-    return route
-
-
-def _alive() -> Response:
-    return Response(200, list(JSON_HEADERS), b'{"status":"healthy"}')
-
-
-def protocol_error(status: int, message: str) -> Response:
-    """For the server's own errors (malformed HTTP, body too large, a crashed handler)."""
-    kind = "server_error" if status >= 500 else "invalid_request_error"
-    if status == 413:  # one sentence, whatever the server's wording
-        message = "Request body too large: it is larger than this proxy accepts."
-    return Response(status, list(JSON_HEADERS), envelope(message, kind))
 
 
 class _CorsProxyApp(ProxyApp):

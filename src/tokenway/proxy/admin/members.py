@@ -14,7 +14,7 @@ of. A member's ``max_budget_in_team`` caps the requests of that user's keys in t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokenway.errors import BadRequestError
@@ -179,7 +179,7 @@ class MemberRoutes:
     async def delete(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, WHO_FIELDS, required=("team_id",))
         team = await self._teams.find(values["team_id"])
-        index = _index_of(team, values)
+        index = member_index(team.members_with_roles, values, f"team '{team.team_id}'")
         kept = [m for i, m in enumerate(team.members_with_roles) if i != index]
         updated = await self._teams.change(team.team_id, {"members_with_roles": kept})
         return json_response(team_json(updated), call)
@@ -187,7 +187,7 @@ class MemberRoutes:
     async def update(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, UPDATE_FIELDS, required=("team_id",))
         team = await self._teams.find(values.pop("team_id"))
-        index = _index_of(team, values)
+        index = member_index(team.members_with_roles, values, f"team '{team.team_id}'")
         for name in ("user_id", "user_email"):
             values.pop(name, None)
         member = {**team.members_with_roles[index], **_budget_started(values, self._ctx)}
@@ -206,20 +206,21 @@ def _budget_started(settings: dict[str, Any], ctx: AdminContext) -> dict[str, An
     return settings
 
 
-def _index_of(team: TeamRecord, values: dict[str, Any]) -> int:
-    """Where the member named by ``user_id`` or ``user_email`` is; 400 if not a member."""
+def member_index(members: Sequence[Mapping[str, Any]], values: Mapping[str, Any], of: str) -> int:
+    """Where the member named by ``user_id`` or ``user_email`` is in ``members`` (a
+    team's or an organization's, ``of`` naming it); 400 if not a member."""
     user_id, email = values.get("user_id"), values.get("user_email")
     if user_id is None and email is None:
         raise BadRequestError(
             "name the member with 'user_id' or 'user_email'", param="user_id", code="missing_field"
         )
-    for index, member in enumerate(team.members_with_roles):
+    for index, member in enumerate(members):
         if (user_id is not None and member.get("user_id") == user_id) or (
             user_id is None and member.get("user_email") == email
         ):
             return index
     raise BadRequestError(
-        f"{user_id or email} is not a member of team '{team.team_id}'",
+        f"{user_id or email} is not a member of {of}",
         param="user_id" if user_id is not None else "user_email",
         code="not_a_member",
     )

@@ -28,7 +28,7 @@ from tokenway.proxy.admin.budgets import (
     unknown_budget,
 )
 from tokenway.proxy.admin.context import AdminContext
-from tokenway.proxy.admin.members import resolve
+from tokenway.proxy.admin.members import member_index, resolve
 from tokenway.proxy.admin.permissions import AdminCall, Route
 from tokenway.proxy.admin.responses import iso, json_response, team_json, user_json
 from tokenway.proxy.admin.validation import (
@@ -254,7 +254,7 @@ class OrganizationRoutes:
     async def member_update(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, MEMBER_UPDATE, ("organization_id",))
         org = await self._find(values["organization_id"])
-        index = _index_of(org, values)
+        index = member_index(org.members, values, f"organization '{org.organization_id}'")
         member = dict(org.members[index])
         if values.get("role") is not None:
             member["user_role"] = values["role"]
@@ -269,7 +269,7 @@ class OrganizationRoutes:
     async def member_delete(self, request: Request, call: AdminCall) -> Response:
         values = read_body(request.body, MEMBER_WHO, ("organization_id",))
         org = await self._find(values["organization_id"])
-        index = _index_of(org, values)
+        index = member_index(org.members, values, f"organization '{org.organization_id}'")
         gone = org.members[index]
         kept = [m for i, m in enumerate(org.members) if i != index]
         await self._ctx.store.update_organization(org.organization_id, {"members": kept})
@@ -335,24 +335,6 @@ def _membership_json(member: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso(member.get("created_at")),
         "updated_at": iso(member.get("updated_at")),
     }
-
-
-def _index_of(org: OrganizationRecord, values: dict[str, Any]) -> int:
-    user_id, email = values.get("user_id"), values.get("user_email")
-    if user_id is None and email is None:
-        raise BadRequestError(
-            "name the member with 'user_id' or 'user_email'", param="user_id", code="missing_field"
-        )
-    for index, member in enumerate(org.members):
-        if (user_id is not None and member.get("user_id") == user_id) or (
-            user_id is None and member.get("user_email") == email
-        ):
-            return index
-    raise BadRequestError(
-        f"{user_id or email} is not a member of organization '{org.organization_id}'",
-        param="user_id" if user_id is not None else "user_email",
-        code="not_a_member",
-    )
 
 
 def _bad_member(name: str) -> BadRequestError:

@@ -143,12 +143,23 @@ class RoutingEngine(Outcomes[D]):
         trace: RouteTrace[D] | None = None,
         hold: bool = False,
         fallbacks: Sequence[str] | None = None,
+        only: Callable[[D], bool] | None = None,
+        only_error: Callable[[str], TokenwayError] | None = None,
     ) -> Routed[D, T]:
         """Run ``attempt(deployment, seconds)`` until one answers, as the settings allow.
 
         ``hold=True`` (streams): the deployment stays in flight after the answer began,
         until the returned ``Routed.release()`` is called. ``fallbacks`` (a request's own
-        list) replaces the configured fallbacks of ``group`` for this call."""
+        list) replaces the configured fallbacks of ``group`` for this call. ``only``: the
+        deployments this call may use (e.g. an end user's region), in every group it
+        tries; a group with none of them is skipped for its fallbacks, with
+        ``only_error(group)`` if none is left. Such a call takes the general loop."""
+        if only is not None:
+            call = self._start(
+                group, needed_tokens, timeout, num_retries, trace, fallbacks=fallbacks
+            )
+            call.only, call.only_error = only, only_error
+            return await self._arun(call, attempt, hold)
         first = self._first(group, needed_tokens, timeout, num_retries, trace, fallbacks)
         if isinstance(first, RoutedCall):
             return await self._arun(first, attempt, hold)
@@ -325,19 +336,21 @@ class RoutingEngine(Outcomes[D]):
         tried: list[int],
         now: float,
         rejected: bool = False,
+        only: Callable[[D], bool] | None = None,
     ) -> int:
         """A position to try next, or -1 when every usable deployment is saturated.
 
         ``rejected``: the strategy's choice from the whole group was already found cooled
-        down or saturated (by ``_first``), so only the filtered group is asked."""
-        if not tried and not rejected:
+        down or saturated (by ``_first``), so only the filtered group is asked. ``only``:
+        the deployments that may be chosen at all."""
+        if not tried and not rejected and only is None:
             position = self.strategy(group.shape, group.shape.everyone, stats, self.rng)
             chosen = stats[position]
             if chosen.cooldown_until <= now and not (
                 group.limited and saturated(group.limits[position], chosen)
             ):
                 return position
-        return choose_filtered(group, stats, tried, now, self.strategy, self.rng)
+        return choose_filtered(group, stats, tried, now, self.strategy, self.rng, only)
 
     # ---- outcomes -------------------------------------------------------------------
 

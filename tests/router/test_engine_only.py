@@ -1,6 +1,6 @@
-"""``acall(only=...)``: a call restricted to some deployments (an end user's region) uses
-no other, in its group and in its fallback groups, retries among the allowed ones, and
-skips a group with none of them."""
+"""``acall_within``: a call restricted to some deployments (an end user's region) uses no
+other, in its group and in its fallback groups, retries among the allowed ones, and skips
+a group with none of them."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ async def test_only_the_allowed_deployments_are_picked() -> None:
     router = engine([*handles("a", "a-eu-1", "a-us", "a-eu-2", "a-any")])
     script = Script()
     for _ in range(200):
-        routed = await router.acall("a", script.async_, only=_in_eu, only_error=_none_in_eu)
+        routed = await router.acall_within(_in_eu, _none_in_eu, "a", script.async_)
         assert routed.value in EU
     assert set(counts(script.calls)) == {"a-eu-1", "a-eu-2"}  # both used, nothing else
     plain = Script()
@@ -50,7 +50,7 @@ async def test_retries_and_fallbacks_stay_within_the_allowed_deployments() -> No
         name: InternalServerError("down") for name in ("a-eu-1", "a-eu-2")
     }
     script = Script(failing)
-    routed = await router.acall("a", script.async_, only=_in_eu, only_error=_none_in_eu)
+    routed = await router.acall_within(_in_eu, _none_in_eu, "a", script.async_)
     # a's allowed deployments fail; b has none in the region (skipped); c's eu one answers
     assert routed.value == "c-eu"
     assert set(script.calls) == {"a-eu-1", "a-eu-2", "c-eu"}
@@ -60,6 +60,6 @@ async def test_a_group_with_no_allowed_deployment_is_only_errors_answer() -> Non
     router = engine([*handles("b", "b-us")], RouterSettings(backoff=FAST))
     script = Script()
     with pytest.raises(BadRequestError) as refused:
-        await router.acall("b", script.async_, only=_in_eu, only_error=_none_in_eu)
+        await router.acall_within(_in_eu, _none_in_eu, "b", script.async_)
     assert refused.value.code == "no_deployment_in_region" and "'b'" in refused.value.message
     assert script.calls == []

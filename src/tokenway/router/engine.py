@@ -143,23 +143,12 @@ class RoutingEngine(Outcomes[D]):
         trace: RouteTrace[D] | None = None,
         hold: bool = False,
         fallbacks: Sequence[str] | None = None,
-        only: Callable[[D], bool] | None = None,
-        only_error: Callable[[str], TokenwayError] | None = None,
     ) -> Routed[D, T]:
         """Run ``attempt(deployment, seconds)`` until one answers, as the settings allow.
 
         ``hold=True`` (streams): the deployment stays in flight after the answer began,
         until the returned ``Routed.release()`` is called. ``fallbacks`` (a request's own
-        list) replaces the configured fallbacks of ``group`` for this call. ``only``: the
-        deployments this call may use (e.g. an end user's region), in every group it
-        tries; a group with none of them is skipped for its fallbacks, with
-        ``only_error(group)`` if none is left. Such a call takes the general loop."""
-        if only is not None:
-            call = self._start(
-                group, needed_tokens, timeout, num_retries, trace, fallbacks=fallbacks
-            )
-            call.only, call.only_error = only, only_error
-            return await self._arun(call, attempt, hold)
+        list) replaces the configured fallbacks of ``group`` for this call."""
         first = self._first(group, needed_tokens, timeout, num_retries, trace, fallbacks)
         if isinstance(first, RoutedCall):
             return await self._arun(first, attempt, hold)
@@ -185,6 +174,27 @@ class RoutingEngine(Outcomes[D]):
         else:
             return self._first_answered(first, value, self.clock() - started, hold, trace)
         # Outside the handler: the general loop's errors are not raised "while handling" it.
+        return await self._arun(call, attempt, hold)
+
+    async def acall_within(
+        self,
+        only: Callable[[D], bool],
+        only_error: Callable[[str], TokenwayError],
+        group: str,
+        attempt: Callable[[D, float], Awaitable[T]],
+        *,
+        needed_tokens: Callable[[], int] | None = None,
+        timeout: float | None = None,
+        num_retries: int | None = None,
+        trace: RouteTrace[D] | None = None,
+        hold: bool = False,
+        fallbacks: Sequence[str] | None = None,
+    ) -> Routed[D, T]:
+        """``acall`` on the deployments ``only`` allows (e.g. an end user's region), in
+        every group it tries; a group with none of them is skipped for its fallbacks, and
+        ``only_error(group)`` is raised when none is left. Always the general loop."""
+        call = self._start(group, needed_tokens, timeout, num_retries, trace, fallbacks=fallbacks)
+        call.only, call.only_error = only, only_error
         return await self._arun(call, attempt, hold)
 
     def call(

@@ -230,11 +230,14 @@ class Pipeline:
                 for name, messages in replaced.items()
             }
             send = with_messages(sends, send)
-        only = only_error = None
+        acall = self._router.acall
         if region is not None:  # only its region's deployments (``pipeline.regions``)
-            send, only, only_error = regional(send), in_region(region), region_error(region)
+            send = regional(send)
+            acall = functools.partial(
+                self._router.acall_within, in_region(region), region_error(region)
+            )
         try:  # step 4: route, each attempt steps 5 to 7
-            routed = await self._router.acall(
+            routed = await acall(
                 group,
                 send,
                 needed_tokens=functools.partial(self._needed_tokens, body),
@@ -243,8 +246,6 @@ class Pipeline:
                 fallbacks=fallbacks,
                 timeout=timeout,
                 num_retries=retries,
-                only=only,
-                only_error=only_error,
             )
         except TokenwayError as error:
             response = self._failure(error, trace, ctx, ticket)

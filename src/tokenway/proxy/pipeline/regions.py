@@ -6,7 +6,8 @@ fallbacks; when none is left the request gets a 400 naming the region (LiteLLM's
 deployments available for selected model" words, so clients that look for them match).
 
 Only a request naming an end user that has a region pays for any of this: the router
-then takes its general loop with a filter; every other request routes as before.
+then takes its general loop with a filter (``acall_within``); every other request routes
+as before.
 """
 
 from __future__ import annotations

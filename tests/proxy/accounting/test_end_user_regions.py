@@ -71,6 +71,12 @@ def test_an_end_users_requests_stay_in_its_region(emulator: Emulator, database_u
         assert {_served_by(sdk(proxy, MASTER_KEY), "mixed", "eve") for _ in range(4)} == {
             ("in-eu", "eu")
         }  # whatever key sends it
+        with client.chat.completions.with_streaming_response.create(
+            model="mixed", messages=MESSAGES, max_tokens=4, stream=True, user="eve"
+        ) as streamed:  # a stream too
+            assert streamed.headers["x-litellm-model-region"] == "eu"
+            assert streamed.headers["x-litellm-model-id"] == "in-eu"
+            assert "data: [DONE]" in "".join(streamed.iter_lines())
         # No region (an end user without one, no end user, one without a record): every
         # deployment serves, and no region header is added.
         spread = Counter(_served_by(client, "mixed", user) for user in ("nat", None, "x") * 12)

@@ -310,7 +310,6 @@ def test_litellm_s_own_example_config_starts_with_only_its_redis_variables_set(
         "litellm_settings.telemetry",
         "router_settings.model_group_alias", "general_settings.pass_through_endpoints",
         "general_settings.master_key",  # LiteLLM's example key: anyone can guess it
-        "model_list[0].litellm_params.region_name",
         "model_list[2].litellm_params.input_cost_per_second",
         "model_list[3].model_info.health_check_timeout",
     } <= warned  # fmt: skip

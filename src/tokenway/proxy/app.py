@@ -170,6 +170,7 @@ class ProxyApp:
             pipeline.models_changed()
         self.health.set_routes(routes)
         self._served_names[:] = self.models.names()
+        self.services.models_served(deployments)  # team models: their teams' keys only
         groups = access_groups(deployments)
         self._groups.clear()
         self._groups.update(groups)

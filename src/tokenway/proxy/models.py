@@ -68,6 +68,7 @@ class Route:
     mode: str = "chat"
     secrets: tuple[str, ...] = ()  # the credentials it sends, never to be relayed or logged
     num_retries: int | None = None  # litellm_params.num_retries: its group's retries
+    region: str | None = None  # litellm_params.region_name (end users' allowed_model_region)
     # A wildcard deployment (model_name "*" or "inference/*"): the router picks this
     # template, and the attempt sends with ``wildcard.route(name)``, its concrete twin.
     wildcard: Wildcard | None = field(default=None, repr=False, compare=False)
@@ -241,7 +242,12 @@ def _route(
         mode=str(cfg.model_info.get("mode") or (info.mode if info else "chat")),
         secrets=_secrets(api_key, plain.headers),
         num_retries=_whole(cfg.extra_litellm_params.get("num_retries")),
+        region=_text(cfg.extra_litellm_params.get("region_name")),
     )
+
+
+def _text(value: object) -> str | None:
+    return value if type(value) is str and value else None
 
 
 def _whole(value: object) -> int | None:

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,11 @@ from tokenway.proxy.accounting.gate import Gate
 from tokenway.proxy.accounting.journal import JournalLockedError, SpendJournal
 from tokenway.proxy.accounting.key_events import KeyEvents
 from tokenway.proxy.accounting.keys import KeyCache
+from tokenway.proxy.accounting.model_lists import team_models_of
 from tokenway.proxy.accounting.router_stats import RouterStats
 from tokenway.proxy.accounting.spend import SpendTracker
 from tokenway.proxy.accounting.spend_writer import SpendWriter
+from tokenway.proxy.config import DeploymentConfig
 from tokenway.proxy.config.settings import RedisSettings, SpendSettings
 from tokenway.store import (
     DEFAULT_SQLITE_URL,
@@ -119,6 +121,12 @@ class Services:
         self._tasks: list[asyncio.Task[None]] = []
         self.store_open = False
         self._store_ok = False  # the last store call succeeded
+
+    def models_served(self, deployments: Iterable[DeploymentConfig]) -> None:
+        """The served deployments changed: keys learn their teams' models (those added
+        with a ``team_id``, served to that team's keys only)."""
+        infos = ((d.model_name, d.model_info) for d in deployments)
+        self.keys.set_team_models(team_models_of(infos))
 
     def end_users_of(self, gate: Gate) -> EndUsers:
         """The end users requests name (``user``), checked by ``gate`` as keys are."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from tokenway.errors import ContextWindowExceededError, Timeout, TokenwayError
+from tokenway.errors import BadRequestError, ContextWindowExceededError, Timeout, TokenwayError
 from tokenway.retry import is_retryable
 from tokenway.router.cooldown import CUT_BEFORE_CONTENT, counts_against_deployment
 from tokenway.router.groups import saturated_error
@@ -126,6 +126,8 @@ class RoutedCall(Generic[D]):
         "fallbacks",
         "first_choice_rejected",
         "group",
+        "only",
+        "only_error",
         "position",
         "stats",
         "trace",
@@ -166,6 +168,10 @@ class RoutedCall(Generic[D]):
         self.first_choice_rejected = False
         # A request's own fallbacks: when set, they replace the configured ones.
         self.fallbacks: tuple[str, ...] | None = None
+        # The deployments this call may use (``RoutingEngine.acall``'s ``only``), and the
+        # error for a group that has none of them (else a generic one).
+        self.only: Callable[[D], bool] | None = None
+        self.only_error: Callable[[str], TokenwayError] | None = None
 
     # ---- choosing (under the engine's lock) -----------------------------------------
 
@@ -179,9 +185,13 @@ class RoutedCall(Generic[D]):
             if group.context_window is not None and self._overflows(group.context_window):
                 self._next_group(self._overflow_error(group.name, group.context_window))
                 continue
+            only = self.only
+            if only is not None and not any(only(handle) for handle in group.handles):
+                self._next_group(self._none_usable(group.name))
+                continue
             stats = self.engine.state.view(group.name, now)
             position = self.engine.choose(
-                group, stats, self._tried, now, self.first_choice_rejected
+                group, stats, self._tried, now, self.first_choice_rejected, only
             )
             self.first_choice_rejected = False
             if position < 0:
@@ -317,6 +327,16 @@ class RoutedCall(Generic[D]):
         if self._needed_value is None:
             self._needed_value = self._needed()
         return self._needed_value > window
+
+    def _none_usable(self, group: str) -> TokenwayError:
+        """No deployment of ``group`` is one ``only`` allows."""
+        if self.only_error is not None:
+            return self.only_error(group)
+        return BadRequestError(
+            f"no deployment of model '{group}' may serve this request",
+            param="model",
+            code="no_usable_deployment",
+        )
 
     def _overflow_error(self, group: str, window: int) -> ContextWindowExceededError:
         return ContextWindowExceededError(

@@ -176,6 +176,27 @@ class RoutingEngine(Outcomes[D]):
         # Outside the handler: the general loop's errors are not raised "while handling" it.
         return await self._arun(call, attempt, hold)
 
+    async def acall_within(
+        self,
+        only: Callable[[D], bool],
+        only_error: Callable[[str], TokenwayError],
+        group: str,
+        attempt: Callable[[D, float], Awaitable[T]],
+        *,
+        needed_tokens: Callable[[], int] | None = None,
+        timeout: float | None = None,
+        num_retries: int | None = None,
+        trace: RouteTrace[D] | None = None,
+        hold: bool = False,
+        fallbacks: Sequence[str] | None = None,
+    ) -> Routed[D, T]:
+        """``acall`` on the deployments ``only`` allows (e.g. an end user's region), in
+        every group it tries; a group with none of them is skipped for its fallbacks, and
+        ``only_error(group)`` is raised when none is left. Always the general loop."""
+        call = self._start(group, needed_tokens, timeout, num_retries, trace, fallbacks=fallbacks)
+        call.only, call.only_error = only, only_error
+        return await self._arun(call, attempt, hold)
+
     def call(
         self,
         group: str,
@@ -325,19 +346,21 @@ class RoutingEngine(Outcomes[D]):
         tried: list[int],
         now: float,
         rejected: bool = False,
+        only: Callable[[D], bool] | None = None,
     ) -> int:
         """A position to try next, or -1 when every usable deployment is saturated.
 
         ``rejected``: the strategy's choice from the whole group was already found cooled
-        down or saturated (by ``_first``), so only the filtered group is asked."""
-        if not tried and not rejected:
+        down or saturated (by ``_first``), so only the filtered group is asked. ``only``:
+        the deployments that may be chosen at all."""
+        if not tried and not rejected and only is None:
             position = self.strategy(group.shape, group.shape.everyone, stats, self.rng)
             chosen = stats[position]
             if chosen.cooldown_until <= now and not (
                 group.limited and saturated(group.limits[position], chosen)
             ):
                 return position
-        return choose_filtered(group, stats, tried, now, self.strategy, self.rng)
+        return choose_filtered(group, stats, tried, now, self.strategy, self.rng, only)
 
     # ---- outcomes -------------------------------------------------------------------
 

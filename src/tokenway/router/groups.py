@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -50,12 +50,16 @@ def choose_filtered(
     now: float,
     strategy: Strategy,
     rng: random.Random,
+    only: Callable[[D], bool] | None = None,
 ) -> int:
     """The strategy's choice among the usable deployments not tried yet (else the tried
-    ones); when all are cooled down, the least recently failed; -1 when all are saturated."""
+    ones); when all are cooled down, the least recently failed; -1 when all are saturated.
+    ``only``: the deployments that may be chosen (the caller checked some of them may)."""
     usable: list[int] = []
     cooled: list[int] = []
     for position in group.shape.everyone:
+        if only is not None and not only(group.handles[position]):
+            continue
         record = stats[position]
         if group.limited and saturated(group.limits[position], record):
             continue

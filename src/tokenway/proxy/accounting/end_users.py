@@ -5,6 +5,8 @@ One with a record (``/end_user/new``) is checked on each request that names it: 
 is a 403, its budget (``max_budget`` of its budget object, over the budget's window) and
 its rpm/tpm/parallel limits are the gate's, as a key's are, whatever key or master key
 sent the request. A name without a record is not limited (its spend rows still name it).
+An end user's ``allowed_model_region`` keeps its requests on that region's deployments
+(``tokenway.proxy.pipeline.regions``).
 
 Records are cached like keys (``refresh_after`` seconds), unknown names too, so a request
 naming an end user costs a dict lookup while its entry is fresh; a request without
@@ -33,13 +35,21 @@ _MAX_ENTRIES = 100_000  # names cached before the cache starts over (unknown nam
 
 
 class _Entry:
-    __slots__ = ("blocked", "ctx", "loaded_at", "user_id")
+    __slots__ = ("blocked", "ctx", "loaded_at", "region", "user_id")
 
-    def __init__(self, user_id: str, ctx: KeyContext | None, blocked: bool, at: float) -> None:
+    def __init__(
+        self,
+        user_id: str,
+        ctx: KeyContext | None,
+        blocked: bool,
+        at: float,
+        region: str | None = None,
+    ) -> None:
         self.user_id = user_id
         self.ctx = ctx  # the gate's view (its account and quota); None: nothing to check
         self.blocked = blocked
         self.loaded_at = at
+        self.region = region  # allowed_model_region: its requests go to this region only
 
 
 class EndUsers:
@@ -73,6 +83,11 @@ class EndUsers:
             and not entry.blocked
             and self._clock() - entry.loaded_at < self._refresh_after
         )
+
+    def region(self, user_id: str) -> str | None:
+        """The end user's ``allowed_model_region`` (after ``passes`` or ``admit`` read it)."""
+        entry = self._entries.get(user_id)
+        return entry.region if entry is not None else None
 
     async def admit(
         self, user_id: str, alias: str, estimate: Callable[[], float]
@@ -162,9 +177,10 @@ class EndUsers:
         now = self._clock()
         if record is None:
             return _Entry(user_id, None, False, now)
+        region = record.allowed_model_region or None
         if budget is None:
             self._accounts.pop(user_id, None)
-            return _Entry(user_id, None, record.blocked, now)
+            return _Entry(user_id, None, record.blocked, now, region)
         account = self._accounts.get(user_id)
         if account is None:
             account = self._accounts[user_id] = Account(
@@ -183,7 +199,7 @@ class EndUsers:
         quotas = (account.quota,) if account.quota is not None else ()
         key = KeyRecord(key_hash=f"end_user:{user_id}", key_name=f"end user '{user_id}'")
         ctx = KeyContext(key, None, None, (account,), quotas, None)
-        return _Entry(user_id, ctx, record.blocked, now)
+        return _Entry(user_id, ctx, record.blocked, now, region)
 
     def _outage(self, user_id: str, error: StoreError) -> _Entry:
         log.warning("store unavailable for an uncached end user: %s", error)

@@ -41,6 +41,7 @@ from tokenway.limits.window import (
     RateState,
 )
 from tokenway.proxy.accounting.keys import Account, KeyContext
+from tokenway.proxy.accounting.model_lists import AllBut
 from tokenway.proxy.accounting.rate_headers import rate_header_block, rate_headers
 from tokenway.proxy.accounting.shared_budgets import SharedBudgets, SharedHold, SharedRefusal
 from tokenway.router.patterns import Pattern, compile_patterns, match
@@ -293,6 +294,8 @@ def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:
     models = ctx.models
     if models is not None and not may_use(models, model_alias):
         allowed = ", ".join(sorted(models)) or "none"
+        if type(models) is AllBut:  # never name other teams' models
+            allowed = "every model but other teams' own"
         # 401 and LiteLLM's words: its clients catch an AuthenticationError here.
         raise AuthenticationError(
             f"key not allowed to access model. This key may not use model '{model_alias}'; "
@@ -307,6 +310,8 @@ def may_use(models: frozenset[str] | None, alias: str) -> bool:
     pattern among them (``"inference/*"``, as a wildcard deployment's) matches."""
     if models is None or alias in models:
         return True
+    if type(models) is AllBut:  # every model but its members: not a pattern list
+        return False
     patterns = _patterns_of(models)
     return bool(patterns) and match(patterns, alias) is not None
 

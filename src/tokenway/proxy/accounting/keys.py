@@ -26,7 +26,12 @@ from typing import Any
 from tokenway.errors import ServiceUnavailableError
 from tokenway.limits.window import Quota
 from tokenway.proxy.accounting.member_budgets import budgeted_member, member_limits
-from tokenway.proxy.accounting.model_lists import allowed_models, model_aliases
+from tokenway.proxy.accounting.model_lists import (
+    TeamModels,
+    allowed_models,
+    model_aliases,
+    team_scoped,
+)
 from tokenway.store.base import (
     KeyRecord,
     Limits,
@@ -167,6 +172,7 @@ class KeyCache:
         self._groups: Mapping[str, frozenset[str]] = (
             access_groups if access_groups is not None else {}
         )
+        self._team_models: TeamModels = {}  # set_team_models
         self._refresh_after = refresh_after
         self._max_age = max(max_age, refresh_after)
         self._unknown_ttl = unknown_ttl
@@ -205,6 +211,14 @@ class KeyCache:
         self._entries.pop(key_hash, None)
         self._unknown.pop(key_hash, None)
         self._loading.pop(key_hash, None)
+
+    def set_team_models(self, team_models: TeamModels) -> None:
+        """The team models served from now on: when they changed, every key is read again
+        (which models it may use, and by which names, depends on them)."""
+        if team_models != self._team_models:
+            self._team_models = team_models
+            self._epoch += 1
+            self._entries.clear()
 
     def forget(self, *, user_id: str | None = None, team_id: str | None = None) -> None:
         """A user or team changed: read every key that points at it again."""
@@ -358,6 +372,9 @@ class KeyCache:
         quotas = tuple(account.quota for account in accounts if account.quota is not None)
         allowed = allowed_models(key, user, team, self._groups)
         aliases = model_aliases(key, team)
+        if self._team_models:  # some team has models of its own (``model_lists``)
+            own = allowed_models(key, user, None, self._groups)
+            allowed, aliases = team_scoped(key.team_id, allowed, aliases, self._team_models, own)
         return KeyContext(key, user, team, tuple(accounts), quotas, allowed, aliases=aliases)
 
     def _account(

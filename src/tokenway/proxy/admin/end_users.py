@@ -5,8 +5,9 @@ An end user may point at a shared budget (``budget_id``) or be given limits inli
 (``max_budget``, ``tpm_limit``, ...), which make a budget of its own, as LiteLLM does.
 Every request naming a blocked end user is refused, and one over its budget or rate
 limits too (``tokenway.proxy.accounting.end_users``); its spend is counted from the
-spend rows. ``allowed_model_region`` and ``default_model`` are stored and shown, not
-acted on, and the answer says so. Every change is passed to the request path's cache.
+spend rows. ``allowed_model_region`` keeps its requests on deployments of that region
+(``litellm_params.region_name``); ``default_model`` is stored and shown, not acted on,
+and the answer says so. Every change is passed to the request path's cache.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ _OWN: dict[str, Validator] = {
 }
 END_USER_FIELDS: dict[str, Validator] = {**_OWN, **BUDGET_LIMITS, "spend": spend}
 END_USER_KEPT = BUDGET_KEPT | {"object_permission"}
-_NOT_ACTED_ON = ("allowed_model_region", "default_model")
+_NOT_ACTED_ON = ("default_model",)
 
 
 class EndUserRoutes:
@@ -199,8 +200,7 @@ def _warnings(values: dict[str, Any]) -> dict[str, Any]:
         return {}
     return {
         "warnings": [
-            f"{' and '.join(named)}: stored and shown; tokenway does not route or "
-            "choose models by them yet"
+            f"{' and '.join(named)}: stored and shown; tokenway does not choose models by it yet"
         ]
     }
 

@@ -17,6 +17,7 @@ names, so it is a scope, not a role.
 | ``POST /key/update``, ``/key/regenerate`` | internal users, team admins | own keys; the team's |
 | ``POST /key/delete`` | internal users, team admins | own keys; the team's |
 | ``POST /team/member_add``, ``_delete``, ``_update`` | team admins | their team |
+| ``POST /model/new``, ``/model/update``, ``/model/delete`` | team admins | their team's models |
 
 Anything else is the master key's (or a ``proxy_admin`` user's). Nobody but an admin may
 set ``spend`` or ``blocked``; an internal user may not change the limits of an existing
@@ -219,6 +220,24 @@ class Permissions:
         if not isinstance(team_id, str) or not await self._team_admin(caller, team_id):
             raise _refused("only an admin of this team may change its members")
 
+    async def team_model(self, caller: Caller, request: Request) -> None:
+        """A model with ``model_info.team_id`` (the one given, and the stored one's for an
+        update or delete): only an admin of that team; any other model is the master's."""
+        body = _body(request)
+        info = body.get("model_info")
+        info = info if isinstance(info, dict) else {}
+        teams: set[object] = {info["team_id"]} if "team_id" in info else set()
+        if request.path != "/model/new":
+            model_id = body.get("id") if request.path == "/model/delete" else info.get("id")
+            ok = isinstance(model_id, str) and model_id
+            stored = await self._ctx.store.get_model(str(model_id)) if ok else None
+            teams.add(stored.model_info.get("team_id") if stored is not None else None)
+        if not teams or not all(isinstance(team, str) and team for team in teams):
+            raise master_only(request.path)
+        for team in teams:
+            if not await self._team_admin(caller, str(team)):
+                raise _refused(f"only an admin of team '{team}' may change its models")
+
     async def _writable(self, caller: Caller, record: KeyRecord) -> bool:
         """Whether ``caller`` may change ``record`` as its team's admin (True) or as its
         owner, an internal user (False); else the 403."""
@@ -263,6 +282,9 @@ RULES: Mapping[tuple[str, str], Check] = {
     ("POST", "/team/member_add"): Permissions.team_admin,
     ("POST", "/team/member_delete"): Permissions.team_admin,
     ("POST", "/team/member_update"): Permissions.team_admin,
+    ("POST", "/model/new"): Permissions.team_model,
+    ("POST", "/model/update"): Permissions.team_model,
+    ("POST", "/model/delete"): Permissions.team_model,
 }
 
 

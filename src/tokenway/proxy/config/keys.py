@@ -116,7 +116,11 @@ LITELLM_PARAMS: Section = {
     "rust": ignored(wording.LITELLM_ONLY),
     "api_version": ignored("an Azure setting; tokenway's providers do not use it"),
     "organization": ignored("the OpenAI organization header is not sent"),
-    "region_name": ignored("region-based routing is not implemented"),
+    "region_name": implemented(
+        "the deployment's region (e.g. eu, us): an end user with allowed_model_region is "
+        "served only by deployments of that region",
+        non_empty_string,
+    ),
     "input_cost_per_second": ignored(
         "per-second pricing is not implemented; set input_cost_per_token"
     ),

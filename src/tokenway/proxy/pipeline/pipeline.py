@@ -58,6 +58,7 @@ from tokenway.proxy.pipeline.mocking import (
     rate_limited_once,
     take_mock,
 )
+from tokenway.proxy.pipeline.regions import in_region, region_error, regional
 from tokenway.proxy.pipeline.routing import (
     concrete,
     fallback_messages,
@@ -201,10 +202,12 @@ class Pipeline:
                 if ctx.spans is not None:
                     ctx.spans.admission(started)
         user = body.get("user")  # an end user's (a non-string one the endpoint refused)
+        region = None
         if user is not None and type(user) is str and (end_users := self._end_users):
             ticket.end_user = user
             if not end_users.passes(user):  # usually it has nothing to check: no await
                 await self.admit_end_user(request, user, ticket, body)
+            region = end_users.region(user)  # its allowed_model_region, if it has one
         metadata = body.get("metadata")
         if metadata and type(metadata) is dict:  # kept on the spend row
             ticket.metadata = metadata
@@ -227,8 +230,14 @@ class Pipeline:
                 for name, messages in replaced.items()
             }
             send = with_messages(sends, send)
+        acall = self._router.acall
+        if region is not None:  # only its region's deployments (``pipeline.regions``)
+            send = regional(send)
+            acall = functools.partial(
+                self._router.acall_within, in_region(region), region_error(region)
+            )
         try:  # step 4: route, each attempt steps 5 to 7
-            routed = await self._router.acall(
+            routed = await acall(
                 group,
                 send,
                 needed_tokens=functools.partial(self._needed_tokens, body),

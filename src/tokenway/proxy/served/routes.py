@@ -3,14 +3,16 @@
 ``GET /model/info`` (also ``/v1/model/info``, ``/v2/model/info``) and
 ``GET /model_group/info`` show a virtual key only the models it may use, as
 ``/v1/models`` does; the master key sees all. ``POST /model/new``, ``/model/update`` and
-``/model/delete`` change ``proxy_models`` and re-read it at once (``LiveModels``); the
-app sends them here for the master key only. They answer 400 unless
+``/model/delete`` change ``proxy_models`` and re-read it at once (``LiveModels``); they
+are the master key's, and a team admin's for their team's models (``admin.permissions``;
+a team model is served to its team only, ``served.teams``). They answer 400 unless
 ``store_model_in_db`` is on, as LiteLLM does, and a model of the config file can be
 neither replaced nor deleted through them (the file is where it lives).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -19,6 +21,8 @@ from tokenway.errors import BadRequestError, NotFoundError
 from tokenway.http.server import Request, Response
 from tokenway.proxy.accounting.gate import may_use
 from tokenway.proxy.accounting.keys import KeyContext
+from tokenway.proxy.admin.context import AdminContext
+from tokenway.proxy.admin.permissions import Permissions, caller_of
 from tokenway.proxy.admin.responses import Call, Handler, guarded, json_response
 from tokenway.proxy.served.info import Served, deployment_entry, group_entries
 from tokenway.proxy.served.live import LiveModels
@@ -30,6 +34,7 @@ from tokenway.proxy.served.records import (
     only_fields,
     read_body,
 )
+from tokenway.proxy.served.teams import named, public_name
 from tokenway.store.models import ModelRecord
 
 _OFF = (
@@ -61,6 +66,8 @@ class ModelRoutes:
         self._live = live
         self._served = served
         self._enabled = enabled
+        # Who may change which model: the management API's table (only its store is read).
+        self._permissions = Permissions(AdminContext(live.store, (), _no_keys, time.time))
 
     def readable(self) -> dict[tuple[str, str], Callable[[Request, Caller], Any]]:
         """For any valid key."""
@@ -71,12 +78,20 @@ class ModelRoutes:
         }
 
     def managing(self) -> dict[tuple[str, str], Handler]:
-        """For the master key."""
-        return {
-            ("POST", "/model/new"): guarded(self.new),
-            ("POST", "/model/update"): guarded(self.update),
-            ("POST", "/model/delete"): guarded(self.delete),
+        """For the master key, and team admins for their team's models."""
+        handlers: dict[tuple[str, str], Handler] = {
+            ("POST", "/model/new"): self.new,
+            ("POST", "/model/update"): self.update,
+            ("POST", "/model/delete"): self.delete,
         }
+        return {route: guarded(self._permitted(route, h)) for route, h in handlers.items()}
+
+    def _permitted(self, route: tuple[str, str], handler: Handler) -> Handler:
+        async def run(request: Request, call: Call) -> Response:
+            await self._permissions.check(route, caller_of(call.key), request)
+            return await handler(request, call)
+
+        return run
 
     async def info(self, request: Request, call: Caller) -> Response:
         query = _query(request.query)
@@ -100,6 +115,7 @@ class ModelRoutes:
         record = model_request(body, self._live.box)
         if record.model_id in self._live.config_ids:
             raise _config_model(record.model_id)
+        record = await named(record, None, self._live.store)
         warnings = self._check(record)
         stored = await self._live.store.create_model(record)
         await self._live.refresh()
@@ -116,9 +132,14 @@ class ModelRoutes:
         if current is None:
             raise _unknown(model_id)
         _check_key_stays(current, body)
-        record = model_request(_merged(current, body), self._live.box, model_id=model_id)
+        merged = {
+            **_merged(current, body),
+            "model_name": body.get("model_name") or public_name(current),
+        }
+        record = model_request(merged, self._live.box, model_id=model_id)
         if record.api_key_sealed is None and "api_key" not in record.litellm_params:
             record = _keep_key(record, current)
+        record = await named(record, current, self._live.store)
         warnings = self._check(record)
         stored = await self._live.store.replace_model(record)
         if stored is None:  # deleted meanwhile
@@ -153,6 +174,10 @@ class ModelRoutes:
     def _require_enabled(self) -> None:
         if not self._enabled:
             raise BadRequestError(_OFF, code="store_model_in_db_off")
+
+
+def _no_keys(key_hash: str) -> None:
+    """Model changes change no key."""
 
 
 def _query(raw: str) -> dict[str, str]:

@@ -120,7 +120,7 @@ async def _redis_state(url: str, prefix: str) -> tuple[float, float, int, int]:
         leases = [await client.zcard(k) async for k in client.scan_iter(match=f"{prefix}bl:*")]
     finally:
         await client.aclose()
-    return float(reserved), float(spend), sum(slots), sum(leases)
+    return float(str(reserved)), float(str(spend)), sum(slots), sum(leases)
 
 
 async def test_a_budget_and_its_limits_are_taken_and_freed_together_across_instances(

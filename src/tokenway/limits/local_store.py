@@ -4,7 +4,8 @@ Before it forks the workers, the parent starts one more process, the counter: a
 ``MemoryLimitStore`` served on a Unix socket in a private directory. Each worker's
 ``LocalLimitStore`` sends it every ``acquire`` and ``release`` (one line of JSON each,
 naming a quota set it defined once on its connection; the calls made in one turn of the
-event loop go out in one write), so the workers count one limit as one. Replies come back
+event loop go out in one write, and a settle or release waits up to ``CAST_DELAY`` for a
+call that needs a reply), so the workers count one limit as one. Replies come back
 in order on each connection. The counter also keeps the workers' budget reservations (a
 ``BudgetBook``: ``reserve`` and ``settle``, the ``BudgetLedger`` of ``--workers N``).
 

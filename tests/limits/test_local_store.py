@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tokenway.limits.budgets import WAIT, Hold
 from tokenway.limits.local_store import LocalLimitStore, start_counter
 from tokenway.limits.window import Quota
 
@@ -91,3 +92,25 @@ async def test_a_lost_counter_leaves_each_worker_counting_alone(
     assert [s.refused for s in states] == [None, None, None, "requests", "requests"]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "counts rate limits on its own" in warnings[0].getMessage()
+
+
+async def test_a_settle_frees_the_budget_and_the_limits_it_reserved_with(
+    counter: tuple[str, int],
+) -> None:
+    """``reserve`` with quotas takes both in one message; ``settle`` with them frees both
+    in one, soon even with nothing else to send (``CAST_DELAY``)."""
+    a, b = await worker(counter[0]), await worker(counter[0])
+    holds = [Hold("key:p", "-", 1.0, 0.0)]
+    now = time.time()
+    taken = await a.reserve(holds, 0.6, "lease-a", PARALLEL, now)
+    assert taken.outcome == 0 and taken.rate is not None and taken.rate.refused is None
+    waiting = await b.reserve(holds, 0.6, "lease-b", PARALLEL, now)
+    assert waiting.outcome == WAIT  # 0.6 + 0.6 > 1.0 while a's request runs
+    a.settle(holds, "lease-a", 0.5, PARALLEL, 0, now)
+    await asyncio.sleep(0.05)  # nothing else goes to the counter from a meanwhile
+    again = await b.reserve(holds, 0.4, "lease-b", PARALLEL, now)
+    assert again.outcome == 0 and again.rate is not None and again.rate.refused is None
+    spent = await b.reserve(holds, 0.4, "lease-c", (), now)
+    assert spent.outcome == WAIT  # 0.5 spent + 0.4 held + 0.4 > 1.0
+    await a.aclose()
+    await b.aclose()

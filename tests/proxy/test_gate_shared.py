@@ -15,8 +15,10 @@ from tests.conftest import RedisServer
 from tests.proxy.key_helpers import add_key, open_sqlite, resolved
 
 from tokenway.errors import AuthenticationError, BudgetExceededError
+from tokenway.limits.budgets import Hold
 from tokenway.limits.redis_budgets import RedisBudgets
 from tokenway.limits.redis_store import RedisLimitStore
+from tokenway.limits.window import Quota
 from tokenway.proxy.accounting.gate import Gate, LimitExceededError
 from tokenway.proxy.accounting.keys import KeyCache, KeyContext
 from tokenway.store.sqlite import SQLiteStore
@@ -103,3 +105,60 @@ async def test_without_redis_each_instance_reserves_on_its_own(
         first.settle(1.0, 1)
         with pytest.raises(BudgetExceededError):
             await a.admit(mine, "m", 0.1, time.time())
+
+
+async def _redis_state(url: str, prefix: str) -> tuple[float, float, int, int]:
+    """The key's budget state (reserved, spend) and how many parallel slots and budget
+    leases are held, as Redis has them."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_timeout=2, decode_responses=True)
+    try:
+        (state,) = [key async for key in client.scan_iter(match=f"{prefix}b:key:*")]
+        reserved, spend = await client.hmget(state, ["r", "s"])
+        slots = [await client.zcard(k) async for k in client.scan_iter(match=f"{prefix}p:*")]
+        leases = [await client.zcard(k) async for k in client.scan_iter(match=f"{prefix}bl:*")]
+    finally:
+        await client.aclose()
+    return float(str(reserved)), float(str(spend)), sum(slots), sum(leases)
+
+
+async def test_a_budget_and_its_limits_are_taken_and_freed_together_across_instances(
+    keys: SQLiteStore, redis_url: str, redis_prefix: str
+) -> None:
+    """One script call reserves the budget and acquires the limits; a limit that refuses
+    gives the reservation back; one call settles the cost and frees the slot."""
+    mine, theirs = await seen_by_two(keys, max_budget=1.0, rpm_limit=2, max_parallel_requests=2)
+    async with instance(redis_url, redis_prefix) as a, instance(redis_url, redis_prefix) as b:
+        held = await a.admit(mine, "m", 0.6, time.time())
+        other = await b.admit(theirs, "m", 0.1, time.time())
+        assert await _redis_state(redis_url, redis_prefix) == pytest.approx((0.7, 0.0, 2, 2))
+        other.settle(0.1, 5)
+        await asyncio.sleep(0.1)  # the settle is sent without waiting for its reply
+        assert await _redis_state(redis_url, redis_prefix) == pytest.approx((0.6, 0.1, 1, 1))
+        with pytest.raises(LimitExceededError) as refused:  # the budget fits, rpm does not
+            await b.admit(theirs, "m", 0.3, time.time())
+        assert refused.value.code == "rpm_limit_exceeded"
+        assert await _redis_state(redis_url, redis_prefix) == pytest.approx((0.6, 0.1, 1, 1))
+        held.settle(0.5, 7)
+        await asyncio.sleep(0.1)
+        assert await _redis_state(redis_url, redis_prefix) == pytest.approx((0.0, 0.6, 0, 0))
+
+
+async def test_a_limit_refused_in_the_budgets_call_leaves_no_reservation(
+    redis_url: str, redis_prefix: str
+) -> None:
+    store = RedisLimitStore(redis_url, prefix=redis_prefix)
+    await store.start()
+    try:
+        ledger = RedisBudgets(store)
+        quotas = (Quota("key:k", "key k", 1, None, None),)  # rpm 1
+        holds = [Hold("key:k", "-", 1.0, 0.0)]
+        first = await ledger.reserve(holds, 0.2, "lease-1", quotas, time.time())
+        second = await ledger.reserve(holds, 0.3, "lease-2", quotas, time.time())
+        assert first.outcome == 0 and first.rate is not None and first.rate.refused is None
+        assert second.outcome == 0 and second.rate is not None
+        assert second.rate.refused == "requests"
+        assert await _redis_state(redis_url, redis_prefix) == pytest.approx((0.2, 0.0, 0, 1))
+    finally:
+        await store.aclose()

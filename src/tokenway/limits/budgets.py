@@ -70,7 +70,22 @@ class BudgetLedger(Protocol):
         """``quotas``: the rate limits to acquire too, in the same call, when the ledger
         is the limit store as well (the counter process); a ledger may ignore them."""
 
-    def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None: ...
+    @property
+    def limits(self) -> object:
+        """The limit store whose quotas ``reserve`` takes in the same call (and ``settle``
+        releases in the same call), or None."""
+
+    def settle(
+        self,
+        holds: Sequence[Hold],
+        lease: str,
+        cost: float,
+        quotas: Sequence[Quota] = (),
+        tokens: int = 0,
+        now: float = 0.0,
+    ) -> None:
+        """Free ``lease`` and add ``cost``; with ``quotas`` (the ones ``reserve`` took),
+        release them too, with ``tokens`` counted at ``now``."""
 
 
 class _Entry:

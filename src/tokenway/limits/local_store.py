@@ -4,7 +4,8 @@ Before it forks the workers, the parent starts one more process, the counter: a
 ``MemoryLimitStore`` served on a Unix socket in a private directory. Each worker's
 ``LocalLimitStore`` sends it every ``acquire`` and ``release`` (one line of JSON each,
 naming a quota set it defined once on its connection; the calls made in one turn of the
-event loop go out in one write), so the workers count one limit as one. Replies come back
+event loop go out in one write, and a settle or release waits up to ``CAST_DELAY`` for a
+call that needs a reply), so the workers count one limit as one. Replies come back
 in order on each connection. The counter also keeps the workers' budget reservations (a
 ``BudgetBook``: ``reserve`` and ``settle``, the ``BudgetLedger`` of ``--workers N``).
 
@@ -36,6 +37,7 @@ __all__ = ["LocalLimitStore", "start_counter"]
 log = logging.getLogger("tokenway.limits")
 
 _WHY = ("requests", "tokens", "parallel")
+CAST_DELAY = 0.001  # seconds a settle or release may wait for a message to go with
 
 
 def start_counter(path: str) -> int:
@@ -82,29 +84,29 @@ async def _connection(
     held: list[tuple[Quota, ...]] = []  # admitted with parallel limits, not released yet
     sets: dict[int, tuple[Quota, ...]] = {}  # the quota sets this worker defined
     leases: dict[str, list[Hold]] = {}  # budget reservations not settled yet
+    replies = _Replies(writer)
     try:
         while line := await reader.readline():
             message = orjson.loads(line)
-            if message[0] == "b":
-                writer.write(await _reserve(store, book, sets, held, leases, message))
-                continue
-            if message[0] == "s":  # ["s", lease, cost, holds]: settle, no reply
-                book.settle([Hold(*hold) for hold in message[3]], message[1], message[2])
-                leases.pop(message[1], None)
-                continue
-            if message[0] == "d":  # ["d", id, [[name, label, rpm, tpm, parallel], ...]]
+            kind = message[0]
+            if kind == "b":
+                replies.add(await _reserve(store, book, sets, held, leases, message))
+            elif kind == "s":  # ["s", lease, cost, quota set id or -1, tokens, now]: no reply
+                holds = leases.pop(message[1], None)
+                if holds is not None:
+                    book.settle(holds, message[1], message[2])
+                if message[3] >= 0:
+                    _release(store, held, sets[message[3]], message[4], message[5])
+            elif kind == "d":  # ["d", id, [[name, label, rpm, tpm, parallel], ...]]
                 sets[message[1]] = tuple(Quota(*q) for q in message[2])
-                continue
-            quotas = sets[message[2]]
-            if message[0] == "a":  # ["a", now, id]
+            elif kind == "a":  # ["a", now, id]
+                quotas = sets[message[2]]
                 state = await store.acquire(quotas, message[1])
                 if state.refused is None and any(q.parallel is not None for q in quotas):
                     held.append(quotas)
-                writer.write(orjson.dumps(_reply(state, quotas)) + b"\n")
+                replies.add(orjson.dumps(_reply(state, quotas)) + b"\n")
             else:  # ["r", now, id, tokens]
-                store.release(quotas, message[3], message[1])
-                if quotas in held:
-                    held.remove(quotas)
+                _release(store, held, sets[message[2]], message[3], message[1])
     except (ConnectionError, ValueError):
         pass
     finally:
@@ -113,6 +115,40 @@ async def _connection(
         for lease, holds in leases.items():
             book.settle(holds, lease, 0.0)
         writer.close()
+
+
+class _Replies:
+    """The replies to one connection's requests, written once per turn of the loop: the
+    requests that arrived in one read are answered in one write (a write to the worker's
+    socket wakes it up; measured, one per reply cost more than the counting)."""
+
+    __slots__ = ("_out", "_writer")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._out: list[bytes] = []
+
+    def add(self, reply: bytes) -> None:
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(reply)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if not self._writer.is_closing():
+            self._writer.write(b"".join(out))
+
+
+def _release(
+    store: MemoryLimitStore,
+    held: list[tuple[Quota, ...]],
+    quotas: tuple[Quota, ...],
+    tokens: int,
+    now: float,
+) -> None:
+    store.release(quotas, tokens, now)
+    if quotas in held:
+        held.remove(quotas)
 
 
 async def _reserve(
@@ -173,6 +209,8 @@ class LocalLimitStore:
         self._reader_task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
         self._sets: dict[tuple[Quota, ...], int] = {}  # quota sets defined to the counter
+        self._soon = False  # a flush is due at the end of this turn of the loop
+        self._timer: asyncio.TimerHandle | None = None  # a flush of casts, a little later
 
     async def start(self) -> None:
         try:
@@ -185,6 +223,10 @@ class LocalLimitStore:
         self._started.set()
 
     async def aclose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush()  # the settles and releases still waiting for company
         if self._reader_task is not None:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -213,6 +255,10 @@ class LocalLimitStore:
         return self.available
 
     @property
+    def limits(self) -> object:
+        return self  # the counter takes the limits with the budget
+
+    @property
     def strict(self) -> bool:
         return False  # a lost counter is never replaced: this worker counts from then on
 
@@ -233,13 +279,25 @@ class LocalLimitStore:
         outcome, index, spend, rate = await future
         return Verdict(outcome, index, spend, None if rate is None else _state(rate, quotas))
 
-    def settle(self, holds: Sequence[Hold], lease: str, cost: float) -> None:
+    def settle(
+        self,
+        holds: Sequence[Hold],
+        lease: str,
+        cost: float,
+        quotas: Sequence[Quota] = (),
+        tokens: int = 0,
+        now: float = 0.0,
+    ) -> None:
+        """With ``quotas`` (those ``reserve`` acquired), release them in the same message.
+        The counter knows the reservation's accounts by its lease."""
         if self.available:
-            self._send(["s", lease, cost, _fields(holds)])
+            self._cast(["s", lease, cost, self._quotas(quotas) if quotas else -1, tokens, now])
+        elif quotas:
+            self.fallback.release(quotas, tokens, now)
 
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
         if self.available:
-            self._send(["r", now, self._quotas(quotas), tokens])
+            self._cast(["r", now, self._quotas(quotas), tokens])
         else:
             self.fallback.release(quotas, tokens, now)
 
@@ -254,13 +312,30 @@ class LocalLimitStore:
         return known
 
     def _send(self, message: list[Any]) -> None:
-        if not self._out:
+        """A message the worker waits for: written at the end of this turn of the loop."""
+        if not self._soon:
+            self._soon = True
             asyncio.get_running_loop().call_soon(self._flush)
         self._out.append(orjson.dumps(message) + b"\n")
 
+    def _cast(self, message: list[Any]) -> None:
+        """A message nobody waits for (a settle, a release): it goes with the next message
+        waited for, or within ``CAST_DELAY`` seconds. Under load that saves a write (and
+        the counter's wake-up) per request; a slot or reservation freed a little later only
+        makes the other workers stricter for that long, never laxer."""
+        self._out.append(orjson.dumps(message) + b"\n")
+        if not self._soon and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(CAST_DELAY, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._out and not self._soon:
+            self._flush()
+
     def _flush(self) -> None:
+        self._soon = False
         out, self._out = self._out, []
-        if self._writer is not None and self.available:
+        if out and self._writer is not None and self.available:
             self._writer.write(b"".join(out))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:

@@ -53,8 +53,17 @@ PROBE_INTERVAL = 1.0  # seconds between probes while Redis is unavailable
 _UNLIMITED = 2**62
 _WHY = {1: "parallel", 2: "requests", 3: "tokens"}
 _NONE = -1  # "no limit", in the scripts' arguments and replies
-# the limits' scripts, then the budget ledger's (``tokenway.limits.redis_budgets``)
-_SCRIPTS = ("acquire.lua", "release.lua", "budget_reserve.lua", "budget_settle.lua")
+# the limits' scripts, then the budget ledger's (``tokenway.limits.redis_budgets``), then
+# the ledger's and the limits' in one call
+_SCRIPTS = (
+    "acquire.lua",
+    "release.lua",
+    "budget_reserve.lua",
+    "budget_settle.lua",
+    "budget_acquire.lua",
+    "budget_release.lua",
+)
+_USES = "-- uses:"
 
 
 def redacted(url: str) -> str:
@@ -68,7 +77,16 @@ def redacted(url: str) -> str:
 
 
 def _script(name: str) -> str:
-    return files("tokenway.limits").joinpath("lua", name).read_text(encoding="utf-8")
+    """A script's source; one whose first line is ``-- uses: a b`` gets the scripts
+    ``a.lua`` and ``b.lua`` put before it as ``local function a(KEYS, ARGV)``."""
+    text = files("tokenway.limits").joinpath("lua", name).read_text(encoding="utf-8")
+    if not text.startswith(_USES):
+        return text
+    parts = text.split("\n", 1)[0].removeprefix(_USES).split()
+    functions = [
+        f"local function {part}(KEYS, ARGV)\n{_script(part + '.lua')}end\n" for part in parts
+    ]
+    return "".join(functions) + text
 
 
 class RedisLimitStore:
@@ -159,7 +177,7 @@ class RedisLimitStore:
             except Exception as error:
                 self._lost(error)
             else:
-                state = _state(reply, quotas)
+                state = rate_state(reply, quotas)
                 if state.refused is None and any(q.parallel is not None for q in quotas):
                     self._holds.setdefault(names, []).append(lease)
                     self._leases[lease] = [self._key("p", q) for q in quotas if q.parallel]
@@ -236,6 +254,10 @@ class RedisLimitStore:
 
     def _key(self, kind: str, quota: Quota) -> str:
         return f"{self._prefix}{kind}:{quota.name}"
+
+    def commands(self, quotas: Sequence[Quota]) -> _Commands:
+        """The script calls' static parts for ``quotas`` (for the budget ledger's calls)."""
+        return self._commands(quotas)
 
     def _commands(self, quotas: Sequence[Quota]) -> _Commands:
         """The static parts of the script calls for ``quotas`` (made once per set)."""
@@ -323,7 +345,7 @@ class _Commands(NamedTuple):
     release_tpm: bytes  # after them
 
 
-def _state(reply: Sequence[int], quotas: Sequence[Quota]) -> RateState:
+def rate_state(reply: Sequence[int], quotas: Sequence[Quota]) -> RateState:
     """``acquire.lua``'s reply as the verdict ``MemoryLimitStore`` would give."""
     if reply[0] == 0:
         _, limit_r, left_r, limit_t, left_t, reset_t = (int(v) for v in reply)

@@ -112,11 +112,15 @@ class Admission:
             account.unflushed += spent
             if account.waiters:
                 account.wake()
-        if self._shared is not None:
-            self._shared.settle(spent)
-        if self._quotas:
+        shared, quotas = self._shared, self._quotas
+        if shared is not None:
+            if quotas and shared.rate is not None:  # the ledger took the limits: one call
+                shared.settle(spent, quotas, tokens, self._gate.clock())
+                return
+            shared.settle(spent)
+        if quotas:
             gate = self._gate
-            gate.limits.release(self._quotas, tokens, gate.clock())
+            gate.limits.release(quotas, tokens, gate.clock())
 
 
 class Gate:
@@ -132,8 +136,7 @@ class Gate:
         self.limits: LimitStore = limits if limits is not None else MemoryLimitStore()
         self._shared = SharedBudgets(budgets, budget_wait) if budgets is not None else None
         # the ledger counts the limits too (the workers' counter): one call for both
-        ledger: object = budgets
-        self._limits_in_ledger = ledger is self.limits
+        self._limits_in_ledger = budgets is not None and budgets.limits is self.limits
         memory = self.limits  # answers without awaiting: ``admit_now`` can use it
         self._memory = memory if isinstance(memory, MemoryLimitStore) else None
         self.clock = clock  # wall time: budget windows and expiry are epoch seconds

@@ -59,8 +59,11 @@ class SharedHold:
         self._lease = lease
         self.rate = rate  # the limits' verdict, when the ledger took them too
 
-    def settle(self, cost: float) -> None:
-        self._ledger.settle(self._holds, self._lease, cost)
+    def settle(
+        self, cost: float, quotas: Sequence[Quota] = (), tokens: int = 0, now: float = 0.0
+    ) -> None:
+        """With ``quotas``: the ones the ledger acquired (``rate``), released with it."""
+        self._ledger.settle(self._holds, self._lease, cost, quotas, tokens, now)
 
 
 class SharedBudgets:

@@ -379,7 +379,7 @@ def test_estimate_is_not_below_a_request_that_stops_at_max_tokens(
 
 
 def test_tiny_budgets_read_in_significant_digits() -> None:
-    from tokenway.proxy.accounting.gate import _money
+    from tokenway.proxy.accounting.refusals import _money
 
     assert _money(0.00000048) == "$0.00000048"
     assert _money(0.0049) == "$0.0049"

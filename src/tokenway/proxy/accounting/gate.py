@@ -1,7 +1,7 @@
 """Per-request enforcement for virtual keys: expiry, blocks, models, budgets, rate limits.
 
 Checks run in a fixed order, so a client always learns the most fundamental problem first:
-expired (401) → blocked (401) → model not allowed (403) → budget spent (400
+expired (401) → blocked (401) → model not allowed (401) → budget spent (400
 ``budget_exceeded``) → rpm/tpm/parallel (429 with Retry-After and x-ratelimit-*).
 
 Budgets are concurrency-safe: admission reserves the request's cost estimate on the key,
@@ -18,18 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import math
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from tokenway.errors import (
-    AuthenticationError,
-    BudgetExceededError,
-    RateLimitError,
-)
 from tokenway.limits.budgets import BudgetLedger
 from tokenway.limits.window import (
     NO_HEADROOM,
@@ -38,16 +30,29 @@ from tokenway.limits.window import (
     MemoryLimitStore,
     Quota,
     RateRefused,
-    RateState,
 )
 from tokenway.proxy.accounting.keys import Account, KeyContext
-from tokenway.proxy.accounting.model_lists import AllBut
 from tokenway.proxy.accounting.rate_headers import rate_header_block, rate_headers
+from tokenway.proxy.accounting.refusals import (
+    LimitExceededError,
+    budget_busy,
+    budget_exceeded,
+    check_key,
+    may_use,
+    rate_error,
+)
 from tokenway.proxy.accounting.shared_budgets import SharedBudgets, SharedHold, SharedRefusal
-from tokenway.router.patterns import Pattern, compile_patterns, match
 from tokenway.tokens import prompt_estimate
 
-__all__ = ["NO_PRICE", "Admission", "Gate", "LimitExceededError", "Price", "estimate_cost"]
+__all__ = [
+    "NO_PRICE",
+    "Admission",
+    "Gate",
+    "LimitExceededError",
+    "Price",
+    "estimate_cost",
+    "may_use",
+]
 
 Price = tuple[float, float]  # USD per prompt token, per completion token
 NO_PRICE: Price = (0.0, 0.0)  # unknown: reserves nothing
@@ -55,14 +60,6 @@ NO_PRICE: Price = (0.0, 0.0)  # unknown: reserves nothing
 _SLACK = 1e-9  # dollars: float sums of equal estimates must not refuse the last one
 _NO_QUOTAS: tuple[Quota, ...] = ()
 _NO_ACCOUNTS: tuple[Account, ...] = ()
-
-
-class LimitExceededError(RateLimitError):
-    """A key's, user's or team's own rpm/tpm/parallel limit: 429 with x-ratelimit-*."""
-
-    def __init__(self, message: str, headers: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.headers = headers
 
 
 class Admission:
@@ -156,7 +153,7 @@ class Gate:
         if (expires_at is not None and expires_at <= now) or (
             models is not None and model_alias not in models and not may_use(models, model_alias)
         ):
-            _check_key(ctx, model_alias, now)  # raises the most fundamental refusal
+            check_key(ctx, model_alias, now)  # raises the most fundamental refusal
         quotas, memory = ctx.quotas, self._memory
         if (quotas and memory is None) or (
             self._shared is not None and self._shared.applies(ctx.accounts)
@@ -174,7 +171,7 @@ class Gate:
         except BaseException as error:
             Admission(self, accounts, estimate).settle(None, 0)  # frees the reservation
             if isinstance(error, RateRefused):
-                raise _rate_error(error.state) from None
+                raise rate_error(error.state) from None
             raise
         return Admission(self, accounts, estimate, quotas, headroom)
 
@@ -208,7 +205,7 @@ class Gate:
             if rate is None:
                 rate = await self.limits.acquire(quotas, now)
             if rate.refused is not None:
-                raise _rate_error(rate)
+                raise rate_error(rate)
         except BaseException:
             # frees the reservations
             Admission(self, accounts, estimate, shared=shared).settle(None, 0)
@@ -224,17 +221,17 @@ class Gate:
         if shared is None or not shared.applies(ctx.accounts):
             return None
         if any(account.blocked for account in ctx.accounts):
-            _check_key(ctx, model_alias, now)
+            check_key(ctx, model_alias, now)
         # the workers' counter takes the limits in the same round trip
         quotas = ctx.quotas if self._limits_in_ledger else ()
         try:
             return await shared.reserve(ctx.accounts, estimate, now, quotas)
         except SharedRefusal as refusal:
             if refusal.busy:
-                raise _budget_busy(refusal.account) from None
+                raise budget_busy(refusal.account) from None
             budget = refusal.account.max_budget
             assert budget is not None
-            raise _budget_exceeded(refusal.account, refusal.spend, budget) from None
+            raise budget_exceeded(refusal.account, refusal.spend, budget) from None
 
     async def _wait_and_reserve(
         self, blocker: Account, accounts: tuple[Account, ...], estimate: float
@@ -246,7 +243,7 @@ class Gate:
         while waiting_on is not None:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise _budget_busy(waiting_on)
+                raise budget_busy(waiting_on)
             waiter: asyncio.Future[None] = loop.create_future()
             waiting_on.waiters.append(waiter)
             with contextlib.suppress(TimeoutError):
@@ -281,50 +278,6 @@ def estimate_cost(
     return prompt * per_prompt + output * per_completion
 
 
-def _check_key(ctx: KeyContext, model_alias: str, now: float) -> None:
-    expires_at = ctx.key.expires_at
-    if expires_at is not None and expires_at <= now:
-        raise AuthenticationError(
-            f"API key expired at {_iso(expires_at)}; ask your administrator for a new key",
-            code="key_expired",
-        )
-    for account in ctx.accounts:
-        if account.blocked:
-            whose = "API key" if account.kind == "key" else f"{account.label} of this API key"
-            raise AuthenticationError(
-                f"{whose} is blocked; ask your administrator to unblock it", code="key_blocked"
-            )
-    models = ctx.models
-    if models is not None and not may_use(models, model_alias):
-        allowed = ", ".join(sorted(models)) or "none"
-        if type(models) is AllBut:  # never name other teams' models
-            allowed = "every model but other teams' own"
-        # 401 and LiteLLM's words: its clients catch an AuthenticationError here.
-        raise AuthenticationError(
-            f"key not allowed to access model. This key may not use model '{model_alias}'; "
-            f"allowed models: {allowed}",
-            param="model",
-            code="model_not_allowed",
-        )
-
-
-def may_use(models: frozenset[str] | None, alias: str) -> bool:
-    """Whether a key limited to ``models`` may call ``alias``: one of them, or a model a
-    pattern among them (``"inference/*"``, as a wildcard deployment's) matches."""
-    if models is None or alias in models:
-        return True
-    if type(models) is AllBut:  # every model but its members: not a pattern list
-        return False
-    patterns = _patterns_of(models)
-    return bool(patterns) and match(patterns, alias) is not None
-
-
-@functools.lru_cache(maxsize=1024)
-def _patterns_of(models: frozenset[str]) -> tuple[Pattern, ...]:
-    """Compiled once per distinct model set (a frozenset keeps its hash)."""
-    return compile_patterns(models)
-
-
 def _try_reserve(
     accounts: tuple[Account, ...],
     estimate: float,
@@ -334,13 +287,13 @@ def _try_reserve(
 ) -> Account | None:
     """Reserve ``estimate`` on every account and return None, or return the account to
     wait on; raise when an account is blocked, or a budget is spent and nothing in flight
-    can change that. With ``ctx``, a refusal is the most fundamental one (``_check_key``'s
+    can change that. With ``ctx``, a refusal is the most fundamental one (``check_key``'s
     order before a budget's). Reserves as it checks, and gives back on the way out."""
     wait_on = None
     for account in accounts:
         if account.blocked and ctx is not None:
             _unreserve(accounts, account, estimate)
-            _check_key(ctx, model_alias, now)
+            check_key(ctx, model_alias, now)
         budget = account.max_budget
         if budget is not None:
             reset_at = account.reset_at
@@ -350,8 +303,8 @@ def _try_reserve(
             if committed >= budget - _SLACK:  # settling what is in flight can only add to it
                 _unreserve(accounts, account, estimate)
                 if ctx is not None:
-                    _check_key(ctx, model_alias, now)
-                raise _budget_exceeded(account, committed, budget)
+                    check_key(ctx, model_alias, now)
+                raise budget_exceeded(account, committed, budget)
             if account.in_flight and committed + account.reserved + estimate > budget + _SLACK:
                 wait_on = wait_on or account
         account.reserved += estimate
@@ -375,63 +328,3 @@ def _unreserve(accounts: tuple[Account, ...], stop: Account | None, estimate: fl
             return
         account.in_flight -= 1
         account.reserved = account.reserved - estimate if account.in_flight else 0.0
-
-
-def _budget_exceeded(account: Account, spend: float, budget: float) -> BudgetExceededError:
-    if account.reset_at is not None:
-        when = f"the budget resets at {_iso(account.reset_at)}"
-    else:
-        when = "it does not reset; ask your administrator to raise max_budget"
-    return BudgetExceededError(
-        # LiteLLM's words first: its clients and tests look for them.
-        f"Budget has been exceeded! {account.label}: spend {_money(spend)} of max_budget "
-        f"{_money(budget)}; {when}"
-    )
-
-
-def _money(dollars: float) -> str:
-    """Cents for ordinary amounts; for the tiny ones of cheap models, enough decimals to
-    show two significant digits ($0.00000048), never scientific notation."""
-    if dollars >= 0.01 or dollars <= 0:
-        return f"${dollars:,.2f}"
-    decimals = min(12, 1 - math.floor(math.log10(dollars)))
-    return f"${dollars:.{decimals}f}"
-
-
-def _budget_busy(account: Account) -> LimitExceededError:
-    return LimitExceededError(
-        f"the remaining budget of {account.label} is held by "
-        f"{account.in_flight or 'other'} requests in flight; retry in a few seconds",
-        [],
-        code="budget_reserved",
-        retry_after=1.0,
-    )
-
-
-_RATE_MESSAGES = {
-    "requests": ("rpm_limit_exceeded", "{label} reached its limit of {limit} requests per minute"),
-    "tokens": ("tpm_limit_exceeded", "{label} reached its limit of {limit} tokens per minute"),
-    "parallel": (
-        "max_parallel_requests_exceeded",
-        "{label} has {limit} requests in flight, its max_parallel_requests",
-    ),
-}
-
-
-def _rate_error(state: RateState) -> LimitExceededError:
-    quota = state.refused_by
-    assert quota is not None and state.refused is not None
-    limit = {"requests": quota.rpm, "tokens": quota.tpm, "parallel": quota.parallel}
-    code, template = _RATE_MESSAGES[state.refused]
-    retry = max(1, math.ceil(state.retry_after))
-    message = template.format(label=quota.label, limit=limit[state.refused])
-    return LimitExceededError(
-        f"{message}; retry in {retry}s",
-        rate_headers(state.headroom()),
-        code=code,
-        retry_after=float(retry),
-    )
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

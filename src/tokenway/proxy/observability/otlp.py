@@ -176,7 +176,7 @@ class SpanExporter:
         )
         if trace.admitted is not None:
             begin, end = trace.admitted
-            text += self._child(trace, "admission", begin, end)
+            text += self._child(trace, trace.admission_id, "admission", begin, end)
         for attempt in attempts:
             attempt_name, attributes = self._route_attributes(attempt.route, operation)
             status = '{"code":0}' if attempt.error is None else _status(attempt.error)
@@ -189,7 +189,7 @@ class SpanExporter:
                 f'"value":{{"intValue":"{attempt.status}"}}}}],"status":{status}}}'
             )
         if row.stream and answered is not None and row.status == 200:
-            text += self._child(trace, "stream", answered, closed)
+            text += self._child(trace, new_span_id(), "stream", answered, closed)
         return text
 
     def _fixed_attributes(
@@ -242,11 +242,14 @@ class SpanExporter:
             made = self._routes[key] = (_json(f"{operation} {route.upstream_model}"), attributes)
         return made
 
-    def _child(self, trace: RequestTrace, name: str, begin: float, end: float) -> str:
+    def _child(
+        self, trace: RequestTrace, span_id: str, name: str, begin: float, end: float
+    ) -> str:
         offset = self._offset
+        # %d takes the float as it is: no int() call per time
         return _INTERNAL % (
-            trace.trace_id, new_span_id(), trace.span_id, name,
-            int((begin + offset) * 1e9), int((end + offset) * 1e9),
+            trace.trace_id, span_id, trace.span_id, name, (begin + offset) * 1e9,
+            (end + offset) * 1e9,
         )  # fmt: skip
 
 

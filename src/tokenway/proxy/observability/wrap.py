@@ -176,6 +176,9 @@ class _Watch:
 
     def _emit(self, row: SpendRow) -> None:
         ctx = self._ctx
+        # the context holds this watch (``on_close``) and the watch the context: cut the
+        # cycle, so that both go when the request does, not at the next garbage collection
+        ctx.on_close = None
         route_trace = ctx.route_trace
         retries = fallbacks = 0
         if route_trace is not None:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from typing import IO, Any
 
 import orjson
@@ -67,12 +68,12 @@ class RequestLog:
         pending = self._pending
         if not pending and not self._dropped:
             return
-        lines = []
         line = self._json_line if self.json else _plain_line
         access = self._json_access if self.json else _plain_access
-        while pending:
-            record = pending.popleft()
-            lines.append(access(record) if isinstance(record, AccessRecord) else line(record))
+        # what has queued so far, taken by C calls (the loop may append meanwhile)
+        records: list[RequestRecord | AccessRecord]
+        records = list(islice(iter(pending.popleft, None), len(pending)))
+        lines = [line(r) if isinstance(r, RequestRecord) else access(r) for r in records]
         if self._dropped:
             count, self._dropped = self._dropped, 0
             lines.append(self._note(f"{count} request log line(s) dropped: the log fell behind"))

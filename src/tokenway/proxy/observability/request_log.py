@@ -151,27 +151,29 @@ def _plain_line(record: RequestRecord) -> str:
         if len(_FIXED) >= 10_000:
             _FIXED.clear()
         _FIXED[who] = fixed
+    whole, millis = divmod(int(started_at * 1000), 1000)  # _iso's steps, without its call
+    seconds = _SECONDS.get(whole) or _second(whole)
     if cost is None:
         line = _SHAPES[estimated, False] % (
-            _iso(started_at), method, path, status, request_id, fixed, stream, prompt,
+            seconds, _MILLIS[millis], method, path, status, request_id, fixed, stream, prompt,
             completion, prompt + completion, latency_ms, upstream_ms, retries, fallbacks,
         )  # fmt: skip
     else:
         line = _SHAPES[estimated, True] % (
-            _iso(started_at), method, path, status, request_id, fixed, stream, prompt,
+            seconds, _MILLIS[millis], method, path, status, request_id, fixed, stream, prompt,
             completion, prompt + completion, cost, latency_ms, upstream_ms, retries, fallbacks,
         )  # fmt: skip
     if error is None:
-        return line + "\n"
-    return f"{line} error_code={_plain(error)}\n"
+        return line
+    return f"{line[:-1]} error_code={_plain(error)}\n"
 
 
 def _shape(estimated: bool, cost: bool) -> str:
     return (
-        f"INFO {LOGGER}: %s %s %s %d request_id=%s%s stream=%s prompt_tokens=%d"
+        f"INFO {LOGGER}: %s%s %s %s %d request_id=%s%s stream=%s prompt_tokens=%d"
         " completion_tokens=%d total_tokens=%d"
         f"{' usage_estimated=True' if estimated else ''}{' cost=%.10g' if cost else ''}"
-        " latency_ms=%.3f upstream_ms=%.3f retries=%d fallbacks=%d"
+        " latency_ms=%.3f upstream_ms=%.3f retries=%d fallbacks=%d\n"
     )
 
 
@@ -230,12 +232,14 @@ def _iso(epoch: float) -> str:
     """UTC to the millisecond: the second's text is made once per second (the last few
     kept), the millisecond's taken from a table."""
     whole, millis = divmod(int(epoch * 1000), 1000)
-    seconds = _SECONDS.get(whole)
-    if seconds is None:
-        if len(_SECONDS) > 4:
-            _SECONDS.clear()
-        seconds = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return seconds + _MILLIS[millis]
+    return (_SECONDS.get(whole) or _second(whole)) + _MILLIS[millis]
+
+
+def _second(whole: int) -> str:
+    if len(_SECONDS) > 4:
+        _SECONDS.clear()
+    text = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return text
 
 
 # The last seconds, formatted (a race between threads only formats twice); ".mmmZ".

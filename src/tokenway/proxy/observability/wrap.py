@@ -187,7 +187,7 @@ class _Watch:
             (row, request.method, request.path, self._endpoint, key_alias, team_alias,
              upstream_model, retries, fallbacks, ctx.upstream_seconds * 1000, first_byte),
         )  # fmt: skip
-        observer = self._observer  # Observer.emit's steps, without its call
+        observer = self._observer  # each part of the observer told directly
         if observer.exporter is not None and self.trace is not None:
             observer.exporter.export(record, self.trace, self._answered_at)
         metrics = observer.metrics

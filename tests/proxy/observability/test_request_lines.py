@@ -83,3 +83,33 @@ def test_a_log_that_falls_behind_drops_and_says_so(monkeypatch: pytest.MonkeyPat
     assert (
         lines[-1] == "WARNING tokenway.request: 2 request log line(s) dropped: the log fell behind"
     )
+
+
+def test_a_line_of_each_shape_has_its_fields_in_order() -> None:
+    base = _record(status=502)
+    row = base.row._replace(cost=None, usage_estimated=True, started_at=1_700_000_000.0421)
+    out = io.StringIO()
+    log = RequestLog(stream=out)
+    log.emit(base._replace(row=row))
+    log.emit(_record())
+    log.close()
+    estimated, plain = out.getvalue().splitlines()
+    assert estimated.startswith("INFO tokenway.request: 2023-11-14T22:13:20.042Z POST ")
+    assert " total_tokens=7 usage_estimated=True latency_ms=2.000 upstream_ms=1.000 " in estimated
+    assert "cost=" not in estimated and estimated.endswith(" error_code=upstream_error")
+    assert " total_tokens=7 cost=1.5e-06 latency_ms=2.000 " in plain
+    assert plain.endswith(" retries=1 fallbacks=0") and "usage_estimated" not in plain
+
+
+def test_a_line_longer_than_a_write_goes_whole_between_whole_lines() -> None:
+    out = _Writes()
+    log = RequestLog(stream=out)
+    log.emit(_record())
+    log.emit(_record("m" * (module.ATOMIC_WRITE + 10)))
+    for _ in range(30):
+        log.emit(_record())
+    log.flush()
+    assert len(out.writes) > 2 and "".join(out.writes).count("\n") == 32
+    for text in out.writes:
+        assert text.endswith("\n")
+        assert len(text) <= module.ATOMIC_WRITE or text.count("\n") == 1

@@ -171,18 +171,16 @@ class ProxyMetrics:
         if retries or fallbacks:
             counts[RETRIES] += retries
             counts[FALLBACKS] += fallbacks
+        # in milliseconds against bounds in milliseconds: the sums become seconds at flush
         buckets, sums = series.buckets, series.sums
-        seconds = latency_ms / 1000
-        buckets[LATENCY][bisect_left(_BOUNDS, seconds)] += 1
-        sums[LATENCY] += seconds
+        buckets[LATENCY][bisect_left(_BOUNDS_MS, latency_ms)] += 1
+        sums[LATENCY] += latency_ms
         if series.deployment is not None and status < 400:
-            seconds = upstream_ms / 1000
-            buckets[API][bisect_left(_BOUNDS, seconds)] += 1
-            sums[API] += seconds
+            buckets[API][bisect_left(_BOUNDS_MS, upstream_ms)] += 1
+            sums[API] += upstream_ms
             if first_byte_ms is not None:
-                seconds = first_byte_ms / 1000
-                buckets[FIRST][bisect_left(_BOUNDS, seconds)] += 1
-                sums[FIRST] += seconds
+                buckets[FIRST][bisect_left(_BOUNDS_MS, first_byte_ms)] += 1
+                sums[FIRST] += first_byte_ms
 
     def flush(self) -> None:
         """Hand the sums counted since the last flush to prometheus-client (in a worker of
@@ -269,6 +267,7 @@ class ProxyMetrics:
 TOTAL, SPEND, INPUT, OUTPUT, RETRIES, FALLBACKS = range(6)
 LATENCY, API, FIRST = range(3)  # its histograms
 _BOUNDS = LATENCY_BUCKETS
+_BOUNDS_MS = tuple(bound * 1000 for bound in LATENCY_BUCKETS)
 
 
 class _Series:
@@ -311,7 +310,7 @@ class _Series:
         self.counts = [0.0] * 6
         for index, histogram in enumerate(self.histograms):
             if any(self.buckets[index]):
-                _add(histogram, self.buckets[index], self.sums[index])
+                _add(histogram, self.buckets[index], self.sums[index] / 1000)
                 self.buckets[index] = [0] * len(_BOUNDS)
                 self.sums[index] = 0.0
 

@@ -145,83 +145,90 @@ class SpanExporter:
         self, record: RequestRecord, trace: RequestTrace, answered: float | None, closed: float
     ) -> str:
         """The request's spans, as OTLP JSON text, each span one f-string (a span's dicts,
-        or its text built piece by piece through helpers, cost several times more)."""
-        row = record.row
+        or its text built piece by piece through helpers, cost several times more). The
+        record's fields by unpacking: a named tuple's field read by name is a descriptor
+        call each."""
+        row, method, path, endpoint, key_alias, _, _, retries, fallbacks, _, _ = record
+        (request_id, _, _, _, model, deployment, prompt, completion, cost, _, status, error,
+         stream, _, _, _, _, _, _, _) = row  # fmt: skip
         offset = self._offset
         started = trace.started
         attempts = trace.attempts
+        route = None
         if attempts:  # the request's span holds its children's, whatever the clocks said
-            closed = max(closed, attempts[-1].ended)
-        operation = _OPERATIONS.get(record.endpoint, record.endpoint)
-        name, fixed = self._fixed_attributes(
-            record, operation, attempts[-1].route if attempts else None
-        )
+            last = attempts[-1]
+            route = last.route
+            if last.ended > closed:
+                closed = last.ended
+        operation = _OPERATIONS.get(endpoint, endpoint)
+        ok = status < 400
+        answering = route.deployment_id if route is not None else None
+        fixed_key = (method, path, operation, model, deployment, key_alias, answering, ok)
+        made = self._fixed.get(fixed_key)
+        if made is None:
+            made = self._fixed_attributes(record, operation, route, fixed_key)
+        name, fixed = made
         trace_id, span_id = trace.trace_id, trace.span_id
-        error = row.error_code if row.status >= 400 else None
-        cost = row.cost
-        status = '{"code":0}' if error is None else _status(error)
+        parent = trace.parent_id
         text = (
-            f'{{"traceId":"{trace_id}","spanId":"{span_id}"{_parent(trace.parent_id)},'
+            f'{{"traceId":"{trace_id}","spanId":"{span_id}"'
+            f"{'' if parent is None else f',{_PARENT}{parent}{_QUOTE}'},"
             f'"name":{name},"kind":2,"startTimeUnixNano":"{int((started + offset) * 1e9)}",'
             f'"endTimeUnixNano":"{int((closed + offset) * 1e9)}","attributes":[{fixed},'
-            f'{{"key":"http.response.status_code","value":{{"intValue":"{row.status}"}}}},'
-            f'{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"{row.prompt_tokens}"}}}},'
+            f'{{"key":"http.response.status_code","value":{{"intValue":"{status}"}}}},'
+            f'{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"{prompt}"}}}},'
             '{"key":"gen_ai.usage.output_tokens","value":{"intValue":"'
-            f'{row.completion_tokens}"}}}},'
+            f'{completion}"}}}},'
             # hex, or a client's id checked to [A-Za-z0-9._:-] (proxy.echo)
-            f'{{"key":"tokenway.request_id","value":{{"stringValue":"{row.request_id}"}}}},'
-            f'{{"key":"tokenway.retries","value":{{"intValue":"{record.retries}"}}}},'
-            f'{{"key":"tokenway.fallbacks","value":{{"intValue":"{record.fallbacks}"}}}}'
-            f'{"" if cost is None else _COST % cost}],"status":{status}}}'
+            f'{{"key":"tokenway.request_id","value":{{"stringValue":"{request_id}"}}}},'
+            f'{{"key":"tokenway.retries","value":{{"intValue":"{retries}"}}}},'
+            f'{{"key":"tokenway.fallbacks","value":{{"intValue":"{fallbacks}"}}}}'
+            f'{"" if cost is None else _COST % cost}],"status":'
+            f"{_OK if ok or error is None else _status(error)}}}"
         )
         if trace.admitted is not None:
             begin, end = trace.admitted
-            text += self._child(trace, "admission", begin, end)
+            text += self._child(trace, trace.admission_id, "admission", begin, end)
         for attempt in attempts:
             attempt_name, attributes = self._route_attributes(attempt.route, operation)
-            status = '{"code":0}' if attempt.error is None else _status(attempt.error)
+            outcome = _OK if attempt.error is None else _status(attempt.error)
             text += (
                 f',{{"traceId":"{trace_id}","spanId":"{attempt.span_id}",'
                 f'"parentSpanId":"{span_id}","name":{attempt_name},"kind":3,'
                 f'"startTimeUnixNano":"{int((attempt.started + offset) * 1e9)}",'
                 f'"endTimeUnixNano":"{int((attempt.ended + offset) * 1e9)}",'
                 f'"attributes":[{attributes},{{"key":"http.response.status_code",'
-                f'"value":{{"intValue":"{attempt.status}"}}}}],"status":{status}}}'
+                f'"value":{{"intValue":"{attempt.status}"}}}}],"status":{outcome}}}'
             )
-        if row.stream and answered is not None and row.status == 200:
-            text += self._child(trace, "stream", answered, closed)
+        if stream and answered is not None and status == 200:
+            text += self._child(trace, new_span_id(), "stream", answered, closed)
         return text
 
     def _fixed_attributes(
-        self, record: RequestRecord, operation: str, route: Route | None
+        self, record: RequestRecord, operation: str, route: Route | None, key: tuple[object, ...]
     ) -> tuple[str, str]:
         """The request span's name and the attributes that repeat from request to
-        request, as text made once per combination (bounded)."""
+        request, as text made once per combination (``key``; bounded)."""
         row = record.row
         ok = row.status < 400
-        answered = route.deployment_id if route is not None else None
-        key = (record.method, record.path, operation, row.model_alias, row.deployment,
-               record.key_alias, answered, ok)  # fmt: skip
-        made = self._fixed.get(key)
-        if made is None:
-            parts = [
-                _string("http.request.method", record.method),
-                _string("url.path", record.path),
-                _string("gen_ai.operation.name", operation),
-                _string("gen_ai.request.model", row.model_alias),
-            ]
-            if route is not None:
-                parts.append(_string("gen_ai.system", route.provider.spec.name))
-                if ok:
-                    parts.append(_string("gen_ai.response.model", route.upstream_model))
-            if row.deployment:
-                parts.append(_string("tokenway.deployment", row.deployment))
-            if record.key_alias:
-                parts.append(_string("tokenway.key_alias", record.key_alias))
-            if len(self._fixed) >= 10_000:
-                self._fixed.clear()
-            name = _json(f"{record.method} {record.path}")
-            made = self._fixed[key] = (name, ",".join(parts))
+        parts = [
+            _string("http.request.method", record.method),
+            _string("url.path", record.path),
+            _string("gen_ai.operation.name", operation),
+            _string("gen_ai.request.model", row.model_alias),
+        ]
+        if route is not None:
+            parts.append(_string("gen_ai.system", route.provider.spec.name))
+            if ok:
+                parts.append(_string("gen_ai.response.model", route.upstream_model))
+        if row.deployment:
+            parts.append(_string("tokenway.deployment", row.deployment))
+        if record.key_alias:
+            parts.append(_string("tokenway.key_alias", record.key_alias))
+        if len(self._fixed) >= 10_000:
+            self._fixed.clear()
+        name = _json(f"{record.method} {record.path}")
+        made = self._fixed[key] = (name, ",".join(parts))
         return made
 
     def _route_attributes(self, route: Route, operation: str) -> tuple[str, str]:
@@ -242,22 +249,21 @@ class SpanExporter:
             made = self._routes[key] = (_json(f"{operation} {route.upstream_model}"), attributes)
         return made
 
-    def _child(self, trace: RequestTrace, name: str, begin: float, end: float) -> str:
+    def _child(self, trace: RequestTrace, span_id: str, name: str, begin: float, end: float) -> str:
         offset = self._offset
+        # %d takes the float as it is: no int() call per time
         return _INTERNAL % (
-            trace.trace_id, new_span_id(), trace.span_id, name,
-            int((begin + offset) * 1e9), int((end + offset) * 1e9),
+            trace.trace_id, span_id, trace.span_id, name, (begin + offset) * 1e9,
+            (end + offset) * 1e9,
         )  # fmt: skip
-
-
-def _parent(span_id: str | None) -> str:
-    return f',"parentSpanId":"{span_id}"' if span_id else ""
 
 
 def _status(error: str) -> str:
     return f'{{"code":2,"message":{_json(error)}}}'
 
 
+_OK = '{"code":0}'
+_PARENT, _QUOTE = '"parentSpanId":"', '"'
 _COST = ',{"key":"tokenway.cost","value":{"doubleValue":%r}}'
 _INTERNAL = (
     ',{"traceId":"%s","spanId":"%s","parentSpanId":"%s","name":"%s","kind":1,'

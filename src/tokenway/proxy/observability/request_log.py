@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from typing import IO, Any
 
 import orjson
@@ -67,12 +68,12 @@ class RequestLog:
         pending = self._pending
         if not pending and not self._dropped:
             return
-        lines = []
         line = self._json_line if self.json else _plain_line
         access = self._json_access if self.json else _plain_access
-        while pending:
-            record = pending.popleft()
-            lines.append(access(record) if isinstance(record, AccessRecord) else line(record))
+        # what has queued so far, taken by C calls (the loop may append meanwhile)
+        records: list[RequestRecord | AccessRecord]
+        records = list(islice(iter(pending.popleft, None), len(pending)))
+        lines = [line(r) if isinstance(r, RequestRecord) else access(r) for r in records]
         if self._dropped:
             count, self._dropped = self._dropped, 0
             lines.append(self._note(f"{count} request log line(s) dropped: the log fell behind"))
@@ -119,22 +120,25 @@ class RequestLog:
 def _chunks(lines: list[str]) -> Iterator[str]:
     """Whole lines, at most ``ATOMIC_WRITE`` bytes a write where lines allow: a pipe takes
     such a write whole, so the workers of ``--workers N`` sharing one never cut into each
-    other's lines."""
-    chunk: list[str] = []
-    size = 0
-    for line in lines:
-        if size + len(line) > ATOMIC_WRITE and chunk:
-            yield "".join(chunk)
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line)
-    if chunk:
-        yield "".join(chunk)
+    other's lines. The cuts are found in the joined text (a search per write, not a step
+    per line)."""
+    text = "".join(lines)
+    start, end = 0, len(text)
+    while end - start > ATOMIC_WRITE:
+        cut = text.rfind("\n", start, start + ATOMIC_WRITE) + 1
+        if cut <= start:  # a line longer than a write: it goes whole
+            cut = text.find("\n", start + ATOMIC_WRITE) + 1 or end
+        yield text[start:cut]
+        start = cut
+    if start < end:
+        yield text[start:]
 
 
 def _plain_line(record: RequestRecord) -> str:
     """``key=value`` pairs after the method, path and status; empty fields left out. The
-    pairs that repeat from request to request (model, deployment, key) are made once."""
+    pairs that repeat from request to request (model, deployment, key) are made once, and
+    the rest is one ``%`` on the template of the line's shape (``_SHAPES``): one C call
+    formats its dozen values, where an f-string runs a step per value."""
     # every field by unpacking (one step, not an attribute lookup each); a field added
     # to either tuple fails here loudly, in every test that writes a line
     row, method, path, _, key_alias, _, upstream_model, retries, fallbacks, upstream_ms, _ = record
@@ -147,17 +151,34 @@ def _plain_line(record: RequestRecord) -> str:
         if len(_FIXED) >= 10_000:
             _FIXED.clear()
         _FIXED[who] = fixed
-    return (  # one f-string: its parts joined in one pass
-        f"INFO {LOGGER}: {_iso(started_at)} {method} {path} {status} "
-        f"request_id={request_id}{fixed} stream={stream}"
-        f" prompt_tokens={prompt} completion_tokens={completion}"
-        f" total_tokens={prompt + completion}"
-        f"{' usage_estimated=True' if estimated else ''}"
-        f"{'' if cost is None else f' cost={cost:.10g}'}"
-        f" latency_ms={latency_ms:.3f} upstream_ms={upstream_ms:.3f}"
-        f" retries={retries} fallbacks={fallbacks}"
-        f"{'' if error is None else f' error_code={_plain(error)}'}\n"
+    whole, millis = divmod(int(started_at * 1000), 1000)  # _iso's steps, without its call
+    seconds = _SECONDS.get(whole) or _second(whole)
+    if cost is None:
+        line = _SHAPES[estimated, False] % (
+            seconds, _MILLIS[millis], method, path, status, request_id, fixed, stream, prompt,
+            completion, prompt + completion, latency_ms, upstream_ms, retries, fallbacks,
+        )  # fmt: skip
+    else:
+        line = _SHAPES[estimated, True] % (
+            seconds, _MILLIS[millis], method, path, status, request_id, fixed, stream, prompt,
+            completion, prompt + completion, cost, latency_ms, upstream_ms, retries, fallbacks,
+        )  # fmt: skip
+    if error is None:
+        return line
+    return f"{line[:-1]} error_code={_plain(error)}\n"
+
+
+def _shape(estimated: bool, cost: bool) -> str:
+    return (
+        f"INFO {LOGGER}: %s%s %s %s %d request_id=%s%s stream=%s prompt_tokens=%d"
+        " completion_tokens=%d total_tokens=%d"
+        f"{' usage_estimated=True' if estimated else ''}{' cost=%.10g' if cost else ''}"
+        " latency_ms=%.3f upstream_ms=%.3f retries=%d fallbacks=%d\n"
     )
+
+
+# the line's template by shape: (usage estimated, cost known)
+_SHAPES = {(e, c): _shape(e, c) for e in (False, True) for c in (False, True)}
 
 
 def _plain_access(record: AccessRecord) -> str:
@@ -208,26 +229,22 @@ def _plain(value: object) -> str:
 
 
 def _iso(epoch: float) -> str:
-    """UTC to the millisecond; lines of the same millisecond (many, under load) share
-    the text."""
-    millis = int(epoch * 1000)
-    text = _MILLIS.get(millis)
-    if text is None:
-        whole, part = divmod(millis, 1000)
-        seconds = _SECONDS.get(whole)
-        if seconds is None:
-            if len(_SECONDS) > 4:
-                _SECONDS.clear()
-            seconds = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        if len(_MILLIS) > 4096:
-            _MILLIS.clear()
-        text = _MILLIS[millis] = f"{seconds}.{part:03d}Z"
+    """UTC to the millisecond: the second's text is made once per second (the last few
+    kept), the millisecond's taken from a table."""
+    whole, millis = divmod(int(epoch * 1000), 1000)
+    return (_SECONDS.get(whole) or _second(whole)) + _MILLIS[millis]
+
+
+def _second(whole: int) -> str:
+    if len(_SECONDS) > 4:
+        _SECONDS.clear()
+    text = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
     return text
 
 
-# The last seconds and milliseconds, formatted (a race between threads only formats twice).
+# The last seconds, formatted (a race between threads only formats twice); ".mmmZ".
 _SECONDS: dict[int, str] = {}
-_MILLIS: dict[int, str] = {}
+_MILLIS = tuple(f".{m:03d}Z" for m in range(1000))
 
 
 class PlainFormatter(logging.Formatter):

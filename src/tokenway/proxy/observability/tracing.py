@@ -2,8 +2,10 @@
 admission and upstream attempts (``Spans``, told by the pipeline).
 
 Nothing here builds a span on the request's path: the times are kept as numbers and
-``otlp`` turns them into spans on its own thread. Ids come from ``random`` (a trace id
-needs to be unique, not secret), which Python reseeds in a forked worker.
+``otlp`` turns them into spans on its own thread. A request's ids (its trace, its span,
+its admission's and its first attempt's) come from one ``os.urandom`` call; a further
+attempt's or a stream's span id from ``random`` (unique, not secret; Python reseeds it
+in a forked worker).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from os import urandom
 
 from tokenway.proxy.models import Route
 
@@ -34,15 +37,20 @@ class Attempt:
 class RequestTrace:
     """One request's spans, as times; implements the pipeline's ``Spans``."""
 
-    __slots__ = ("admitted", "attempts", "parent_id", "span_id", "started", "trace_id")
+    __slots__ = (
+        "admission_id", "admitted", "attempts", "first_attempt_id", "parent_id", "span_id",
+        "started", "trace_id",
+    )  # fmt: skip
 
     def __init__(self, traceparent: str | None, started: float) -> None:
         """``started``: the request's arrival (perf_counter), where its span begins."""
         self.started = started
-        # the trace id and this span's id from one draw: 48 hex digits (a zero span id,
+        # the trace id and three span ids from one draw: 80 hex digits (a zero span id,
         # 2**-64 likely, would only make a collector drop the span)
-        ids = f"{random.getrandbits(192):048x}"
-        self.span_id = ids[32:]
+        ids = urandom(40).hex()
+        self.span_id = ids[32:48]
+        self.admission_id = ids[48:64]
+        self.first_attempt_id = ids[64:]
         if traceparent is None:
             self.trace_id, self.parent_id = ids[:32], None
         else:
@@ -58,7 +66,8 @@ class RequestTrace:
         self.admitted = (started, time.perf_counter())
 
     def attempt_started(self, route: Route) -> str:
-        attempt = Attempt(route, new_span_id(), time.perf_counter())
+        span_id = new_span_id() if self.attempts else self.first_attempt_id
+        attempt = Attempt(route, span_id, time.perf_counter())
         self.attempts.append(attempt)
         return f"00-{self.trace_id}-{attempt.span_id}-01"
 

@@ -132,18 +132,6 @@ class Observer:
         if self.exporter is not None:
             self.exporter.close()
 
-    def emit(
-        self, record: RequestRecord, trace: RequestTrace | None, answered: float | None
-    ) -> None:
-        if self.exporter is not None and trace is not None:
-            self.exporter.export(record, trace, answered)
-        metrics = self.metrics
-        if metrics is not None:
-            metrics.in_flight_now -= 1
-            metrics.observe(record)
-        if self.log is not None:
-            self.log.emit(record)
-
 
 class _Watch:
     """One request between its answer and its row."""
@@ -176,6 +164,9 @@ class _Watch:
 
     def _emit(self, row: SpendRow) -> None:
         ctx = self._ctx
+        # the context holds this watch (``on_close``) and the watch the context: cut the
+        # cycle, so that both go when the request does, not at the next garbage collection
+        ctx.on_close = None
         route_trace = ctx.route_trace
         retries = fallbacks = 0
         if route_trace is not None:
@@ -196,10 +187,17 @@ class _Watch:
             (row, request.method, request.path, self._endpoint, key_alias, team_alias,
              upstream_model, retries, fallbacks, ctx.upstream_seconds * 1000, first_byte),
         )  # fmt: skip
-        observer = self._observer
-        observer.emit(record, self.trace, self._answered_at)
-        if key is not None and observer.metrics is not None:
-            observer.metrics.state.touch(record.key, key, row.model_alias, self.limits)
+        observer = self._observer  # each part of the observer told directly
+        if observer.exporter is not None and self.trace is not None:
+            observer.exporter.export(record, self.trace, self._answered_at)
+        metrics = observer.metrics
+        if metrics is not None:
+            metrics.in_flight_now -= 1
+            metrics.observe(record)
+            if key is not None:
+                metrics.state.touch(record.key, key, row.model_alias, self.limits)
+        if observer.log is not None:
+            observer.log.emit(record)
 
 
 _new_record = tuple.__new__  # a NamedTuple made from its values, without its __new__'s call

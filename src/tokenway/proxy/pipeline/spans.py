@@ -1,6 +1,6 @@
 """The seam traces hook into: a request's admission and each upstream attempt.
 
-A wrap that traces requests (``tokenway.proxy.observability``) puts a ``Spans`` on the
+A hook that traces requests (``tokenway.proxy.observability``) puts a ``Spans`` on the
 request's ``CallContext``; the pipeline tells it when admission ran and when each attempt
 started and ended, and sends the ``traceparent`` it gets for an attempt to the upstream.
 Without one (``ctx.spans is None``) none of this runs.

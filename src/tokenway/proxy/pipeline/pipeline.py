@@ -66,7 +66,7 @@ from tokenway.proxy.pipeline.routing import (
     request_fallbacks,
     with_messages,
 )
-from tokenway.proxy.pipeline.spans import Send, traced
+from tokenway.proxy.pipeline.spans import Send
 from tokenway.proxy.pipeline.upstream import Upstream
 from tokenway.proxy.usage import Usage
 from tokenway.router import RouteTrace, RoutingEngine
@@ -341,8 +341,6 @@ class Pipeline:
             send = functools.partial(upstream.mocked, body, ctx, ticket, False, answer)
         else:
             send = functools.partial(upstream.plain, body, ctx, ticket)
-        if ctx.spans is not None:
-            send = traced(send, ctx.spans, ctx.set_traceparent)
         if mock is not None and mock.get("mock_testing_rate_limit_error"):
             send = rate_limited_once(send)
         return concrete(send, trace) if self._wildcards else send

@@ -108,11 +108,16 @@ class ProxyApp:
         gate = Gate(self.services.limits, budgets=self.services.budgets)
         self.end_users = self.services.end_users_of(gate)
         self.observer = build_observer(config.observability, routes)
-        if self.observer is not None:
-            wraps = [self.observer, *wraps]
         self.pipelines = {
             endpoint.name: Pipeline(
-                endpoint, self.router, self.http, self.spend, gate, wraps, self.end_users
+                endpoint,
+                self.router,
+                self.http,
+                self.spend,
+                gate,
+                wraps,
+                self.end_users,
+                self.observer,
             )
             for endpoint in ENDPOINTS
         }

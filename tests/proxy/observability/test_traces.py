@@ -196,3 +196,20 @@ def test_the_standard_variables_configure_the_exporter(emulator: Emulator) -> No
     assert [w.partition(":")[0] for w in config.warnings] == ["OTEL_EXPORTER_OTLP_PROTOCOL"]
     traces = {**env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9/t"}
     assert parse_config(data, env=traces).observability.otlp_traces_url == "http://127.0.0.1:9/t"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_mocked_answer_has_its_attempt_span(
+    traced: tuple[RunningProxy, Receiver], emulator: Emulator, stream: bool
+) -> None:
+    proxy, receiver = traced
+    trace_id, parent = _ids()
+    body = {"model": CHAT, "messages": MESSAGES, "mock_response": "mocked", "stream": stream}
+    status, _ = _post(proxy, body, f"00-{trace_id}-{parent}-01")
+    assert status == 200
+    kinds = _by_kind(receiver.trace(trace_id, 3 if stream else 2))
+    (root,) = kinds[SERVER]
+    (attempt,) = kinds[CLIENT]  # never sent, but an attempt at the deployment all the same
+    assert attempt["parentSpanId"] == root["spanId"] and attempt["status"]["code"] == 0
+    assert attributes(attempt)["http.response.status_code"] == 200
+    assert not [t for t in emulator.traceparents if trace_id in t]  # nothing was sent

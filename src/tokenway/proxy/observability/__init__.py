@@ -2,7 +2,8 @@
 OpenTelemetry traces.
 
 Both are built from the same ``RequestRecord`` (``record``), made once per model request
-by the ``Observer`` wrap (``wrap``) from its spend row and its response's headers.
+by the ``Observer`` (``wrap``, a hook the pipeline calls) from its spend row and its
+response's headers.
 """
 
 from tokenway.proxy.observability.record import RequestRecord

@@ -1,8 +1,9 @@
 """A request's trace: its ids, the W3C ``traceparent`` it came with, and the times of its
 admission and upstream attempts (``Spans``, told by the pipeline).
 
-Nothing here builds a span on the request's path: the times are kept as numbers and
-``otlp`` turns them into spans on its own thread. A request's ids (its trace, its span,
+Nothing here builds a span on the request's path: the times are kept as integers
+(``perf_counter_ns``: to Unix nanoseconds, one integer add) and ``otlp`` turns them into
+spans on its own thread. A request's ids (its trace, its span,
 its admission's and its first attempt's) come from one ``os.urandom`` call; a further
 attempt's or a stream's span id from ``random`` (unique, not secret; Python reseeds it
 in a forked worker).
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from os import urandom
+from time import perf_counter_ns
 
 from tokenway.proxy.models import Route
 
@@ -25,7 +26,7 @@ _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 class Attempt:
     __slots__ = ("ended", "error", "route", "span_id", "started", "status")
 
-    def __init__(self, route: Route, span_id: str, started: float) -> None:
+    def __init__(self, route: Route, span_id: str, started: int) -> None:
         self.route = route
         self.span_id = span_id
         self.started = started
@@ -44,7 +45,7 @@ class RequestTrace:
 
     def __init__(self, traceparent: str | None, started: float) -> None:
         """``started``: the request's arrival (perf_counter), where its span begins."""
-        self.started = started
+        self.started = int(started * 1e9)  # as perf_counter_ns
         # the trace id and three span ids from one draw: 80 hex digits (a zero span id,
         # 2**-64 likely, would only make a collector drop the span)
         ids = urandom(40).hex()
@@ -59,21 +60,21 @@ class RequestTrace:
                 self.trace_id, self.parent_id = ids[:32], None
             else:
                 self.trace_id, self.parent_id = parent
-        self.admitted: tuple[float, float] | None = None
+        self.admitted: tuple[int, int] | None = None
         self.attempts: list[Attempt] = []
 
     def admission(self, started: float) -> None:
-        self.admitted = (started, time.perf_counter())
+        self.admitted = (int(started * 1e9), perf_counter_ns())
 
     def attempt_started(self, route: Route) -> str:
         span_id = new_span_id() if self.attempts else self.first_attempt_id
-        attempt = Attempt(route, span_id, time.perf_counter())
+        attempt = Attempt(route, span_id, perf_counter_ns())
         self.attempts.append(attempt)
         return f"00-{self.trace_id}-{attempt.span_id}-01"
 
     def attempt_ended(self, status: int, error: str | None) -> None:
         attempt = self.attempts[-1]
-        attempt.ended = time.perf_counter()
+        attempt.ended = perf_counter_ns()
         attempt.status = status
         attempt.error = error
 

@@ -1,5 +1,5 @@
-"""The ``Observer``: a pipeline wrap that makes each model request's ``RequestRecord``
-and hands it to the request log and the metrics.
+"""The ``Observer``: a pipeline hook (``RequestHook``) that makes each model request's
+``RequestRecord`` and hands it to the request log, the metrics and the traces.
 
 A request's record is complete when two things have happened, in either order: its
 handler has answered (the response's headers say which deployment, after how many
@@ -23,7 +23,8 @@ from tokenway.proxy.observability.record import RequestRecord
 from tokenway.proxy.observability.request_log import LOGGER as REQUEST_LOGGER
 from tokenway.proxy.observability.request_log import RequestLog
 from tokenway.proxy.observability.tracing import RequestTrace
-from tokenway.proxy.pipeline import CallContext, Endpoint, Handler
+from tokenway.proxy.pipeline import CallContext
+from tokenway.proxy.pipeline.hooks import Answered
 from tokenway.router import RoutingEngine
 from tokenway.store.base import SpendRow
 
@@ -72,27 +73,17 @@ class Observer:
         self.exporter = exporter
         self._timer: asyncio.TimerHandle | None = None
 
-    def __call__(self, endpoint: Endpoint, handler: Handler) -> Handler:
-        name = endpoint.name
-        tracing = self.exporter is not None
+    def begin(self, endpoint: str, request: Request, ctx: CallContext) -> Answered:
+        """The pipeline's hook (``RequestHook``): a request starts; its watch waits for
+        the answer and the spend row."""
+        watch = _Watch(self, endpoint, request, ctx)
+        ctx.on_close = watch.closed
+        if self.exporter is not None:
+            ctx.spans = watch.trace = RequestTrace(request.headers.get("traceparent"), ctx.started)
         metrics = self.metrics
-
-        async def observed(request: Request, ctx: CallContext) -> Response:
-            watch = _Watch(self, name, request, ctx)
-            ctx.on_close = watch.closed
-            if tracing:
-                trace = RequestTrace(request.headers.get("traceparent"), ctx.started)
-                ctx.spans = watch.trace = trace
-            if metrics is not None:
-                metrics.in_flight_now += 1
-            try:
-                response = await handler(request, ctx)
-                watch.limits = response.header_block
-                return response
-            finally:
-                watch.answered()
-
-        return observed
+        if metrics is not None:
+            metrics.in_flight_now += 1
+        return watch.answered
 
     def watch(
         self,
@@ -152,8 +143,10 @@ class _Watch:
         self.trace: RequestTrace | None = None
         self.limits = b""  # the answer's x-ratelimit-* lines (a limited key's)
 
-    def answered(self) -> None:
+    def answered(self, response: Response | None) -> None:
         self._answered_at = time.perf_counter()
+        if response is not None:
+            self.limits = response.header_block
         if self._row is not None:
             self._emit(self._row)
 

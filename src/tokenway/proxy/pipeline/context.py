@@ -40,9 +40,6 @@ class CallContext:
     traceparent: str | None = None  # the current attempt's, sent to the upstream
     route_trace: RouteTrace[Route] | None = None  # the router's attempts (once routing began)
 
-    def set_traceparent(self, value: str) -> None:
-        self.traceparent = value
-
     def headers(self, route: Route, cost: float | None) -> list[tuple[str, str]]:
         overhead = (time.perf_counter() - self.started - self.upstream_seconds) * 1000
         headers = [

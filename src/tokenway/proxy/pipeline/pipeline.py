@@ -44,6 +44,7 @@ from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline.batch import batch_models, fan_out
 from tokenway.proxy.pipeline.context import CallContext, route_headers
 from tokenway.proxy.pipeline.endpoint import Endpoint
+from tokenway.proxy.pipeline.hooks import RequestHook
 from tokenway.proxy.pipeline.intake import (
     MAX_RETRIES_HEADER,
     TIMEOUT_HEADER,
@@ -65,7 +66,7 @@ from tokenway.proxy.pipeline.routing import (
     request_fallbacks,
     with_messages,
 )
-from tokenway.proxy.pipeline.spans import Send, traced
+from tokenway.proxy.pipeline.spans import Send
 from tokenway.proxy.pipeline.upstream import Upstream
 from tokenway.proxy.usage import Usage
 from tokenway.router import RouteTrace, RoutingEngine
@@ -86,9 +87,11 @@ class Pipeline:
         gate: Gate,
         wraps: Sequence[Wrap] = (),
         end_users: EndUsers | None = None,
+        hook: RequestHook | None = None,
     ) -> None:
         """``end_users``: the budgets and limits of the end users requests name in their
-        ``user`` field (none: not checked)."""
+        ``user`` field (none: not checked); ``hook``: told of each request's start and
+        answer, inside the wraps."""
         self.endpoint = endpoint
         self._router = router
         self._spend = spend
@@ -100,7 +103,8 @@ class Pipeline:
         self._upstream = Upstream(endpoint, router, http, spend.store_payload)
         self._prices: dict[str, Price] = {}
         self._wildcards = router.wildcards
-        handler: Handler = self._handle
+        self._hook = hook
+        handler: Handler = self._handle if hook is None else self._handle_hooked
         for wrap in reversed(wraps):  # the first wrap is the outermost
             handler = wrap(endpoint, handler)
         self.handle = handler
@@ -120,15 +124,38 @@ class Pipeline:
         request.cancel_on_disconnect = True  # nothing here is left half done by a cancel
         try:
             return await self._serve(request, ctx, ticket)
-        except TokenwayError as error:
+        except BaseException as error:
+            self._failed(error, request, ctx, ticket)
+            raise
+
+    async def _handle_hooked(self, request: Request, ctx: CallContext) -> Response:
+        """``_handle`` with the hook told of the start and the answer, in this frame."""
+        assert self._hook is not None
+        answered = self._hook.begin(self.endpoint.name, request, ctx)
+        spend_id = ctx.request_id
+        if ctx.client_chose_id:
+            spend_id = f"{spend_id}.{os.urandom(6).hex()}"
+        ticket = Ticket(self._spend, spend_id, ctx.started, ctx.key_hash, ctx.key, ctx.on_close)
+        request.cancel_on_disconnect = True
+        try:
+            response = await self._serve(request, ctx, ticket)
+        except BaseException as error:
+            self._failed(error, request, ctx, ticket)
+            answered(None)
+            raise
+        answered(response)
+        return response
+
+    def _failed(
+        self, error: BaseException, request: Request, ctx: CallContext, ticket: Ticket
+    ) -> None:
+        """The ticket of a request whose serving raised ``error``."""
+        if isinstance(error, TokenwayError):
             ticket.close(status=error.status_code, error_code=error.code or error.error_type)
-            raise
-        except asyncio.CancelledError:  # the client left (or shutdown gave up waiting)
+        elif isinstance(error, asyncio.CancelledError):  # the client left (or shutdown)
             self._upstream.abandoned(request, ctx, ticket)
-            raise
-        except BaseException:  # anything else is a bug (the server answers 500)
+        else:  # anything else is a bug (the server answers 500)
             ticket.close(status=500, error_code="internal_error")
-            raise
 
     def parse(self, request: Request) -> dict[str, Any]:
         """Step 1: the body, checked by the endpoint; nothing is stored for a bad one."""
@@ -314,8 +341,6 @@ class Pipeline:
             send = functools.partial(upstream.mocked, body, ctx, ticket, False, answer)
         else:
             send = functools.partial(upstream.plain, body, ctx, ticket)
-        if ctx.spans is not None:
-            send = traced(send, ctx.spans, ctx.set_traceparent)
         if mock is not None and mock.get("mock_testing_rate_limit_error"):
             send = rate_limited_once(send)
         return concrete(send, trace) if self._wildcards else send

@@ -1,8 +1,9 @@
 """The seam traces hook into: a request's admission and each upstream attempt.
 
-A wrap that traces requests (``tokenway.proxy.observability``) puts a ``Spans`` on the
-request's ``CallContext``; the pipeline tells it when admission ran and when each attempt
-started and ended, and sends the ``traceparent`` it gets for an attempt to the upstream.
+A hook that traces requests (``tokenway.proxy.observability``) puts a ``Spans`` on the
+request's ``CallContext``; the pipeline tells it when admission ran, and each attempt
+(``upstream.Upstream``'s ``plain``, ``stream``, ``mocked``, in their own frames) when it
+starts and ends, and sends the ``traceparent`` it gets for an attempt to the upstream.
 Without one (``ctx.spans is None``) none of this runs.
 """
 
@@ -30,20 +31,10 @@ class Spans(Protocol):
         """The attempt answered (a stream: its first content) or failed."""
 
 
-def traced(send: Send, spans: Spans, headers: Callable[[str], None]) -> Send:
-    """``send`` with each attempt told to ``spans``; ``headers`` takes its traceparent."""
-
-    async def attempt(route: Route, budget: float) -> Response:
-        headers(spans.attempt_started(route))
-        try:
-            response = await send(route, budget)
-        except TokenwayError as error:
-            spans.attempt_ended(error.status_code, error.code or error.error_type)
-            raise
-        except BaseException:
-            spans.attempt_ended(499, "cancelled")
-            raise
-        spans.attempt_ended(response.status, None)
-        return response
-
-    return attempt
+def attempt_failed(spans: Spans, error: BaseException) -> None:
+    """The attempt told to ``spans`` failed with ``error`` (not a ``TokenwayError``: it was
+    cancelled)."""
+    if isinstance(error, TokenwayError):
+        spans.attempt_ended(error.status_code, error.code or error.error_type)
+    else:
+        spans.attempt_ended(499, "cancelled")

@@ -40,6 +40,7 @@ from tokenway.proxy.pipeline.context import CallContext
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import fit_params
 from tokenway.proxy.pipeline.relay import StreamRelay
+from tokenway.proxy.pipeline.spans import attempt_failed
 from tokenway.proxy.usage import Usage, read_usage
 from tokenway.router import RoutingEngine
 from tokenway.router.cooldown import MOCK_FAILURE
@@ -72,24 +73,37 @@ class Upstream:
         self, body: dict[str, Any], ctx: CallContext, ticket: Ticket, route: Route, budget: float
     ) -> Response:
         """One attempt; a ``TokenwayError`` goes back to the router, which may try again."""
-        body = self._fitted(body, route)
-        sent = time.perf_counter()
-        ctx.sent = route
+        spans = ctx.spans  # a traced request's: told of the attempt here
+        if spans is not None:
+            ctx.traceparent = spans.attempt_started(route)
         try:
-            response = await self._http.request(
-                "POST",
-                route.urls[self._path],
-                headers=route.headers if ctx.traceparent is None else _traced(route.headers, ctx),
-                body=route.provider.encode_body(body),
-                timeout=budget,
-            )
-            raw = await response.read(budget)  # releases the connection, or closes it on error
-        except HTTPError as exc:
-            raise transport_error(exc, route) from None
-        ctx.upstream_seconds = time.perf_counter() - sent
-        if response.status >= 400:
-            raise upstream_failure(route, response.status, response.headers, raw)
-        return self._answer(body, route, raw, ctx, ticket)
+            body = self._fitted(body, route)
+            sent = time.perf_counter()
+            ctx.sent = route
+            try:
+                response = await self._http.request(
+                    "POST",
+                    route.urls[self._path],
+                    headers=route.headers
+                    if ctx.traceparent is None
+                    else _traced(route.headers, ctx),
+                    body=route.provider.encode_body(body),
+                    timeout=budget,
+                )
+                raw = await response.read(budget)  # releases the connection, or closes it on error
+            except HTTPError as exc:
+                raise transport_error(exc, route) from None
+            ctx.upstream_seconds = time.perf_counter() - sent
+            if response.status >= 400:
+                raise upstream_failure(route, response.status, response.headers, raw)
+            answer = self._answer(body, route, raw, ctx, ticket)
+        except BaseException as error:
+            if spans is not None:
+                attempt_failed(spans, error)
+            raise
+        if spans is not None:
+            spans.attempt_ended(answer.status, None)
+        return answer
 
     def _answer(
         self, body: dict[str, Any], route: Route, raw: bytes, ctx: CallContext, ticket: Ticket
@@ -150,35 +164,46 @@ class Upstream:
         budget: float,
     ) -> Response:
         """One attempt; a failure before the first content goes back to the router."""
-        body = self._fitted(body, route)
-        sent = time.perf_counter()
-        ctx.sent = route
+        spans = ctx.spans  # a traced request's: told of the attempt here
+        if spans is not None:
+            ctx.traceparent = spans.attempt_started(route)
         try:
-            response = await self._http.request(
-                "POST",
-                route.urls[self._path],
-                headers=(
-                    route.stream_headers
-                    if ctx.traceparent is None
-                    else _traced(route.stream_headers, ctx)
-                ),
-                body=route.provider.encode_body(body),
-                timeout=budget,
-            )
-            if response.status >= 400:
-                raw = await response.read(budget)  # releases the connection, as in plain
-                raise upstream_failure(route, response.status, response.headers, raw)
-        except HTTPError as exc:
-            raise transport_error(exc, route) from None
-        endpoint = self._endpoint
-        prompt = functools.partial(endpoint.prompt_likely, body)
-        relay: StreamRelay | None = None
-        on_end = self._on_stream_end(route, ticket, lambda: relay)
-        relay = StreamRelay(route, response, wants_usage, on_end, prompt, endpoint.chunk_object)
-        first = await relay.prime()  # raises TokenwayError if it fails before any content
-        ctx.upstream_seconds = time.perf_counter() - sent
-        headers = [*SSE_HEADERS, *ctx.headers(route, None)]
-        return Response(200, headers, stream=await relay.stream(first))
+            body = self._fitted(body, route)
+            sent = time.perf_counter()
+            ctx.sent = route
+            try:
+                response = await self._http.request(
+                    "POST",
+                    route.urls[self._path],
+                    headers=(
+                        route.stream_headers
+                        if ctx.traceparent is None
+                        else _traced(route.stream_headers, ctx)
+                    ),
+                    body=route.provider.encode_body(body),
+                    timeout=budget,
+                )
+                if response.status >= 400:
+                    raw = await response.read(budget)  # releases the connection, as in plain
+                    raise upstream_failure(route, response.status, response.headers, raw)
+            except HTTPError as exc:
+                raise transport_error(exc, route) from None
+            endpoint = self._endpoint
+            prompt = functools.partial(endpoint.prompt_likely, body)
+            relay: StreamRelay | None = None
+            on_end = self._on_stream_end(route, ticket, lambda: relay)
+            relay = StreamRelay(route, response, wants_usage, on_end, prompt, endpoint.chunk_object)
+            first = await relay.prime()  # raises TokenwayError if it fails before any content
+            ctx.upstream_seconds = time.perf_counter() - sent
+            headers = [*SSE_HEADERS, *ctx.headers(route, None)]
+            answer = Response(200, headers, stream=await relay.stream(first))
+        except BaseException as error:
+            if spans is not None:
+                attempt_failed(spans, error)
+            raise
+        if spans is not None:
+            spans.attempt_ended(answer.status, None)
+        return answer
 
     async def mocked(
         self,
@@ -192,30 +217,42 @@ class Upstream:
     ) -> Response:
         """An attempt answered by a mock (``pipeline.mocking``): checked against the
         deployment as any attempt, never sent; relayed and accounted as a real answer."""
-        body = self._fitted(body, route)
-        if params.get("mock_timeout"):
-            wait = params.get("timeout") or budget
-            await asyncio.sleep(min(wait, budget))
-            raise Timeout(f"the upstream for model '{route.alias}' timed out (mock_timeout)")
-        prompt = self._endpoint.prompt_likely(body)
-        mock = mock_of(params, route.upstream_model, prompt, ticket.stream)
-        assert mock is not None  # take_mock returns only parameters that make one
-        error = mock.error
-        if error is not None:
-            if isinstance(error, TokenwayError) and error.code is None:
-                error.code = MOCK_FAILURE  # asked for: not the deployment's fault
-            raise error
-        if not ticket.stream:
-            return self._answer(body, route, mock.body, ctx, ticket)
-        relay: StreamRelay | None = None
-        on_end = self._on_stream_end(route, ticket, lambda: relay)
-        relay = StreamRelay(
-            route, AsyncMockResponse(mock.body), wants_usage, on_end, lambda: prompt,
-            self._endpoint.chunk_object,
-        )  # fmt: skip
-        first = await relay.prime()
-        headers = [*SSE_HEADERS, *ctx.headers(route, None)]
-        return Response(200, headers, stream=await relay.stream(first))
+        spans = ctx.spans  # a traced request's: told of the attempt here
+        if spans is not None:
+            ctx.traceparent = spans.attempt_started(route)
+        try:
+            body = self._fitted(body, route)
+            if params.get("mock_timeout"):
+                wait = params.get("timeout") or budget
+                await asyncio.sleep(min(wait, budget))
+                raise Timeout(f"the upstream for model '{route.alias}' timed out (mock_timeout)")
+            prompt = self._endpoint.prompt_likely(body)
+            mock = mock_of(params, route.upstream_model, prompt, ticket.stream)
+            assert mock is not None  # take_mock returns only parameters that make one
+            failure = mock.error
+            if failure is not None:
+                if isinstance(failure, TokenwayError) and failure.code is None:
+                    failure.code = MOCK_FAILURE  # asked for: not the deployment's fault
+                raise failure
+            if not ticket.stream:
+                answer = self._answer(body, route, mock.body, ctx, ticket)
+            else:
+                relay: StreamRelay | None = None
+                on_end = self._on_stream_end(route, ticket, lambda: relay)
+                relay = StreamRelay(
+                    route, AsyncMockResponse(mock.body), wants_usage, on_end, lambda: prompt,
+                    self._endpoint.chunk_object,
+                )  # fmt: skip
+                first = await relay.prime()
+                headers = [*SSE_HEADERS, *ctx.headers(route, None)]
+                answer = Response(200, headers, stream=await relay.stream(first))
+        except BaseException as error:
+            if spans is not None:
+                attempt_failed(spans, error)
+            raise
+        if spans is not None:
+            spans.attempt_ended(answer.status, None)
+        return answer
 
     def _on_stream_end(
         self, route: Route, ticket: Ticket, relay: Callable[[], StreamRelay | None]

@@ -39,7 +39,7 @@ from tokenway.proxy.pipeline.bulk import read_bulky
 from tokenway.proxy.pipeline.context import CallContext
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.intake import fit_params
-from tokenway.proxy.pipeline.relay import StreamRelay
+from tokenway.proxy.pipeline.relay import StreamBody, StreamRelay
 from tokenway.proxy.pipeline.spans import attempt_failed
 from tokenway.proxy.usage import Usage, read_usage
 from tokenway.router import RoutingEngine
@@ -188,15 +188,8 @@ class Upstream:
                     raise upstream_failure(route, response.status, response.headers, raw)
             except HTTPError as exc:
                 raise transport_error(exc, route) from None
-            endpoint = self._endpoint
-            prompt = functools.partial(endpoint.prompt_likely, body)
-            relay: StreamRelay | None = None
-            on_end = self._on_stream_end(route, ticket, lambda: relay)
-            relay = StreamRelay(route, response, wants_usage, on_end, prompt, endpoint.chunk_object)
-            first = await relay.prime()  # raises TokenwayError if it fails before any content
-            ctx.upstream_seconds = time.perf_counter() - sent
-            headers = [*SSE_HEADERS, *ctx.headers(route, None)]
-            answer = Response(200, headers, stream=await relay.stream(first))
+            prompt = functools.partial(self._endpoint.prompt_likely, body)
+            answer = await self._relayed(route, response, ticket, wants_usage, prompt, ctx, sent)
         except BaseException as error:
             if spans is not None:
                 attempt_failed(spans, error)
@@ -237,15 +230,10 @@ class Upstream:
             if not ticket.stream:
                 answer = self._answer(body, route, mock.body, ctx, ticket)
             else:
-                relay: StreamRelay | None = None
-                on_end = self._on_stream_end(route, ticket, lambda: relay)
-                relay = StreamRelay(
-                    route, AsyncMockResponse(mock.body), wants_usage, on_end, lambda: prompt,
-                    self._endpoint.chunk_object,
-                )  # fmt: skip
-                first = await relay.prime()
-                headers = [*SSE_HEADERS, *ctx.headers(route, None)]
-                answer = Response(200, headers, stream=await relay.stream(first))
+                response = AsyncMockResponse(mock.body)
+                answer = await self._relayed(
+                    route, response, ticket, wants_usage, lambda: prompt, ctx, None
+                )
         except BaseException as error:
             if spans is not None:
                 attempt_failed(spans, error)
@@ -253,6 +241,28 @@ class Upstream:
         if spans is not None:
             spans.attempt_ended(answer.status, None)
         return answer
+
+    async def _relayed(
+        self,
+        route: Route,
+        response: StreamBody,
+        ticket: Ticket,
+        wants_usage: bool,
+        prompt: Callable[[], int],
+        ctx: CallContext,
+        sent: float | None,
+    ) -> Response:
+        """The stream's answer, held until its first content: a failure before that raises
+        (TokenwayError) and goes back to the router. ``sent``: when the call went out."""
+        relay: StreamRelay | None = None
+        on_end = self._on_stream_end(route, ticket, lambda: relay)
+        chunk_object = self._endpoint.chunk_object
+        relay = StreamRelay(route, response, wants_usage, on_end, prompt, chunk_object)
+        first = await relay.prime()
+        if sent is not None:
+            ctx.upstream_seconds = time.perf_counter() - sent
+        headers = [*SSE_HEADERS, *ctx.headers(route, None)]
+        return Response(200, headers, stream=await relay.stream(first))
 
     def _on_stream_end(
         self, route: Route, ticket: Ticket, relay: Callable[[], StreamRelay | None]

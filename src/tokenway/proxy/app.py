@@ -233,7 +233,8 @@ class ProxyApp:
 
     def _models_view(self) -> ModelsView:
         key = self.config.master_key
-        return ModelsView(self.models.routes, self.router, self.__call__, key)
+        # the current table: models added or removed through /model/* show at once
+        return ModelsView(lambda: self.models.routes, self.router, self.__call__, key)
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()

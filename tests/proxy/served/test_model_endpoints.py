@@ -11,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, RunningProxy
+from tests.proxy.ui.ui_helpers import logged_in
 from tests.proxy.virtual_key_helpers import (
     ALIAS,
     MESSAGES,
@@ -201,6 +202,24 @@ def test_config_models_and_bad_models_are_refused_clearly(
     assert unknown.status == 400 and "zz" in unknown.error["message"]
     no_name = admin.post("/model/new", {"litellm_params": {"model": UPSTREAM}})
     assert no_name.status == 400 and no_name.error["param"] == "model_name"
+
+
+def test_the_admin_ui_shows_a_model_added_and_deleted_at_once(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    client, _ = logged_in(proxy.url)
+
+    def aliases() -> set[str]:
+        return {m["alias"] for m in client.get("/ui/api/models").json()["models"]}
+
+    try:
+        assert "added" not in aliases()
+        made = Management(proxy).post("/model/new", _new_model(emulator))
+        assert made.status == 200 and "added" in aliases()
+        gone = Management(proxy).post("/model/delete", {"id": made.body["model_id"]})
+        assert gone.status == 200 and "added" not in aliases()
+    finally:
+        client.close()
 
 
 def test_only_the_master_key_manages_models(proxy: RunningProxy, emulator: Emulator) -> None:

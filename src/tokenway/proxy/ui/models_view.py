@@ -24,7 +24,7 @@ TEST_TIMEOUT = 30.0
 class ModelsView:
     def __init__(
         self,
-        routes: Sequence[Route],
+        routes: Callable[[], Sequence[Route]],
         router: RoutingEngine[Route],
         send: Callable[[Request], Awaitable[Response]],
         master_key: str | None,
@@ -36,7 +36,7 @@ class ModelsView:
 
     def snapshot(self, now: float) -> list[dict[str, Any]]:
         groups: dict[str, list[Route]] = {}
-        for route in self._routes:
+        for route in self._routes():
             groups.setdefault(route.alias, []).append(route)
         return [self._group(alias, routes, now) for alias, routes in groups.items()]
 
@@ -62,7 +62,7 @@ class ModelsView:
         return {"alias": alias, "deployments": deployments}
 
     async def test_call(self, body: bytes) -> dict[str, Any]:
-        alias = _alias(body, [r.alias for r in self._routes])
+        alias = _alias(body, [r.alias for r in self._routes()])
         payload = {
             "model": alias,
             "messages": [{"role": "user", "content": TEST_PROMPT}],

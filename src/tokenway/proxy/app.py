@@ -105,6 +105,32 @@ class ProxyApp:
         self.auth = Authenticator(config.master_key, keys=self.services.keys)
         self.spend = self.services.tracker
         self.http = AsyncHTTPClient()
+        self._build_pipelines(routes, wraps)
+        self.ready = False
+        self.live_models = LiveModels(
+            config.deployments,
+            self.services.store,
+            SecretBox.from_env(env, config.master_key),
+            env,
+            self._serve_deployments,
+            is_open=lambda: self.services.store_open,
+        )
+        self._listing = ModelListing(lambda: self.models, groups, self.started)
+        self._route_tables(groups)
+        self._serve_metrics()
+        # A line for each request that is not a model request, when the request log is on.
+        self._access = self.observer.log if self.observer is not None else None
+        self._model_detail: Route = self._listing.get_model
+        if self._access is not None:
+            self._log_routes(self._access)
+        self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
+        self._routes_body = routes_body((*self._private, *self._admin, *self._public))
+        # general_settings.allowed_routes: exact paths; None (the default) allows every route
+        self._allowed_routes = config.allowed_routes
+
+    def _build_pipelines(self, routes: Sequence[ModelRoute], wraps: Sequence[Wrap]) -> None:
+        """One pipeline per endpoint over one gate, the observer, and the health checks."""
+        config = self.config
         gate = Gate(self.services.limits, budgets=self.services.budgets)
         self.end_users = self.services.end_users_of(gate)
         self.observer = build_observer(config.observability, routes)
@@ -128,27 +154,6 @@ class ProxyApp:
             master_key=config.master_key,
             settings=config.health,
         )
-        self.ready = False
-        self.live_models = LiveModels(
-            config.deployments,
-            self.services.store,
-            SecretBox.from_env(env, config.master_key),
-            env,
-            self._serve_deployments,
-            is_open=lambda: self.services.store_open,
-        )
-        self._listing = ModelListing(lambda: self.models, groups, self.started)
-        self._route_tables(groups)
-        self._serve_metrics()
-        # A line for each request that is not a model request, when the request log is on.
-        self._access = self.observer.log if self.observer is not None else None
-        self._model_detail: Route = self._listing.get_model
-        if self._access is not None:
-            self._log_routes(self._access)
-        self._openapi_body = orjson.dumps(openapi_document(self.models.aliases()))
-        self._routes_body = routes_body((*self._private, *self._admin, *self._public))
-        # general_settings.allowed_routes: exact paths; None (the default) allows every route
-        self._allowed_routes = config.allowed_routes
 
     def _build_routes(self, deployments: Sequence[DeploymentConfig]) -> list[ModelRoute]:
         config = self.config

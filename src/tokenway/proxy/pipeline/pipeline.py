@@ -42,11 +42,11 @@ from tokenway.proxy.accounting.spend import SpendTracker, Ticket
 from tokenway.proxy.errors import error_response, upstream_error
 from tokenway.proxy.models import Route
 from tokenway.proxy.pipeline.batch import batch_models, fan_out
+from tokenway.proxy.pipeline.call_headers import CallHeaders, key_spend_header
 from tokenway.proxy.pipeline.context import CallContext, route_headers
 from tokenway.proxy.pipeline.endpoint import Endpoint
 from tokenway.proxy.pipeline.hooks import RequestHook
 from tokenway.proxy.pipeline.intake import (
-    MAX_RETRIES_HEADER,
     TIMEOUT_HEADER,
     parse_body,
     refuse_forbidden,
@@ -99,7 +99,7 @@ class Pipeline:
         self._end_users = end_users
         self._retries: dict[str, int | None] = {}  # per group: its deployments' num_retries
         # per deployment: its x-litellm-* call headers when the request set none of them
-        self._usual_headers: dict[str, tuple[int | None, list[tuple[str, str]]]] = {}
+        self._call_headers = CallHeaders(router.settings)
         self._upstream = Upstream(endpoint, router, http, spend.store_payload)
         self._prices: dict[str, Price] = {}
         self._wildcards = router.wildcards
@@ -219,22 +219,11 @@ class Pipeline:
         key = ctx.key
         admission = None
         if key is not None and not key.unrestricted:
-            aliases = key.aliases
-            if aliases is not None and alias in aliases:  # LiteLLM's key and team aliases
-                ticket.alias = alias = body["model"] = aliases[alias]
-            started = time.perf_counter()
-            try:
-                admission = await self.admit(request, key, ticket, body)
-            finally:
-                if ctx.spans is not None:
-                    ctx.spans.admission(started)
+            alias, admission = await self._admit_key(request, key, ctx, ticket, body, alias)
         user = body.get("user")  # an end user's (a non-string one the endpoint refused)
         region = None
-        if user is not None and type(user) is str and (end_users := self._end_users):
-            ticket.end_user = user
-            if not end_users.passes(user):  # usually it has nothing to check: no await
-                await self.admit_end_user(request, user, ticket, body)
-            region = end_users.region(user)  # its allowed_model_region, if it has one
+        if user is not None and type(user) is str and self._end_users is not None:
+            region = await self._admit_end_user(request, user, ticket, body)
         metadata = body.get("metadata")
         if metadata and type(metadata) is dict:  # kept on the spend row
             ticket.metadata = metadata
@@ -287,34 +276,40 @@ class Pipeline:
                 # LiteLLM's: the key's spend as this instance knows it, this answer's
                 # settled cost included when it is known already (a plain answer's)
                 spent = account.spend + account.unflushed
-                response.headers.append((KEY_SPEND_HEADER, _dollars(spent)))
-        route = trace.deployment
-        if timeout is None and asked is None and route is not None:  # the usual request
-            usual = self._usual_headers.get(route.deployment_id)
-            if usual is None or usual[0] != retries:  # a fallback's group may retry otherwise
-                usual = self._usual_headers[route.deployment_id] = (
-                    retries,
-                    self._call_headers(route, None, retries),
-                )
-            response.headers += usual[1]
-        else:
-            response.headers += self._call_headers(route, timeout, retries)
+                response.headers.append(key_spend_header(spent))
+        response.headers += self._call_headers(trace.deployment, timeout, asked, retries)
         return response
 
-    def _call_headers(
-        self, route: Route | None, timeout: float | None, retries: int | None
-    ) -> list[tuple[str, str]]:
-        """LiteLLM's x-litellm-timeout (the request's, else the deployment's) and
-        x-litellm-max-retries (the request's, else the group's, else the router's):
-        numbers, never the client's text."""
-        if retries is None:
-            retries = self._router.settings.num_retries
-        headers = [(MAX_RETRIES_HEADER, str(retries))]
-        if timeout is None and route is not None:
-            timeout = route.timeout
-        if timeout is not None:
-            headers.append((TIMEOUT_HEADER, str(timeout)))
-        return headers
+    async def _admit_key(
+        self,
+        request: Request,
+        key: KeyContext,
+        ctx: CallContext,
+        ticket: Ticket,
+        body: dict[str, Any],
+        alias: str,
+    ) -> tuple[str, Admission]:
+        """The model the key's aliases name (LiteLLM's key and team aliases), admitted."""
+        aliases = key.aliases
+        if aliases is not None and alias in aliases:
+            ticket.alias = alias = body["model"] = aliases[alias]
+        started = time.perf_counter()
+        try:
+            return alias, await self.admit(request, key, ticket, body)
+        finally:
+            if ctx.spans is not None:
+                ctx.spans.admission(started)
+
+    async def _admit_end_user(
+        self, request: Request, user: str, ticket: Ticket, body: dict[str, Any]
+    ) -> str | None:
+        """The end user held to its limits; its allowed_model_region, if it has one."""
+        end_users = self._end_users
+        assert end_users is not None
+        ticket.end_user = user
+        if not end_users.passes(user):  # usually it has nothing to check: no await
+            await self.admit_end_user(request, user, ticket, body)
+        return end_users.region(user)
 
     def _attempt(
         self,
@@ -398,16 +393,6 @@ class Pipeline:
         return price
 
 
-def _dollars(amount: float) -> str:
-    """``f"{amount:.10f}"`` for an amount >= 0, in integer arithmetic: a float's own
-    formatting costs several thousand instructions, this a few hundred."""
-    units = int(amount * 1e10 + 0.5)
-    return f"{units // _TEN_DIGITS}.{units % _TEN_DIGITS:010d}"
-
-
-_TEN_DIGITS = 10**10
-
-
 def _dearest(routes: Sequence[Route]) -> Price:
     """The highest per-token prices among ``routes`` (prices are linear in tokens)."""
     unit_in = [c for r in routes if (c := r.cost(_ONE_PROMPT)) is not None]
@@ -415,7 +400,6 @@ def _dearest(routes: Sequence[Route]) -> Price:
     return max(unit_in, default=0.0), max(unit_out, default=0.0)
 
 
-KEY_SPEND_HEADER = "x-litellm-key-spend"
 _UNKNOWN: Any = object()  # a group whose retries are not looked up yet
 _ONE_PROMPT = Usage(1, 0)
 _ONE_COMPLETION = Usage(0, 1)

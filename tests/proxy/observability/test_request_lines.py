@@ -39,6 +39,17 @@ def test_a_plain_line_stays_one_line_whatever_the_model_name() -> None:
     assert "retries=1" in lines[0] and "error_code=upstream_error" in lines[1]
 
 
+def test_a_plain_line_quotes_a_path_that_carries_the_clients_text() -> None:
+    out = io.StringIO()
+    log = RequestLog(stream=out)
+    azure = "/openai/deployments/m key=x/chat/completions"  # the Azure route's model
+    log.emit(_record()._replace(path=azure))
+    log.close()
+    line = out.getvalue()
+    assert f"POST {orjson.dumps(azure).decode()} 200" in line
+    assert " POST /openai/deployments/m key=x" not in line
+
+
 def test_json_lines_parse() -> None:
     out = io.StringIO()
     log = RequestLog(json=True, stream=out)

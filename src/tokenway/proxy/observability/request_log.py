@@ -134,6 +134,9 @@ def _chunks(lines: list[str]) -> Iterator[str]:
         yield text[start:]
 
 
+_PATHS: dict[str, str] = {}  # a request path as written in a plain line
+
+
 def _plain_line(record: RequestRecord) -> str:
     """``key=value`` pairs after the method, path and status; empty fields left out. The
     pairs that repeat from request to request (model, deployment, key) are made once, and
@@ -151,6 +154,14 @@ def _plain_line(record: RequestRecord) -> str:
         if len(_FIXED) >= 10_000:
             _FIXED.clear()
         _FIXED[who] = fixed
+    # The Azure-style route carries the client's model name in its path: one token too.
+    shown = _PATHS.get(path)
+    if shown is None:
+        shown = _plain(path)
+        if len(_PATHS) >= 1_000:
+            _PATHS.clear()
+        _PATHS[path] = shown
+    path = shown
     whole, millis = divmod(int(started_at * 1000), 1000)  # _iso's steps, without its call
     seconds = _SECONDS.get(whole) or _second(whole)
     if cost is None:

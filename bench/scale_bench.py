@@ -22,6 +22,10 @@ Spend rows go to a SQLite file per proxy in a temporary directory::
 take turns with these, so both see the same machine) and reports this tree's CPU per
 request against that one's.
 
+``--floor`` also sends, to the two memory proxies, a key without limits or budget: two
+workers on one core against one worker with nothing to count or share, the part of the
+``--workers 2`` ratio that no way of sharing counts can remove.
+
 Bars: redis / memory throughput ≥ 0.7; CPU per request of 2 workers / 1 worker ≤ 1.1.
 wrk, the mock upstream and Redis share the load core: when it is the bottleneck (the
 proxy's core is not busy all the time: "proxy busy" in the log), throughput measures it,
@@ -58,6 +62,17 @@ def main() -> int:
     p.add_argument("--proxy-core", default="1")
     p.add_argument("--load-core", default="0")
     p.add_argument("--before", help="a tree's src/ to run side by side (PYTHONPATH)")
+    p.add_argument(
+        "--one-process",
+        action="store_true",
+        help="only memory and redis with one worker (the throughput bar's pair)",
+    )
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also a key without limits or budget on the memory proxies: what two workers "
+        "on one core cost before anything is counted",
+    )
     args = p.parse_args()
     duration = 3.0 if args.quick else args.duration
     with (
@@ -81,17 +96,21 @@ def main() -> int:
         proxies: dict[str, tuple[Proc, int, str]] = {}
         trees = {"": None} if not args.before else {"": None, "before ": args.before}
         for tag, src in trees.items():
-            for name, url, workers in (
+            setups = [
                 ("memory", None, 1),
                 ("memory, --workers 2", None, 2),
                 ("redis", redis_url, 1),
                 ("redis, --workers 2", redis_url, 2),
-            ):
+            ]
+            for name, url, workers in [s for s in setups if s[2] == 1 or not args.one_process]:
                 config = write_config(logs, tag + name, upstream, master, url)
                 proc, port = start(tag + name, config, args.proxy_core, logs, workers, src)
                 stack.callback(proc.stop)
                 key = make_key(port, master, workers)
                 proxies[tag + name] = (proc, port, key)
+                if args.floor and not tag and url is None:
+                    plain = str(admin(port, master, "/key/generate", {})["key"])
+                    proxies[name + ", key without limits"] = (proc, port, plain)
         runs = compare(args, duration, proxies, [mock, redis])
         report(runs, args, duration)
     return 0
@@ -173,20 +192,35 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, duration: float
         cpu = statistics.median(r.cpu_us or 0.0 for r in rs)
         print(f"| {name} | {rps:,.0f} | {cpu:.1f} |")
     cpu_of = lambda r: r.cpu_us or 0.0  # noqa: E731
-    lines = (
+    lines: tuple[tuple[str, list[float], str], ...] = (
         ("redis / memory throughput", ratios(runs["redis"], runs["memory"], rps_of), "≥ 0.7"),
         ("redis / memory CPU per request", ratios(runs["redis"], runs["memory"], cpu_of), ""),
-        (
-            "memory: 2 workers (+ counter) / 1 worker CPU per request",
-            ratios(runs["memory, --workers 2"], runs["memory"], cpu_of),
-            "≤ 1.1",
-        ),
-        (
-            "redis: 2 workers / 1 worker CPU per request",
-            ratios(runs["redis, --workers 2"], runs["redis"], cpu_of),
-            "≤ 1.1",
-        ),
     )
+    if "redis, --workers 2" in runs:
+        lines += (
+            (
+                "memory: 2 workers (+ counter) / 1 worker CPU per request",
+                ratios(runs["memory, --workers 2"], runs["memory"], cpu_of),
+                "≤ 1.1",
+            ),
+            (
+                "redis: 2 workers / 1 worker CPU per request",
+                ratios(runs["redis, --workers 2"], runs["redis"], cpu_of),
+                "≤ 1.1",
+            ),
+        )
+    if "memory, --workers 2, key without limits" in runs:
+        lines += (
+            (
+                "key without limits: 2 workers / 1 worker CPU per request (nothing counted)",
+                ratios(
+                    runs["memory, --workers 2, key without limits"],
+                    runs["memory, key without limits"],
+                    cpu_of,
+                ),
+                "",
+            ),
+        )
     if "before memory" in runs:
         lines += tuple(
             (
@@ -195,6 +229,7 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, duration: float
                 "",
             )
             for name in ("memory", "memory, --workers 2", "redis", "redis, --workers 2")
+            if name in runs
         )
     print()
     for label, values, bar in lines:

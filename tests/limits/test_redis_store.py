@@ -51,7 +51,7 @@ async def test_the_same_verdicts_as_the_memory_store(redis_url: str, redis_prefi
     async with redis_store(redis_url, redis_prefix, lease_ttl=10_000.0) as shared:
         held: list[tuple[Quota, ...]] = []
         for _ in range(300):
-            now += rng.choice((0.0, 0.1, 0.7, 3.0, 11.0))
+            now += rng.choice((0.0, 0.1, 0.7, 3.0, 11.0, 65.0))
             if held and rng.random() < 0.45:
                 quotas = held.pop(rng.randrange(len(held)))
                 tokens = rng.choice((0, 10, 60))
@@ -65,6 +65,30 @@ async def test_the_same_verdicts_as_the_memory_store(redis_url: str, redis_prefi
             assert figures(got) == figures(expected)
             if got.refused is None:
                 held.append(quotas)
+
+
+async def test_a_clock_behind_counts_in_the_window_s_newest_second(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A process whose clock is behind the window's (another process's) counts its units
+    in the window's newest second: they leave the window with it, neither never (a count
+    that no sweep reaches would fill the window for good) nor at once."""
+    quota = (Quota("key:skew", "key 'skew'", rpm=None, tpm=100),)
+    now = 2_000_000.5
+    async with (
+        redis_store(redis_url, redis_prefix) as ahead,
+        redis_store(redis_url, redis_prefix) as behind,
+    ):
+        ahead.release(quota, 10, now)
+        await settled(ahead)
+        behind.release(quota, 90, now - 120.0)  # two minutes behind
+        await settled(behind)
+        refused = await ahead.acquire(quota, now + 60.0)
+        assert refused.refused == "tokens"
+        assert refused.retry_after == pytest.approx(0.5)  # its second leaves at now + 60.5
+        after = await ahead.acquire(quota, now + 61.0)
+        assert after.refused is None
+        assert after.headroom()[4] == 100  # nothing left behind in the window
 
 
 async def test_two_processes_share_one_limit(redis_url: str, redis_prefix: str) -> None:

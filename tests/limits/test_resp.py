@@ -68,3 +68,8 @@ async def test_the_url_s_database_is_selected(redis_url: str) -> None:
         assert await conn.send(head(2) + pack(["DEL", key]), 1) == [1]
     finally:
         conn.close()
+
+
+def test_words_that_are_not_ascii_are_counted_in_bytes() -> None:
+    assert pack(["GET", "clé"]) == b"$3\r\nGET\r\n$4\r\ncl\xc3\xa9\r\n"
+    assert pack([7, "x"]) == b"$1\r\n7\r\n$1\r\nx\r\n"

@@ -173,8 +173,7 @@ class RedisBudgets:
         scripts = store.scripts
         n = len(names)
         keys = self._keys(names)
-        taken = [store.key(f"{kind}:{q.name}") for q in quotas for kind in ("r", "t", "p")]
-        freed = [store.key(f"{kind}:{q.name}") for q in quotas for kind in ("t", "p")]
+        taken, freed = store.quota_keys(quotas)
         limits = store.commands(quotas)
         tpm = [1 if q.tpm is not None else 0 for q in quotas]
         reserve: list[str | int] = [

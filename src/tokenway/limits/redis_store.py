@@ -64,6 +64,7 @@ _SCRIPTS = (
     "budget_release.lua",
 )
 _USES = "-- uses:"
+_WITH = "-- with:"
 
 
 def redacted(url: str) -> str:
@@ -77,14 +78,18 @@ def redacted(url: str) -> str:
 
 
 def _script(name: str) -> str:
-    """A script's source; one whose first line is ``-- uses: a b`` gets the scripts
-    ``a.lua`` and ``b.lua`` put before it as ``local function a(KEYS, ARGV)``."""
+    """A script's source. A first line ``-- with: w`` puts ``w.lua``'s text before it (a
+    library of functions); ``-- uses: a b`` puts the scripts ``a.lua`` and ``b.lua``
+    before it as ``local function a(KEYS, ARGV)``."""
     text = files("tokenway.limits").joinpath("lua", name).read_text(encoding="utf-8")
-    if not text.startswith(_USES):
+    first = text.split("\n", 1)[0]
+    if first.startswith(_WITH):
+        return "".join(_script(part + ".lua") for part in first[len(_WITH) :].split()) + text
+    if not first.startswith(_USES):
         return text
-    parts = text.split("\n", 1)[0].removeprefix(_USES).split()
     functions = [
-        f"local function {part}(KEYS, ARGV)\n{_script(part + '.lua')}end\n" for part in parts
+        f"local function {part}(KEYS, ARGV)\n{_script(part + '.lua')}end\n"
+        for part in first[len(_USES) :].split()
     ]
     return "".join(functions) + text
 
@@ -255,6 +260,14 @@ class RedisLimitStore:
     def _key(self, kind: str, quota: Quota) -> str:
         return f"{self._prefix}{kind}:{quota.name}"
 
+    def quota_keys(self, quotas: Sequence[Quota]) -> tuple[list[str], list[str]]:
+        """The keys ``acquire.lua`` takes (requests window, tokens window, leases, per
+        quota) and those ``release.lua`` takes (tokens window, leases). The windows' kinds
+        name their layout (``window.lua``'s running totals), so processes of a version
+        that kept bare buckets never share a window with this one."""
+        taken = [self._key(kind, q) for q in quotas for kind in ("rq", "tk", "p")]
+        return taken, [key for i, key in enumerate(taken) if i % 3]
+
     def commands(self, quotas: Sequence[Quota]) -> _Commands:
         """The script calls' static parts for ``quotas`` (for the budget ledger's calls)."""
         return self._commands(quotas)
@@ -271,9 +284,8 @@ class RedisLimitStore:
 
     def _make(self, quotas: Sequence[Quota]) -> _Commands:
         """``EVALSHA sha numkeys KEYS... ARGV...``: see the scripts for their order."""
-        keys = [self._key(kind, q) for q in quotas for kind in ("r", "t", "p")]
+        keys, released = self.quota_keys(quotas)
         limits = [_NONE if v is None else v for q in quotas for v in (q.rpm, q.tpm, q.parallel)]
-        released = [self._key(kind, q) for q in quotas for kind in ("t", "p")]
         tpm = [1 if q.tpm is not None else 0 for q in quotas]
         return _Commands(
             head(3 + len(keys) + 3 + len(limits))

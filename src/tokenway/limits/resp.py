@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["RespConnection", "connect"]
 
-_Batch = tuple[int, list[Any], "asyncio.Future[list[Any]]"]  # count, replies so far, waiter
+# count, replies so far, who waits: a future, or a function called with the replies (or
+# the connection's error) as soon as they are parsed
+_Batch = tuple[int, list[Any], "asyncio.Future[list[Any]] | Callable[[Any], None]"]
 
 
 class _Incomplete(Exception):
@@ -49,6 +52,20 @@ class RespConnection(asyncio.Protocol):
         self._transport.write(commands)
         return future
 
+    def send_to(self, commands: bytes, count: int, then: Callable[[Any], None]) -> None:
+        """``send``, with ``then`` called with the replies (or the error that ends the
+        connection) from the connection's own callback: no future, no task to wake."""
+        if self._closed is not None or self._transport is None:
+            then(ConnectionError("the Redis connection is closed"))
+            return
+        self._batches.append((count, [], then))
+        self._transport.write(commands)
+
+    def abort(self, error: BaseException) -> None:
+        """Fail every batch waiting, now, with ``error``, and close."""
+        self._fail(error)
+        self.close()
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -66,22 +83,31 @@ class RespConnection(asyncio.Protocol):
         try:
             while batches:
                 reply, pos = self._parse(buffer, pos)
-                count, replies, future = batches[0]
+                count, replies, waiter = batches[0]
                 replies.append(reply)
                 if len(replies) == count:
                     batches.popleft()
-                    if not future.done():
-                        future.set_result(replies)
+                    if isinstance(waiter, asyncio.Future):
+                        if not waiter.done():
+                            waiter.set_result(replies)
+                    else:
+                        waiter(replies)
         except _Incomplete:
             pass
         del buffer[:pos]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = exc or ConnectionError("Redis closed the connection")
+        self._fail(exc or ConnectionError("Redis closed the connection"))
+
+    def _fail(self, error: BaseException) -> None:
+        if self._closed is None:
+            self._closed = error
         while self._batches:
-            future = self._batches.popleft()[2]
-            if not future.done():
-                future.set_exception(ConnectionError(str(self._closed)))
+            waiter = self._batches.popleft()[2]
+            if not isinstance(waiter, asyncio.Future):
+                waiter(ConnectionError(str(self._closed)))
+            elif not waiter.done():
+                waiter.set_exception(ConnectionError(str(self._closed)))
 
     # ---- RESP2 --------------------------------------------------------------------
 
@@ -102,8 +128,15 @@ class RespConnection(asyncio.Protocol):
         if kind == 42:  # '*' array
             items = []
             for _ in range(int(line)):
-                item, after = self._parse(buffer, after)
-                items.append(item)
+                if buffer[after : after + 1] == b":":  # an integer, read here (most are)
+                    end = buffer.find(b"\r\n", after)
+                    if end < 0:
+                        raise _Incomplete
+                    items.append(int(buffer[after + 1 : end]))
+                    after = end + 2
+                else:
+                    item, after = self._parse(buffer, after)
+                    items.append(item)
             return items, after
         if kind == 43:  # '+' simple string
             return line.decode(), after

@@ -1,7 +1,9 @@
+-- with: window
 -- Admit one request against every quota at once, or refuse it and count nothing.
--- tokenway.limits.redis_store calls it; the windows are those of tokenway.limits.window:
--- one-second buckets (hash field = whole second), a unit counted at second s leaves the
--- window at s + 61. Parallel slots are leases: sorted-set members scored by their expiry.
+-- tokenway.limits.redis_store calls it; the windows are those of tokenway.limits.window
+-- (window.lua: one-second buckets with a running total, a unit counted at second s
+-- leaves the window at s + 61). Parallel slots are leases: sorted-set members scored by
+-- their expiry.
 --
 -- KEYS, per quota i (3 each): requests hash, tokens hash, leases sorted set.
 -- ARGV: now (seconds), lease id, lease expiry (seconds), then per quota i: rpm, tpm,
@@ -10,40 +12,14 @@
 -- {1, quota index, why (1 parallel, 2 requests, 3 tokens), retry_ms, limit_r, left_r,
 -- reset_r_ms, limit_t, left_t, reset_t_ms} when refused; a limit of -1 is "none".
 
-local SPAN = 61
 local WINDOW = 60
 local now = tonumber(ARGV[1])
 local second = math.floor(now)
-local oldest = second - SPAN + 1
-
--- A window's total and its newest second holding units (nil: none); expired fields are
--- deleted. ``raw`` is kept for ``buckets``, needed only to explain a refusal.
-local function window(key)
-  local raw = redis.call('HGETALL', key)
-  local total, newest, stale = 0, nil, {}
-  for i = 1, #raw, 2 do
-    local at, count = tonumber(raw[i]), tonumber(raw[i + 1])
-    if at < oldest then
-      stale[#stale + 1] = raw[i]
-    elseif count > 0 then
-      total = total + count
-      if newest == nil or at > newest then newest = at end
-    end
-  end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
-  return {raw = raw, total = total, newest = newest}
-end
 
 -- Seconds until at least `excess` units have left the window (oldest leave first).
 local function wait_for(w, excess)
-  local buckets = {}
-  for i = 1, #w.raw, 2 do
-    local at = tonumber(w.raw[i])
-    if at >= oldest then buckets[#buckets + 1] = {at, tonumber(w.raw[i + 1])} end
-  end
-  table.sort(buckets, function(a, b) return a[1] < b[1] end)
   local freed = 0
-  for _, bucket in ipairs(buckets) do
+  for _, bucket in ipairs(window_buckets(w)) do
     freed = freed + bucket[2]
     if freed >= excess then return math.max(0, bucket[1] + SPAN - now) end
   end
@@ -65,11 +41,11 @@ local refused, why, retry = nil, 0, 0
 for i = 1, n do
   local rpm, tpm, parallel = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2]),
     tonumber(ARGV[3 * i + 3])
-  local requests = rpm >= 0 and window(KEYS[3 * i - 2]) or nil
-  local tokens = tpm >= 0 and window(KEYS[3 * i - 1]) or nil
+  local requests = rpm >= 0 and window(KEYS[3 * i - 2], second) or nil
+  local tokens = tpm >= 0 and window(KEYS[3 * i - 1], second) or nil
   windows[i] = {requests, tokens}
   if not refused and parallel >= 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[3 * i], '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3 * i], '-inf', ARGV[1])
     if redis.call('ZCARD', KEYS[3 * i]) >= parallel then refused, why, retry = i, 1, 1 end
   end
   if not refused and requests then
@@ -118,11 +94,8 @@ for i = 1, n do
   local rpm, parallel = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 3])
   if parallel >= 0 then
     redis.call('ZADD', KEYS[3 * i], ARGV[3], ARGV[2])
-    redis.call('EXPIRE', KEYS[3 * i], math.ceil(tonumber(ARGV[3]) - now) + 1)
+    redis.call('EXPIRE', KEYS[3 * i], string.format('%d', math.ceil(tonumber(ARGV[3]) - now) + 1))
   end
-  if rpm >= 0 then
-    redis.call('HINCRBY', KEYS[3 * i - 2], second, 1)
-    redis.call('EXPIRE', KEYS[3 * i - 2], SPAN + 1)
-  end
+  if rpm >= 0 then window_add(windows[i][1], '1') end
 end
 return {0, limit_r, left_r, limit_t, left_t, ms(reset_t)}

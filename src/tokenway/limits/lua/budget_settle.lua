@@ -5,19 +5,22 @@
 -- to its current window too); an account whose state expired has nothing to add it to,
 -- and the store's figure seeds it again.
 
-local lease, cost = ARGV[1], ARGV[2]
+local lease, cost = ARGV[1], tonumber(ARGV[2])
 for i = 1, (#KEYS) / 3 do
   local h, z, e = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local estimate = redis.call('HGET', e, lease)
   if estimate then
     redis.call('HDEL', e, lease)
     redis.call('ZREM', z, lease)
-    if redis.call('ZCARD', z) == 0 then
-      redis.call('HSET', h, 'r', 0)
-    else
-      redis.call('HINCRBYFLOAT', h, 'r', '-' .. estimate)
-    end
   end
-  if redis.call('EXISTS', h) == 1 then redis.call('HINCRBYFLOAT', h, 's', cost) end
+  local v = redis.call('HMGET', h, 'r', 's')
+  if v[2] then  -- the account's state is there
+    local reserved = tonumber(v[1]) or 0
+    if estimate then
+      reserved = redis.call('ZCARD', z) == 0 and 0 or reserved - tonumber(estimate)
+    end
+    redis.call('HSET', h, 'r', string.format('%.17g', reserved),
+      's', string.format('%.17g', tonumber(v[2]) + cost))
+  end
 end
 return 0

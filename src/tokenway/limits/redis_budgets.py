@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from tokenway.limits.budgets import Hold, Verdict
-from tokenway.limits.redis_batch import head, pack
+from tokenway.limits.redis_batch import amount, head, pack, seconds
 from tokenway.limits.redis_store import RedisLimitStore, rate_state
 from tokenway.limits.window import Quota
 
@@ -68,14 +68,14 @@ class RedisBudgets:
         store = self._store
         now = time.time()  # the leases' clock: the rate limits' (wall time)
         words: list[str | int] = [
-            repr(now),
+            seconds(now),
             lease,
-            repr(now + store.lease_ttl),
-            repr(estimate),
+            seconds(now + store.lease_ttl),
+            amount(estimate),
             self._keep,
         ]
         for hold in holds:
-            words += [hold.window, repr(hold.budget), repr(hold.floor)]
+            words += [hold.window, amount(hold.budget), amount(hold.floor)]
         if quotas:
             return await self._reserve_both(holds, lease, quotas, words)
         made = self._commands(holds)
@@ -122,7 +122,7 @@ class RedisBudgets:
         if not quotas:
             if not isinstance(made, _Commands):
                 made = self._commands(holds)
-            store.cast(made.settle + pack((lease, repr(cost))))
+            store.cast(made.settle + pack((lease, amount(cost))))
             return
         if not store.available:  # the parallel slots expire; the tokens count here
             if tokens > 0:
@@ -130,7 +130,7 @@ class RedisBudgets:
             return
         if not isinstance(made, _Both):
             made = self._commands_both(holds, quotas)
-        store.cast(made.settle + pack((lease, repr(cost), repr(now), tokens)) + made.tpm)
+        store.cast(made.settle + pack((lease, amount(cost), seconds(now), tokens)) + made.tpm)
 
     def _commands(self, holds: Sequence[Hold]) -> _Commands:
         """The static parts of the script calls for these accounts (made once per set)."""

@@ -38,7 +38,7 @@ from importlib.resources import files
 from typing import Any, NamedTuple
 
 from tokenway.errors import ServiceUnavailableError
-from tokenway.limits.redis_batch import Batches, close_quietly, head, pack
+from tokenway.limits.redis_batch import Batches, close_quietly, head, pack, seconds
 from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
 
 __all__ = ["RedisLimitStore", "redacted", "redis_unavailable"]
@@ -177,7 +177,7 @@ class RedisLimitStore:
                 assert self._batches is not None
                 # bounded by the batches: its own and the one on the wire before it
                 made = self._commands(quotas)
-                dynamic = pack((repr(now), lease, repr(now + self._lease_ttl)))
+                dynamic = pack((seconds(now), lease, seconds(now + self._lease_ttl)))
                 reply = await self._batches.call(made.acquire + dynamic + made.acquire_limits)
             except Exception as error:
                 self._lost(error)
@@ -215,7 +215,9 @@ class RedisLimitStore:
             return
         made = self._commands(quotas)
         assert self._batches is not None
-        self._batches.cast(made.release + pack((repr(now), lease or "", tokens)) + made.release_tpm)
+        self._batches.cast(
+            made.release + pack((seconds(now), lease or "", tokens)) + made.release_tpm
+        )
 
     # ---- for the budget ledger, which shares this store's connection and leases ---------
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 from tokenway.limits.budgets import EXCEEDED, WAIT, BudgetLedger, Hold
+from tokenway.limits.redis_batch import amount
 from tokenway.limits.redis_store import redis_unavailable
 from tokenway.limits.window import Quota, RateState
 from tokenway.proxy.accounting.keys import Account
@@ -119,5 +120,5 @@ class SharedBudgets:
 def _hold(account: Account, now: float) -> Hold:
     account.roll(now)  # a window that ended starts afresh (as ``_try_reserve`` does)
     assert account.max_budget is not None
-    window = "-" if account.reset_at is None else repr(account.reset_at)
+    window = "-" if account.reset_at is None else amount(account.reset_at)
     return Hold(f"{account.kind}:{account.id}", window, account.max_budget, account.spend)

@@ -1,11 +1,13 @@
-"""Script calls to Redis, batched: the calls made while a batch is on the wire go out
-together as the next one (a pipeline: one write, one read, one connection).
+"""Script calls to Redis, batched: the calls made in one turn of the event loop go out
+together (a pipeline: one write on one connection), up to ``DEPTH`` batches on the wire
+at once; the calls made while they are all out go as the next.
 
 Measured first (bench/RESULTS.md, issue 14): one redis-py command per call, each on a
 pooled connection, opened a connection per concurrent call until the pool refused ("Too
 many connections") under load, and sent each release in a task of its own. Batched, a busy
-process sends one write per round trip whatever its load, and an idle one sends each call
-at once.
+process sends a write or two per round trip whatever its load, and an idle one sends each
+call at once. With one batch at a time the proxy and Redis worked in turns; two overlap
+(more made the batches smaller and cost more than they saved).
 
 Every batch is bounded by ``timeout``; a batch that fails fails each of its calls, and
 tells ``on_error`` (the store falls back to counting in the process). Scripts are loaded

@@ -89,11 +89,10 @@ class Batches:
     def _kick(self) -> None:
         if not self._starting and self._senders < DEPTH:
             self._starting = True
-            loop = asyncio.get_running_loop()
             if self._conn is None:
                 self._spawn(self._send())  # connects first
             else:
-                loop.call_soon(self._write)
+                asyncio.get_running_loop().call_soon(self._write)
 
     def _write(self) -> None:
         """Once connected, a batch is written from a callback at the end of the turn, and

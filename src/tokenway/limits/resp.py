@@ -19,9 +19,9 @@ from typing import Any
 
 __all__ = ["RespConnection", "connect"]
 
-# count, replies so far, who waits: a future, or a function called with the replies (or
-# the connection's error) as soon as they are parsed
-_Batch = tuple[int, list[Any], "asyncio.Future[list[Any]] | Callable[[Any], None]"]
+# count, replies so far, and who waits: a function called with the replies (or the error
+# that ends the connection) as soon as they are parsed
+_Batch = tuple[int, list[Any], Callable[[Any], None]]
 
 
 class _Incomplete(Exception):
@@ -45,11 +45,16 @@ class RespConnection(asyncio.Protocol):
         """Write ``count`` packed commands; the future holds their replies, in order (an
         error reply as its exception object)."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        if self._closed is not None or self._transport is None:
-            future.set_exception(ConnectionError("the Redis connection is closed"))
-            return future
-        self._batches.append((count, [], future))
-        self._transport.write(commands)
+
+        def then(replies: Any) -> None:
+            if future.done():
+                return
+            if isinstance(replies, BaseException):
+                future.set_exception(replies)
+            else:
+                future.set_result(replies)
+
+        self.send_to(commands, count, then)
         return future
 
     def send_to(self, commands: bytes, count: int, then: Callable[[Any], None]) -> None:
@@ -87,11 +92,7 @@ class RespConnection(asyncio.Protocol):
                 replies.append(reply)
                 if len(replies) == count:
                     batches.popleft()
-                    if isinstance(waiter, asyncio.Future):
-                        if not waiter.done():
-                            waiter.set_result(replies)
-                    else:
-                        waiter(replies)
+                    waiter(replies)
         except _Incomplete:
             pass
         del buffer[:pos]
@@ -103,11 +104,7 @@ class RespConnection(asyncio.Protocol):
         if self._closed is None:
             self._closed = error
         while self._batches:
-            waiter = self._batches.popleft()[2]
-            if not isinstance(waiter, asyncio.Future):
-                waiter(ConnectionError(str(self._closed)))
-            elif not waiter.done():
-                waiter.set_exception(ConnectionError(str(self._closed)))
+            self._batches.popleft()[2](ConnectionError(str(self._closed)))
 
     # ---- RESP2 --------------------------------------------------------------------
 

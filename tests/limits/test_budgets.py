@@ -17,7 +17,7 @@ import pytest
 
 from tokenway.limits.budgets import ADMITTED, EXCEEDED, WAIT, BudgetBook, Hold, Verdict
 from tokenway.limits.local_store import LocalLimitStore, start_counter
-from tokenway.limits.redis_budgets import RedisBudgets
+from tokenway.limits.redis_budgets import KEEP, RedisBudgets
 from tokenway.limits.redis_store import RedisLimitStore
 from tokenway.limits.window import Quota
 
@@ -97,6 +97,26 @@ async def test_redis_gives_the_verdicts_of_the_rules(redis_url: str, redis_prefi
                 open_leases.append((f"l{step}", holds))
 
 
+async def test_every_key_of_an_account_expires(redis_url: str, redis_prefix: str) -> None:
+    """A reservation's keys (state, leases, estimates) all expire within ``KEEP`` seconds,
+    the sets a reservation creates after the last lease left too (the expiry is pushed
+    back once a tenth of ``KEEP``, and at once for a new set)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        async with ledger(redis_url, redis_prefix) as budgets:
+            for step in range(3):
+                assert (await budgets.reserve([KEY], 0.1, f"l{step}")).outcome == ADMITTED
+                keys = [key async for key in client.scan_iter(f"{redis_prefix}*")]
+                assert len(keys) == 3, keys
+                for key in keys:
+                    assert 0 < await client.ttl(key) <= KEEP, key
+                budgets.settle([KEY], f"l{step}", 0.01)  # the sets are empty: deleted
+    finally:
+        await client.aclose()
+
+
 async def test_two_processes_share_one_budget(redis_url: str, redis_prefix: str) -> None:
     async with ledger(redis_url, redis_prefix) as a, ledger(redis_url, redis_prefix) as b:
         assert (await a.reserve([KEY], 0.6, "a1")).outcome == ADMITTED
@@ -115,6 +135,34 @@ async def test_a_dead_process_s_reservations_expire(redis_url: str, redis_prefix
         assert (await alive.reserve([KEY], 0.5, "x")).outcome == WAIT
         await asyncio.sleep(0.4)
         assert (await alive.reserve([KEY], 0.5, "x")).outcome == ADMITTED
+
+
+async def test_a_dead_process_s_reservations_are_dropped_in_time(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Expired reservations that hold nothing back stay until the keys' expiry is pushed
+    back (once a tenth of ``keep``), then go with their estimates."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url, decode_responses=True)
+    state = f"{redis_prefix}b:{KEY.name}"
+    try:
+        async with ledger(redis_url, redis_prefix, lease_ttl=0.2) as dead:
+            assert (await dead.reserve([KEY], 0.25, "gone")).outcome == ADMITTED
+        store = RedisLimitStore(redis_url, prefix=redis_prefix, lease_ttl=30.0)
+        await store.start()
+        try:
+            alive = RedisBudgets(store, keep=10)  # pushed back once a second
+            await asyncio.sleep(0.3)
+            assert (await alive.reserve([KEY], 0.125, "a")).outcome == ADMITTED
+            assert float(await client.hget(state, "r")) == pytest.approx(0.375)
+            await asyncio.sleep(1.1)
+            assert (await alive.reserve([KEY], 0.125, "b")).outcome == ADMITTED
+            assert float(await client.hget(state, "r")) == pytest.approx(0.25)
+        finally:
+            await store.aclose()
+    finally:
+        await client.aclose()
 
 
 async def test_a_live_process_keeps_its_reservations(redis_url: str, redis_prefix: str) -> None:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import pytest
 from tests.conftest import RedisServer
 
-from tokenway.limits.redis_store import RedisLimitStore, redacted
+from tokenway.limits.redis_store import SLOTS, RedisLimitStore, redacted
 from tokenway.limits.window import MemoryLimitStore, Quota, RateState
 
 KEY = Quota("key:k1", "key 'k1'", rpm=6, tpm=300, parallel=3)
@@ -129,6 +129,29 @@ async def test_a_dead_process_s_slots_expire(redis_url: str, redis_prefix: str) 
     async with redis_store(redis_url, redis_prefix, lease_ttl=30.0) as alive:
         assert (await alive.acquire(quota, now + 29.0)).refused == "parallel"
         assert (await alive.acquire(quota, now + 30.5)).refused is None
+
+
+async def test_a_dead_process_s_slots_are_dropped_once_a_second(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Below the limit, expired leases are dropped by the first acquire of a second (the
+    requests window moves), not by every acquire: they never pile up."""
+    from redis.asyncio import Redis
+
+    quota = (Quota("key:lazy", "key 'lazy'", rpm=1000, parallel=5),)
+    slots = f"{redis_prefix}{SLOTS}:key:lazy"
+    client = Redis.from_url(redis_url)
+    try:
+        async with redis_store(redis_url, redis_prefix, lease_ttl=30.0) as dead:
+            for _ in range(2):
+                assert (await dead.acquire(quota, 5_000.0)).refused is None
+        async with redis_store(redis_url, redis_prefix, lease_ttl=30.0) as alive:
+            assert (await alive.acquire(quota, 5_030.5)).refused is None  # a new second
+            assert await client.zcard(slots) == 1  # only its own
+            assert (await alive.acquire(quota, 5_030.7)).refused is None
+            assert await client.zcard(slots) == 2
+    finally:
+        await client.aclose()
 
 
 async def test_a_live_process_keeps_its_slots(redis_url: str, redis_prefix: str) -> None:

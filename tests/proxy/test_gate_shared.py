@@ -16,8 +16,8 @@ from tests.proxy.key_helpers import add_key, open_sqlite, resolved
 
 from tokenway.errors import AuthenticationError, BudgetExceededError
 from tokenway.limits.budgets import Hold
-from tokenway.limits.redis_budgets import RedisBudgets
-from tokenway.limits.redis_store import RedisLimitStore
+from tokenway.limits.redis_budgets import LEASES, RedisBudgets
+from tokenway.limits.redis_store import SLOTS, RedisLimitStore
 from tokenway.limits.window import Quota
 from tokenway.proxy.accounting.gate import Gate, LimitExceededError
 from tokenway.proxy.accounting.keys import KeyCache, KeyContext
@@ -116,8 +116,8 @@ async def _redis_state(url: str, prefix: str) -> tuple[float, float, int, int]:
     try:
         (state,) = [key async for key in client.scan_iter(match=f"{prefix}b:key:*")]
         reserved, spend = await client.hmget(state, ["r", "s"])
-        slots = [await client.zcard(k) async for k in client.scan_iter(match=f"{prefix}p:*")]
-        leases = [await client.zcard(k) async for k in client.scan_iter(match=f"{prefix}bl:*")]
+        slots = [await client.zcard(k) async for k in client.scan_iter(f"{prefix}{SLOTS}:*")]
+        leases = [await client.zcard(k) async for k in client.scan_iter(f"{prefix}{LEASES}:*")]
     finally:
         await client.aclose()
     return float(str(reserved)), float(str(spend)), sum(slots), sum(leases)

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from tokenway.limits.budgets import BudgetBook, Hold, Verdict
+from tokenway.limits.memo import Memo
 from tokenway.limits.window import MemoryLimitStore, Quota, RateState
 
 __all__ = ["LocalLimitStore", "start_counter"]
@@ -209,6 +210,7 @@ class LocalLimitStore:
         self._reader_task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
         self._sets: dict[tuple[Quota, ...], int] = {}  # quota sets defined to the counter
+        self._ids: Memo[Sequence[Quota], int] = Memo(self._define)  # the same, by identity
         self._soon = False  # a flush is due at the end of this turn of the loop
         self._timer: asyncio.TimerHandle | None = None  # a flush of casts, a little later
 
@@ -303,6 +305,9 @@ class LocalLimitStore:
 
     def _quotas(self, quotas: Sequence[Quota]) -> int:
         """The id of this quota set on the connection (defined to the counter once)."""
+        return self._ids.get(quotas)
+
+    def _define(self, quotas: Sequence[Quota]) -> int:
         key = quotas if isinstance(quotas, tuple) else tuple(quotas)
         known = self._sets.get(key)
         if known is None:

@@ -25,13 +25,15 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from tokenway.limits.budgets import Hold, Verdict
+from tokenway.limits.memo import Memo
 from tokenway.limits.redis_batch import amount, head, pack, seconds
-from tokenway.limits.redis_store import RedisLimitStore, rate_state
+from tokenway.limits.redis_store import SLOTS, RedisLimitStore, rate_state
 from tokenway.limits.window import Quota
 
-__all__ = ["KEEP", "RedisBudgets"]
+__all__ = ["KEEP", "LEASES", "RedisBudgets"]
 
 KEEP = 600  # seconds an account's state outlives its last reservation
+LEASES = "bs"  # the kind of an account's leases: scored by minus their expiry (as SLOTS)
 
 
 class RedisBudgets:
@@ -39,7 +41,10 @@ class RedisBudgets:
         self._store = store
         self._keep = keep
         self._made: dict[tuple[str, ...], _Commands] = {}
-        self._both: dict[tuple[tuple[str, ...], tuple[Quota, ...]], _Both] = {}
+        self._both: dict[tuple[str, ...], Memo[Sequence[Quota], _Both]] = {}
+        # each account's words in a reservation (window, budget, floor), per ``Hold``: an
+        # account keeps its ``Hold`` while its window, budget and spend stay the same
+        self._accounts: Memo[Hold, bytes] = Memo(_words)
         # the calls of each reservation admitted and not settled yet, by lease
         self._admitted: dict[str, _Commands | _Both] = {}
 
@@ -67,41 +72,28 @@ class RedisBudgets:
         budget admits (``lua/budget_acquire.lua``): one round trip for both."""
         store = self._store
         now = time.time()  # the leases' clock: the rate limits' (wall time)
-        words: list[str | int] = [
-            seconds(now),
-            lease,
-            seconds(now + store.lease_ttl),
-            amount(estimate),
-            self._keep,
-        ]
-        for hold in holds:
-            words += [hold.window, amount(hold.budget), amount(hold.floor)]
+        call = pack(
+            (seconds(now), lease, seconds(now + store.lease_ttl), amount(estimate), self._keep)
+        ) + b"".join([self._accounts.get(hold) for hold in holds])
+        made: _Commands | _Both
         if quotas:
-            return await self._reserve_both(holds, lease, quotas, words)
-        made = self._commands(holds)
-        reply = await store.call(made.reserve + pack(words))
-        if int(reply[0]) == 0:
-            store.hold(lease, made.leases)
-            self._admitted[lease] = made
-            return Verdict(0, 0, 0.0)
-        return Verdict(int(reply[0]), int(reply[1]), float(reply[2]))
-
-    async def _reserve_both(
-        self,
-        holds: Sequence[Hold],
-        lease: str,
-        quotas: Sequence[Quota],
-        words: list[str | int],
-    ) -> Verdict:
-        both = self._commands_both(holds, quotas)
-        reply = await self._store.call(both.reserve + pack(words) + both.limits)
-        outcome = int(reply[0])
+            made = self._commands_both(holds, quotas)
+            call = made.reserve + call + made.limits
+        else:
+            made = self._commands(holds)
+            call = made.reserve + call
+        try:
+            reply = await store.call(call)
+        except Exception as error:
+            store.lost(error)
+            raise
+        outcome = reply[0]
         if outcome != 0:
             return Verdict(outcome, int(reply[1]), float(reply[2]))
-        rate = rate_state(reply[1:], quotas)
-        if rate.refused is None:  # refused: the script gave the reservation back
-            self._store.hold(lease, both.leases)
-            self._admitted[lease] = both
+        rate = rate_state(reply[1:], quotas) if quotas else None
+        if rate is None or rate.refused is None:  # refused: the script gave it back
+            store.hold(lease, made.leases)
+            self._admitted[lease] = made
         return Verdict(0, 0, 0.0, rate)
 
     def settle(
@@ -157,17 +149,17 @@ class RedisBudgets:
         )
 
     def _commands_both(self, holds: Sequence[Hold], quotas: Sequence[Quota]) -> _Both:
-        """The same for the budget and the limits together (made once per pair of sets)."""
+        """The same for the budget and the limits together (made once per pair of sets;
+        the quotas found by identity, as the limit store finds its own: ``Memo``)."""
         names = tuple([hold.name for hold in holds])
-        key = (names, quotas if isinstance(quotas, tuple) else tuple(quotas))
-        made = self._both.get(key)
-        if made is None:
-            if len(self._both) > 10_000:
+        both = self._both.get(names)
+        if both is None:
+            if len(self._both) > 1_000:
                 self._both.clear()
-            made = self._both[key] = self._make_both(names, key[1])
-        return made
+            both = self._both[names] = Memo(lambda quotas: self._make_both(names, quotas))
+        return both.get(quotas)
 
-    def _make_both(self, names: tuple[str, ...], quotas: tuple[Quota, ...]) -> _Both:
+    def _make_both(self, names: tuple[str, ...], quotas: Sequence[Quota]) -> _Both:
         """``budget_acquire.lua`` and ``budget_release.lua``'s static parts."""
         store = self._store
         scripts = store.scripts
@@ -189,12 +181,16 @@ class RedisBudgets:
             limits.acquire_limits,
             head(len(settle) + 4 + len(tpm)) + pack(settle),
             pack(tpm),
-            [*keys[1::3], *(store.key(f"p:{q.name}") for q in quotas if q.parallel is not None)],
+            [*keys[1::3], *(store.key(f"{SLOTS}:{q.name}") for q in quotas if q.parallel)],
         )
 
     def _keys(self, names: tuple[str, ...]) -> list[str]:
         store = self._store
-        return [store.key(f"{kind}:{name}") for name in names for kind in ("b", "bl", "be")]
+        return [store.key(f"{kind}:{name}") for name in names for kind in ("b", LEASES, "be")]
+
+
+def _words(hold: Hold) -> bytes:
+    return pack((hold.window, amount(hold.budget), amount(hold.floor)))
 
 
 class _Commands(NamedTuple):

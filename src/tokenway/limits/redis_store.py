@@ -32,16 +32,17 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from importlib.resources import files
 from typing import Any, NamedTuple
 
 from tokenway.errors import ServiceUnavailableError
+from tokenway.limits.memo import Memo
 from tokenway.limits.redis_batch import Batches, close_quietly, head, pack, seconds
 from tokenway.limits.window import WINDOW, MemoryLimitStore, Quota, RateState
 
-__all__ = ["RedisLimitStore", "redacted", "redis_unavailable"]
+__all__ = ["SLOTS", "RedisLimitStore", "redacted", "redis_unavailable"]
 
 log = logging.getLogger("tokenway.limits")
 
@@ -64,6 +65,7 @@ _SCRIPTS = (
     "budget_release.lua",
 )
 _USES = "-- uses:"
+SLOTS = "ps"  # the kind of a quota's parallel slots: leases scored by minus their expiry
 _WITH = "-- with:"
 
 
@@ -126,7 +128,7 @@ class RedisLimitStore:
         self._leases: dict[str, list[str]] = {}  # lease id -> its sorted sets, to renew
         self._probe: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
-        self._made: dict[tuple[Quota, ...], _Commands] = {}
+        self._made: Memo[Sequence[Quota], _Commands] = Memo(self._make)
         self._started = asyncio.Event()  # requests taken before ``start`` wait for it
         self.scripts: dict[str, str] = {}  # script file -> its SHA1, once started
 
@@ -170,35 +172,35 @@ class RedisLimitStore:
     async def acquire(self, quotas: Sequence[Quota], now: float) -> RateState:
         if not self._started.is_set():
             await self._started.wait()
-        names = tuple(quota.name for quota in quotas)
+        made = self._made.get(quotas)
         if self.available:
             lease = f"{self._process}-{next(self._ids)}"
             try:
                 assert self._batches is not None
                 # bounded by the batches: its own and the one on the wire before it
-                made = self._commands(quotas)
                 dynamic = pack((seconds(now), lease, seconds(now + self._lease_ttl)))
                 reply = await self._batches.call(made.acquire + dynamic + made.acquire_limits)
             except Exception as error:
                 self._lost(error)
             else:
                 state = rate_state(reply, quotas)
-                if state.refused is None and any(q.parallel is not None for q in quotas):
-                    self._holds.setdefault(names, []).append(lease)
-                    self._leases[lease] = [self._key("p", q) for q in quotas if q.parallel]
+                if state.refused is None and made.parallel:
+                    self._holds.setdefault(made.names, []).append(lease)
+                    self._leases[lease] = made.leases
                 return state
         if self.refuse_on_outage:
             raise redis_unavailable()
         state = await self.fallback.acquire(quotas, now)
-        if state.refused is None and any(q.parallel is not None for q in quotas):
-            self._holds.setdefault(names, []).append(None)
+        if state.refused is None and made.parallel:
+            self._holds.setdefault(made.names, []).append(None)
         return state
 
     def release(self, quotas: Sequence[Quota], tokens: int, now: float) -> None:
+        made = self._made.get(quotas)
         lease: str | None = None
         memory_slot = False
-        if any(q.parallel is not None for q in quotas):
-            held = self._holds.get(tuple(quota.name for quota in quotas))
+        if made.parallel:
+            held = self._holds.get(made.names)
             if held:
                 lease = held.pop()
                 memory_slot = lease is None
@@ -211,9 +213,8 @@ class RedisLimitStore:
             if tokens > 0:
                 self.fallback.release([replace(q, parallel=None) for q in quotas], tokens, now)
             return
-        if lease is None and not (tokens > 0 and any(q.tpm is not None for q in quotas)):
+        if lease is None and not (tokens > 0 and made.tpm):
             return
-        made = self._commands(quotas)
         assert self._batches is not None
         self._batches.cast(
             made.release + pack((seconds(now), lease or "", tokens)) + made.release_tpm
@@ -221,17 +222,22 @@ class RedisLimitStore:
 
     # ---- for the budget ledger, which shares this store's connection and leases ---------
 
-    async def call(self, command: bytes) -> Any:
-        """One script call in the next batch (``pack``ed); raises what failed (and counts
-        here from then on, as ``acquire`` does)."""
-        if not self._started.is_set():
-            await self._started.wait()
+    def call(self, command: bytes) -> Awaitable[Any]:
+        """One script call in the next batch (``pack``ed): its reply, or what failed. A
+        caller that gets a failure hands it to ``lost`` (counting here from then on, as
+        ``acquire`` does). A future, not a coroutine: one frame fewer per request."""
+        if self._batches is None or not self._started.is_set():
+            return self._call_once_started(command)
+        return self._batches.call(command)
+
+    async def _call_once_started(self, command: bytes) -> Any:
+        await self._started.wait()
         assert self._batches is not None
-        try:
-            return await self._batches.call(command)
-        except Exception as error:
-            self._lost(error)
-            raise
+        return await self._batches.call(command)
+
+    def lost(self, error: BaseException) -> None:
+        """A call failed: count in this process until Redis answers again."""
+        self._lost(error)
 
     def cast(self, command: bytes) -> None:
         """One script call whose reply nobody waits for (an error only logs)."""
@@ -264,25 +270,17 @@ class RedisLimitStore:
 
     def quota_keys(self, quotas: Sequence[Quota]) -> tuple[list[str], list[str]]:
         """The keys ``acquire.lua`` takes (requests window, tokens window, leases, per
-        quota) and those ``release.lua`` takes (tokens window, leases). The windows' kinds
-        name their layout (``window.lua``'s running totals), so processes of a version
-        that kept bare buckets never share a window with this one."""
-        taken = [self._key(kind, q) for q in quotas for kind in ("rq", "tk", "p")]
+        quota) and those ``release.lua`` takes (tokens window, leases). The kinds name
+        their layout (``window.lua``'s running totals; leases scored by minus their
+        expiry), so processes of a version that kept another never share a key with this
+        one."""
+        taken = [self._key(kind, q) for q in quotas for kind in ("rq", "tk", SLOTS)]
         return taken, [key for i, key in enumerate(taken) if i % 3]
 
     def commands(self, quotas: Sequence[Quota]) -> _Commands:
-        """The script calls' static parts for ``quotas`` (for the budget ledger's calls)."""
-        return self._commands(quotas)
-
-    def _commands(self, quotas: Sequence[Quota]) -> _Commands:
-        """The static parts of the script calls for ``quotas`` (made once per set)."""
-        key = quotas if isinstance(quotas, tuple) else tuple(quotas)
-        made = self._made.get(key)
-        if made is None:
-            if len(self._made) > 10_000:
-                self._made.clear()
-            made = self._made[key] = self._make(quotas)
-        return made
+        """The script calls' static parts for ``quotas`` (for the budget ledger's calls),
+        made once per set (``Memo``: the caller's tuple, found by identity)."""
+        return self._made.get(quotas)
 
     def _make(self, quotas: Sequence[Quota]) -> _Commands:
         """``EVALSHA sha numkeys KEYS... ARGV...``: see the scripts for their order."""
@@ -296,6 +294,10 @@ class RedisLimitStore:
             head(3 + len(released) + 3 + len(tpm))
             + pack(["EVALSHA", self._release, len(released), *released]),
             pack(tpm),
+            tuple(q.name for q in quotas),
+            any(q.parallel is not None for q in quotas),
+            any(q.tpm is not None for q in quotas),
+            [self._key(SLOTS, q) for q in quotas if q.parallel is not None],
         )
 
     # ---- outages ------------------------------------------------------------------------
@@ -336,7 +338,7 @@ class RedisLimitStore:
             pipe = self._client.pipeline(transaction=False)
             for lease, keys in list(self._leases.items()):
                 for key in keys:
-                    pipe.zadd(key, {lease: expiry}, xx=True)
+                    pipe.zadd(key, {lease: -expiry}, xx=True)  # scored as the scripts do
             try:
                 await self._call(pipe.execute())
             except Exception as error:
@@ -357,12 +359,17 @@ class _Commands(NamedTuple):
     acquire_limits: bytes  # after them
     release: bytes  # up to the per-call words (now, lease, tokens)
     release_tpm: bytes  # after them
+    names: tuple[str, ...]  # the quotas' names: where admitted requests hold their slots
+    parallel: bool  # a quota limits parallel requests
+    tpm: bool  # a quota limits tokens
+    leases: list[str]  # the sorted sets of the parallel slots' leases, to renew them
 
 
 def rate_state(reply: Sequence[int], quotas: Sequence[Quota]) -> RateState:
-    """``acquire.lua``'s reply as the verdict ``MemoryLimitStore`` would give."""
+    """``acquire.lua``'s reply (integers, as the connection parses them) as the verdict
+    ``MemoryLimitStore`` would give."""
     if reply[0] == 0:
-        _, limit_r, left_r, limit_t, left_t, reset_t = (int(v) for v in reply)
+        _, limit_r, left_r, limit_t, left_t, reset_t = reply
         return RateState(
             None,
             None,
@@ -374,9 +381,7 @@ def rate_state(reply: Sequence[int], quotas: Sequence[Quota]) -> RateState:
             _UNLIMITED if limit_t == _NONE else left_t,
             reset_t / 1000,
         )
-    _, index, why, retry, limit_r, left_r, reset_r, limit_t, left_t, reset_t = (
-        int(v) for v in reply
-    )
+    _, index, why, retry, limit_r, left_r, reset_r, limit_t, left_t, reset_t = reply
     return RateState(
         _WHY[why],  # type: ignore[arg-type]
         quotas[index - 1],

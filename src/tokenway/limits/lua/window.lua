@@ -12,16 +12,21 @@
 local SPAN = 61
 
 -- The window at `second`: buckets that left it are subtracted from the total and deleted
--- (at most the seconds passed since the last call). Returns {key, total, newest, at},
--- `at` being the second new units count in (nil: the window holds nothing yet).
+-- (at most the seconds passed since the last call). Returns {key, total, newest, at,
+-- moved}, `at` being the second new units count in (nil: the window holds nothing yet),
+-- `moved` whether this call started a second (the first call of each second, in every
+-- process: a cue for work done once a second).
 local function window(key, second)
   local v = redis.call('HMGET', key, 't', 'c', 'n')
   local total, swept, newest = tonumber(v[1]) or 0, tonumber(v[2]), tonumber(v[3])
-  if swept == nil then return {key = key, total = 0, newest = nil, at = nil, second = second} end
+  if swept == nil then
+    return {key = key, total = 0, newest = nil, at = nil, second = second, moved = true}
+  end
   if second - swept >= SPAN then  -- every bucket has left
     redis.call('DEL', key)
-    return {key = key, total = 0, newest = nil, at = nil, second = second}
+    return {key = key, total = 0, newest = nil, at = nil, second = second, moved = true}
   end
+  local moved = false
   if second > swept then
     local gone = {}
     for s = swept - SPAN + 1, second - SPAN do gone[#gone + 1] = s end
@@ -32,10 +37,10 @@ local function window(key, second)
     end
     redis.call('HSET', key, 'c', string.format('%d', second), 't', string.format('%d', total))
     redis.call('EXPIRE', key, '62')  -- once a second: SPAN + 1, it outlives its units
-    swept = second
+    swept, moved = second, true
   end
   if newest ~= nil and newest <= second - SPAN then newest = nil end
-  return {key = key, total = total, newest = newest, at = swept, second = second}
+  return {key = key, total = total, newest = newest, at = swept, second = second, moved = moved}
 end
 
 -- Count `amount` units (an integer as text) now in a window `window` returned. Numbers

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from tokenway.limits.budgets import Hold
+from tokenway.limits.redis_batch import amount
 from tokenway.limits.window import Quota
 from tokenway.store.base import Limits
 from tokenway.store.durations import parse_duration
@@ -22,8 +24,8 @@ class Account:
     """
 
     __slots__ = (
-        "blocked", "budget_duration", "id", "in_flight", "kind", "label", "max_budget",
-        "quota", "reserved", "reset_at", "spend", "unflushed", "waiters",
+        "blocked", "budget_duration", "held", "id", "in_flight", "kind", "label",
+        "max_budget", "quota", "reserved", "reset_at", "spend", "unflushed", "waiters",
     )  # fmt: skip
 
     def __init__(self, kind: str, ident: str, label: str) -> None:
@@ -40,6 +42,7 @@ class Account:
         self.in_flight = 0
         self.waiters: list[asyncio.Future[None]] = []
         self.quota: Quota | None = None
+        self.held: tuple[float | None, Hold] | None = None  # ``hold``'s, with its reset_at
 
     def load(self, limits: Limits, blocked: bool, *, raced: bool) -> None:
         """Take the store's state. ``raced``: spend was flushed while it was being read,
@@ -70,6 +73,26 @@ class Account:
             return
         windows = (now - reset_at) // step + 1
         self.reset_at = reset_at + windows * step
+
+    def hold(self, now: float) -> Hold:
+        """This account's part of a reservation in a ledger shared by processes (a window
+        that ended starts afresh first, as the gate's own check does). Made again only
+        when the window, the budget or the spend changed: the ledgers keep what they made
+        of it (``RedisBudgets``), found by its identity."""
+        reset_at = self.reset_at
+        if reset_at is not None and reset_at <= now:
+            self.roll(now)
+            reset_at = self.reset_at
+        held = self.held
+        if held is not None:
+            at, hold = held
+            if at == reset_at and hold.floor == self.spend and hold.budget == self.max_budget:
+                return hold
+        assert self.max_budget is not None
+        window = "-" if reset_at is None else amount(reset_at)
+        hold = Hold(f"{self.kind}:{self.id}", window, self.max_budget, self.spend)
+        self.held = (reset_at, hold)
+        return hold
 
     def _ahead_of(self, limits: Limits) -> bool:
         """Whether this account rolled into a window the store has not reached (same

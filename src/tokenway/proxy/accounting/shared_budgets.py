@@ -21,7 +21,6 @@ import time
 from collections.abc import Sequence
 
 from tokenway.limits.budgets import EXCEEDED, WAIT, BudgetLedger, Hold
-from tokenway.limits.redis_batch import amount
 from tokenway.limits.redis_store import redis_unavailable
 from tokenway.limits.window import Quota, RateState
 from tokenway.proxy.accounting.keys import Account
@@ -96,7 +95,7 @@ class SharedBudgets:
         lease = f"{self._process}-{next(self._ids)}"
         pause = _FIRST_POLL
         while True:
-            holds = [_hold(account, now) for account in budgeted]
+            holds = [account.hold(now) for account in budgeted]
             try:
                 if not self.ledger.shared:
                     raise ConnectionError("the ledger is unavailable")
@@ -115,10 +114,3 @@ class SharedBudgets:
             await asyncio.sleep(pause)
             pause = min(pause * 2, _LAST_POLL)
             now = time.time()
-
-
-def _hold(account: Account, now: float) -> Hold:
-    account.roll(now)  # a window that ended starts afresh (as ``_try_reserve`` does)
-    assert account.max_budget is not None
-    window = "-" if account.reset_at is None else amount(account.reset_at)
-    return Hold(f"{account.kind}:{account.id}", window, account.max_budget, account.spend)

@@ -8,8 +8,9 @@ request for both instead of two (measured: 15 % less CPU per request).
 
 Per account, Redis holds the window's spend settled through it,
 the sum of the reservations in flight, and each reservation as a lease with an expiry,
-renewed by the store like a parallel slot's: the reservations of a process that dies are
-dropped within ``lease_ttl`` seconds.
+renewed by the store like a parallel slot's: the reservations of a process that dies stop
+counting within ``lease_ttl`` seconds (a script drops them before they could make a
+request wait, and sweeps them when it pushes the keys' expiry back).
 
 An account's state lives ``KEEP`` seconds after its last reservation; then the store's
 spend seeds it again. When Redis is unavailable ``shared`` is False and the gate reserves

@@ -9,7 +9,8 @@ caller's ``now`` (wall time), so the hosts sharing a Redis must keep their clock
 
 Parallel slots are leases: a sorted-set member per request, scored by its expiry. This
 process renews the leases it holds every ``lease_ttl / 3`` seconds, so a process that dies
-frees its slots within ``lease_ttl`` seconds; ``release`` removes the lease at once.
+frees its slots within ``lease_ttl`` seconds (``acquire.lua`` drops expired leases once a
+second, and before it would refuse); ``release`` removes the lease at once.
 
 Faults never stop serving. Every Redis call is bounded (``timeout`` seconds, no retries).
 When one fails, the store says so in one warning and counts in this process's memory

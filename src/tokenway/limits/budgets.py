@@ -20,7 +20,6 @@ most one request, as one process does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from tokenway.limits.window import Quota, RateState
@@ -31,9 +30,10 @@ ADMITTED, WAIT, EXCEEDED = 0, 1, 2
 SLACK = 1e-9  # dollars: float sums of equal estimates must not refuse the last one
 
 
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """One account's part of a reservation."""
+class Hold(NamedTuple):
+    """One account's part of a reservation (a tuple: the counter process makes one per
+    account and request from its message, and a frozen dataclass's ``__init__`` cost
+    more than the rule it feeds)."""
 
     name: str  # "key:<id>", "user:<id>", "team:<id>"
     window: str  # the budget window (its reset time), so a new window starts afresh

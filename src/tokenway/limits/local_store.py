@@ -31,7 +31,7 @@ import orjson
 
 from tokenway.limits.budgets import BudgetBook, Hold, Verdict
 from tokenway.limits.memo import Memo
-from tokenway.limits.window import MemoryLimitStore, Quota, RateState
+from tokenway.limits.window import MemoryLimitStore, Quota, RateRefused, RateState
 
 __all__ = ["LocalLimitStore", "start_counter"]
 
@@ -91,7 +91,7 @@ async def _connection(
             message = orjson.loads(line)
             kind = message[0]
             if kind == "b":
-                replies.add(await _reserve(store, book, sets, held, leases, message))
+                replies.add(_reserve(store, book, sets, held, leases, message))
             elif kind == "s":  # ["s", lease, cost, quota set id or -1, tokens, now]: no reply
                 holds = leases.pop(message[1], None)
                 if holds is not None:
@@ -102,7 +102,7 @@ async def _connection(
                 sets[message[1]] = tuple(Quota(*q) for q in message[2])
             elif kind == "a":  # ["a", now, id]
                 quotas = sets[message[2]]
-                state = await store.acquire(quotas, message[1])
+                state = _acquire(store, quotas, message[1])
                 if state.refused is None and any(q.parallel is not None for q in quotas):
                     held.append(quotas)
                 replies.add(orjson.dumps(_reply(state, quotas)) + b"\n")
@@ -152,7 +152,15 @@ def _release(
         held.remove(quotas)
 
 
-async def _reserve(
+def _acquire(store: MemoryLimitStore, quotas: tuple[Quota, ...], now: float) -> RateState:
+    """``store.acquire`` without a coroutine (it never waits)."""
+    try:
+        return RateState(None, None, 0.0, *store.acquire_now(quotas, now))
+    except RateRefused as refused:
+        return refused.state
+
+
+def _reserve(
     store: MemoryLimitStore,
     book: BudgetBook,
     sets: dict[int, tuple[Quota, ...]],
@@ -171,7 +179,7 @@ async def _reserve(
         leases[lease] = holds
         if ident >= 0:
             quotas = sets[ident]
-            state = await store.acquire(quotas, now)
+            state = _acquire(store, quotas, now)
             if state.refused is not None:
                 book.settle(holds, lease, 0.0)
                 del leases[lease]

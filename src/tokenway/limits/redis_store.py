@@ -151,7 +151,7 @@ class RedisLimitStore:
             self.url,
             [_script(name) for name in _SCRIPTS],
             self._timeout,
-            self._lost,
+            self.lost,
         )
         self._acquire, self._release = batches.shas[:2]
         self.scripts = dict(zip(_SCRIPTS, batches.shas, strict=True))
@@ -159,7 +159,7 @@ class RedisLimitStore:
         try:
             await self._call(batches.load())
         except Exception as error:
-            self._lost(error)
+            self.lost(error)
         self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
         self._started.set()
 
@@ -182,7 +182,7 @@ class RedisLimitStore:
                 dynamic = pack((seconds(now), lease, seconds(now + self._lease_ttl)))
                 reply = await self._batches.call(made.acquire + dynamic + made.acquire_limits)
             except Exception as error:
-                self._lost(error)
+                self.lost(error)
             else:
                 state = rate_state(reply, quotas)
                 if state.refused is None and made.parallel:
@@ -235,10 +235,6 @@ class RedisLimitStore:
         await self._started.wait()
         assert self._batches is not None
         return await self._batches.call(command)
-
-    def lost(self, error: BaseException) -> None:
-        """A call failed: count in this process until Redis answers again."""
-        self._lost(error)
 
     def cast(self, command: bytes) -> None:
         """One script call whose reply nobody waits for (an error only logs)."""
@@ -303,7 +299,8 @@ class RedisLimitStore:
 
     # ---- outages ------------------------------------------------------------------------
 
-    def _lost(self, error: BaseException) -> None:
+    def lost(self, error: BaseException) -> None:
+        """A call failed: count in this process until Redis answers again (one warning)."""
         if not self.available:
             return
         self.available = False
@@ -343,7 +340,7 @@ class RedisLimitStore:
             try:
                 await self._call(pipe.execute())
             except Exception as error:
-                self._lost(error)
+                self.lost(error)
 
 
 def redis_unavailable() -> ServiceUnavailableError:

@@ -2,9 +2,9 @@
 -- tokenway.limits.redis_budgets calls it; the rules are tokenway.limits.budgets's.
 --
 -- KEYS, per account i (3 each): state hash (fields w: budget window, s: spend, r: the
--- reservations' sum, x: when the keys' expiry was last pushed back), leases sorted set (member: lease, score: minus its expiry, as
--- acquire.lua's parallel slots: a new lease goes first), estimates
--- hash (lease -> its estimate).
+-- reservations' sum, x: when the keys' expiry was last pushed back), leases sorted set
+-- (member: lease, score: minus its expiry, as acquire.lua's parallel slots: a new lease
+-- goes first), estimates hash (lease -> its estimate).
 -- ARGV: now (seconds), lease id, lease expiry (seconds), estimate, keep (seconds the
 -- state outlives its last use), then per account i: window, budget, floor (the store's
 -- spend as the caller knows it).

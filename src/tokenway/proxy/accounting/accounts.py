@@ -79,10 +79,8 @@ class Account:
         that ended starts afresh first, as the gate's own check does). Made again only
         when the window, the budget or the spend changed: the ledgers keep what they made
         of it (``RedisBudgets``), found by its identity."""
+        self.roll(now)
         reset_at = self.reset_at
-        if reset_at is not None and reset_at <= now:
-            self.roll(now)
-            reset_at = self.reset_at
         held = self.held
         if held is not None:
             at, hold = held
